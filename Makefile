@@ -1,0 +1,16 @@
+# The two commands a newcomer needs: `make demo` and `make test`.
+VENV_PY := .venv/bin/python
+
+.PHONY: setup demo test lint
+
+setup:
+	@bash scripts/setup.sh
+
+demo: setup
+	$(VENV_PY) scripts/with_redis.py $(VENV_PY) scripts/demo.py
+
+lint: setup
+	.venv/bin/ruff check .
+
+test: lint
+	$(VENV_PY) scripts/with_redis.py $(VENV_PY) -m pytest $(PYTEST_ARGS)

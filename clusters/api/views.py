@@ -1,0 +1,142 @@
+from django.db.models import Prefetch
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from clusters import services
+from clusters.filtersets import (
+    ClusterFilterSet,
+    HostFilterSet,
+    MembershipFilterSet,
+    PBDFilterSet,
+    SRFilterSet,
+    VDIFilterSet,
+    VMFilterSet,
+)
+from clusters.models import LUN, PBD, SR, VDI, VM, Cluster, ClusterHostStatus, Host, Membership
+from console.api.serializers import TaskAcceptedSerializer
+from console.api.views import task_accepted
+
+from .serializers import (
+    ClusterSerializer,
+    HostSerializer,
+    LUNSerializer,
+    MembershipCreateSerializer,
+    MembershipSerializer,
+    PBDSerializer,
+    SRSerializer,
+    VDISerializer,
+    VMSerializer,
+)
+
+
+class HostViewSet(viewsets.ReadOnlyModelViewSet):
+    queryset = Host.objects.all()
+    serializer_class = HostSerializer
+    filterset_class = HostFilterSet
+    lookup_value_regex = r"\d+"
+
+    @extend_schema(request=None, responses=HostSerializer)
+    @action(detail=True, methods=["post"])
+    def accept(self, request, pk=None):
+        host = services.host_accept(host=self.get_object(), actor=request.user)
+        return Response(self.get_serializer(host).data)
+
+    @extend_schema(request=None, responses={202: TaskAcceptedSerializer})
+    @action(detail=False, methods=["post"])
+    def check(self, request):
+        return task_accepted(request, services.hosts_check(actor=request.user))
+
+
+class ClusterViewSet(
+    mixins.CreateModelMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
+):
+    queryset = Cluster.objects.prefetch_related(
+        "memberships",
+        Prefetch("host_statuses", queryset=ClusterHostStatus.objects.select_related("host")),
+    )
+    serializer_class = ClusterSerializer
+    filterset_class = ClusterFilterSet
+
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        cluster = services.cluster_create(actor=request.user, **serializer.validated_data)
+        cluster = self.get_queryset().get(pk=cluster.pk)
+        return Response(self.get_serializer(cluster).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses={202: TaskAcceptedSerializer})
+    @action(detail=True, methods=["post"])
+    def start(self, request, pk=None):
+        return task_accepted(
+            request, services.cluster_start(cluster=self.get_object(), actor=request.user)
+        )
+
+    @extend_schema(request=None, responses={202: TaskAcceptedSerializer})
+    @action(detail=True, methods=["post"])
+    def reconcile(self, request, pk=None):
+        task = services.cluster_reconcile_start(
+            cluster=self.get_object(), actor=request.user, reason="asked by an admin"
+        )
+        return task_accepted(request, task)
+
+
+class MembershipViewSet(
+    mixins.CreateModelMixin,
+    mixins.DestroyModelMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
+):
+    queryset = Membership.objects.select_related("cluster", "host")
+    serializer_class = MembershipSerializer
+    filterset_class = MembershipFilterSet
+
+    @extend_schema(request=MembershipCreateSerializer, responses={202: TaskAcceptedSerializer})
+    def create(self, request, *args, **kwargs):
+        serializer = MembershipCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        _membership, task = services.membership_create(
+            actor=request.user, **serializer.validated_data
+        )
+        return task_accepted(request, task)
+
+    @extend_schema(responses={202: TaskAcceptedSerializer})
+    def destroy(self, request, *args, **kwargs):
+        _membership, task = services.membership_destroy(
+            membership=self.get_object(), actor=request.user
+        )
+        return task_accepted(request, task)
+
+
+class LUNViewSet(viewsets.ReadOnlyModelViewSet):
+    queryset = LUN.objects.all()
+    serializer_class = LUNSerializer
+
+
+class SRViewSet(viewsets.ReadOnlyModelViewSet):
+    queryset = SR.objects.all()
+    serializer_class = SRSerializer
+    filterset_class = SRFilterSet
+
+
+class PBDViewSet(viewsets.ReadOnlyModelViewSet):
+    queryset = PBD.objects.all()
+    serializer_class = PBDSerializer
+    filterset_class = PBDFilterSet
+
+
+class VDIViewSet(viewsets.ReadOnlyModelViewSet):
+    queryset = VDI.objects.all()
+    serializer_class = VDISerializer
+    filterset_class = VDIFilterSet
+
+
+class VMViewSet(viewsets.ReadOnlyModelViewSet):
+    queryset = VM.objects.all()
+    serializer_class = VMSerializer
+    filterset_class = VMFilterSet

@@ -1,0 +1,42 @@
+import secrets
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.management.base import BaseCommand
+
+from clusters.services import sandbox_pool_seed
+from console.choices import Role
+
+
+class Command(BaseCommand):
+    help = "Seed the simulated pool (sandbox hosts, one cluster) and an admin account."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--hosts", type=int, default=4)
+
+    def handle(self, *args, hosts: int, **options):
+        cluster = sandbox_pool_seed(sandbox_dir=settings.SANDBOX_DIR, host_count=hosts)
+        self.stdout.write(
+            f"Sandbox pool: {hosts} hosts in {settings.SANDBOX_DIR}, cluster {cluster}."
+        )
+        self._admin_account()
+
+    def _admin_account(self):
+        # The password lives in a private file so a second run can print it again.
+        secret = Path(settings.BASE_DIR) / "var" / "demo-admin-password"
+        User = get_user_model()
+        user = User.objects.filter(username="admin").first()
+        if user is None or not secret.exists():
+            password = secrets.token_urlsafe(12)
+            user = user or User(username="admin", email="admin@localhost")
+            user.set_password(password)
+            user.save()
+            secret.parent.mkdir(parents=True, exist_ok=True)
+            secret.touch(mode=0o600)
+            secret.write_text(password + "\n")
+        user.groups.add(Group.objects.get(name=Role.POOL_ADMIN))
+        self.stdout.write(
+            self.style.SUCCESS(f"Log in as admin with password {secret.read_text().strip()}")
+        )

@@ -1,0 +1,235 @@
+import uuid
+
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+from .choices import (
+    O2CB_MAX_NODES,
+    ClusterPlugin,
+    HeartbeatMode,
+    HostRegistration,
+    PowerState,
+    SRFormat,
+    VDIType,
+)
+
+
+class Host(models.Model):
+    uuid = models.UUIDField(unique=True, default=uuid.uuid4)
+    hostname = models.CharField(max_length=253, unique=True)
+    addresses = models.JSONField(default=list, help_text="Management addresses, first is used")
+    enabled = models.BooleanField(default=True, help_text="Off: no new VMs start here")
+    registration = models.CharField(
+        max_length=16, choices=HostRegistration.choices, default=HostRegistration.PENDING
+    )
+    sandbox = models.BooleanField(default=False)
+    boot_time = models.DateTimeField(null=True, blank=True, help_text="Last start, from the agent")
+    last_heard = models.DateTimeField(null=True, blank=True)
+    agent_version = models.CharField(max_length=32, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["hostname"]
+
+    def __str__(self) -> str:
+        return self.hostname
+
+    @property
+    def address(self) -> str:
+        return self.addresses[0] if self.addresses else ""
+
+    @property
+    def queue(self) -> str:
+        return f"host.{self.uuid}"
+
+
+class Cluster(models.Model):
+    name = models.CharField(max_length=100, unique=True, help_text="Name in the console")
+    plugin = models.CharField(max_length=16, choices=ClusterPlugin.choices, default="o2cb")
+    heartbeat_mode = models.CharField(
+        max_length=16, choices=HeartbeatMode.choices, default=HeartbeatMode.GLOBAL
+    )
+    # O2CB cluster names are at most 16 characters of [A-Za-z0-9_-] (O2NM_MAX_NAME_LEN).
+    cluster_name = models.CharField(max_length=16, unique=True, help_text="Name on the hosts")
+    auto_join = models.BooleanField(default=True, help_text="New pool hosts join automatically")
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(cluster_name__regex=r"^[A-Za-z0-9_-]{1,16}$"),
+                name="cluster_name_o2cb_safe",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        from django.urls import reverse
+
+        return reverse("cluster-detail", args=[self.pk])
+
+
+class Membership(models.Model):
+    """A host's node number in a cluster, held after it leaves until every member restarted."""
+
+    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="memberships")
+    host = models.ForeignKey(
+        Host, null=True, blank=True, on_delete=models.SET_NULL, related_name="memberships"
+    )
+    number = models.PositiveSmallIntegerField(
+        validators=[MinValueValidator(0), MaxValueValidator(O2CB_MAX_NODES - 1)]
+    )
+    # Kept so survivors can still be told to forget the node after the host row is gone.
+    host_uuid = models.UUIDField()
+    hostname = models.CharField(max_length=253)
+    created = models.DateTimeField(auto_now_add=True)
+    left = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    class Meta:
+        ordering = ["cluster", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["cluster", "number"], name="membership_number_unique"),
+            models.UniqueConstraint(
+                fields=["cluster", "host"],
+                condition=models.Q(left__isnull=True),
+                name="membership_one_current_per_host",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(number__lte=O2CB_MAX_NODES - 1), name="membership_number_max"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.cluster} node {self.number} ({self.hostname})"
+
+    @property
+    def is_current(self) -> bool:
+        return self.left is None
+
+
+class ClusterHostStatus(models.Model):
+    """What one host last reported about one cluster (the monitor's Cluster.query)."""
+
+    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="host_statuses")
+    host = models.ForeignKey(Host, on_delete=models.CASCADE, related_name="cluster_statuses")
+    reachable = models.BooleanField(default=False)
+    running = models.BooleanField(default=False)
+    enabled = models.BooleanField(default=False)
+    needs_restart = models.BooleanField(default=False)
+    restart_reasons = models.JSONField(default=list)
+    peers = models.JSONField(default=list, help_text="The host's view: number, hostname, state")
+    drift = models.JSONField(default=list, help_text="How the host's config differs from ours")
+    error = models.TextField(blank=True)
+    queried = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["cluster", "host__hostname"]
+        constraints = [
+            models.UniqueConstraint(fields=["cluster", "host"], name="cluster_host_status_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.host} in {self.cluster}"
+
+
+class LUN(models.Model):
+    scsi_id = models.CharField(max_length=128, unique=True, help_text="SCSI id / WWID")
+    size = models.PositiveBigIntegerField(help_text="Bytes")
+    vendor = models.CharField(max_length=64, blank=True)
+    model = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["scsi_id"]
+        verbose_name = "LUN"
+
+    def __str__(self) -> str:
+        return self.scsi_id
+
+
+class SR(models.Model):
+    """A storage repository: one OCFS2 filesystem on one SAN LUN."""
+
+    uuid = models.UUIDField(unique=True, default=uuid.uuid4)
+    name = models.CharField(max_length=200)
+    sm_type = models.CharField(max_length=16, default="ocfs2")
+    format = models.CharField(max_length=8, choices=SRFormat.choices, default=SRFormat.VHD)
+    lun = models.OneToOneField(LUN, on_delete=models.PROTECT, related_name="sr")
+    cluster = models.ForeignKey(Cluster, on_delete=models.PROTECT, related_name="srs")
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "SR"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PBD(models.Model):
+    """Connects one host to one SR; plugged means mounted on that host."""
+
+    uuid = models.UUIDField(unique=True, default=uuid.uuid4)
+    host = models.ForeignKey(Host, on_delete=models.CASCADE, related_name="pbds")
+    sr = models.ForeignKey(SR, on_delete=models.CASCADE, related_name="pbds")
+    plugged = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["sr", "host"]
+        verbose_name = "PBD"
+        constraints = [models.UniqueConstraint(fields=["host", "sr"], name="pbd_host_sr_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.sr} on {self.host}"
+
+
+class VDI(models.Model):
+    uuid = models.UUIDField(unique=True, default=uuid.uuid4)
+    sr = models.ForeignKey(SR, on_delete=models.CASCADE, related_name="vdis")
+    name = models.CharField(max_length=200)
+    vdi_type = models.CharField(max_length=20, choices=VDIType.choices, default=VDIType.USER)
+    size = models.PositiveBigIntegerField(default=0)
+    cluster = models.ForeignKey(
+        Cluster,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="statefiles",
+        help_text="For o2cb_statefile VDIs: the cluster it serves",
+    )
+
+    class Meta:
+        ordering = ["sr", "name"]
+        verbose_name = "VDI"
+        constraints = [
+            # One statefile per cluster: the design's "find or create" must not race.
+            models.UniqueConstraint(
+                fields=["cluster"],
+                condition=models.Q(vdi_type="o2cb_statefile"),
+                name="vdi_one_o2cb_statefile_per_cluster",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class VM(models.Model):
+    uuid = models.UUIDField(unique=True, default=uuid.uuid4)
+    name = models.CharField(max_length=200)
+    resident_on = models.ForeignKey(
+        Host, null=True, blank=True, on_delete=models.SET_NULL, related_name="resident_vms"
+    )
+    memory = models.PositiveBigIntegerField(default=0, help_text="Bytes")
+    power_state = models.CharField(
+        max_length=16, choices=PowerState.choices, default=PowerState.HALTED
+    )
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "VM"
+
+    def __str__(self) -> str:
+        return self.name

@@ -1,0 +1,240 @@
+"""The cluster monitor: make every member host's O2CB configuration match the database.
+
+For each member host it asks the agent what it has (Cluster.query), calls
+Membership.create/destroy to converge, queries again, and stores what the host
+reports. Hosts are handled at once, each in its own thread that only talks to
+its agent; the database is written by the calling thread.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from django.utils import timezone
+
+from console.choices import StepStatus, TaskStatus
+from console.models import Task
+from console.services import (
+    alert_clear,
+    alert_raise,
+    task_finish,
+    task_step_add,
+    task_step_finish,
+    task_step_start,
+)
+
+from .agents import HostUnreachable, agent_call, agent_call_many
+from .models import Cluster, ClusterHostStatus, Host
+from .services import memberships_collect_garbage
+
+CALL_ATTEMPTS = 2
+
+
+@dataclass(frozen=True)
+class DesiredNode:
+    number: int
+    hostname: str
+    uuid: str
+    addresses: tuple[str, ...]
+
+
+@dataclass
+class HostPlan:
+    # (agent call, its arguments, what it does in words)
+    calls: list[tuple[str, dict, str]] = field(default_factory=list)
+    drift: list[str] = field(default_factory=list)
+
+
+def desired_nodes(cluster: Cluster) -> dict[int, DesiredNode]:
+    return {
+        m.number: DesiredNode(
+            number=m.number,
+            hostname=m.host.hostname,
+            uuid=str(m.host.uuid),
+            addresses=tuple(m.host.addresses),
+        )
+        for m in cluster.memberships.filter(left__isnull=True).select_related("host")
+    }
+
+
+def plan_host(desired: dict[int, DesiredNode], report: dict) -> HostPlan:
+    """What to call on one host so its cluster.conf holds exactly the desired nodes."""
+    plan = HostPlan()
+    configured = {
+        node["number"]: node for node in report.get("hosts", []) if node.get("configured")
+    }
+    for number, node in configured.items():
+        wanted = desired.get(number)
+        if wanted is not None and wanted.hostname == node.get("hostname"):
+            continue
+        if node.get("uuid"):
+            plan.calls.append(
+                (
+                    "membership_destroy",
+                    {"uuid": node["uuid"]},
+                    f"removed node {number} ({node.get('hostname')})",
+                )
+            )
+        else:
+            plan.drift.append(
+                f"node {number} ({node.get('hostname')}) is in cluster.conf but not known to the "
+                "console (added by hand?); remove it from cluster.conf on that host"
+            )
+    for number, wanted in sorted(desired.items()):
+        node = configured.get(number)
+        if node is None or node.get("hostname") != wanted.hostname:
+            plan.calls.append(
+                (
+                    "membership_create",
+                    {
+                        "hostname": wanted.hostname,
+                        "uuid": wanted.uuid,
+                        "id": wanted.number,
+                        "addresses": list(wanted.addresses),
+                    },
+                    f"added node {number} ({wanted.hostname})",
+                )
+            )
+    return plan
+
+
+def _call(host: Host, call: str, **kwargs) -> dict:
+    for attempt in range(CALL_ATTEMPTS):
+        try:
+            return agent_call(host, call, **kwargs)
+        except HostUnreachable:
+            if attempt + 1 == CALL_ATTEMPTS:
+                raise
+            time.sleep(0.5 * 2**attempt)
+    raise AssertionError("unreachable")
+
+
+def converge_host(host: Host, cluster_name: str, desired: dict[int, DesiredNode]) -> dict:
+    """Runs in a worker thread: agent calls only, no database access."""
+    report = _call(host, "cluster_query", cluster=cluster_name)
+    plan = plan_host(desired, report)
+    applied = []
+    for call, kwargs, description in plan.calls:
+        _call(host, call, cluster=cluster_name, **kwargs)
+        applied.append(description)
+    if plan.calls:
+        report = _call(host, "cluster_query", cluster=cluster_name)
+    return {"report": report, "applied": applied, "drift": plan_host(desired, report).drift}
+
+
+def _store_status(cluster: Cluster, host: Host, outcome) -> None:
+    now = timezone.now()
+    if isinstance(outcome, Exception):
+        ClusterHostStatus.objects.update_or_create(
+            cluster=cluster,
+            host=host,
+            defaults={
+                "reachable": False,
+                "error": str(getattr(outcome, "message", outcome)),
+                "queried": now,
+            },
+        )
+        return
+    report = outcome["report"]
+    ClusterHostStatus.objects.update_or_create(
+        cluster=cluster,
+        host=host,
+        defaults={
+            "reachable": True,
+            "running": bool(report.get("running")),
+            "enabled": bool(report.get("enabled")),
+            "needs_restart": bool(report.get("needs_restart")),
+            "restart_reasons": list(report.get("restart_reasons", [])),
+            "peers": [
+                {k: node.get(k) for k in ("number", "hostname", "state", "configured", "live")}
+                for node in report.get("hosts", [])
+            ],
+            "drift": outcome["drift"],
+            "error": "",
+            "queried": now,
+        },
+    )
+
+
+def cluster_reconcile_run(task: Task) -> Task:
+    """One monitor run for the cluster a claimed Task targets; a step per member host."""
+    cluster = Cluster.objects.get(pk=task.target_id)
+    members = list(
+        Host.objects.filter(memberships__cluster=cluster, memberships__left__isnull=True).order_by(
+            "hostname"
+        )
+    )
+    desired = desired_nodes(cluster)
+    steps = {host: task_step_add(task=task, name=f"Converge {host}") for host in members}
+    gc_step = task_step_add(task=task, name="Forget nodes every member has restarted without")
+    for step in steps.values():
+        task_step_start(task=task, position=step.position)
+
+    outcomes = agent_call_many(
+        members, lambda host: converge_host(host, cluster.cluster_name, desired)
+    )
+    unreachable = []
+    for host, outcome in outcomes.items():
+        _store_status(cluster, host, outcome)
+        position = steps[host].position
+        if isinstance(outcome, Exception):
+            unreachable.append(host.hostname)
+            task_step_finish(
+                task=task,
+                position=position,
+                status=StepStatus.FAILED,
+                message=str(getattr(outcome, "message", outcome)),
+            )
+            continue
+        summary = "; ".join(outcome["applied"]) or "already up to date"
+        if outcome["report"].get("needs_restart"):
+            summary += " (needs a cluster restart)"
+        task_step_finish(task=task, position=position, status=StepStatus.SUCCEEDED, message=summary)
+
+    # Statuses of hosts that are no longer members say nothing about this cluster now.
+    ClusterHostStatus.objects.filter(cluster=cluster).exclude(host__in=members).delete()
+    task_step_start(task=task, position=gc_step.position)
+    forgotten = memberships_collect_garbage(cluster=cluster)
+    task_step_finish(
+        task=task,
+        position=gc_step.position,
+        status=StepStatus.SUCCEEDED,
+        message=", ".join(f"node {m.number} ({m.hostname})" for m in forgotten)
+        or "nothing to forget",
+    )
+    _update_restart_alert(cluster)
+    result = {
+        "hosts": len(members),
+        "unreachable": unreachable,
+        "forgotten": [m.number for m in forgotten],
+    }
+    if unreachable:
+        return task_finish(
+            task=task,
+            status=TaskStatus.FAILED,
+            result=result,
+            error=f"{len(unreachable)} of {len(members)} hosts did not answer: "
+            f"{', '.join(unreachable)}. The others were brought up to date; the monitor retries.",
+        )
+    return task_finish(task=task, status=TaskStatus.SUCCEEDED, result=result)
+
+
+def _update_restart_alert(cluster: Cluster) -> None:
+    hosts = list(
+        ClusterHostStatus.objects.filter(cluster=cluster, needs_restart=True).values_list(
+            "host__hostname", flat=True
+        )
+    )
+    if not hosts:
+        alert_clear(name="CLUSTER_NEEDS_RESTART", target=cluster)
+        return
+    alert_raise(
+        name="CLUSTER_NEEDS_RESTART",
+        target=cluster,
+        priority=2,
+        message=(
+            f"{cluster} needs a restart on {len(hosts)} host(s) ({', '.join(sorted(hosts))}) "
+            "before a removal takes effect. Run a rolling restart."
+        ),
+    )

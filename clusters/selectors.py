@@ -1,0 +1,119 @@
+"""Reads for pages and the banner that take more than one query."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import Count, Prefetch, Q
+
+from .choices import O2CB_MAX_NODES
+from .models import Cluster, ClusterHostStatus, Host, Membership
+
+
+@dataclass
+class RestartBanner:
+    cluster: Cluster
+    hosts: list[str]
+    reasons: list[str]
+    departed: list[Membership]
+
+
+def restart_banners() -> list[RestartBanner]:
+    """One banner per cluster where any host reports that only a restart can apply a change."""
+    statuses = (
+        ClusterHostStatus.objects.filter(needs_restart=True)
+        .select_related("cluster", "host")
+        .order_by("cluster__name", "host__hostname")
+    )
+    banners: dict[int, RestartBanner] = {}
+    for status in statuses:
+        banner = banners.setdefault(status.cluster_id, RestartBanner(status.cluster, [], [], []))
+        banner.hosts.append(status.host.hostname)
+        for reason in status.restart_reasons:
+            if reason not in banner.reasons:
+                banner.reasons.append(reason)
+    if banners:
+        for membership in Membership.objects.filter(
+            cluster__in=list(banners), left__isnull=False
+        ).order_by("left"):
+            banners[membership.cluster_id].departed.append(membership)
+    return list(banners.values())
+
+
+@dataclass
+class DepartedNode:
+    membership: Membership
+    waiting_for: list[str]  # members that have not restarted since it left
+
+
+@dataclass
+class ClusterOverview:
+    cluster: Cluster
+    members: list[Membership]
+    departed: list[DepartedNode]
+    statuses: dict[int, ClusterHostStatus]
+    numbers_used: int
+    numbers_total: int = O2CB_MAX_NODES
+
+    @property
+    def needs_restart(self) -> bool:
+        return any(status.needs_restart for status in self.statuses.values())
+
+    @property
+    def member_rows(self) -> list[tuple[Membership, ClusterHostStatus | None]]:
+        return [(m, self.statuses.get(m.host_id)) for m in self.members]
+
+    @property
+    def peer_matrix(self) -> list[tuple[Membership, list[str]]]:
+        """For each member host, what it believes about every member (by node number)."""
+        rows = []
+        numbers = [m.number for m in self.members]
+        for member in self.members:
+            status = self.statuses.get(member.host_id)
+            seen = {p.get("number"): p.get("state") for p in (status.peers if status else [])}
+            rows.append((member, [seen.get(n, "unknown") for n in numbers]))
+        return rows
+
+
+def cluster_overview(cluster: Cluster) -> ClusterOverview:
+    memberships = list(cluster.memberships.select_related("host").order_by("number"))
+    members = [m for m in memberships if m.left is None]
+    boot_times = {m.host.hostname: m.host.boot_time for m in members}
+    departed = [
+        DepartedNode(
+            membership=m,
+            waiting_for=sorted(
+                name for name, boot in boot_times.items() if boot is None or boot <= m.left
+            ),
+        )
+        for m in memberships
+        if m.left is not None
+    ]
+    statuses = {s.host_id: s for s in cluster.host_statuses.select_related("host")}
+    return ClusterOverview(
+        cluster=cluster,
+        members=members,
+        departed=departed,
+        statuses=statuses,
+        numbers_used=len(memberships),
+    )
+
+
+def clusters_with_counts():
+    return Cluster.objects.annotate(
+        member_count=Count("memberships", filter=Q(memberships__left__isnull=True)),
+        held_numbers=Count("memberships", distinct=True),
+        restart_hosts=Count(
+            "host_statuses", filter=Q(host_statuses__needs_restart=True), distinct=True
+        ),
+    )
+
+
+def hosts_with_memberships():
+    return Host.objects.prefetch_related(
+        Prefetch(
+            "memberships",
+            queryset=Membership.objects.filter(left__isnull=True).select_related("cluster"),
+            to_attr="current_memberships",
+        )
+    )

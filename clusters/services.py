@@ -1,0 +1,411 @@
+"""Writes for hosts, clusters and memberships."""
+
+from __future__ import annotations
+
+import uuid as uuid_module
+from datetime import datetime
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from console.choices import AuditOutcome, StepStatus, TaskStatus
+from console.errors import ConsoleError
+from console.models import Task
+from console.services import alert_clear, alert_raise, audit_record, task_create
+
+from .choices import O2CB_MAX_NODES, HostRegistration
+from .models import Cluster, Host, Membership
+
+# Hosts ---------------------------------------------------------------------------------
+
+
+def _parse_time(value) -> datetime | None:
+    if not value:
+        return None
+    if isinstance(value, datetime):
+        return value
+    parsed = parse_datetime(str(value))
+    if parsed is None:
+        raise ConsoleError(f"'{value}' is not an ISO 8601 time.")
+    return parsed
+
+
+@transaction.atomic
+def host_record_report(*, report: dict) -> Host:
+    """An agent said hello: record it, or register a new host waiting for acceptance."""
+    try:
+        host_uuid = uuid_module.UUID(str(report["uuid"]))
+        hostname = str(report["hostname"]).strip()
+    except (KeyError, ValueError) as exc:
+        raise ConsoleError("An agent report needs a valid 'uuid' and 'hostname'.") from exc
+    if not hostname:
+        raise ConsoleError("An agent report needs a hostname.")
+    fields = {
+        "last_heard": timezone.now(),
+        "boot_time": _parse_time(report.get("boot_time")),
+        "agent_version": str(report.get("agent_version", ""))[:32],
+        "sandbox": bool(report.get("sandbox", False)),
+    }
+    if report.get("addresses"):
+        fields["addresses"] = [str(a) for a in report["addresses"]]
+    host = Host.objects.select_for_update().filter(uuid=host_uuid).first()
+    if host is None:
+        if Host.objects.filter(hostname=hostname).exists():
+            raise ConsoleError(
+                f"Another host is already called {hostname}; rename one before it can register."
+            )
+        host = Host.objects.create(uuid=host_uuid, hostname=hostname, **fields)
+        audit_record(
+            actor=None,
+            action="host.register",
+            target=host,
+            message="Agent registered; waiting for a pool-admin to accept it.",
+        )
+        alert_raise(
+            name="HOST_WAITING_FOR_ACCEPTANCE",
+            target=host,
+            priority=4,
+            message=f"A new host, {hostname}, wants to join the pool. A pool-admin must accept it.",
+        )
+        return host
+    rebooted = host.boot_time is not None and fields["boot_time"] not in (None, host.boot_time)
+    for name, value in fields.items():
+        setattr(host, name, value)
+    host.save(update_fields=list(fields))
+    alert_clear(name="HOST_SILENT", target=host)
+    if rebooted:
+        audit_record(
+            actor=None,
+            action="host.rebooted",
+            target=host,
+            message=f"Agent reports a new boot time {host.boot_time:%Y-%m-%d %H:%M:%S}.",
+        )
+    return host
+
+
+@transaction.atomic
+def host_accept(*, host: Host, actor) -> Host:
+    """A pool-admin accepts a registered host: it joins the pool and its auto-join clusters."""
+    host = Host.objects.select_for_update().get(pk=host.pk)
+    if host.registration == HostRegistration.ACCEPTED:
+        return host
+    host.registration = HostRegistration.ACCEPTED
+    host.save(update_fields=["registration"])
+    audit_record(actor=actor, action="host.accept", target=host)
+    alert_clear(name="HOST_WAITING_FOR_ACCEPTANCE", target=host)
+    pool_join(host=host, actor=actor)
+    return host
+
+
+def pool_join(*, host: Host, actor) -> list[Membership]:
+    """The design's Pool.join resync: a membership in every cluster that auto-joins."""
+    joined = []
+    for cluster in Cluster.objects.filter(auto_join=True):
+        if not cluster.memberships.filter(host=host, left__isnull=True).exists():
+            membership, _task = membership_create(cluster=cluster, host=host, actor=actor)
+            joined.append(membership)
+    return joined
+
+
+# Clusters ------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def cluster_create(
+    *, name: str, cluster_name: str, auto_join: bool = True, hosts=None, actor
+) -> Cluster:
+    """Create an O2CB cluster; `hosts` (default: every accepted host) become members."""
+    cluster = Cluster(name=name, cluster_name=cluster_name, auto_join=auto_join)
+    cluster.full_clean()
+    cluster.save()
+    audit_record(actor=actor, action="cluster.create", target=cluster)
+    if hosts is None:
+        hosts = Host.objects.filter(registration=HostRegistration.ACCEPTED)
+    for host in hosts:
+        membership_create(cluster=cluster, host=host, actor=actor)
+    return cluster
+
+
+def _lowest_free_number(cluster: Cluster) -> int:
+    held = set(Membership.objects.filter(cluster=cluster).values_list("number", flat=True))
+    for number in range(O2CB_MAX_NODES):
+        if number not in held:
+            return number
+    raise ConsoleError(
+        f"All {O2CB_MAX_NODES} O2CB node numbers of {cluster} are held, some by hosts that "
+        "left. Restart the cluster (rolling restart) so their numbers can be freed.",
+        detail={"cluster": cluster.pk},
+    )
+
+
+def membership_create(*, cluster: Cluster, host: Host, actor) -> tuple[Membership, Task]:
+    """Give `host` the lowest free node number in `cluster` and push it to every member."""
+    if host.registration != HostRegistration.ACCEPTED:
+        raise ConsoleError(
+            f"{host} is waiting for acceptance; accept it before it joins a cluster."
+        )
+    with transaction.atomic():
+        # Serialise allocation per cluster: the row lock queues concurrent creations.
+        cluster = Cluster.objects.select_for_update().get(pk=cluster.pk)
+        existing = cluster.memberships.filter(host=host, left__isnull=True).first()
+        if existing is not None:
+            return existing, cluster_reconcile_start(cluster=cluster, actor=actor)
+        try:
+            with transaction.atomic():
+                membership = Membership.objects.create(
+                    cluster=cluster,
+                    host=host,
+                    host_uuid=host.uuid,
+                    hostname=host.hostname,
+                    number=_lowest_free_number(cluster),
+                )
+        except IntegrityError as exc:
+            raise ConsoleError(
+                f"Could not give {host} a node number in {cluster}; try again.",
+            ) from exc
+        audit_record(
+            actor=actor,
+            action="membership.create",
+            target=membership,
+            message=f"{host} joins {cluster} as node {membership.number}.",
+        )
+        return membership, cluster_reconcile_start(cluster=cluster, actor=actor)
+
+
+def membership_destroy(*, membership: Membership, actor) -> tuple[Membership, Task]:
+    """The host leaves: its number stays held until every member restarted after now."""
+    with transaction.atomic():
+        membership = Membership.objects.select_for_update().get(pk=membership.pk)
+        if membership.left is None:
+            membership.left = timezone.now()
+            membership.save(update_fields=["left"])
+            audit_record(
+                actor=actor,
+                action="membership.destroy",
+                target=membership,
+                message=(
+                    f"{membership.hostname} leaves {membership.cluster}; node "
+                    f"{membership.number} stays reserved until every member restarts."
+                ),
+            )
+        return membership, cluster_reconcile_start(cluster=membership.cluster, actor=actor)
+
+
+def cluster_reconcile_start(*, cluster: Cluster, actor=None, reason: str = "") -> Task:
+    """Queue a monitor run for `cluster`; a run still waiting to start is reused."""
+    waiting = Task.objects.filter(
+        kind="clusters.reconcile", target_id=str(cluster.pk), status=TaskStatus.PENDING
+    ).first()
+    if waiting is not None:
+        return waiting
+    return task_create(
+        name=f"Bring {cluster} up to date on every host",
+        kind="clusters.reconcile",
+        celery_task="clusters.reconcile_cluster",
+        steps=[],  # one step per member host, added when the run starts
+        user=actor if getattr(actor, "is_authenticated", False) else None,
+        target=cluster,
+        params={"reason": reason},
+    )
+
+
+@transaction.atomic
+def memberships_collect_garbage(*, cluster: Cluster) -> list[Membership]:
+    """Forget departed memberships once every current member has started since they left."""
+    members = list(
+        Host.objects.filter(memberships__cluster=cluster, memberships__left__isnull=True)
+    )
+    boot_times = [host.boot_time for host in members]
+    forgotten = []
+    for membership in cluster.memberships.filter(left__isnull=False):
+        if all(boot is not None and boot > membership.left for boot in boot_times):
+            forgotten.append(membership)
+    for membership in forgotten:
+        audit_record(
+            actor=None,
+            action="membership.forget",
+            target=cluster,
+            message=(
+                f"Node {membership.number} ({membership.hostname}) forgotten: every member "
+                "restarted since it left, so the number can be given out again."
+            ),
+        )
+        membership.delete()
+    return forgotten
+
+
+def hosts_mark_silent(*, silent_after) -> list[Host]:
+    """Raise an alert for every accepted host whose agent has gone quiet."""
+    cutoff = timezone.now() - silent_after
+    silent = list(
+        Host.objects.filter(registration=HostRegistration.ACCEPTED, last_heard__lt=cutoff)
+    )
+    for host in silent:
+        alert_raise(
+            name="HOST_SILENT",
+            target=host,
+            priority=2,
+            message=(
+                f"{host} has not been heard from since {host.last_heard:%Y-%m-%d %H:%M:%S} UTC. "
+                "Check that it is up and that its agent runs and reaches Redis."
+            ),
+        )
+    return silent
+
+
+def audit_refusal(*, actor, action: str, target, error: ConsoleError) -> None:
+    audit_record(
+        actor=actor,
+        action=action,
+        target=target,
+        outcome=AuditOutcome.FAILURE,
+        message=error.message,
+    )
+
+
+# Operations that run as Tasks ------------------------------------------------------------
+
+
+def cluster_start(*, cluster: Cluster, actor) -> Task:
+    """Start the cluster software on every member host (global heartbeat, service enabled)."""
+    members = Host.objects.filter(memberships__cluster=cluster, memberships__left__isnull=True)
+    if not members.exists():
+        raise ConsoleError(f"{cluster} has no members to start.")
+    task = task_create(
+        name=f"Start {cluster} on every member",
+        kind="clusters.start",
+        celery_task="clusters.cluster_start",
+        steps=[f"Start on {host}" for host in members.order_by("hostname")],
+        user=actor,
+        target=cluster,
+    )
+    audit_record(
+        actor=actor,
+        action="cluster.start",
+        target=cluster,
+        task=task,
+        outcome=AuditOutcome.ACCEPTED,
+    )
+    return task
+
+
+def cluster_start_run(task: Task) -> None:
+    from console.services import task_finish, task_step_finish, task_step_start
+
+    from .agents import agent_call, agent_call_many
+
+    cluster = Cluster.objects.get(pk=task.target_id)
+    steps = {step.name.removeprefix("Start on "): step.position for step in task.steps.all()}
+    members = list(Host.objects.filter(hostname__in=steps).order_by("hostname"))
+    statefile = cluster.statefiles.filter(vdi_type="o2cb_statefile").first()
+    for host in members:
+        task_step_start(task=task, position=steps[host.hostname])
+    outcomes = agent_call_many(
+        members,
+        lambda host: agent_call(
+            host,
+            "cluster_start",
+            cluster=cluster.cluster_name,
+            statefile_vdi=str(statefile.uuid) if statefile else None,
+        ),
+    )
+    failed = []
+    for host, outcome in outcomes.items():
+        ok = not isinstance(outcome, Exception)
+        if not ok:
+            failed.append(host.hostname)
+        task_step_finish(
+            task=task,
+            position=steps[host.hostname],
+            status=StepStatus.SUCCEEDED if ok else StepStatus.FAILED,
+            message="running" if ok else str(getattr(outcome, "message", outcome)),
+        )
+    if failed:
+        task_finish(
+            task=task,
+            status=TaskStatus.FAILED,
+            error=f"{cluster} did not start on: {', '.join(failed)}.",
+        )
+    else:
+        task_finish(task=task, status=TaskStatus.SUCCEEDED)
+    cluster_reconcile_start(cluster=cluster, reason="after start")
+
+
+def hosts_check(*, actor) -> Task:
+    """Ask every accepted host's agent who it is and when it booted."""
+    hosts = Host.objects.filter(registration=HostRegistration.ACCEPTED).order_by("hostname")
+    return task_create(
+        name="Check every host's agent",
+        kind="clusters.check_hosts",
+        celery_task="clusters.check_hosts",
+        steps=[f"Ask {host}" for host in hosts],
+        user=actor,
+    )
+
+
+def hosts_check_run(task: Task) -> None:
+    """One host after the other, so the page shows the check moving through the pool."""
+    from console.services import task_finish, task_step_finish, task_step_start
+
+    from .agents import agent_call
+
+    silent = []
+    for step in task.steps.order_by("position"):
+        host = Host.objects.filter(hostname=step.name.removeprefix("Ask ")).first()
+        task_step_start(task=task, position=step.position)
+        if host is None:
+            task_step_finish(
+                task=task,
+                position=step.position,
+                status=StepStatus.SKIPPED,
+                message="host no longer in the pool",
+            )
+            continue
+        try:
+            report = agent_call(host, "hello")
+        except ConsoleError as exc:
+            silent.append(host.hostname)
+            task_step_finish(
+                task=task, position=step.position, status=StepStatus.FAILED, message=exc.message
+            )
+            continue
+        host_record_report(report=report)
+        task_step_finish(
+            task=task,
+            position=step.position,
+            status=StepStatus.SUCCEEDED,
+            message=f"agent {report.get('agent_version')}, booted {report.get('boot_time')}",
+        )
+    if silent:
+        task_finish(
+            task=task, status=TaskStatus.FAILED, error=f"No answer from: {', '.join(silent)}."
+        )
+    else:
+        task_finish(task=task, status=TaskStatus.SUCCEEDED)
+
+
+# Sandbox pool ------------------------------------------------------------------------------
+
+
+def sandbox_pool_seed(*, sandbox_dir, host_count: int = 4, cluster_name: str = "pool") -> Cluster:
+    """Make the demo pool: sandbox hosts, accepted, members of one auto-join cluster.
+
+    Idempotent: hosts and the cluster that exist are kept as they are.
+    """
+    from agent.host import hello
+    from agent.hostroot import create_sandbox_host
+
+    with transaction.atomic():
+        cluster = Cluster.objects.filter(cluster_name=cluster_name).first()
+        if cluster is None:
+            cluster = cluster_create(
+                name="OCFS2 pool cluster", cluster_name=cluster_name, hosts=[], actor=None
+            )
+        for index in range(1, host_count + 1):
+            root = create_sandbox_host(
+                sandbox_dir, f"sandbox-{index:02d}", address=f"127.0.1.{index}"
+            )
+            host = host_record_report(report=hello(root))
+            host_accept(host=host, actor=None)
+    return cluster

@@ -1,0 +1,40 @@
+"""Celery entry points of the cluster core; each loads its row and calls one service."""
+
+from celery import shared_task
+from django.conf import settings
+
+from console.tasks import run_claimed
+
+from . import monitor, services
+from .models import Cluster
+
+
+@shared_task(name="clusters.reconcile_cluster")
+def reconcile_cluster(task_id: int) -> None:
+    run_claimed(task_id, monitor.cluster_reconcile_run)
+
+
+@shared_task(name="clusters.cluster_start")
+def cluster_start(task_id: int) -> None:
+    run_claimed(task_id, services.cluster_start_run)
+
+
+@shared_task(name="clusters.reconcile_all")
+def reconcile_all() -> None:
+    for cluster in Cluster.objects.all():
+        services.cluster_reconcile_start(cluster=cluster, reason="periodic check")
+
+
+@shared_task(name="clusters.mark_silent_hosts")
+def mark_silent_hosts() -> None:
+    services.hosts_mark_silent(silent_after=settings.AGENT_SILENT_AFTER)
+
+
+@shared_task(name="console.agent_report")
+def agent_report(report: dict) -> None:
+    services.host_record_report(report=report)
+
+
+@shared_task(name="clusters.check_hosts")
+def check_hosts(task_id: int) -> None:
+    run_claimed(task_id, services.hosts_check_run)

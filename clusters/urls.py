@@ -1,0 +1,15 @@
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("hosts/", views.host_list, name="host-list"),
+    path("hosts/check/", views.hosts_check, name="hosts-check"),
+    path("hosts/<int:pk>/accept/", views.host_accept, name="host-accept"),
+    path("clusters/", views.cluster_list, name="cluster-list"),
+    path("clusters/<int:pk>/", views.cluster_detail, name="cluster-detail"),
+    path("clusters/<int:pk>/start/", views.cluster_start, name="cluster-start"),
+    path("clusters/<int:pk>/reconcile/", views.cluster_reconcile, name="cluster-reconcile"),
+    path("clusters/<int:pk>/join/", views.membership_create, name="membership-create"),
+    path("memberships/<int:pk>/leave/", views.membership_destroy, name="membership-destroy"),
+]

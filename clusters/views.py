@@ -1,0 +1,111 @@
+from django.contrib import messages
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from console.decorators import role_required
+from console.errors import ConsoleError
+from console.permissions import ADMINISTER
+
+from . import selectors, services
+from .filtersets import HostFilterSet
+from .models import Cluster, Host, Membership
+
+
+@role_required()
+def host_list(request):
+    filterset = HostFilterSet(request.GET, queryset=selectors.hosts_with_memberships())
+    return render(request, "clusters/host_list.html", {"filter": filterset, "hosts": filterset.qs})
+
+
+@role_required()
+def cluster_list(request):
+    return render(
+        request, "clusters/cluster_list.html", {"clusters": selectors.clusters_with_counts()}
+    )
+
+
+@role_required()
+def cluster_detail(request, pk: int):
+    cluster = get_object_or_404(Cluster, pk=pk)
+    overview = selectors.cluster_overview(cluster)
+    joinable = Host.objects.filter(registration="accepted").exclude(
+        memberships__cluster=cluster, memberships__left__isnull=True
+    )
+    template = (
+        "clusters/_cluster_live.html"
+        if request.headers.get("HX-Request")
+        else "clusters/cluster_detail.html"
+    )
+    return render(request, template, {"o": overview, "cluster": cluster, "joinable": joinable})
+
+
+def _run(request, operation, fallback):
+    """Run one service for a page; a refusal becomes a message on the page it came from."""
+    try:
+        task = operation()
+    except ConsoleError as exc:
+        messages.error(request, exc.message)
+        return redirect(fallback)
+    return redirect("task-detail", pk=task.pk) if task is not None else redirect(fallback)
+
+
+@require_POST
+@role_required(ADMINISTER)
+def hosts_check(request):
+    return _run(request, lambda: services.hosts_check(actor=request.user), "host-list")
+
+
+@require_POST
+@role_required(ADMINISTER)
+def host_accept(request, pk: int):
+    host = get_object_or_404(Host, pk=pk)
+    services.host_accept(host=host, actor=request.user)
+    messages.success(request, f"{host} accepted; it joins the pool's auto-join clusters.")
+    return redirect("host-list")
+
+
+@require_POST
+@role_required(ADMINISTER)
+def cluster_start(request, pk: int):
+    cluster = get_object_or_404(Cluster, pk=pk)
+    return _run(
+        request,
+        lambda: services.cluster_start(cluster=cluster, actor=request.user),
+        cluster.get_absolute_url(),
+    )
+
+
+@require_POST
+@role_required(ADMINISTER)
+def cluster_reconcile(request, pk: int):
+    cluster = get_object_or_404(Cluster, pk=pk)
+    return _run(
+        request,
+        lambda: services.cluster_reconcile_start(
+            cluster=cluster, actor=request.user, reason="asked by an admin"
+        ),
+        cluster.get_absolute_url(),
+    )
+
+
+@require_POST
+@role_required(ADMINISTER)
+def membership_create(request, pk: int):
+    cluster = get_object_or_404(Cluster, pk=pk)
+    host = get_object_or_404(Host, pk=request.POST.get("host") or 0)
+    return _run(
+        request,
+        lambda: services.membership_create(cluster=cluster, host=host, actor=request.user)[1],
+        cluster.get_absolute_url(),
+    )
+
+
+@require_POST
+@role_required(ADMINISTER)
+def membership_destroy(request, pk: int):
+    membership = get_object_or_404(Membership, pk=pk)
+    return _run(
+        request,
+        lambda: services.membership_destroy(membership=membership, actor=request.user)[1],
+        membership.cluster.get_absolute_url(),
+    )

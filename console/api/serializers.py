@@ -1,0 +1,90 @@
+from rest_framework import serializers
+
+from console.models import Alert, AuditEvent, Task, TaskStep
+
+
+class TargetFields(serializers.Serializer):
+    target_kind = serializers.CharField(read_only=True)
+    target_id = serializers.CharField(read_only=True)
+    target_repr = serializers.CharField(read_only=True)
+
+
+class TaskStepSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = TaskStep
+        fields = ["position", "name", "status", "message", "started", "finished"]
+
+
+class TaskSerializer(TargetFields, serializers.ModelSerializer):
+    url = serializers.HyperlinkedIdentityField(view_name="api:task-detail")
+    user = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    steps = TaskStepSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Task
+        fields = [
+            "id",
+            "url",
+            "uuid",
+            "name",
+            "kind",
+            "status",
+            "progress",
+            "user",
+            "target_kind",
+            "target_id",
+            "target_repr",
+            "params",
+            "result",
+            "error",
+            "created",
+            "started",
+            "finished",
+            "steps",
+        ]
+
+
+class AuditEventSerializer(TargetFields, serializers.ModelSerializer):
+    class Meta:
+        model = AuditEvent
+        fields = [
+            "id",
+            "created",
+            "actor_name",
+            "action",
+            "outcome",
+            "message",
+            "target_kind",
+            "target_id",
+            "target_repr",
+            "task",
+        ]
+
+
+class AlertSerializer(TargetFields, serializers.ModelSerializer):
+    acknowledged_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = Alert
+        fields = [
+            "id",
+            "name",
+            "priority",
+            "message",
+            "target_kind",
+            "target_id",
+            "target_repr",
+            "created",
+            "updated",
+            "cleared",
+            "acknowledged",
+            "acknowledged_by",
+        ]
+
+
+class TaskAcceptedSerializer(serializers.Serializer):
+    """The answer to an operation that runs on hosts: 202 and where to follow it."""
+
+    task = serializers.URLField()
+    task_id = serializers.IntegerField()
+    status = serializers.CharField()

@@ -1,0 +1,23 @@
+from django.urls import include, path
+from rest_framework.routers import DefaultRouter
+
+from clusters.api import views as cluster_views
+
+from . import views
+
+app_name = "api"
+
+router = DefaultRouter()
+router.register("tasks", views.TaskViewSet)
+router.register("audit", views.AuditEventViewSet)
+router.register("alerts", views.AlertViewSet)
+router.register("hosts", cluster_views.HostViewSet)
+router.register("clusters", cluster_views.ClusterViewSet)
+router.register("memberships", cluster_views.MembershipViewSet)
+router.register("luns", cluster_views.LUNViewSet)
+router.register("srs", cluster_views.SRViewSet)
+router.register("pbds", cluster_views.PBDViewSet)
+router.register("vdis", cluster_views.VDIViewSet)
+router.register("vms", cluster_views.VMViewSet)
+
+urlpatterns = [path("", include(router.urls))]

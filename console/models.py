@@ -1,0 +1,142 @@
+import uuid
+
+from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
+from django.db import models
+
+from .choices import TASK_FINISHED, AlertPriority, AuditOutcome, StepStatus, TaskStatus
+
+
+class TargetMixin(models.Model):
+    """The object a row is about, kept readable even after that object is deleted."""
+
+    target_type = models.ForeignKey(
+        ContentType, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    target_id = models.CharField(max_length=64, blank=True)
+    target_repr = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        abstract = True
+
+    @property
+    def target_kind(self) -> str:
+        return self.target_type.model if self.target_type_id else ""
+
+
+class Task(TargetMixin):
+    """A long operation that talks to hosts: the design's Task.id."""
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=100, help_text="What runs it, e.g. clusters.reconcile")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    status = models.CharField(
+        max_length=16, choices=TaskStatus.choices, default=TaskStatus.PENDING, db_index=True
+    )
+    progress = models.FloatField(default=0.0)
+    params = models.JSONField(default=dict, blank=True)
+    result = models.JSONField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+    started = models.DateTimeField(null=True, blank=True)
+    finished = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        permissions = [
+            ("view_pool", "Can see the pool (read-only role)"),
+            ("operate_pool", "Can run maintenance and crash triage (pool-operator role)"),
+            ("administer_pool", "Can change clusters, storage and hosts (pool-admin role)"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(progress__gte=0) & models.Q(progress__lte=1),
+                name="task_progress_0_to_1",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in TASK_FINISHED
+
+    @property
+    def percent(self) -> int:
+        return round(self.progress * 100)
+
+
+class TaskStep(models.Model):
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="steps")
+    position = models.PositiveIntegerField()
+    name = models.CharField(max_length=200)
+    status = models.CharField(max_length=16, choices=StepStatus.choices, default=StepStatus.PENDING)
+    message = models.TextField(blank=True)
+    started = models.DateTimeField(null=True, blank=True)
+    finished = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["task", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["task", "position"], name="task_step_position_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.position}. {self.name} ({self.status})"
+
+
+class AuditEvent(TargetMixin):
+    """Who did what to which object, when, and how it ended."""
+
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_name = models.CharField(max_length=150, help_text="Kept when the user is deleted")
+    action = models.CharField(max_length=100, db_index=True)
+    outcome = models.CharField(max_length=16, choices=AuditOutcome.choices)
+    message = models.TextField(blank=True)
+    task = models.ForeignKey(
+        Task, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.actor_name} {self.action} {self.target_repr}: {self.outcome}"
+
+
+class Alert(TargetMixin):
+    """A message for the admin, like XAPI's messages; one row per incident."""
+
+    name = models.CharField(max_length=100, db_index=True)
+    priority = models.PositiveSmallIntegerField(choices=AlertPriority.choices)
+    message = models.TextField()
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated = models.DateTimeField(auto_now=True)
+    cleared = models.DateTimeField(null=True, blank=True, help_text="When the condition ended")
+    acknowledged = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["priority", "-created", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(priority__gte=1) & models.Q(priority__lte=5),
+                name="alert_priority_1_to_5",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"[{self.priority}] {self.name}: {self.target_repr}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.acknowledged is None and self.cleared is None

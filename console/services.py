@@ -1,0 +1,226 @@
+"""Writes for the console core: audit events, tasks and their steps, alerts, roles."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from django.conf import settings
+from django.contrib.auth.models import Group, Permission
+from django.contrib.contenttypes.models import ContentType
+from django.db import models, transaction
+from django.utils import timezone
+
+from .choices import TASK_FINISHED, AlertPriority, AuditOutcome, Role, StepStatus, TaskStatus
+from .errors import ConsoleError
+from .models import Alert, AuditEvent, Task, TaskStep
+
+logger = logging.getLogger(__name__)
+
+ROLE_PERMISSIONS = {
+    Role.READ_ONLY: ["view_pool"],
+    Role.POOL_OPERATOR: ["view_pool", "operate_pool"],
+    Role.POOL_ADMIN: ["view_pool", "operate_pool", "administer_pool"],
+}
+
+
+def roles_ensure() -> None:
+    """Create the three role groups with their permissions (idempotent)."""
+    task_type = ContentType.objects.get_for_model(Task)
+    for role, codenames in ROLE_PERMISSIONS.items():
+        group, _ = Group.objects.get_or_create(name=role.value)
+        perms = [
+            Permission.objects.get_or_create(
+                content_type=task_type,
+                codename=codename,
+                defaults={"name": dict(Task._meta.permissions)[codename]},
+            )[0]
+            for codename in codenames
+        ]
+        group.permissions.set(perms)
+
+
+def _target_fields(target: models.Model | None) -> dict:
+    if target is None:
+        return {"target_type": None, "target_id": "", "target_repr": ""}
+    return {
+        "target_type": ContentType.objects.get_for_model(target),
+        "target_id": str(target.pk),
+        "target_repr": str(target)[:200],
+    }
+
+
+def audit_record(
+    *,
+    actor,
+    action: str,
+    target: models.Model | None = None,
+    outcome: str = AuditOutcome.SUCCESS,
+    message: str = "",
+    task: Task | None = None,
+) -> AuditEvent:
+    """Write one audit event; `actor` None means the console itself (monitor, beat)."""
+    is_user = actor is not None and getattr(actor, "is_authenticated", False)
+    return AuditEvent.objects.create(
+        actor=actor if is_user else None,
+        actor_name=actor.get_username() if is_user else "console",
+        action=action,
+        outcome=outcome,
+        message=message,
+        task=task,
+        **_target_fields(target),
+    )
+
+
+# Tasks ---------------------------------------------------------------------------------
+
+
+def task_create(
+    *,
+    name: str,
+    kind: str,
+    celery_task: str,
+    steps: Sequence[str],
+    user=None,
+    target: models.Model | None = None,
+    params: dict | None = None,
+) -> Task:
+    """Record a long operation and enqueue its Celery task once the row is committed."""
+    task = Task.objects.create(
+        name=name, kind=kind, user=user, params=params or {}, **_target_fields(target)
+    )
+    TaskStep.objects.bulk_create(
+        TaskStep(task=task, position=index, name=step) for index, step in enumerate(steps, 1)
+    )
+    transaction.on_commit(lambda: _enqueue(celery_task, task.pk))
+    return task
+
+
+def _enqueue(celery_task: str, task_id: int) -> None:
+    from .celery import app
+
+    app.send_task(celery_task, args=[task_id], queue=settings.CONSOLE_QUEUE)
+
+
+def task_claim(*, task_id: int) -> Task | None:
+    """Move a pending task to running; None when another delivery already claimed it."""
+    claimed = Task.objects.filter(pk=task_id, status=TaskStatus.PENDING).update(
+        status=TaskStatus.RUNNING, started=timezone.now()
+    )
+    if claimed != 1:
+        logger.info("task %s already claimed or gone; this delivery does nothing", task_id)
+        return None
+    return Task.objects.get(pk=task_id)
+
+
+def task_step_add(*, task: Task, name: str) -> TaskStep:
+    """Append a step discovered while running (e.g. one per host found)."""
+    last = task.steps.aggregate(last=models.Max("position"))["last"] or 0
+    return TaskStep.objects.create(task=task, position=last + 1, name=name)
+
+
+def task_step_start(*, task: Task, position: int, message: str = "") -> None:
+    TaskStep.objects.filter(task=task, position=position).update(
+        status=StepStatus.RUNNING, message=message, started=timezone.now()
+    )
+
+
+def task_step_finish(*, task: Task, position: int, status: str, message: str = "") -> None:
+    """End one step and move the task's progress to the share of steps that ended."""
+    now = timezone.now()
+    TaskStep.objects.filter(task=task, position=position).update(
+        status=status, message=message, finished=now
+    )
+    counts = task.steps.aggregate(
+        total=models.Count("id"),
+        done=models.Count(
+            "id", filter=~models.Q(status__in=[StepStatus.PENDING, StepStatus.RUNNING])
+        ),
+    )
+    progress = counts["done"] / counts["total"] if counts["total"] else 1.0
+    Task.objects.filter(pk=task.pk).update(progress=progress)
+
+
+def task_finish(*, task: Task, status: str, result=None, error: str = "") -> Task:
+    if status not in TASK_FINISHED:
+        raise ConsoleError(f"'{status}' is not a final task status.")
+    now = timezone.now()
+    # Steps never reached are skipped, so the page never shows them as still waiting.
+    TaskStep.objects.filter(task=task, status=StepStatus.PENDING).update(
+        status=StepStatus.SKIPPED, finished=now
+    )
+    TaskStep.objects.filter(task=task, status=StepStatus.RUNNING).update(
+        status=StepStatus.FAILED if status == TaskStatus.FAILED else StepStatus.SKIPPED,
+        finished=now,
+    )
+    Task.objects.filter(pk=task.pk).update(
+        status=status,
+        result=result,
+        error=error,
+        finished=now,
+        progress=1.0 if status == TaskStatus.SUCCEEDED else models.F("progress"),
+    )
+    task.refresh_from_db()
+    return task
+
+
+def task_cancel(*, task: Task, actor) -> Task:
+    """Cancel a task that has not started yet; a finished one is left as it is."""
+    if task.is_finished:
+        return task
+    cancelled = Task.objects.filter(pk=task.pk, status=TaskStatus.PENDING).update(
+        status=TaskStatus.CANCELLED, finished=timezone.now()
+    )
+    if cancelled != 1:
+        raise ConsoleError("The task is already running; it cannot be cancelled now.")
+    TaskStep.objects.filter(task=task).update(status=StepStatus.SKIPPED)
+    audit_record(actor=actor, action="task.cancel", target=task, task=task)
+    task.refresh_from_db()
+    return task
+
+
+# Alerts --------------------------------------------------------------------------------
+
+
+def alert_raise(*, name: str, target: models.Model | None, priority: int, message: str) -> Alert:
+    """Raise an alert once per incident: an open one with the same name and target is updated."""
+    if priority not in AlertPriority.values:
+        raise ConsoleError(f"Alert priority must be 1 to 5, not {priority}.")
+    fields = _target_fields(target)
+    alert = (
+        Alert.objects.filter(
+            name=name,
+            target_type=fields["target_type"],
+            target_id=fields["target_id"],
+            cleared__isnull=True,
+        )
+        .order_by("-created")
+        .first()
+    )
+    if alert is None:
+        return Alert.objects.create(name=name, priority=priority, message=message, **fields)
+    if alert.message != message or alert.priority != priority:
+        alert.message, alert.priority = message, priority
+        alert.save(update_fields=["message", "priority", "updated"])
+    return alert
+
+
+def alert_clear(*, name: str, target: models.Model | None) -> int:
+    """The condition behind an alert ended; returns how many alerts were cleared."""
+    fields = _target_fields(target)
+    return Alert.objects.filter(
+        name=name,
+        target_type=fields["target_type"],
+        target_id=fields["target_id"],
+        cleared__isnull=True,
+    ).update(cleared=timezone.now())
+
+
+def alert_acknowledge(*, alert: Alert, actor) -> Alert:
+    if alert.acknowledged is not None:
+        return alert
+    alert.acknowledged = timezone.now()
+    alert.acknowledged_by = actor
+    alert.save(update_fields=["acknowledged", "acknowledged_by", "updated"])
+    audit_record(actor=actor, action="alert.acknowledge", target=alert, message=alert.name)
+    return alert

@@ -1,0 +1,26 @@
+"""Shared plumbing for Celery tasks that run a console Task row."""
+
+import logging
+from collections.abc import Callable
+
+from console.choices import TaskStatus
+from console.errors import ConsoleError
+from console.models import Task
+from console.services import task_claim, task_finish
+
+logger = logging.getLogger(__name__)
+
+
+def run_claimed(task_id: int, run: Callable[[Task], object]) -> None:
+    """Claim the Task (once, whatever the deliveries) and run it; record any failure."""
+    task = task_claim(task_id=task_id)
+    if task is None:
+        return
+    try:
+        run(task)
+    except ConsoleError as exc:
+        task_finish(task=task, status=TaskStatus.FAILED, error=exc.message)
+    except Exception as exc:
+        logger.exception("task %s (%s) failed", task.pk, task.kind)
+        task_finish(task=task, status=TaskStatus.FAILED, error=f"Internal error: {exc}")
+        raise

@@ -1,0 +1,77 @@
+"""Run the whole console with a simulated pool in the foreground; Ctrl-C stops it all.
+
+web (Django), worker (Celery, queue "console"), beat (Celery beat) and the agent
+serving every sandbox host. REDIS_URL must answer (scripts/with_redis.py sees to it).
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+
+
+def run(*args: str) -> None:
+    subprocess.run([PY, *args], cwd=ROOT, check=True)
+
+
+def main() -> int:
+    addr = os.environ.get("DEMO_ADDR", "127.0.0.1:8000")
+    sandbox = os.environ.get("SANDBOX_DIR", str(ROOT / "var" / "sandbox"))
+    run("manage.py", "migrate", "--no-input", "-v0")
+    run("manage.py", "seed_demo")
+    celery = [PY, "-m", "celery", "-A", "console"]
+    processes = {
+        "web": [PY, "manage.py", "runserver", addr, "--noreload"],
+        "worker": [
+            *celery,
+            "worker",
+            "-Q",
+            os.environ.get("CONSOLE_QUEUE", "console"),
+            "--pool",
+            "threads",
+            "-c",
+            "4",
+            "-l",
+            "info",
+            "-n",
+            "console@%h",
+        ],
+        "beat": [*celery, "beat", "-l", "info", "-s", str(ROOT / "var" / "celerybeat-schedule")],
+        "agent": [PY, "-m", "agent", "serve", "--sandbox", sandbox],
+    }
+    children = {name: subprocess.Popen(cmd, cwd=ROOT) for name, cmd in processes.items()}
+    print(f"\nConsole running at http://{addr}/  (Ctrl-C stops everything)\n", flush=True)
+    stopping = False
+
+    def stop(*_):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    exit_code = 0
+    while not stopping:
+        for name, child in children.items():
+            if child.poll() is not None:
+                print(f"{name} exited with {child.returncode}; stopping the rest.", file=sys.stderr)
+                exit_code, stopping = 1, True
+                break
+        time.sleep(0.5)
+    for child in children.values():
+        if child.poll() is None:
+            child.terminate()
+    for child in children.values():
+        try:
+            child.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            child.kill()
+    return exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

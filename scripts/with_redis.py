@@ -1,0 +1,88 @@
+"""Run a command with REDIS_URL pointing at a Redis that answers.
+
+If nothing answers at REDIS_URL (default redis://127.0.0.1:6379/0), start a private
+redis-server on a free loopback port for as long as the command runs. There is
+never a fake broker: without a real Redis the console does not start.
+"""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+import redis
+
+
+def answers(url: str) -> bool:
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_private_redis() -> tuple[subprocess.Popen, str]:
+    server = shutil.which("redis-server")
+    if server is None:
+        sys.exit(
+            "No Redis answers and redis-server is not installed (apt-get install redis-server)."
+        )
+    port = free_port()
+    workdir = tempfile.mkdtemp(prefix="console-redis-")
+    proc = subprocess.Popen(
+        [
+            server,
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            workdir,
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    for _ in range(100):
+        if answers(url):
+            return proc, url
+        time.sleep(0.05)
+    proc.kill()
+    sys.exit(f"The private redis-server on port {port} did not start.")
+
+
+def main() -> int:
+    if len(sys.argv) < 2:
+        sys.exit("usage: with_redis.py COMMAND [ARGS...]")
+    url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    private = None
+    if not answers(url):
+        private, url = start_private_redis()
+        print(f"No Redis answered; started a private one at {url}", file=sys.stderr)
+    env = dict(os.environ, REDIS_URL=url)
+    child = subprocess.Popen(sys.argv[1:], env=env)
+    # Ctrl-C reaches the whole foreground group; wait for the child to finish its own stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, lambda *_: child.terminate())
+    try:
+        return child.wait()
+    finally:
+        if private is not None:
+            private.terminate()
+            private.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
