@@ -1,6 +1,6 @@
 import uuid
 
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
 from .choices import (
@@ -50,7 +50,17 @@ class Cluster(models.Model):
         max_length=16, choices=HeartbeatMode.choices, default=HeartbeatMode.GLOBAL
     )
     # O2CB cluster names are at most 16 characters of [A-Za-z0-9_-] (O2NM_MAX_NAME_LEN).
-    cluster_name = models.CharField(max_length=16, unique=True, help_text="Name on the hosts")
+    cluster_name = models.CharField(
+        max_length=16,
+        unique=True,
+        help_text="Name on the hosts",
+        validators=[
+            RegexValidator(
+                r"^[A-Za-z0-9_-]{1,16}$",
+                "O2CB cluster names are 1 to 16 letters, digits, '-' or '_'.",
+            )
+        ],
+    )
     auto_join = models.BooleanField(default=True, help_text="New pool hosts join automatically")
     created = models.DateTimeField(auto_now_add=True)
 

@@ -174,8 +174,8 @@ def task_cancel(*, task: Task, actor) -> Task:
     if cancelled != 1:
         raise ConsoleError("The task is already running; it cannot be cancelled now.")
     TaskStep.objects.filter(task=task).update(status=StepStatus.SKIPPED)
-    audit_record(actor=actor, action="task.cancel", target=task, task=task)
     task.refresh_from_db()
+    audit_record(actor=actor, action="task.cancel", target=task, task=task)
     return task
 
 

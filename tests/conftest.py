@@ -1,0 +1,141 @@
+"""Fixtures shared by every test: role users, API clients, real Celery workers, sandbox pools."""
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import redis
+from celery.contrib.testing.worker import start_worker
+from django.conf import settings
+from django.contrib.auth.models import Group, User
+from rest_framework.test import APIClient
+
+from console.choices import Role
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# A queue of our own, so a demo running on the same Redis never takes the tests' work.
+settings.CONSOLE_QUEUE = f"console-test-{uuid.uuid4().hex[:8]}"
+os.environ["CONSOLE_QUEUE"] = settings.CONSOLE_QUEUE
+
+
+def redis_answers() -> bool:
+    try:
+        return bool(redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def redis_url():
+    if not redis_answers():
+        pytest.fail(
+            f"No Redis answers at {settings.REDIS_URL}: run the tests with `make test`, "
+            "which starts one when none is reachable."
+        )
+    return settings.REDIS_URL
+
+
+def _user(username: str, role: Role | None) -> User:
+    user = User.objects.create_user(username=username, password="correct-horse-battery")
+    if role is not None:
+        user.groups.add(Group.objects.get(name=role.value))
+    return user
+
+
+@pytest.fixture
+def admin_user(db):
+    return _user("pool-admin", Role.POOL_ADMIN)
+
+
+@pytest.fixture
+def operator_user(db):
+    return _user("operator", Role.POOL_OPERATOR)
+
+
+@pytest.fixture
+def readonly_user(db):
+    return _user("reader", Role.READ_ONLY)
+
+
+@pytest.fixture
+def outsider_user(db):
+    return _user("outsider", None)
+
+
+@pytest.fixture
+def role_users(admin_user, operator_user, readonly_user, outsider_user):
+    return {
+        "pool-admin": admin_user,
+        "pool-operator": operator_user,
+        "read-only": readonly_user,
+        "outsider": outsider_user,
+    }
+
+
+def api_client_for(user) -> APIClient:
+    client = APIClient()
+    if user is not None:
+        client.force_authenticate(user)
+    return client
+
+
+@pytest.fixture
+def admin_api(admin_user):
+    return api_client_for(admin_user)
+
+
+@pytest.fixture
+def console_worker(redis_url, transactional_db):
+    """A real Celery worker, in this process, consuming the console queue."""
+    from console.celery import app
+
+    with start_worker(
+        app,
+        pool="threads",
+        concurrency=4,
+        perform_ping_check=False,
+        queues=[settings.CONSOLE_QUEUE],
+        shutdown_timeout=30,
+    ) as worker:
+        yield worker
+
+
+@pytest.fixture
+def sandbox_dir(tmp_path, settings):
+    settings.SANDBOX_DIR = tmp_path / "sandbox"
+    settings.SANDBOX_DIR.mkdir()
+    return settings.SANDBOX_DIR
+
+
+def start_agent(sandbox_dir: Path, report_interval: float = 2.0) -> subprocess.Popen:
+    """The real agent, as its own process, serving every sandbox host under `sandbox_dir`."""
+    env = dict(os.environ, REDIS_URL=settings.REDIS_URL, CONSOLE_QUEUE=settings.CONSOLE_QUEUE)
+    return subprocess.Popen(
+        [sys.executable, "-m", "agent", "serve", "--sandbox", str(sandbox_dir),
+         "--report-interval", str(report_interval)],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+
+
+def stop_process(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def wait_for(predicate, timeout: float = 30.0, interval: float = 0.2, message: str = ""):
+    """Poll until `predicate()` is truthy; fail with `message` when time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    pytest.fail(message or f"condition not met within {timeout} s")

@@ -1,0 +1,109 @@
+import pytest
+import yaml
+from django.urls import reverse
+from rest_framework.test import APIClient
+
+from console import services
+from tests.conftest import api_client_for
+
+
+@pytest.fixture
+def schema_paths(admin_api):
+    response = admin_api.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi")
+    assert response.status_code == 200
+    return yaml.safe_load(response.content)["paths"]
+
+
+def _concrete(path: str) -> str:
+    return path.replace("{id}", "1")
+
+
+def test_every_api_url_in_the_schema_refuses_anonymous_access(db, schema_paths):
+    anonymous = APIClient()
+    assert len(schema_paths) > 10
+    for path, operations in schema_paths.items():
+        for method in operations:
+            if method not in {"get", "post", "put", "patch", "delete"}:
+                continue
+            response = getattr(anonymous, method)(_concrete(path))
+            assert response.status_code == 401, (method, path, response.status_code)
+            assert response.json()["message"].startswith("Log in"), path
+
+
+def test_every_api_url_refuses_a_user_without_a_role(outsider_user, schema_paths):
+    client = api_client_for(outsider_user)
+    for path, operations in schema_paths.items():
+        for method in operations:
+            if method in {"get", "post", "put", "patch", "delete"}:
+                response = getattr(client, method)(_concrete(path))
+                assert response.status_code == 403, (method, path)
+
+
+def test_schema_and_docs_work_without_internet(admin_user, client):
+    client.force_login(admin_user)
+    docs = client.get("/api/docs/")
+    assert docs.status_code == 200
+    html = docs.content.decode()
+    assert "/static/drf_spectacular_sidecar/swagger-ui-dist/" in html
+    assert "cdn" not in html.lower()
+
+
+def test_errors_have_one_json_shape(admin_api):
+    missing = admin_api.get("/api/tasks/999999/")
+    assert missing.status_code == 404
+    assert missing.json() == {"message": "Not found.", "detail": None}
+    invalid = admin_api.post("/api/clusters/", {"name": "x", "cluster_name": "bad name!"})
+    assert invalid.status_code == 400
+    body = invalid.json()
+    assert body["message"].startswith("The request is not valid")
+    assert "cluster_name" in body["detail"]
+
+
+def test_read_only_user_may_read_but_not_acknowledge(readonly_user, operator_user):
+    alert = services.alert_raise(name="X", target=None, priority=3, message="m")
+    reader = api_client_for(readonly_user)
+    assert reader.get("/api/alerts/").status_code == 200
+    url = f"/api/alerts/{alert.pk}/acknowledge/"
+    assert reader.post(url).status_code == 403
+    assert api_client_for(operator_user).post(url).status_code == 200
+
+
+def test_token_authentication(readonly_user):
+    from rest_framework.authtoken.models import Token
+
+    token = Token.objects.create(user=readonly_user)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    assert client.get("/api/tasks/").status_code == 200
+    client.credentials(HTTP_AUTHORIZATION="Token wrong")
+    assert client.get("/api/tasks/").status_code == 401
+
+
+def test_audit_api_filters_by_actor_and_action(admin_user, readonly_user):
+    services.audit_record(actor=admin_user, action="cluster.create")
+    services.audit_record(actor=readonly_user, action="alert.acknowledge")
+    client = api_client_for(readonly_user)
+    results = client.get("/api/audit/", {"actor": "pool-admin"}).json()["results"]
+    assert [e["action"] for e in results] == ["cluster.create"]
+    results = client.get("/api/audit/", {"action": "alert"}).json()["results"]
+    assert [e["actor_name"] for e in results] == ["reader"]
+
+
+def test_pages_redirect_anonymous_users_to_login(client, db):
+    for name in ["dashboard", "task-list", "audit-list", "alert-list", "host-list", "cluster-list"]:
+        response = client.get(reverse(name))
+        assert response.status_code == 302
+        assert response.url.startswith(reverse("login"))
+
+
+def test_pages_refuse_a_user_without_a_role(client, outsider_user):
+    client.force_login(outsider_user)
+    assert client.get(reverse("dashboard")).status_code == 403
+
+
+def test_acknowledge_button_only_offered_to_operators(client, readonly_user, operator_user):
+    services.alert_raise(name="X", target=None, priority=3, message="m")
+    client.force_login(readonly_user)
+    assert b"Acknowledge</button>" not in client.get(reverse("alert-list")).content
+    client.force_login(operator_user)
+    assert b"Acknowledge</button>" in client.get(reverse("alert-list")).content

@@ -1,0 +1,86 @@
+import pytest
+
+from console import services
+from console.choices import StepStatus, TaskStatus
+from console.errors import ConsoleError
+from console.models import Alert, AuditEvent
+
+
+@pytest.fixture
+def task(db, admin_user):
+    return services.task_create(
+        name="Demo", kind="test.demo", celery_task="test.never_sent",
+        steps=["first", "second", "third", "fourth"], user=admin_user,
+    )
+
+
+def test_task_is_enqueued_only_after_commit(db, django_capture_on_commit_callbacks, monkeypatch):
+    sent = []
+    monkeypatch.setattr(services, "_enqueue", lambda name, pk: sent.append((name, pk)))
+    with django_capture_on_commit_callbacks(execute=True):
+        task = services.task_create(name="x", kind="k", celery_task="c", steps=["a"])
+        assert sent == []
+    assert sent == [("c", task.pk)]
+
+
+def test_progress_is_the_share_of_finished_steps(task):
+    claimed = services.task_claim(task_id=task.pk)
+    assert claimed.status == TaskStatus.RUNNING
+    services.task_step_start(task=task, position=1)
+    services.task_step_finish(task=task, position=1, status=StepStatus.SUCCEEDED, message="ok")
+    task.refresh_from_db()
+    assert task.progress == pytest.approx(0.25)
+    services.task_step_finish(task=task, position=2, status=StepStatus.FAILED, message="boom")
+    task.refresh_from_db()
+    assert task.percent == 50
+
+
+def test_a_task_is_claimed_once_whatever_the_deliveries(task):
+    assert services.task_claim(task_id=task.pk) is not None
+    assert services.task_claim(task_id=task.pk) is None
+
+
+def test_finishing_skips_steps_never_reached(task):
+    services.task_claim(task_id=task.pk)
+    services.task_step_start(task=task, position=1)
+    finished = services.task_finish(task=task, status=TaskStatus.FAILED, error="host gone")
+    statuses = list(finished.steps.values_list("status", flat=True))
+    assert statuses == ["failed", "skipped", "skipped", "skipped"]
+    assert finished.error == "host gone" and finished.finished is not None
+
+
+def test_a_running_task_cannot_be_cancelled(task, admin_user):
+    services.task_claim(task_id=task.pk)
+    task.refresh_from_db()
+    with pytest.raises(ConsoleError, match="already running"):
+        services.task_cancel(task=task, actor=admin_user)
+
+
+def test_cancelling_a_pending_task_is_audited(task, admin_user):
+    cancelled = services.task_cancel(task=task, actor=admin_user)
+    assert cancelled.status == TaskStatus.CANCELLED
+    event = AuditEvent.objects.get(action="task.cancel")
+    assert event.actor_name == "pool-admin" and event.target_repr == str(cancelled)
+
+
+def test_alert_is_raised_once_per_incident_and_updated(db, admin_user):
+    first = services.alert_raise(name="X", target=admin_user, priority=3, message="one")
+    again = services.alert_raise(name="X", target=admin_user, priority=2, message="worse")
+    assert first.pk == again.pk and again.priority == 2 and again.message == "worse"
+    assert services.alert_clear(name="X", target=admin_user) == 1
+    later = services.alert_raise(name="X", target=admin_user, priority=3, message="again")
+    assert later.pk != first.pk
+    assert Alert.objects.count() == 2
+
+
+def test_alert_priority_outside_1_to_5_is_refused(db):
+    with pytest.raises(ConsoleError, match="1 to 5"):
+        services.alert_raise(name="X", target=None, priority=9, message="m")
+
+
+def test_acknowledge_is_idempotent_and_audited(db, operator_user):
+    alert = services.alert_raise(name="X", target=None, priority=3, message="m")
+    services.alert_acknowledge(alert=alert, actor=operator_user)
+    services.alert_acknowledge(alert=alert, actor=operator_user)
+    assert AuditEvent.objects.filter(action="alert.acknowledge").count() == 1
+    assert not alert.is_open
