@@ -1,4 +1,5 @@
 """Fixtures shared by every test: role users, API clients, real Celery workers, sandbox pools."""
+
 import os
 import subprocess
 import sys
@@ -115,9 +116,20 @@ def start_agent(sandbox_dir: Path, report_interval: float = 2.0) -> subprocess.P
     """The real agent, as its own process, serving every sandbox host under `sandbox_dir`."""
     env = dict(os.environ, REDIS_URL=settings.REDIS_URL, CONSOLE_QUEUE=settings.CONSOLE_QUEUE)
     return subprocess.Popen(
-        [sys.executable, "-m", "agent", "serve", "--sandbox", str(sandbox_dir),
-         "--report-interval", str(report_interval)],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [
+            sys.executable,
+            "-m",
+            "agent",
+            "serve",
+            "--sandbox",
+            str(sandbox_dir),
+            "--report-interval",
+            str(report_interval),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
 
 
@@ -139,3 +151,10 @@ def wait_for(predicate, timeout: float = 30.0, interval: float = 0.2, message: s
             return value
         time.sleep(interval)
     pytest.fail(message or f"condition not met within {timeout} s")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_test_queue_at_exit():
+    yield
+    if redis_answers():
+        redis.Redis.from_url(settings.REDIS_URL).delete(settings.CONSOLE_QUEUE)

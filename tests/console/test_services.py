@@ -9,8 +9,11 @@ from console.models import Alert, AuditEvent
 @pytest.fixture
 def task(db, admin_user):
     return services.task_create(
-        name="Demo", kind="test.demo", celery_task="test.never_sent",
-        steps=["first", "second", "third", "fourth"], user=admin_user,
+        name="Demo",
+        kind="test.demo",
+        celery_task="test.never_sent",
+        steps=["first", "second", "third", "fourth"],
+        user=admin_user,
     )
 
 

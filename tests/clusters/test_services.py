@@ -1,0 +1,152 @@
+import threading
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from clusters import services
+from clusters.models import Membership
+from console.errors import ConsoleError
+from console.models import AuditEvent, Task
+
+from .factories import ClusterFactory, HostFactory
+
+
+def join(cluster, host, actor=None):
+    return services.membership_create(cluster=cluster, host=host, actor=actor)[0]
+
+
+def test_numbers_are_the_lowest_free_from_zero(db):
+    cluster = ClusterFactory()
+    numbers = [join(cluster, HostFactory()).number for _ in range(4)]
+    assert numbers == [0, 1, 2, 3]
+
+
+def test_removed_node_number_is_not_reused_before_restart(db):
+    cluster = ClusterFactory()
+    hosts = HostFactory.create_batch(3)
+    memberships = [join(cluster, h) for h in hosts]
+    services.membership_destroy(membership=memberships[1], actor=None)
+    assert join(cluster, HostFactory()).number == 3
+
+
+def test_number_is_freed_once_every_member_restarted_after_it_left(db):
+    cluster = ClusterFactory()
+    hosts = HostFactory.create_batch(3, boot_time=timezone.now() - timedelta(days=1))
+    memberships = [join(cluster, h) for h in hosts]
+    left, _ = services.membership_destroy(membership=memberships[1], actor=None)
+    assert services.memberships_collect_garbage(cluster=cluster) == []
+    hosts[0].boot_time = timezone.now() + timedelta(seconds=1)
+    hosts[0].save()
+    assert services.memberships_collect_garbage(cluster=cluster) == []  # hosts[2] still old
+    hosts[2].boot_time = timezone.now() + timedelta(seconds=1)
+    hosts[2].save()
+    assert [m.number for m in services.memberships_collect_garbage(cluster=cluster)] == [1]
+    assert join(cluster, HostFactory()).number == 1
+    assert AuditEvent.objects.filter(action="membership.forget").count() == 1
+
+
+def test_a_host_with_unknown_boot_time_keeps_departed_numbers_held(db):
+    cluster = ClusterFactory()
+    old, unknown = HostFactory(boot_time=timezone.now()), HostFactory(boot_time=None)
+    leaving = join(cluster, HostFactory())
+    join(cluster, old), join(cluster, unknown)
+    services.membership_destroy(membership=leaving, actor=None)
+    old.boot_time = timezone.now() + timedelta(seconds=5)
+    old.save()
+    assert services.memberships_collect_garbage(cluster=cluster) == []
+
+
+def test_all_255_numbers_held_is_refused_with_a_restart_hint(db):
+    cluster = ClusterFactory()
+    Membership.objects.bulk_create(
+        Membership(
+            cluster=cluster,
+            number=n,
+            host_uuid=HostFactory.build().uuid,
+            hostname=f"h{n}",
+            left=timezone.now(),
+        )
+        for n in range(255)
+    )
+    with pytest.raises(ConsoleError, match="Restart the cluster"):
+        join(cluster, HostFactory())
+
+
+def test_joining_twice_returns_the_same_membership(db):
+    cluster, host = ClusterFactory(), HostFactory()
+    assert join(cluster, host).pk == join(cluster, host).pk
+    assert Membership.objects.count() == 1
+
+
+def test_a_pending_host_cannot_join(db):
+    with pytest.raises(ConsoleError, match="waiting for acceptance"):
+        join(ClusterFactory(), HostFactory(registration="pending"))
+
+
+def test_changes_share_one_waiting_monitor_run_and_are_audited(db, admin_user):
+    cluster = ClusterFactory()
+    for host in HostFactory.create_batch(3):
+        join(cluster, host, admin_user)
+    assert Task.objects.filter(kind="clusters.reconcile", status="pending").count() == 1
+    assert (
+        AuditEvent.objects.filter(action="membership.create", actor_name="pool-admin").count() == 3
+    )
+
+
+def test_agent_report_registers_a_new_host_as_pending_then_accept_joins_auto_clusters(
+    db, admin_user
+):
+    auto, manual = ClusterFactory(auto_join=True), ClusterFactory(auto_join=False)
+    report = {
+        "uuid": "0b1d2c3e-4f50-4a61-8b72-9c83d94ea5f6",
+        "hostname": "new-host",
+        "boot_time": "2026-11-25T01:00:00+00:00",
+        "agent_version": "0.1.0",
+        "addresses": ["10.9.9.9"],
+    }
+    host = services.host_record_report(report=report)
+    assert host.registration == "pending" and host.memberships.count() == 0
+    services.host_accept(host=host, actor=admin_user)
+    assert list(host.memberships.values_list("cluster", flat=True)) == [auto.pk]
+    assert not manual.memberships.exists()
+
+
+@pytest.mark.parametrize(
+    "report",
+    [
+        {},
+        {"uuid": "nope", "hostname": "x"},
+        {"uuid": "0b1d2c3e-4f50-4a61-8b72-9c83d94ea5f6", "hostname": " "},
+    ],
+)
+def test_malformed_agent_reports_are_refused(db, report):
+    with pytest.raises(ConsoleError):
+        services.host_record_report(report=report)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_creations_get_distinct_lowest_free_numbers():
+    if connection.vendor != "postgresql":
+        pytest.skip("row locking under real concurrency is checked on PostgreSQL (CI)")
+    cluster = ClusterFactory()
+    hosts = HostFactory.create_batch(24)
+    errors, barrier = [], threading.Barrier(len(hosts))
+
+    def create(host):
+        try:
+            barrier.wait()
+            join(cluster, host)
+        except Exception as exc:  # collected and asserted below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=create, args=(h,)) for h in hosts]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert sorted(Membership.objects.values_list("number", flat=True)) == list(range(24))
