@@ -1,0 +1,134 @@
+"""The cluster core end to end: real Redis, a real Celery worker, the real agent process
+serving sandbox hosts, and Debian's o2cb reading every host's cluster.conf."""
+
+import subprocess
+
+import pytest
+from django.urls import reverse
+
+from clusters import services
+from clusters.agents import agent_call
+from clusters.models import ClusterHostStatus, Host, Membership
+from console.models import Task
+from tests.conftest import start_agent, stop_process, wait_for
+
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+
+
+def finished(task: Task, timeout: float = 60) -> Task:
+    def done():
+        task.refresh_from_db()
+        return task.is_finished
+
+    wait_for(done, timeout, message=f"task '{task.name}' did not finish")
+    return task
+
+
+def o2cb_nodes(root, cluster_name: str) -> list[tuple[int, str]]:
+    """The node list as the real o2cb reads it from this host's cluster.conf."""
+    conf = root.path("etc/ocfs2/cluster.conf")
+    out = subprocess.run(
+        ["o2cb", f"--config-file={conf}", "list-nodes", cluster_name],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    nodes, number = [], None
+    for line in out.splitlines():
+        key, _, value = line.strip().partition(" = ")
+        if key == "number":
+            number = int(value)
+        elif key == "name":
+            nodes.append((number, value))
+    return sorted(nodes)
+
+
+@pytest.fixture
+def pool(sandbox_dir, console_worker, admin_user, settings):
+    """Six sandbox hosts on disk, the first four accepted into one started cluster."""
+    from agent.host import hello
+    from agent.hostroot import create_sandbox_host
+
+    settings.AGENT_CALL_TIMEOUT = 10
+    roots = [
+        create_sandbox_host(sandbox_dir, f"node-{i}", address=f"127.0.1.{i}") for i in range(1, 7)
+    ]
+    agent = start_agent(sandbox_dir)
+    try:
+        cluster = services.cluster_create(
+            name="Pool", cluster_name="pool", hosts=[], actor=admin_user
+        )
+        for root in roots[:4]:
+            host = services.host_record_report(report=hello(root))
+            services.host_accept(host=host, actor=admin_user)
+        reconcile = Task.objects.filter(kind="clusters.reconcile").latest("created")
+        assert finished(reconcile).status == "succeeded", reconcile.error
+        start = services.cluster_start(cluster=cluster, actor=admin_user)
+        assert finished(start).status == "succeeded", start.error
+        yield cluster, roots
+    finally:
+        stop_process(agent)
+
+
+def latest_reconcile_after(task: Task) -> Task:
+    return finished(Task.objects.filter(kind="clusters.reconcile", pk__gte=task.pk).latest("pk"))
+
+
+def test_add_remove_restart_frees_the_number_only_after_every_member_restarted(
+    pool, admin_user, client
+):
+    from agent.host import hello
+
+    cluster, roots = pool
+    members = roots[:5]
+
+    # Add a fifth host: every member's cluster.conf lists the same five nodes.
+    fifth = services.host_record_report(report=hello(roots[4]))
+    services.host_accept(host=fifth, actor=admin_user)
+    task = Task.objects.filter(kind="clusters.reconcile").latest("pk")
+    assert latest_reconcile_after(task).status == "succeeded", task.error
+    expected = [(i, f"node-{i + 1}") for i in range(5)]
+    for root in members:
+        assert o2cb_nodes(root, "pool") == expected, root
+
+    # Remove node-2: the others comment it out and say a restart is needed; the banner shows.
+    leaving = Membership.objects.get(cluster=cluster, hostname="node-2")
+    agent_call(leaving.host, "cluster_stop", cluster="pool")
+    _, task = services.membership_destroy(membership=leaving, actor=admin_user)
+    assert finished(task).status == "succeeded", task.error
+    survivors = [r for r in members if r.hostname != "node-2"]
+    for root in survivors:
+        assert (1, "node-2") not in o2cb_nodes(root, "pool")
+        # Kept in the file, commented out, so the admin sees what was removed.
+        assert "node-2" in root.path("etc/ocfs2/cluster.conf").read_text()
+    running = ClusterHostStatus.objects.filter(cluster=cluster, running=True)
+    assert running.count() == 3 and all(s.needs_restart for s in running)
+    client.force_login(admin_user)
+    page = client.get(reverse("dashboard")).content.decode()
+    assert "needs a cluster restart" in page and "node-2" in page
+    assert services._lowest_free_number(cluster) == 5  # node 1 is still held
+
+    # Restart the remaining hosts one by one: the flag clears and node 1 is forgotten.
+    for root in survivors:
+        host = Host.objects.get(hostname=root.hostname)
+        before = host.boot_time
+        agent_call(host, "sandbox_reboot")
+        wait_for(
+            lambda h=host, b=before: Host.objects.get(pk=h.pk).boot_time != b,
+            30,
+            message=f"{host} never reported its new boot time",
+        )
+    task = services.cluster_reconcile_start(cluster=cluster, reason="test")
+    assert finished(task).status == "succeeded", task.error
+    assert not ClusterHostStatus.objects.filter(cluster=cluster, needs_restart=True).exists()
+    assert not Membership.objects.filter(cluster=cluster, hostname="node-2").exists()
+    assert "needs a cluster restart" not in client.get(reverse("dashboard")).content.decode()
+
+    # Only now is number 1 given out again, and every member learns the new node 1.
+    sixth = services.host_record_report(report=hello(roots[5]))
+    services.host_accept(host=sixth, actor=admin_user)
+    assert Membership.objects.get(host=sixth).number == 1
+    task = Task.objects.filter(kind="clusters.reconcile").latest("pk")
+    assert latest_reconcile_after(task).status == "succeeded"
+    for root in survivors:
+        assert (1, "node-6") in o2cb_nodes(root, "pool")

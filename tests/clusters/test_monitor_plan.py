@@ -1,0 +1,52 @@
+from clusters.monitor import DesiredNode, plan_host
+
+
+def node(number, hostname, uuid=None, configured=True):
+    return {"number": number, "hostname": hostname, "uuid": uuid, "configured": configured}
+
+
+DESIRED = {
+    0: DesiredNode(0, "a", "uuid-a", ("10.0.0.1",)),
+    1: DesiredNode(1, "b", "uuid-b", ("10.0.0.2",)),
+}
+
+
+def test_a_host_with_everything_needs_no_call():
+    plan = plan_host(DESIRED, {"hosts": [node(0, "a", "uuid-a"), node(1, "b", "uuid-b")]})
+    assert plan.calls == [] and plan.drift == []
+
+
+def test_missing_nodes_are_created_with_their_number_and_addresses():
+    plan = plan_host(DESIRED, {"hosts": [node(0, "a", "uuid-a")]})
+    assert [(c, k) for c, k, _ in plan.calls] == [
+        (
+            "membership_create",
+            {"hostname": "b", "uuid": "uuid-b", "id": 1, "addresses": ["10.0.0.2"]},
+        ),
+    ]
+
+
+def test_departed_nodes_are_destroyed_and_commented_ones_ignored():
+    report = {
+        "hosts": [
+            node(0, "a", "uuid-a"),
+            node(1, "b", "uuid-b"),
+            node(2, "gone", "uuid-gone"),
+            node(3, "old", "uuid-old", configured=False),
+        ]
+    }
+    plan = plan_host(DESIRED, report)
+    assert [(c, k) for c, k, _ in plan.calls] == [("membership_destroy", {"uuid": "uuid-gone"})]
+
+
+def test_a_number_reused_for_a_new_host_replaces_the_old_node():
+    report = {"hosts": [node(0, "a", "uuid-a"), node(1, "old-b", "uuid-old")]}
+    calls = [c for c, _, _ in plan_host(DESIRED, report).calls]
+    assert calls == ["membership_destroy", "membership_create"]
+
+
+def test_nodes_added_by_hand_are_reported_as_drift_not_removed():
+    report = {"hosts": [node(0, "a", "uuid-a"), node(1, "b", "uuid-b"), node(7, "manual")]}
+    plan = plan_host(DESIRED, report)
+    assert plan.calls == []
+    assert "node 7 (manual)" in plan.drift[0]
