@@ -1,0 +1,143 @@
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from clusters import services
+from clusters.models import ClusterHostStatus, Membership
+from console.models import Task
+from tests.conftest import api_client_for
+
+from .factories import ClusterFactory, HostFactory
+
+
+def make_cluster(host_count=3, name="Pool"):
+    cluster = ClusterFactory(name=name, cluster_name=name.lower())
+    hosts = HostFactory.create_batch(host_count, boot_time=timezone.now())
+    for host in hosts:
+        services.membership_create(cluster=cluster, host=host, actor=None)
+    return cluster, hosts
+
+
+def report_restart_needed(cluster, hosts, departed: Membership):
+    for host in hosts:
+        ClusterHostStatus.objects.update_or_create(
+            cluster=cluster,
+            host=host,
+            defaults={
+                "reachable": True,
+                "running": True,
+                "needs_restart": True,
+                "restart_reasons": [
+                    f"node {departed.number} ({departed.hostname}) was removed "
+                    "from cluster.conf but is still in the running cluster"
+                ],
+                "peers": [
+                    {"number": departed.number, "hostname": departed.hostname, "state": "alive"}
+                ],
+            },
+        )
+
+
+def test_cluster_page_shows_members_beliefs_and_departed_nodes(client, readonly_user):
+    cluster, hosts = make_cluster()
+    leaving = Membership.objects.get(host=hosts[1])
+    services.membership_destroy(membership=leaving, actor=None)
+    survivors = [hosts[0], hosts[2]]
+    report_restart_needed(cluster, survivors, leaving)
+    client.force_login(readonly_user)
+    html = client.get(reverse("cluster-detail", args=[cluster.pk])).content.decode()
+    assert "3 of 255 node numbers held (1 by hosts that left)" in html
+    assert f"after {hosts[0].hostname}, {hosts[2].hostname} restart" in html
+    assert 'id="peer-matrix"' in html
+    assert "Remove from cluster" not in html  # read-only: no buttons
+
+
+def test_needs_restart_banner_is_on_every_page(client, readonly_user):
+    cluster, hosts = make_cluster()
+    leaving = Membership.objects.get(host=hosts[1])
+    services.membership_destroy(membership=leaving, actor=None)
+    report_restart_needed(cluster, [hosts[0], hosts[2]], leaving)
+    client.force_login(readonly_user)
+    for name in ["dashboard", "host-list", "task-list", "alert-list", "audit-list"]:
+        html = client.get(reverse(name)).content.decode()
+        assert "Pool needs a cluster restart" in html, name
+        assert f"Node {leaving.number} ({leaving.hostname}) left" in html
+        assert "rolling restart" in html
+
+
+def test_membership_api_answers_202_with_the_task(admin_user):
+    cluster = ClusterFactory()
+    host = HostFactory()
+    client = api_client_for(admin_user)
+    response = client.post("/api/memberships/", {"cluster": cluster.pk, "host": host.pk})
+    assert response.status_code == 202
+    task = Task.objects.get(pk=response.json()["task_id"])
+    assert response["Location"].endswith(f"/api/tasks/{task.pk}/")
+    membership = Membership.objects.get(host=host)
+    response = client.delete(f"/api/memberships/{membership.pk}/")
+    assert response.status_code == 202
+    membership.refresh_from_db()
+    assert membership.left is not None
+
+
+def test_operators_cannot_change_memberships(operator_user):
+    cluster, hosts = make_cluster(1)
+    client = api_client_for(operator_user)
+    assert (
+        client.post(
+            "/api/memberships/", {"cluster": cluster.pk, "host": HostFactory().pk}
+        ).status_code
+        == 403
+    )
+    membership = Membership.objects.get(host=hosts[0])
+    assert client.delete(f"/api/memberships/{membership.pk}/").status_code == 403
+    membership.refresh_from_db()
+    assert membership.left is None
+
+
+def test_too_many_nodes_is_a_clear_api_error(admin_user):
+    cluster = ClusterFactory()
+    Membership.objects.bulk_create(
+        Membership(
+            cluster=cluster,
+            number=n,
+            host_uuid=HostFactory.build().uuid,
+            hostname=f"gone-{n}",
+            left=timezone.now(),
+        )
+        for n in range(255)
+    )
+    response = api_client_for(admin_user).post(
+        "/api/memberships/", {"cluster": cluster.pk, "host": HostFactory().pk}
+    )
+    assert response.status_code == 409
+    assert "Restart the cluster" in response.json()["message"]
+
+
+def _queries(client, url):
+    with CaptureQueriesContext(connection) as ctx:
+        assert client.get(url).status_code == 200
+    return len(ctx.captured_queries)
+
+
+def test_list_queries_do_not_grow_with_the_pool(client, admin_user):
+    make_cluster(3)
+    api = api_client_for(admin_user)
+    client.force_login(admin_user)
+    urls = [
+        "/api/hosts/",
+        "/api/clusters/",
+        "/api/memberships/",
+        reverse("dashboard"),
+        reverse("host-list"),
+        reverse("cluster-list"),
+    ]
+    for url in urls:  # warm the per-user permission cache
+        _queries(api if url.startswith("/api/") else client, url)
+    small = {url: _queries(api if url.startswith("/api/") else client, url) for url in urls}
+    cluster = make_cluster(0, name="Big")[0]
+    for host in HostFactory.create_batch(20, boot_time=timezone.now()):
+        services.membership_create(cluster=cluster, host=host, actor=None)
+    large = {url: _queries(api if url.startswith("/api/") else client, url) for url in urls}
+    assert large == small

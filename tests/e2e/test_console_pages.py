@@ -1,0 +1,65 @@
+"""A newcomer's first minutes, in a real browser: log in, see the pool, follow a task."""
+
+import pytest
+
+from clusters import services
+from tests.conftest import start_agent, stop_process
+from tests.e2e.conftest import log_in
+
+pytestmark = [pytest.mark.e2e, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def sandbox_pool(sandbox_dir, console_worker, settings):
+    """The demo's pool: four sandbox hosts whose agent answers slowly enough to watch."""
+    from agent.hostroot import iter_sandbox_hosts
+
+    settings.AGENT_CALL_TIMEOUT = 10
+    cluster = services.sandbox_pool_seed(sandbox_dir=sandbox_dir, host_count=4)
+    for root in iter_sandbox_hosts(sandbox_dir):
+        # The sandbox's emulated slow host: each agent call takes this long.
+        root.path("etc/sandbox").mkdir(parents=True, exist_ok=True)
+        root.path("etc/sandbox/agent-delay").write_text("0.6\n")
+    agent = start_agent(sandbox_dir)
+    yield cluster
+    stop_process(agent)
+
+
+def test_anonymous_visitors_are_sent_to_the_login_page(page, db):
+    page.goto("/tasks/")
+    assert page.url.split("?")[0].endswith("/login/")
+    assert "next=/tasks/" in page.url
+
+
+def test_admin_sees_the_pool_and_follows_a_task_live(page, screenshot, sandbox_pool, admin_user):
+    log_in(page, admin_user.username)
+    rows = page.locator("#hosts tbody tr[data-host]")
+    rows.first.wait_for()
+    assert rows.count() == 4
+    assert sorted(rows.evaluate_all("rs => rs.map(r => r.dataset.host)")) == [
+        f"sandbox-{i:02d}" for i in range(1, 5)
+    ]
+    screenshot("dashboard")
+
+    page.get_by_role("link", name="Hosts").click()
+    page.get_by_role("button", name="Check every agent").click()
+    page.wait_for_url("**/tasks/*/")
+    seen = set()
+    for _ in range(200):
+        seen.add(int(page.locator("#task-percent").inner_text().rstrip("%")))
+        if page.locator("#task-status").inner_text() == "Succeeded":
+            break
+        page.wait_for_timeout(100)
+    assert page.locator("#task-status").inner_text() == "Succeeded"
+    assert seen & {25, 50, 75}, f"progress never seen between 0 and 100: {sorted(seen)}"
+    assert page.locator(".step-succeeded").count() == 4
+    screenshot("task-finished")
+
+    page.get_by_role("link", name="Dashboard").click()
+    assert "never" not in page.locator("#hosts tbody").inner_text()
+
+
+def test_read_only_user_is_not_offered_changes(page, sandbox_dir, readonly_user, db):
+    log_in(page, readonly_user.username)
+    page.get_by_role("link", name="Hosts").click()
+    assert page.get_by_role("button", name="Check every agent").count() == 0
