@@ -12,8 +12,17 @@ from django.utils.dateparse import parse_datetime
 from console.choices import AuditOutcome, StepStatus, TaskStatus
 from console.errors import ConsoleError
 from console.models import Task
-from console.services import alert_clear, alert_raise, audit_record, task_create
+from console.services import (
+    alert_clear,
+    alert_raise,
+    audit_record,
+    task_create,
+    task_finish,
+    task_step_finish,
+    task_step_start,
+)
 
+from .agents import agent_call, agent_call_many
 from .choices import O2CB_MAX_NODES, HostRegistration
 from .models import Cluster, Host, Membership
 
@@ -254,16 +263,6 @@ def hosts_mark_silent(*, silent_after) -> list[Host]:
     return silent
 
 
-def audit_refusal(*, actor, action: str, target, error: ConsoleError) -> None:
-    audit_record(
-        actor=actor,
-        action=action,
-        target=target,
-        outcome=AuditOutcome.FAILURE,
-        message=error.message,
-    )
-
-
 # Operations that run as Tasks ------------------------------------------------------------
 
 
@@ -272,13 +271,15 @@ def cluster_start(*, cluster: Cluster, actor) -> Task:
     members = Host.objects.filter(memberships__cluster=cluster, memberships__left__isnull=True)
     if not members.exists():
         raise ConsoleError(f"{cluster} has no members to start.")
+    members = list(members.order_by("hostname"))
     task = task_create(
         name=f"Start {cluster} on every member",
         kind="clusters.start",
         celery_task="clusters.cluster_start",
-        steps=[f"Start on {host}" for host in members.order_by("hostname")],
+        steps=[f"Start on {host}" for host in members],
         user=actor,
         target=cluster,
+        params={"hosts": [host.pk for host in members]},
     )
     audit_record(
         actor=actor,
@@ -290,19 +291,20 @@ def cluster_start(*, cluster: Cluster, actor) -> Task:
     return task
 
 
+def _task_hosts(task: Task) -> list[tuple[int, Host | None]]:
+    """Each step's position with the host it is about (None if the host is gone since)."""
+    hosts = Host.objects.in_bulk(task.params["hosts"])
+    return [(position, hosts.get(pk)) for position, pk in enumerate(task.params["hosts"], 1)]
+
+
 def cluster_start_run(task: Task) -> None:
-    from console.services import task_finish, task_step_finish, task_step_start
-
-    from .agents import agent_call, agent_call_many
-
     cluster = Cluster.objects.get(pk=task.target_id)
-    steps = {step.name.removeprefix("Start on "): step.position for step in task.steps.all()}
-    members = list(Host.objects.filter(hostname__in=steps).order_by("hostname"))
+    steps = {host: position for position, host in _task_hosts(task) if host is not None}
     statefile = cluster.statefiles.filter(vdi_type="o2cb_statefile").first()
-    for host in members:
-        task_step_start(task=task, position=steps[host.hostname])
+    for position in steps.values():
+        task_step_start(task=task, position=position)
     outcomes = agent_call_many(
-        members,
+        steps,
         lambda host: agent_call(
             host,
             "cluster_start",
@@ -317,7 +319,7 @@ def cluster_start_run(task: Task) -> None:
             failed.append(host.hostname)
         task_step_finish(
             task=task,
-            position=steps[host.hostname],
+            position=steps[host],
             status=StepStatus.SUCCEEDED if ok else StepStatus.FAILED,
             message="running" if ok else str(getattr(outcome, "message", outcome)),
         )
@@ -334,30 +336,26 @@ def cluster_start_run(task: Task) -> None:
 
 def hosts_check(*, actor) -> Task:
     """Ask every accepted host's agent who it is and when it booted."""
-    hosts = Host.objects.filter(registration=HostRegistration.ACCEPTED).order_by("hostname")
+    hosts = list(Host.objects.filter(registration=HostRegistration.ACCEPTED).order_by("hostname"))
     return task_create(
         name="Check every host's agent",
         kind="clusters.check_hosts",
         celery_task="clusters.check_hosts",
         steps=[f"Ask {host}" for host in hosts],
         user=actor,
+        params={"hosts": [host.pk for host in hosts]},
     )
 
 
 def hosts_check_run(task: Task) -> None:
     """One host after the other, so the page shows the check moving through the pool."""
-    from console.services import task_finish, task_step_finish, task_step_start
-
-    from .agents import agent_call
-
     silent = []
-    for step in task.steps.order_by("position"):
-        host = Host.objects.filter(hostname=step.name.removeprefix("Ask ")).first()
-        task_step_start(task=task, position=step.position)
+    for position, host in _task_hosts(task):
+        task_step_start(task=task, position=position)
         if host is None:
             task_step_finish(
                 task=task,
-                position=step.position,
+                position=position,
                 status=StepStatus.SKIPPED,
                 message="host no longer in the pool",
             )
@@ -367,13 +365,13 @@ def hosts_check_run(task: Task) -> None:
         except ConsoleError as exc:
             silent.append(host.hostname)
             task_step_finish(
-                task=task, position=step.position, status=StepStatus.FAILED, message=exc.message
+                task=task, position=position, status=StepStatus.FAILED, message=exc.message
             )
             continue
         host_record_report(report=report)
         task_step_finish(
             task=task,
-            position=step.position,
+            position=position,
             status=StepStatus.SUCCEEDED,
             message=f"agent {report.get('agent_version')}, booted {report.get('boot_time')}",
         )
