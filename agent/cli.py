@@ -1,0 +1,146 @@
+"""`python -m agent`: the cluster plugin from the command line, printing JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from .cluster_conf import ClusterConf
+from .errors import AgentError
+from .host import hello
+from .hostroot import HostRoot, create_sandbox_host
+from .kernel import CONF_FILE, kernel_for
+from .o2cb import O2CBPlugin
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m agent",
+        description="Host agent of the O2CB storage console: the o2cb cluster plugin, "
+        "cluster.conf tools and the Celery worker that serves the console.",
+    )
+    parser.add_argument(
+        "--root",
+        type=Path,
+        help="work under this directory instead of / (an empty one becomes a sandbox host "
+        "named after it)",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    create = sub.add_parser("membership-create", help="add a node to the cluster (online)")
+    create.add_argument("--cluster", required=True)
+    create.add_argument("--hostname", required=True)
+    create.add_argument("--uuid", required=True)
+    create.add_argument("--id", required=True, type=int, help="node number, 0..254")
+    create.add_argument(
+        "--address", required=True, action="append", help="IP[:PORT]; repeat for more"
+    )
+
+    destroy = sub.add_parser(
+        "membership-destroy", help="comment a node out (takes effect at the next restart)"
+    )
+    destroy.add_argument("--cluster", required=True)
+    destroy.add_argument("--uuid", required=True)
+
+    for name, text in (
+        ("cluster-query", "needs_restart and each known node's state"),
+        ("cluster-stop", "stop and disable the cluster software"),
+    ):
+        sub.add_parser(name, help=text).add_argument("--cluster", required=True)
+    start = sub.add_parser("cluster-start", help="global heartbeat, enable and start o2cb")
+    start.add_argument("--cluster", required=True)
+    start.add_argument("--statefile-vdi", help="UUID of the cluster's o2cb_statefile VDI")
+
+    show = sub.add_parser("conf-show", help="read a cluster.conf (default: the root's)")
+    show.add_argument("file", nargs="?", type=Path)
+    show.add_argument("--json", action="store_true", help="print JSON instead of a summary")
+
+    sub.add_parser("hello", help="this host's identity, boot time and agent version")
+    sub.add_parser("sandbox-reboot", help="reboot a sandbox host (sandbox only)")
+
+    serve = sub.add_parser("serve", help="run the Celery worker for this host (or a sandbox)")
+    serve.add_argument("--sandbox", type=Path, help="serve every sandbox host under this dir")
+    serve.add_argument(
+        "--report-interval",
+        type=float,
+        default=10.0,
+        help="seconds between reports to the console (default 10)",
+    )
+    serve.add_argument("--concurrency", type=int, default=4)
+    return parser
+
+
+def resolve_root(path: Path | None) -> HostRoot:
+    if path is None:
+        return HostRoot.real()
+    if not path.exists() or (path.is_dir() and not any(path.iterdir())):
+        return create_sandbox_host(path.parent, path.name)
+    return HostRoot.for_sandbox(path)
+
+
+def conf_summary(conf: ClusterConf) -> str:
+    lines = []
+    for cluster in conf.clusters.values():
+        lines.append(
+            f"cluster {cluster.name}: heartbeat {cluster.heartbeat_mode}, "
+            f"{len(cluster.nodes)} nodes, {len(cluster.heartbeat_regions)} regions"
+        )
+        for node in sorted(cluster.nodes, key=lambda n: n.number):
+            lines.append(f"  node {node.number:>3} {node.name} {node.ip_address}:{node.ip_port}")
+        for node in cluster.commented_nodes:
+            lines.append(f"  node {node.number:>3} {node.name} (commented out)")
+        for region in cluster.heartbeat_regions:
+            lines.append(f"  heartbeat region {region}")
+    return "\n".join(lines) or "no clusters"
+
+
+def run(args: argparse.Namespace) -> object:
+    if args.command == "serve":
+        from .worker import serve
+
+        logging.basicConfig(level=logging.INFO)
+        serve(args.sandbox, args.report_interval, args.concurrency)
+        return None
+    root = resolve_root(args.root)
+    if args.command == "conf-show":
+        conf = ClusterConf.load(args.file or root.path(CONF_FILE))
+        if args.file and not args.file.exists():
+            raise AgentError(f"{args.file}: no such file.")
+        return conf.as_dict() if args.json else conf_summary(conf)
+    if args.command == "hello":
+        return hello(root)
+    if args.command == "sandbox-reboot":
+        kernel_for(root).reboot()
+        return hello(root)
+    plugin = O2CBPlugin(root, args.cluster)
+    if args.command == "membership-create":
+        return plugin.membership_create(args.hostname, args.uuid, args.id, args.address)
+    if args.command == "membership-destroy":
+        return plugin.membership_destroy(args.uuid)
+    if args.command == "cluster-query":
+        return plugin.cluster_query()
+    if args.command == "cluster-start":
+        return plugin.cluster_start(args.statefile_vdi)
+    if args.command == "cluster-stop":
+        return plugin.cluster_stop()
+    raise AgentError(f"Unknown command {args.command}.")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        result = run(args)
+    except AgentError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
+        return 1
+    if isinstance(result, str):
+        print(result)
+    elif result is not None:
+        print(json.dumps(result, indent=2, sort_keys=True))
+    return 0

@@ -1,0 +1,388 @@
+"""ocfs2-tools' cluster.conf: read, edit and write it without losing anything.
+
+The format (ocfs2-tools' o2cb_config/jconfig): stanzas `cluster:`, `node:` and
+`heartbeat:` start at a line of their own; their settings follow on indented
+`key = value` lines. `#` starts a comment line. Real files differ in tabs or
+spaces, spacing round `=`, key order, CRLF endings and hand-written comments;
+all are accepted. Unknown stanzas are kept and ignored, as o2cb does.
+
+The document keeps every original line, so an unchanged file is written back
+byte for byte and an edit touches only the lines it must. A node removed by
+the console is commented out (every line of its stanza prefixed with `#`) so
+the admin still sees it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import AgentError
+from .fsutil import write_atomic
+
+DEFAULT_PORT = 7777
+MAX_NODES = 255  # the kernel's O2NM_MAX_NODES: numbers 0..254
+
+HEADER_RE = re.compile(r"^[ \t]*(?P<kind>[A-Za-z_][A-Za-z0-9_]*)[ \t]*:[ \t]*$")
+SETTING_RE = re.compile(
+    r"^(?P<indent>[ \t]*)(?P<key>[A-Za-z_][A-Za-z0-9_]*)[ \t]*=[ \t]*(?P<value>.*?)[ \t]*$"
+)
+
+
+class ConfError(AgentError):
+    """cluster.conf cannot be read; the message names the line."""
+
+
+@dataclass
+class Stanza:
+    kind: str
+    header: int  # line index of `kind:`
+    commented: bool = False
+    settings: dict[str, str] = field(default_factory=dict)
+    setting_lines: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def lines(self) -> list[int]:
+        return [self.header, *sorted(self.setting_lines.values())]
+
+    @property
+    def last_line(self) -> int:
+        return max(self.lines)
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str
+    number: int
+    ip_address: str
+    ip_port: int
+    cluster: str
+
+    def as_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "number": self.number,
+            "ip_address": self.ip_address,
+            "ip_port": self.ip_port,
+        }
+
+
+@dataclass
+class ClusterSection:
+    name: str
+    heartbeat_mode: str
+    node_count: int | None
+    nodes: list[Node] = field(default_factory=list)
+    commented_nodes: list[Node] = field(default_factory=list)
+    heartbeat_regions: list[str] = field(default_factory=list)
+
+    def node_by_number(self, number: int) -> Node | None:
+        return next((n for n in self.nodes if n.number == number), None)
+
+    def node_by_name(self, name: str) -> Node | None:
+        return next((n for n in self.nodes if n.name == name), None)
+
+    def as_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "heartbeat_mode": self.heartbeat_mode,
+            "node_count": self.node_count,
+            "nodes": [n.as_dict() for n in sorted(self.nodes, key=lambda n: n.number)],
+            "heartbeat_regions": list(self.heartbeat_regions),
+        }
+
+
+def _body(line: str) -> str:
+    return line.rstrip("\r\n")
+
+
+def _uncomment(body: str) -> str | None:
+    stripped = body.lstrip(" \t")
+    return stripped[1:] if stripped.startswith("#") else None
+
+
+class ClusterConf:
+    """One cluster.conf file as lines, with the stanzas found in them."""
+
+    def __init__(self, text: str = "", source: str = "cluster.conf"):
+        self.source = source
+        self.lines = text.splitlines(keepends=True)
+        self._newline = "\r\n" if self.lines and self.lines[0].endswith("\r\n") else "\n"
+        self._parse()
+
+    @classmethod
+    def load(cls, path: Path) -> ClusterConf:
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return cls("", str(path))
+        except UnicodeDecodeError as exc:
+            raise ConfError(f"{path}: not a text file ({exc.reason}).") from None
+        return cls(text, str(path))
+
+    @property
+    def text(self) -> str:
+        return "".join(self.lines)
+
+    def save(self, path: Path) -> None:
+        write_atomic(Path(path), self.text)
+
+    # Parsing ---------------------------------------------------------------------------
+
+    def _error(self, index: int, message: str) -> ConfError:
+        return ConfError(f"{self.source} line {index + 1}: {message}")
+
+    def _parse(self) -> None:
+        self.stanzas: list[Stanza] = []
+        current: Stanza | None = None
+        commented: Stanza | None = None
+        for index, line in enumerate(self.lines):
+            body = _body(line)
+            if not body.strip():
+                continue
+            inner = _uncomment(body)
+            if inner is not None:
+                commented = self._parse_commented(index, inner, commented)
+                continue
+            commented = None
+            header = HEADER_RE.match(body)
+            if header:
+                current = Stanza(kind=header["kind"], header=index)
+                self.stanzas.append(current)
+                continue
+            setting = SETTING_RE.match(body)
+            if setting is None:
+                raise self._error(index, f"cannot read {body.strip()!r}; expected 'key = value'.")
+            if current is None:
+                raise self._error(index, f"'{setting['key']}' is outside any stanza.")
+            if not setting["indent"]:
+                raise self._error(
+                    index, f"'{setting['key']}' must be indented under its '{current.kind}:'."
+                )
+            current.settings[setting["key"]] = setting["value"]
+            current.setting_lines[setting["key"]] = index
+        self._build()
+
+    def _parse_commented(self, index: int, inner: str, stanza: Stanza | None) -> Stanza | None:
+        """A node the console commented out stays readable; other comments are just kept."""
+        header = HEADER_RE.match(inner)
+        if header:
+            stanza = Stanza(kind=header["kind"], header=index, commented=True)
+            self.stanzas.append(stanza)
+            return stanza
+        setting = SETTING_RE.match(inner)
+        if stanza is not None and setting:
+            stanza.settings[setting["key"]] = setting["value"]
+            stanza.setting_lines[setting["key"]] = index
+            return stanza
+        return None
+
+    def _node(self, stanza: Stanza, strict: bool) -> Node | None:
+        s = stanza.settings
+        try:
+            missing = [k for k in ("name", "cluster", "number", "ip_address") if not s.get(k)]
+            if missing:
+                raise self._error(stanza.header, f"node is missing {', '.join(missing)}.")
+            number = _int(s["number"], "number")
+            port = _int(s.get("ip_port") or str(DEFAULT_PORT), "ip_port")
+            if not 0 <= number < MAX_NODES:
+                raise ValueError(f"node number {number} is outside 0..{MAX_NODES - 1}")
+            return Node(
+                name=s["name"],
+                number=number,
+                ip_address=s["ip_address"],
+                ip_port=port,
+                cluster=s["cluster"],
+            )
+        except ValueError as exc:
+            if strict:
+                raise self._error(stanza.header, f"{exc}.") from None
+            return None
+        except ConfError:
+            if strict:
+                raise
+            return None
+
+    def _build(self) -> None:
+        self.clusters: dict[str, ClusterSection] = {}
+        self._cluster_stanzas: dict[str, Stanza] = {}
+        self._node_stanzas: dict[tuple[str, int], Stanza] = {}
+        self._commented_stanzas: dict[tuple[str, int, str], Stanza] = {}
+        for stanza in self.stanzas:
+            if stanza.kind == "cluster" and not stanza.commented:
+                name = stanza.settings.get("name")
+                if not name:
+                    raise self._error(stanza.header, "cluster has no name.")
+                if name in self.clusters:
+                    raise self._error(stanza.header, f"cluster '{name}' is defined twice.")
+                count = stanza.settings.get("node_count")
+                try:
+                    node_count = int(count) if count else None
+                except ValueError:
+                    raise self._error(
+                        stanza.header, f"node_count '{count}' is not a number."
+                    ) from None
+                self.clusters[name] = ClusterSection(
+                    name=name,
+                    heartbeat_mode=stanza.settings.get("heartbeat_mode", "local"),
+                    node_count=node_count,
+                )
+                self._cluster_stanzas[name] = stanza
+        for stanza in self.stanzas:
+            if stanza.kind == "node":
+                self._add_node(stanza)
+            elif stanza.kind == "heartbeat" and not stanza.commented:
+                cluster = self._cluster_for(stanza)
+                region = stanza.settings.get("region")
+                if not region:
+                    raise self._error(stanza.header, "heartbeat has no region.")
+                cluster.heartbeat_regions.append(region)
+
+    def _cluster_for(self, stanza: Stanza) -> ClusterSection:
+        name = stanza.settings.get("cluster")
+        if name not in self.clusters:
+            raise self._error(stanza.header, f"{stanza.kind} belongs to unknown cluster '{name}'.")
+        return self.clusters[name]
+
+    def _add_node(self, stanza: Stanza) -> None:
+        node = self._node(stanza, strict=not stanza.commented)
+        if node is None:
+            return
+        if stanza.commented:
+            if node.cluster in self.clusters:
+                self.clusters[node.cluster].commented_nodes.append(node)
+                self._commented_stanzas[(node.cluster, node.number, node.name)] = stanza
+            return
+        cluster = self._cluster_for(stanza)
+        if cluster.node_by_number(node.number):
+            raise self._error(stanza.header, f"node number {node.number} is used twice.")
+        if cluster.node_by_name(node.name):
+            raise self._error(stanza.header, f"node name '{node.name}' is used twice.")
+        cluster.nodes.append(node)
+        self._node_stanzas[(node.cluster, node.number)] = stanza
+
+    # Queries ----------------------------------------------------------------------------
+
+    def cluster(self, name: str) -> ClusterSection:
+        if name not in self.clusters:
+            raise AgentError(f"Cluster '{name}' is not in {self.source}.")
+        return self.clusters[name]
+
+    def as_dict(self) -> dict:
+        return {"clusters": [c.as_dict() for c in self.clusters.values()]}
+
+    # Edits: each changes lines, then parses again so the model always matches the text ---
+
+    def _append(self, stanza_lines: list[str]) -> None:
+        nl = self._newline
+        if self.lines and not self.lines[-1].endswith(("\n", "\r")):
+            self.lines[-1] += nl
+        if self.lines and _body(self.lines[-1]).strip():
+            self.lines.append(nl)
+        self.lines.extend(line + nl for line in stanza_lines)
+        self._parse()
+
+    def add_cluster(self, name: str, heartbeat_mode: str = "global") -> None:
+        if name in self.clusters:
+            return
+        self._append(
+            [
+                "cluster:",
+                f"\tname = {name}",
+                f"\theartbeat_mode = {heartbeat_mode}",
+                "\tnode_count = 0",
+            ]
+        )
+
+    def _set(self, stanza: Stanza, key: str, value: str) -> None:
+        nl = self._newline
+        if key in stanza.setting_lines:
+            index = stanza.setting_lines[key]
+            match = SETTING_RE.match(_body(self.lines[index]))
+            ending = self.lines[index][len(_body(self.lines[index])) :] or nl
+            self.lines[index] = f"{match['indent']}{key} = {value}{ending}"
+        else:
+            indent = "\t"
+            if stanza.setting_lines:
+                first = min(stanza.setting_lines.values())
+                indent = SETTING_RE.match(_body(self.lines[first]))["indent"] or "\t"
+            self.lines.insert(stanza.last_line + 1, f"{indent}{key} = {value}{nl}")
+        self._parse()
+
+    def set_heartbeat_mode(self, cluster: str, mode: str) -> bool:
+        if self.cluster(cluster).heartbeat_mode == mode:
+            return False
+        self._set(self._cluster_stanzas[cluster], "heartbeat_mode", mode)
+        return True
+
+    def _sync_node_count(self, cluster: str) -> None:
+        count = len(self.cluster(cluster).nodes)
+        if self.cluster(cluster).node_count != count:
+            self._set(self._cluster_stanzas[cluster], "node_count", str(count))
+
+    def add_node(self, node: Node) -> None:
+        self.cluster(node.cluster)
+        self._append(
+            [
+                "node:",
+                f"\tcluster = {node.cluster}",
+                f"\tnumber = {node.number}",
+                f"\tip_port = {node.ip_port}",
+                f"\tip_address = {node.ip_address}",
+                f"\tname = {node.name}",
+            ]
+        )
+        self._sync_node_count(node.cluster)
+
+    def comment_out_node(self, cluster: str, number: int) -> Node | None:
+        """Comment the node's stanza out; None when no such active node."""
+        stanza = self._node_stanzas.get((cluster, number))
+        if stanza is None:
+            return None
+        node = self.cluster(cluster).node_by_number(number)
+        for index in stanza.lines:
+            self.lines[index] = "#" + self.lines[index]
+        self._parse()
+        self._sync_node_count(cluster)
+        return node
+
+    def uncomment_node(self, cluster: str, number: int, name: str) -> bool:
+        stanza = self._commented_stanzas.get((cluster, number, name))
+        if stanza is None:
+            return False
+        for index in stanza.lines:
+            line = self.lines[index]
+            hash_at = line.index("#")
+            self.lines[index] = line[:hash_at] + line[hash_at + 1 :]
+        self._parse()
+        self._sync_node_count(cluster)
+        return True
+
+    def add_heartbeat_region(self, cluster: str, region: str) -> bool:
+        if region in self.cluster(cluster).heartbeat_regions:
+            return False
+        self._append(["heartbeat:", f"\tregion = {region}", f"\tcluster = {cluster}"])
+        return True
+
+    def remove_heartbeat_region(self, cluster: str, region: str) -> bool:
+        for stanza in self.stanzas:
+            if (
+                stanza.kind == "heartbeat"
+                and not stanza.commented
+                and stanza.settings.get("cluster") == cluster
+                and stanza.settings.get("region") == region
+            ):
+                for index in sorted(stanza.lines, reverse=True):
+                    del self.lines[index]
+                self._parse()
+                return True
+        return False
+
+
+def _int(text: str, what: str) -> int:
+    try:
+        return int(text.strip(), 10)
+    except ValueError:
+        raise ValueError(f"{what} '{text}' is not a whole number") from None

@@ -1,0 +1,160 @@
+"""The agent's Celery side: one queue `host.<uuid>` per host it serves.
+
+A real host serves itself; in sandbox mode one process serves every sandbox
+host under a directory. Tasks take the host's UUID, do host-local work only,
+and return plain data. Errors travel back as AgentError with one clear message.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+
+from celery import Celery
+
+from .errors import AgentError
+from .host import hello
+from .hostroot import HostRoot, iter_sandbox_hosts
+from .o2cb import O2CBPlugin
+
+logger = logging.getLogger(__name__)
+
+app = Celery("agent")
+app.conf.update(
+    broker_url=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
+    result_backend=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
+    task_serializer="json",
+    result_serializer="json",
+    accept_content=["json"],
+    result_expires=6 * 3600,
+    task_acks_late=True,
+    task_reject_on_worker_lost=True,
+    worker_prefetch_multiplier=1,
+    broker_connection_retry_on_startup=True,
+    worker_hijack_root_logger=False,
+)
+
+# host uuid -> the root this process serves it from
+SERVED: dict[str, HostRoot] = {}
+# One call at a time per host: each one reads, changes and replaces that host's files.
+_LOCKS: dict[str, threading.Lock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+def host_lock(host_uuid: str) -> threading.Lock:
+    with _LOCKS_GUARD:
+        return _LOCKS.setdefault(str(host_uuid).lower(), threading.Lock())
+
+
+def plugin(host_uuid: str, cluster: str) -> O2CBPlugin:
+    return O2CBPlugin(root_for(host_uuid), cluster)
+
+
+def root_for(host_uuid: str) -> HostRoot:
+    root = SERVED.get(str(host_uuid).lower())
+    if root is None:
+        raise AgentError(f"This agent does not serve host {host_uuid}.")
+    if root.sandbox:
+        # The sandbox's slow host: an emulated delay before each answer.
+        try:
+            time.sleep(float(root.path("etc/sandbox/agent-delay").read_text().strip() or 0))
+        except (FileNotFoundError, ValueError):
+            pass
+    return root
+
+
+@app.task(name="agent.hello")
+def hello_task(host_uuid: str) -> dict:
+    return hello(root_for(host_uuid))
+
+
+@app.task(name="agent.membership_create")
+def membership_create(
+    host_uuid: str, cluster: str, hostname: str, uuid: str, id: int, addresses: list[str]
+) -> dict:
+    with host_lock(host_uuid):
+        return plugin(host_uuid, cluster).membership_create(hostname, uuid, id, addresses)
+
+
+@app.task(name="agent.membership_destroy")
+def membership_destroy(host_uuid: str, cluster: str, uuid: str) -> dict:
+    with host_lock(host_uuid):
+        return plugin(host_uuid, cluster).membership_destroy(uuid)
+
+
+@app.task(name="agent.cluster_query")
+def cluster_query(host_uuid: str, cluster: str) -> dict:
+    with host_lock(host_uuid):
+        return plugin(host_uuid, cluster).cluster_query()
+
+
+@app.task(name="agent.cluster_start")
+def cluster_start(host_uuid: str, cluster: str, statefile_vdi: str | None = None) -> dict:
+    with host_lock(host_uuid):
+        return plugin(host_uuid, cluster).cluster_start(statefile_vdi)
+
+
+@app.task(name="agent.cluster_stop")
+def cluster_stop(host_uuid: str, cluster: str) -> dict:
+    with host_lock(host_uuid):
+        return plugin(host_uuid, cluster).cluster_stop()
+
+
+@app.task(name="agent.sandbox_reboot")
+def sandbox_reboot(host_uuid: str) -> dict:
+    from .kernel import kernel_for
+
+    root = root_for(host_uuid)
+    with host_lock(host_uuid):
+        kernel_for(root).reboot()
+    report(root)
+    return hello(root)
+
+
+def report(root: HostRoot) -> None:
+    """Tell the console this host is alive (registers a new host)."""
+    app.send_task(
+        "console.agent_report",
+        kwargs={"report": hello(root)},
+        queue=os.environ.get("CONSOLE_QUEUE", "console"),
+    )
+
+
+def serve_hosts(roots: list[HostRoot]) -> list[str]:
+    SERVED.clear()
+    SERVED.update({root.uuid: root for root in roots})
+    return [f"host.{uuid}" for uuid in SERVED]
+
+
+def _report_loop(interval: float, stop: threading.Event) -> None:
+    while not stop.is_set():
+        for root in list(SERVED.values()):
+            try:
+                report(root)
+            except Exception:  # the broker may be away; the next round tries again
+                logger.warning("could not report %s to the console", root.hostname, exc_info=True)
+        stop.wait(interval)
+
+
+def serve(sandbox: Path | None, report_interval: float, concurrency: int = 4) -> None:
+    roots = iter_sandbox_hosts(sandbox) if sandbox else [HostRoot.real()]
+    if not roots:
+        raise AgentError(f"No sandbox hosts under {sandbox}.")
+    queues = serve_hosts(roots)
+    stop = threading.Event()
+    threading.Thread(target=_report_loop, args=(report_interval, stop), daemon=True).start()
+    names = ", ".join(root.hostname for root in roots)
+    logger.info("agent serving %s", names)
+    try:
+        app.Worker(
+            queues=queues,
+            pool="threads",
+            concurrency=concurrency,
+            hostname=f"agent-{roots[0].hostname}@%h" if not sandbox else "agent-sandbox@%h",
+            loglevel="INFO",
+        ).start()
+    finally:
+        stop.set()
