@@ -9,6 +9,7 @@ state, and a reboot. Everything above this module runs the same in both modes.
 
 from __future__ import annotations
 
+import math
 import shutil
 import subprocess
 import time
@@ -268,8 +269,9 @@ class SandboxKernel(Kernel):
         for name in self._registered():
             self.unregister(name)
         self._set_service(active=False)
+        # btime counts whole seconds; a boot that starts now is never earlier than now.
         previous = int(self.root.boot_time.timestamp())
-        write_boot_time(self.root, max(int(time.time()), previous + 1))
+        write_boot_time(self.root, max(math.ceil(time.time()), previous + 1))
         if self.service_state()["enabled"]:
             self.service("start")
 

@@ -11,6 +11,7 @@ import logging
 import os
 import threading
 import time
+from socket import gethostname
 from pathlib import Path
 
 from celery import Celery
@@ -153,7 +154,9 @@ def serve(sandbox: Path | None, report_interval: float, concurrency: int = 4) ->
             queues=queues,
             pool="threads",
             concurrency=concurrency,
-            hostname=f"agent-{roots[0].hostname}@%h" if not sandbox else "agent-sandbox@%h",
+            hostname=f"agent@{roots[0].hostname}"
+            if not sandbox
+            else f"agent-sandbox@{gethostname()}",
             loglevel="INFO",
         ).start()
     finally:

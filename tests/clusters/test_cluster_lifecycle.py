@@ -20,7 +20,11 @@ def finished(task: Task, timeout: float = 60) -> Task:
         task.refresh_from_db()
         return task.is_finished
 
-    wait_for(done, timeout, message=f"task '{task.name}' did not finish")
+    try:
+        wait_for(done, timeout)
+    except pytest.fail.Exception:
+        steps = [(s.name, s.status, s.message) for s in task.steps.all()]
+        pytest.fail(f"task '{task.name}' did not finish: {task.status} {steps}")
     return task
 
 
