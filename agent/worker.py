@@ -11,8 +11,8 @@ import logging
 import os
 import threading
 import time
-from socket import gethostname
 from pathlib import Path
+from socket import gethostname
 
 from celery import Celery
 
