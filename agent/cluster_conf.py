@@ -182,11 +182,13 @@ class ClusterConf:
     def _node(self, stanza: Stanza, strict: bool) -> Node | None:
         s = stanza.settings
         try:
-            missing = [k for k in ("name", "cluster", "number", "ip_address") if not s.get(k)]
+            # The same keys o2cb insists on: it refuses a node without ip_port, too.
+            required = ("name", "cluster", "number", "ip_address", "ip_port")
+            missing = [k for k in required if not s.get(k)]
             if missing:
                 raise self._error(stanza.header, f"node is missing {', '.join(missing)}.")
             number = _int(s["number"], "number")
-            port = _int(s.get("ip_port") or str(DEFAULT_PORT), "ip_port")
+            port = _int(s["ip_port"], "ip_port")
             if not 0 <= number < MAX_NODES:
                 raise ValueError(f"node number {number} is outside 0..{MAX_NODES - 1}")
             return Node(

@@ -1,0 +1,240 @@
+import subprocess
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from agent.cluster_conf import ClusterConf, ConfError, Node
+from agent.kernel import run_o2cb
+
+
+def o2cb(conf: Path, *args: str) -> str:
+    return run_o2cb(*args, config=conf)
+
+
+def o2cb_node_names(conf: Path, cluster: str) -> list[tuple[int, str]]:
+    out = o2cb(conf, "list-nodes", cluster)
+    numbers = [int(line.split("=")[1]) for line in out.splitlines() if "number =" in line]
+    names = [line.split("=")[1].strip() for line in out.splitlines() if "name =" in line]
+    return sorted(zip(numbers, names, strict=True))
+
+
+@pytest.fixture
+def tool_written(tmp_path) -> Path:
+    """A cluster.conf exactly as Debian's o2cb tool writes it."""
+    conf = tmp_path / "cluster.conf"
+    o2cb(conf, "add-cluster", "webpool")
+    o2cb(conf, "add-node", "--ip", "10.1.0.11", "--number", "0", "webpool", "xs-a")
+    o2cb(
+        conf, "add-node", "--ip", "10.1.0.12", "--port", "7778", "--number", "4", "webpool", "xs-b"
+    )
+    o2cb(conf, "heartbeat-mode", "webpool", "global")
+    o2cb(conf, "add-heartbeat", "webpool", "0FCE19F3A2E14C0B8D21A7E5B4C3D2E1")
+    return conf
+
+
+def test_files_written_by_o2cb_parse_and_round_trip(tool_written):
+    text = tool_written.read_text()
+    conf = ClusterConf(text)
+    assert conf.text == text
+    assert conf.as_dict() == {
+        "clusters": [
+            {
+                "name": "webpool",
+                "heartbeat_mode": "global",
+                "node_count": 2,
+                "nodes": [
+                    {"name": "xs-a", "number": 0, "ip_address": "10.1.0.11", "ip_port": 7777},
+                    {"name": "xs-b", "number": 4, "ip_address": "10.1.0.12", "ip_port": 7778},
+                ],
+                "heartbeat_regions": ["0FCE19F3A2E14C0B8D21A7E5B4C3D2E1"],
+            }
+        ]
+    }
+
+
+def test_our_edits_are_read_by_the_real_o2cb(tool_written):
+    conf = ClusterConf.load(tool_written)
+    conf.add_node(Node("xs-c", 1, "10.1.0.13", 7777, "webpool"))
+    conf.comment_out_node("webpool", 0)
+    conf.save(tool_written)
+    assert o2cb_node_names(tool_written, "webpool") == [(1, "xs-c"), (4, "xs-b")]
+    assert "#\tname = xs-a" in tool_written.read_text()
+    assert ClusterConf.load(tool_written).cluster("webpool").node_count == 2
+
+
+HAND_EDITED = """\
+# /etc/ocfs2/cluster.conf - edited by hand, do not let anyone run o2cb_ctl on it
+cluster:
+  name=prod
+  node_count = 3
+  heartbeat_mode = global
+
+node:
+    ip_port = 7777
+    ip_address = 192.168.50.1
+    number = 0
+    name = xen1
+    cluster = prod
+
+node:
+\tname = xen2   
+\tcluster = prod
+\tnumber = 1
+\tip_address = 192.168.50.2
+\tip_port=7777
+
+# xen3 was replaced in 2023
+#node:
+#\tip_port = 7777
+#\tip_address = 192.168.50.3
+#\tnumber = 2
+#\tname = xen3
+#\tcluster = prod
+
+heartbeat:
+        region = 6A2B0E1C9D3F4A5B8C7D6E5F4A3B2C1D
+        cluster = prod
+"""
+
+
+def test_hand_edited_files_are_read_like_o2cb_reads_them(tmp_path):
+    path = tmp_path / "cluster.conf"
+    path.write_text(HAND_EDITED)
+    conf = ClusterConf.load(path)
+    cluster = conf.cluster("prod")
+    assert [(n.number, n.name, n.ip_port) for n in cluster.nodes] == [
+        (0, "xen1", 7777),
+        (1, "xen2", 7777),
+    ]
+    assert [(n.number, n.name) for n in cluster.commented_nodes] == [(2, "xen3")]
+    assert o2cb_node_names(path, "prod") == [(0, "xen1"), (1, "xen2")]
+    assert conf.text == HAND_EDITED
+
+
+def test_crlf_files_keep_their_line_endings_when_edited():
+    text = HAND_EDITED.replace("\n", "\r\n")
+    conf = ClusterConf(text)
+    conf.add_node(Node("xen4", 3, "192.168.50.4", 7777, "prod"))
+    assert "\n" not in conf.text.replace("\r\n", "")
+    assert conf.cluster("prod").node_by_number(3).name == "xen4"
+
+
+def test_uncommenting_restores_the_original_text():
+    conf = ClusterConf(HAND_EDITED)
+    assert conf.uncomment_node("prod", 2, "xen3")
+    assert conf.cluster("prod").node_by_number(2).name == "xen3"
+    conf.comment_out_node("prod", 2)
+    assert "#\tname = xen3" in conf.text
+
+
+def node_stanza(name="h", cluster="a", number="1", ip="1.2.3.4", port="7777") -> str:
+    return (
+        f"node:\n\tname = {name}\n\tcluster = {cluster}\n\tnumber = {number}\n"
+        f"\tip_address = {ip}\n\tip_port = {port}\n"
+    )
+
+
+CLUSTER_A = "cluster:\n\tname = a\n"
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("\tname = a\n" + CLUSTER_A, "outside any stanza"),
+        ("cluster:\nname = a\n", "must be indented"),
+        (CLUSTER_A + node_stanza(number="x"), "not a whole number"),
+        (CLUSTER_A + node_stanza(port="seven"), "not a whole number"),
+        (CLUSTER_A + node_stanza(cluster="b"), "unknown cluster 'b'"),
+        (CLUSTER_A + node_stanza() + node_stanza(name="g"), "used twice"),
+        (CLUSTER_A + node_stanza(number="255"), "outside 0..254"),
+        (CLUSTER_A + " garbage here\n", "cannot read"),
+        (CLUSTER_A + node_stanza().replace("\tip_port = 7777\n", ""), "missing ip_port"),
+        (CLUSTER_A + CLUSTER_A, "defined twice"),
+        ("heartbeat:\n\tcluster = a\n" + CLUSTER_A, "heartbeat has no region"),
+    ],
+)
+def test_malformed_files_name_the_line(text, message):
+    with pytest.raises(ConfError, match=message) as info:
+        ClusterConf(text, "cluster.conf")
+    assert "line " in str(info.value)
+
+
+def test_unknown_stanzas_are_kept_and_ignored_like_o2cb_does():
+    text = "cluster:\n\tname = a\n\tnode_count = 0\n\nfuture:\n\tknob = 1\n"
+    conf = ClusterConf(text)
+    assert conf.as_dict()["clusters"][0]["nodes"] == []
+    assert conf.text == text
+
+
+names = st.from_regex(r"[a-z][a-z0-9-]{0,14}", fullmatch=True)
+
+
+@given(
+    nodes=st.lists(
+        st.tuples(st.integers(0, 254), names),
+        unique_by=(lambda t: t[0], lambda t: t[1]),
+        max_size=12,
+    ),
+    indent=st.sampled_from(["\t", "  ", "        "]),
+    comments=st.lists(
+        st.text(st.characters(blacklist_categories=["Cs", "Cc"]), max_size=30), max_size=3
+    ),
+)
+def test_any_valid_file_round_trips_and_reads_back(nodes, indent, comments):
+    lines = [f"# {c}" for c in comments] + [
+        "cluster:",
+        f"{indent}name = pool",
+        f"{indent}node_count = {len(nodes)}",
+        "",
+    ]
+    for number, name in nodes:
+        lines += [
+            "node:",
+            f"{indent}number = {number}",
+            f"{indent}name = {name}",
+            f"{indent}ip_address = 10.0.{number}.1",
+            f"{indent}ip_port = 7777",
+            f"{indent}cluster = pool",
+            "",
+        ]
+    text = "\n".join(lines) + "\n"
+    conf = ClusterConf(text)
+    assert conf.text == text
+    assert sorted((n.number, n.name) for n in conf.cluster("pool").nodes) == sorted(nodes)
+
+
+def test_interrupted_writes_leave_the_old_or_the_new_file(tmp_path):
+    """SIGKILL a writer at random moments: the file is always whole and read by o2cb."""
+    path = tmp_path / "cluster.conf"
+    o2cb(path, "add-cluster", "pool")
+    writer = f"""
+import itertools
+from agent.cluster_conf import ClusterConf, Node
+path = {str(path)!r}
+for i in itertools.count():
+    conf = ClusterConf.load(path)
+    number = i % 200
+    if conf.cluster("pool").node_by_number(number):
+        conf.comment_out_node("pool", number)
+    conf.add_node(Node(f"n{{i}}", number, "10.0.0.1", 7777, "pool"))
+    conf.save(path)
+"""
+    import random
+    import sys
+    import time
+
+    for _ in range(15):
+        proc = subprocess.Popen([sys.executable, "-c", writer], cwd=Path(__file__).parents[2])
+        time.sleep(random.uniform(0.05, 0.4))
+        proc.kill()
+        proc.wait()
+        conf = ClusterConf.load(path)  # parses: neither torn nor empty
+        assert "pool" in conf.clusters
+        o2cb(path, "list-cluster", "pool")
+    assert not [
+        p
+        for p in tmp_path.iterdir()
+        if p.name != "cluster.conf" and not p.name.startswith(".cluster.conf.")
+    ]
