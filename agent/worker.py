@@ -23,7 +23,8 @@ from .o2cb import O2CBPlugin
 
 logger = logging.getLogger(__name__)
 
-app = Celery("agent")
+# No Django fixup, even when DJANGO_SETTINGS_MODULE is set: the agent never loads Django.
+app = Celery("agent", fixups=[])
 app.conf.update(
     broker_url=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
     result_backend=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),

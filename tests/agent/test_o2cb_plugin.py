@@ -1,0 +1,146 @@
+"""The o2cb plugin on sandbox hosts: same code path as a real host, emulated kernel only."""
+
+import pytest
+
+from agent.errors import AgentError
+from agent.hostroot import create_sandbox_host
+from agent.kernel import kernel_for, read_defaults
+from agent.o2cb import O2CBPlugin
+
+UUIDS = [f"00000000-0000-4000-8000-00000000000{i}" for i in range(1, 5)]
+
+
+@pytest.fixture
+def pool(tmp_path):
+    """Three sandbox hosts, each knowing all three nodes, cluster started everywhere."""
+    roots = [create_sandbox_host(tmp_path, f"h{i}", address=f"127.0.1.{i}") for i in (1, 2, 3)]
+    for root in roots:
+        plugin = O2CBPlugin(root, "pool")
+        for i in range(3):
+            plugin.membership_create(f"h{i + 1}", UUIDS[i], i, [f"127.0.1.{i + 1}"])
+        plugin.cluster_start("5a5a5a5a-0000-4000-8000-000000000001")
+    return roots
+
+
+def states(root):
+    return {h["hostname"]: h["state"] for h in O2CBPlugin(root, "pool").cluster_query()["hosts"]}
+
+
+def test_started_hosts_see_each_other_alive(pool):
+    query = O2CBPlugin(pool[0], "pool").cluster_query()
+    assert query["running"] and query["enabled"] and not query["needs_restart"]
+    assert query["local_node"] == 0
+    assert states(pool[0]) == {"h1": "alive", "h2": "alive", "h3": "alive"}
+
+
+def test_create_is_idempotent(pool):
+    plugin = O2CBPlugin(pool[0], "pool")
+    before = plugin.conf_path.read_text()
+    result = plugin.membership_create("h2", UUIDS[1], 1, ["127.0.1.2"])
+    assert result["changed"] is False
+    assert plugin.conf_path.read_text() == before
+
+
+def test_online_add_reaches_the_running_cluster(pool):
+    plugin = O2CBPlugin(pool[0], "pool")
+    plugin.membership_create("h4", UUIDS[3], 3, ["127.0.1.4:7790"])
+    query = plugin.cluster_query()
+    h4 = next(h for h in query["hosts"] if h["hostname"] == "h4")
+    assert h4["configured"] and h4["live"] and h4["state"] == "dead"  # h4 has not started yet
+    assert not query["needs_restart"]
+    assert (kernel_for(pool[0]).cluster_dir("pool") / "node/h4/ipv4_port").read_text() == "7790\n"
+
+
+def test_destroy_comments_out_and_needs_a_restart_until_reboot(pool):
+    plugin = O2CBPlugin(pool[0], "pool")
+    assert plugin.membership_destroy(UUIDS[2])["changed"] is True
+    assert plugin.membership_destroy(UUIDS[2])["changed"] is False  # again: nothing to do
+    assert "#\tname = h3" in plugin.conf_path.read_text()
+    query = plugin.cluster_query()
+    assert query["needs_restart"]
+    assert query["restart_reasons"] == [
+        "node 2 (h3) was removed from cluster.conf but is still in the running cluster"
+    ]
+    kernel_for(pool[0]).reboot()
+    query = plugin.cluster_query()
+    assert query["running"] and not query["needs_restart"]
+    assert [h["hostname"] for h in query["hosts"]] == ["h1", "h2"]
+
+
+def test_reboot_changes_boot_time_and_restarts_an_enabled_cluster(pool):
+    before = pool[1].boot_time
+    kernel_for(pool[1]).reboot()
+    assert pool[1].boot_time > before
+    assert O2CBPlugin(pool[1], "pool").cluster_query()["running"]
+
+
+def test_a_stopped_host_is_seen_dead_by_the_others(pool):
+    O2CBPlugin(pool[2], "pool").cluster_stop()
+    assert states(pool[0])["h3"] == "dead"
+    assert not O2CBPlugin(pool[2], "pool").cluster_query()["running"]
+
+
+def test_start_and_stop_manage_the_service_and_static_vdis(pool):
+    root = pool[0]
+    entries = list(root.path("etc/xensource/static-vdis").iterdir())
+    assert [(e / "vdi-uuid").read_text().strip() for e in entries] == [
+        "5a5a5a5a-0000-4000-8000-000000000001"
+    ]
+    defaults = read_defaults(root)
+    assert defaults["O2CB_ENABLED"] == "true" and defaults["O2CB_BOOTCLUSTER"] == "pool"
+    O2CBPlugin(root, "pool").cluster_start("5a5a5a5a-0000-4000-8000-000000000001")
+    assert len(list(root.path("etc/xensource/static-vdis").iterdir())) == 1  # idempotent
+    result = O2CBPlugin(root, "pool").cluster_stop()
+    assert not result["running"] and not result["enabled"]
+    assert list(root.path("etc/xensource/static-vdis").iterdir()) == []
+    assert read_defaults(root)["O2CB_ENABLED"] == "false"
+
+
+def test_default_file_keeps_the_admins_other_settings(tmp_path):
+    root = create_sandbox_host(tmp_path, "h1", address="127.0.1.1")
+    root.path("etc/default").mkdir(parents=True)
+    root.path("etc/default/o2cb").write_text("# tuned for our SAN\nO2CB_HEARTBEAT_THRESHOLD=61\n")
+    plugin = O2CBPlugin(root, "pool")
+    plugin.membership_create("h1", UUIDS[0], 0, ["127.0.1.1"])
+    plugin.cluster_start()
+    text = root.path("etc/default/o2cb").read_text()
+    assert text.startswith("# tuned for our SAN\nO2CB_HEARTBEAT_THRESHOLD=61\n")
+    dead = kernel_for(root).cluster_dir("pool") / "heartbeat/dead_threshold"
+    assert dead.read_text() == "61\n"
+
+
+@pytest.mark.parametrize("number", [255, 300, -1])
+def test_numbers_outside_0_to_254_are_refused_and_change_nothing(pool, number):
+    plugin = O2CBPlugin(pool[0], "pool")
+    before = plugin.conf_path.read_text()
+    with pytest.raises(AgentError, match="Restart the cluster to free node numbers"):
+        plugin.membership_create("h9", UUIDS[3], number, ["127.0.1.9"])
+    assert plugin.conf_path.read_text() == before
+
+
+def test_conflicting_number_or_name_is_refused(pool):
+    plugin = O2CBPlugin(pool[0], "pool")
+    with pytest.raises(AgentError, match="held by h2"):
+        plugin.membership_create("h9", UUIDS[3], 1, ["127.0.1.9"])
+    with pytest.raises(AgentError, match="already node 1"):
+        plugin.membership_create("h2", UUIDS[1], 7, ["127.0.1.2"])
+
+
+def test_bad_addresses_and_cluster_names_are_refused(tmp_path):
+    root = create_sandbox_host(tmp_path, "h1")
+    with pytest.raises(AgentError, match="IPv4"):
+        O2CBPlugin(root, "pool").membership_create("h1", UUIDS[0], 0, ["fe80::1"])
+    with pytest.raises(AgentError, match="not a valid O2CB cluster name"):
+        O2CBPlugin(root, "a name with spaces")
+
+
+def test_a_number_freed_after_restart_can_go_to_a_new_host(pool):
+    plugin = O2CBPlugin(pool[0], "pool")
+    plugin.membership_destroy(UUIDS[2])
+    kernel_for(pool[0]).reboot()
+    plugin.membership_create("h5", UUIDS[3], 2, ["127.0.1.5"])
+    conf = plugin.conf_path.read_text()
+    assert "#\tname = h3" in conf and "\tname = h5" in conf
+    query = plugin.cluster_query()
+    assert not query["needs_restart"]
+    assert {h["hostname"]: h["live"] for h in query["hosts"]}["h5"] is True
