@@ -79,7 +79,7 @@ node:
     cluster = prod
 
 node:
-\tname = xen2   
+\tname = xen2\x20\x20
 \tcluster = prod
 \tnumber = 1
 \tip_address = 192.168.50.2
