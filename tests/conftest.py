@@ -113,8 +113,13 @@ def sandbox_dir(tmp_path, settings):
 
 
 def start_agent(sandbox_dir: Path, report_interval: float = 2.0) -> subprocess.Popen:
-    """The real agent, as its own process, serving every sandbox host under `sandbox_dir`."""
+    """The real agent, as its own process, serving every sandbox host under `sandbox_dir`.
+
+    Its log goes to a file beside the sandbox (a pipe nobody reads would fill and stall it).
+    """
     env = dict(os.environ, REDIS_URL=settings.REDIS_URL, CONSOLE_QUEUE=settings.CONSOLE_QUEUE)
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    log = open(sandbox_dir.parent / "agent.log", "ab")  # noqa: SIM115 - the child owns it
     return subprocess.Popen(
         [
             sys.executable,
@@ -128,8 +133,8 @@ def start_agent(sandbox_dir: Path, report_interval: float = 2.0) -> subprocess.P
         ],
         cwd=ROOT,
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
 
 

@@ -78,6 +78,11 @@ def latest_reconcile_after(task: Task) -> Task:
     return finished(Task.objects.filter(kind="clusters.reconcile", pk__gte=task.pk).latest("pk"))
 
 
+def assert_succeeded(task: Task) -> None:
+    steps = [(s.name, s.status, s.message) for s in task.steps.all()]
+    assert task.status == "succeeded", (task.error, steps)
+
+
 def test_add_remove_restart_frees_the_number_only_after_every_member_restarted(
     pool, admin_user, client
 ):
@@ -133,6 +138,6 @@ def test_add_remove_restart_frees_the_number_only_after_every_member_restarted(
     services.host_accept(host=sixth, actor=admin_user)
     assert Membership.objects.get(host=sixth).number == 1
     task = Task.objects.filter(kind="clusters.reconcile").latest("pk")
-    assert latest_reconcile_after(task).status == "succeeded"
+    assert_succeeded(latest_reconcile_after(task))
     for root in survivors:
         assert (1, "node-6") in o2cb_nodes(root, "pool")

@@ -7,6 +7,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def without_test_only(environ) -> dict:
+    # The browser tests allow Django's sync ORM under Playwright's loop; a deployment never does.
+    return {k: v for k, v in environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
+
+
 def manage(*args, **env):
     return subprocess.run(
         [sys.executable, "manage.py", *args],
