@@ -18,7 +18,7 @@ def manage(*args, **env):
         cwd=ROOT,
         capture_output=True,
         text=True,
-        env={**os.environ, **env},
+        env={**without_test_only(os.environ), **env},
         timeout=120,
     )
 
