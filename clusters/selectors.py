@@ -70,7 +70,11 @@ class ClusterOverview:
         numbers = [m.number for m in self.members]
         for member in self.members:
             status = self.statuses.get(member.host_id)
-            seen = {p.get("number"): p.get("state") for p in (status.peers if status else [])}
+            if status is None or not status.reachable or not status.running:
+                # A host whose cluster is not running has no view of the others.
+                rows.append((member, ["unknown"] * len(numbers)))
+                continue
+            seen = {p.get("number"): p.get("state") for p in status.peers}
             rows.append((member, [seen.get(n, "unknown") for n in numbers]))
         return rows
 

@@ -396,7 +396,8 @@ def sandbox_pool_seed(*, sandbox_dir, host_count: int = 4, cluster_name: str = "
 
     with transaction.atomic():
         cluster = Cluster.objects.filter(cluster_name=cluster_name).first()
-        if cluster is None:
+        created = cluster is None
+        if created:
             cluster = cluster_create(
                 name="OCFS2 pool cluster", cluster_name=cluster_name, hosts=[], actor=None
             )
@@ -406,4 +407,7 @@ def sandbox_pool_seed(*, sandbox_dir, host_count: int = 4, cluster_name: str = "
             )
             host = host_record_report(report=hello(root))
             host_accept(host=host, actor=None)
+        if created:
+            # The worker starts it once the agent answers, so the demo opens on a live cluster.
+            cluster_start(cluster=cluster, actor=None)
     return cluster

@@ -141,3 +141,23 @@ def test_add_remove_restart_frees_the_number_only_after_every_member_restarted(
     assert_succeeded(latest_reconcile_after(task))
     for root in survivors:
         assert (1, "node-6") in o2cb_nodes(root, "pool")
+
+
+def test_a_host_that_does_not_answer_never_blocks_the_others(pool, admin_user, settings):
+    from tests.clusters.factories import HostFactory
+
+    cluster, roots = pool
+    settings.AGENT_CALL_TIMEOUT = 2
+    ghost = HostFactory(hostname="ghost", addresses=["127.0.1.99"], registration="pending")
+    services.host_accept(host=ghost, actor=admin_user)  # joins the auto-join cluster
+    task = finished(Task.objects.filter(kind="clusters.reconcile").latest("pk"))
+    assert task.status == "failed"
+    assert "did not answer: ghost" in task.error
+    steps = {step.name: step for step in task.steps.all()}
+    assert steps["Converge ghost"].status == "failed"
+    assert "did not answer" in steps["Converge ghost"].message
+    for root in roots[:4]:
+        assert steps[f"Converge {root.hostname}"].status == "succeeded"
+        assert (4, "ghost") in o2cb_nodes(root, "pool")
+    status = ClusterHostStatus.objects.get(cluster=cluster, host=ghost)
+    assert not status.reachable and "did not answer" in status.error

@@ -150,3 +150,26 @@ def test_concurrent_creations_get_distinct_lowest_free_numbers():
         t.join()
     assert errors == []
     assert sorted(Membership.objects.values_list("number", flat=True)) == list(range(24))
+
+
+def test_a_silent_host_raises_one_alert_cleared_when_it_reports_again(db):
+    from console.models import Alert
+
+    host = HostFactory(last_heard=timezone.now() - timedelta(minutes=5))
+    services.hosts_mark_silent(silent_after=timedelta(seconds=45))
+    services.hosts_mark_silent(silent_after=timedelta(seconds=45))
+    alert = Alert.objects.get(name="HOST_SILENT")
+    assert alert.is_open and host.hostname in alert.message
+    services.host_record_report(report={"uuid": str(host.uuid), "hostname": host.hostname})
+    alert.refresh_from_db()
+    assert alert.cleared is not None
+
+
+def test_seeding_the_demo_twice_changes_nothing(db, tmp_path):
+    first = services.sandbox_pool_seed(sandbox_dir=tmp_path, host_count=4)
+    numbers = list(Membership.objects.values_list("hostname", "number"))
+    second = services.sandbox_pool_seed(sandbox_dir=tmp_path, host_count=4)
+    assert first.pk == second.pk
+    assert list(Membership.objects.values_list("hostname", "number")) == numbers
+    assert len(numbers) == 4
+    assert Task.objects.filter(kind="clusters.start").count() == 1
