@@ -87,7 +87,6 @@ class ClusterSection:
         return {
             "name": self.name,
             "heartbeat_mode": self.heartbeat_mode,
-            "node_count": self.node_count,
             "nodes": [n.as_dict() for n in sorted(self.nodes, key=lambda n: n.number)],
             "heartbeat_regions": list(self.heartbeat_regions),
         }

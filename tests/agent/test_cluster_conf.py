@@ -43,7 +43,6 @@ def test_files_written_by_o2cb_parse_and_round_trip(tool_written):
             {
                 "name": "webpool",
                 "heartbeat_mode": "global",
-                "node_count": 2,
                 "nodes": [
                     {"name": "xs-a", "number": 0, "ip_address": "10.1.0.11", "ip_port": 7777},
                     {"name": "xs-b", "number": 4, "ip_address": "10.1.0.12", "ip_port": 7778},
