@@ -28,7 +28,8 @@ from .agents import HostUnreachable, agent_call, agent_call_many
 from .models import Cluster, ClusterHostStatus, Host
 from .services import memberships_collect_garbage
 
-CALL_ATTEMPTS = 2
+# Seconds to wait before each retry of a call the host did not answer.
+RETRY_DELAYS = (0.5,)
 
 
 @dataclass(frozen=True)
@@ -100,14 +101,16 @@ def plan_host(desired: dict[int, DesiredNode], report: dict) -> HostPlan:
 
 
 def _call(host: Host, call: str, **kwargs) -> dict:
-    for attempt in range(CALL_ATTEMPTS):
+    for delay in RETRY_DELAYS:
         try:
             return agent_call(host, call, **kwargs)
         except HostUnreachable:
-            if attempt + 1 == CALL_ATTEMPTS:
-                raise
-            time.sleep(0.5 * 2**attempt)
-    raise AssertionError("unreachable")
+            time.sleep(delay)
+    return agent_call(host, call, **kwargs)
+
+
+def _reason(error: Exception) -> str:
+    return str(getattr(error, "message", error))
 
 
 def converge_host(host: Host, cluster_name: str, desired: dict[int, DesiredNode]) -> dict:
@@ -131,7 +134,7 @@ def _store_status(cluster: Cluster, host: Host, outcome) -> None:
             host=host,
             defaults={
                 "reachable": False,
-                "error": str(getattr(outcome, "message", outcome)),
+                "error": _reason(outcome),
                 "queried": now,
             },
         )
@@ -167,24 +170,21 @@ def cluster_reconcile_run(task: Task) -> Task:
     )
     desired = desired_nodes(cluster)
     steps = {host: task_step_add(task=task, name=f"Converge {host}") for host in members}
-    gc_step = task_step_add(task=task, name="Forget nodes every member has restarted without")
+    gc_step = task_step_add(task=task, name="Forget departed nodes once every member restarted")
     for step in steps.values():
         task_step_start(task=task, position=step.position)
 
     outcomes = agent_call_many(
         members, lambda host: converge_host(host, cluster.cluster_name, desired)
     )
-    unreachable = []
+    failed = []
     for host, outcome in outcomes.items():
         _store_status(cluster, host, outcome)
         position = steps[host].position
         if isinstance(outcome, Exception):
-            unreachable.append(host.hostname)
+            failed.append(host.hostname)
             task_step_finish(
-                task=task,
-                position=position,
-                status=StepStatus.FAILED,
-                message=str(getattr(outcome, "message", outcome)),
+                task=task, position=position, status=StepStatus.FAILED, message=_reason(outcome)
             )
             continue
         summary = "; ".join(outcome["applied"]) or "already up to date"
@@ -206,16 +206,16 @@ def cluster_reconcile_run(task: Task) -> Task:
     _update_restart_alert(cluster)
     result = {
         "hosts": len(members),
-        "unreachable": unreachable,
+        "failed": failed,
         "forgotten": [m.number for m in forgotten],
     }
-    if unreachable:
+    if failed:
         return task_finish(
             task=task,
             status=TaskStatus.FAILED,
             result=result,
-            error=f"{len(unreachable)} of {len(members)} hosts did not answer: "
-            f"{', '.join(unreachable)}. The others were brought up to date; the monitor retries.",
+            error=f"{len(failed)} of {len(members)} hosts could not be brought up to date "
+            f"({', '.join(failed)}; see their steps). The others were; the monitor tries again.",
         )
     return task_finish(task=task, status=TaskStatus.SUCCEEDED, result=result)
 
