@@ -50,12 +50,14 @@ def host_record_report(*, report: dict) -> Host:
         raise ConsoleError("An agent report needs a valid 'uuid' and 'hostname'.") from exc
     if not hostname:
         raise ConsoleError("An agent report needs a hostname.")
-    fields = {
-        "last_heard": timezone.now(),
-        "boot_time": _parse_time(report.get("boot_time")),
-        "agent_version": str(report.get("agent_version", ""))[:32],
-        "sandbox": bool(report.get("sandbox", False)),
-    }
+    # A report says only what it knows; what it leaves out stays as it was.
+    fields = {"last_heard": timezone.now()}
+    if report.get("boot_time"):
+        fields["boot_time"] = _parse_time(report["boot_time"])
+    if "agent_version" in report:
+        fields["agent_version"] = str(report["agent_version"])[:32]
+    if "sandbox" in report:
+        fields["sandbox"] = bool(report["sandbox"])
     if report.get("addresses"):
         fields["addresses"] = [str(a) for a in report["addresses"]]
     host = Host.objects.select_for_update().filter(uuid=host_uuid).first()
@@ -78,7 +80,9 @@ def host_record_report(*, report: dict) -> Host:
             message=f"A new host, {hostname}, wants to join the pool. A pool-admin must accept it.",
         )
         return host
-    rebooted = host.boot_time is not None and fields["boot_time"] not in (None, host.boot_time)
+    rebooted = (
+        host.boot_time is not None and fields.get("boot_time", host.boot_time) != host.boot_time
+    )
     for name, value in fields.items():
         setattr(host, name, value)
     host.save(update_fields=list(fields))
@@ -90,6 +94,11 @@ def host_record_report(*, report: dict) -> Host:
             target=host,
             message=f"Agent reports a new boot time {host.boot_time:%Y-%m-%d %H:%M:%S}.",
         )
+        # A restart may clear a pending removal and free its node number: look now.
+        for cluster in Cluster.objects.filter(
+            memberships__host=host, memberships__left__isnull=True
+        ):
+            cluster_reconcile_start(cluster=cluster, reason=f"{host} restarted")
     return host
 
 

@@ -173,3 +173,16 @@ def test_seeding_the_demo_twice_changes_nothing(db, tmp_path):
     assert list(Membership.objects.values_list("hostname", "number")) == numbers
     assert len(numbers) == 4
     assert Task.objects.filter(kind="clusters.start").count() == 1
+
+
+def test_a_reboot_is_audited_and_starts_a_monitor_run(db):
+    cluster = ClusterFactory()
+    host = HostFactory(boot_time=timezone.now() - timedelta(hours=1))
+    join(cluster, host)
+    Task.objects.all().delete()
+    later = (timezone.now() + timedelta(seconds=1)).isoformat()
+    services.host_record_report(report={"uuid": str(host.uuid), "hostname": host.hostname,
+                                        "boot_time": later})
+    assert AuditEvent.objects.filter(action="host.rebooted").count() == 1
+    task = Task.objects.get(kind="clusters.reconcile")
+    assert task.params["reason"] == f"{host.hostname} restarted"
