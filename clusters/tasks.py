@@ -1,8 +1,12 @@
 """Celery entry points of the cluster core; each loads its row and calls one service."""
 
+from datetime import timedelta
+
 from celery import shared_task
 from django.conf import settings
+from django.utils import timezone
 
+from console.services import tasks_prune
 from console.tasks import run_claimed
 
 from . import monitor, services
@@ -23,6 +27,12 @@ def cluster_start(task_id: int) -> None:
 def reconcile_all() -> None:
     for cluster in Cluster.objects.all():
         services.cluster_reconcile_start(cluster=cluster, reason="periodic check")
+    now = timezone.now()
+    tasks_prune(
+        kind="clusters.reconcile",
+        succeeded_before=now - timedelta(days=1),
+        failed_before=now - timedelta(days=14),
+    )
 
 
 @shared_task(name="clusters.mark_silent_hosts")

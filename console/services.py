@@ -224,3 +224,13 @@ def alert_acknowledge(*, alert: Alert, actor) -> Alert:
     alert.save(update_fields=["acknowledged", "acknowledged_by", "updated"])
     audit_record(actor=actor, action="alert.acknowledge", target=alert, message=alert.name)
     return alert
+
+
+def tasks_prune(*, kind: str, succeeded_before, failed_before) -> int:
+    """Drop old routine runs (e.g. the periodic monitor) so the task list stays readable."""
+    old = Task.objects.filter(kind=kind).filter(
+        models.Q(status=TaskStatus.SUCCEEDED, finished__lt=succeeded_before)
+        | models.Q(status__in=[TaskStatus.FAILED, TaskStatus.CANCELLED], finished__lt=failed_before)
+    )
+    deleted, _ = old.delete()
+    return deleted

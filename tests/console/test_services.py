@@ -87,3 +87,31 @@ def test_acknowledge_is_idempotent_and_audited(db, operator_user):
     services.alert_acknowledge(alert=alert, actor=operator_user)
     assert AuditEvent.objects.filter(action="alert.acknowledge").count() == 1
     assert not alert.is_open
+
+
+def test_old_routine_runs_are_pruned_but_recent_and_failed_ones_kept(db):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from console.models import Task
+
+    now = timezone.now()
+
+    def run(status, age_days):
+        task = services.task_create(
+            name="monitor", kind="clusters.reconcile", celery_task="x", steps=[]
+        )
+        Task.objects.filter(pk=task.pk).update(
+            status=status, finished=now - timedelta(days=age_days)
+        )
+        return task.pk
+
+    old_ok, new_ok, old_failed = run("succeeded", 2), run("succeeded", 0), run("failed", 2)
+    deleted = services.tasks_prune(
+        kind="clusters.reconcile",
+        succeeded_before=now - timedelta(days=1),
+        failed_before=now - timedelta(days=14),
+    )
+    assert deleted == 1
+    assert set(Task.objects.values_list("pk", flat=True)) == {new_ok, old_failed}
