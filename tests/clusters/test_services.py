@@ -181,8 +181,9 @@ def test_a_reboot_is_audited_and_starts_a_monitor_run(db):
     join(cluster, host)
     Task.objects.all().delete()
     later = (timezone.now() + timedelta(seconds=1)).isoformat()
-    services.host_record_report(report={"uuid": str(host.uuid), "hostname": host.hostname,
-                                        "boot_time": later})
+    services.host_record_report(
+        report={"uuid": str(host.uuid), "hostname": host.hostname, "boot_time": later}
+    )
     assert AuditEvent.objects.filter(action="host.rebooted").count() == 1
     task = Task.objects.get(kind="clusters.reconcile")
     assert task.params["reason"] == f"{host.hostname} restarted"
