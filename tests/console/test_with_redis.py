@@ -1,0 +1,48 @@
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PING = (
+    "import os, redis; url = os.environ['REDIS_URL']; "
+    "print(url, redis.Redis.from_url(url).ping())"
+)
+
+
+def unused_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_a_private_redis_is_started_when_none_answers_and_stopped_after():
+    dead = f"redis://127.0.0.1:{unused_port()}/0"
+    result = subprocess.run(
+        [sys.executable, "scripts/with_redis.py", sys.executable, "-c", PING],
+        cwd=ROOT,
+        env={**os.environ, "REDIS_URL": dead},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    url, pong = result.stdout.split()
+    assert url != dead and pong == "True"
+    assert "started a private one" in result.stderr
+    port = int(url.rsplit(":", 1)[1].split("/")[0])
+    with socket.socket() as sock:
+        assert sock.connect_ex(("127.0.0.1", port)) != 0  # gone with the command
+
+
+def test_a_reachable_redis_is_used_as_it_is(redis_url):
+    result = subprocess.run(
+        [sys.executable, "scripts/with_redis.py", sys.executable, "-c", PING],
+        cwd=ROOT,
+        env={**os.environ, "REDIS_URL": redis_url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.stdout.split() == [redis_url, "True"]
