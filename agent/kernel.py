@@ -1,9 +1,10 @@
 """The live O2CB state: configfs, o2hb's debugfs and the o2cb service.
 
 RealKernel reads and drives the real ones (`o2cb register-cluster`, systemctl).
-SandboxKernel emulates only what a sandbox host lacks, under its root and in
-the kernel's own layout: `sys/kernel/config/cluster/<name>/node/<node>/{num,
-ipv4_address,ipv4_port,local}`, `sys/kernel/debug/o2hb/livenodes`, the service
+SandboxKernel emulates only what a sandbox host lacks: configfs under its root in
+the kernel's own layout (`sys/kernel/config/cluster/<name>/node/<node>/{num,
+ipv4_address,ipv4_port,local}`), the global heartbeat region the hosts share
+(one marker per heartbeating node, beside the host directories), the service
 state, and a reboot. Everything above this module runs the same in both modes.
 """
 
@@ -206,29 +207,30 @@ class SandboxKernel(Kernel):
                 ("local", 1 if node.name == local else 0),
             ):
                 (node_dir / key).write_text(f"{value}\n")
-        self._refresh_livenodes(section.name)
+        local_node = next((n for n in self.live_nodes(section.name) if n["local"]), None)
+        self._beat(section.name, local_node["number"] if local_node else None)
 
     def unregister(self, name: str) -> None:
         shutil.rmtree(self.cluster_dir(name), ignore_errors=True)
-        self.root.path(LIVENODES).unlink(missing_ok=True)
+        self._beat(name, None)
+
+    def _heartbeat_region(self, name: str) -> Path:
+        """The emulated global heartbeat region, shared by the sandbox hosts like a LUN."""
+        return self.root.root.parent / ".shared" / "o2hb" / name
+
+    def _beat(self, name: str, number: int | None) -> None:
+        region = self._heartbeat_region(name)
+        region.mkdir(parents=True, exist_ok=True)
+        for marker in region.glob(f"*.{self.root.hostname}"):
+            marker.unlink(missing_ok=True)
+        if number is not None:
+            (region / f"{number}.{self.root.hostname}").touch()
 
     def heartbeat_live_numbers(self, name: str) -> set[int]:
-        if self.is_registered(name):
-            self._refresh_livenodes(name)
-        return super().heartbeat_live_numbers(name)
-
-    def _refresh_livenodes(self, name: str) -> None:
-        """The shared heartbeat region, emulated: a sibling host whose o2cb runs with this
-        cluster registered is heartbeating as its local node number."""
-        live = set()
-        for sibling in self.root.root.parent.iterdir():
-            kernel = SandboxKernel(HostRoot.for_sandbox(sibling))
-            if not sibling.is_dir() or not kernel.is_registered(name):
-                continue
-            if not kernel.service_state()["active"]:
-                continue
-            live.update(n["number"] for n in kernel.live_nodes(name) if n["local"])
-        write_atomic(self.root.path(LIVENODES), " ".join(str(n) for n in sorted(live)) + "\n")
+        region = self._heartbeat_region(name)
+        if not region.is_dir():
+            return set()
+        return {int(marker.name.split(".", 1)[0]) for marker in region.iterdir()}
 
     def service_state(self) -> dict:
         return read_json(self.root.path(self.SERVICES), {}).get(

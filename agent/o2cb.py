@@ -130,13 +130,14 @@ class O2CBPlugin:
         return {
             "changed": changed,
             "node": {"name": hostname, "number": number, "ip_address": ip, "ip_port": port},
+            "query": self.cluster_query(),
         }
 
     def membership_destroy(self, uuid: str) -> dict:
         members = self._members()
         known = members.get(uuid)
         if known is None:
-            return {"changed": False, "node": None}
+            return {"changed": False, "node": None, "query": self.cluster_query()}
         conf = self._load()
         changed = False
         if self.name in conf.clusters:
@@ -148,7 +149,7 @@ class O2CBPlugin:
         del members[uuid]
         write_json(self.members_path, members)
         # The running cluster keeps the node until it restarts: query reports needs_restart.
-        return {"changed": changed, "node": known}
+        return {"changed": changed, "node": known, "query": self.cluster_query()}
 
     def cluster_query(self) -> dict:
         conf = self._load()

@@ -53,7 +53,7 @@ def agent_call(host: Host, call: str, *, timeout: float | None = None, **kwargs:
         ) from exc
 
 
-def agent_call_many(hosts, work, *, max_workers: int = 16) -> dict[Host, Any]:
+def agent_call_many(hosts, work, *, max_workers: int = 64) -> dict[Host, Any]:
     """Run `work(host)` for every host at once; each value is the answer or the exception.
 
     Only agent calls run in the threads (no database access), so one slow host never

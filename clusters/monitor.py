@@ -119,10 +119,9 @@ def converge_host(host: Host, cluster_name: str, desired: dict[int, DesiredNode]
     plan = plan_host(desired, report)
     applied = []
     for call, kwargs, description in plan.calls:
-        _call(host, call, cluster=cluster_name, **kwargs)
+        # Each change answers with the host's state after it: no second query needed.
+        report = _call(host, call, cluster=cluster_name, **kwargs)["query"]
         applied.append(description)
-    if plan.calls:
-        report = _call(host, "cluster_query", cluster=cluster_name)
     return {"report": report, "applied": applied, "drift": plan_host(desired, report).drift}
 
 

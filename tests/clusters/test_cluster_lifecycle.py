@@ -66,9 +66,9 @@ def pool(sandbox_dir, console_worker, admin_user, settings):
             host = services.host_record_report(report=hello(root))
             services.host_accept(host=host, actor=admin_user)
         reconcile = Task.objects.filter(kind="clusters.reconcile").latest("created")
-        assert finished(reconcile).status == "succeeded", reconcile.error
+        assert_succeeded(finished(reconcile))
         start = services.cluster_start(cluster=cluster, actor=admin_user)
-        assert finished(start).status == "succeeded", start.error
+        assert_succeeded(finished(start))
         yield cluster, roots
     finally:
         stop_process(agent)

@@ -1,0 +1,153 @@
+"""Convergence: time from a membership change to every host's cluster.conf changed and
+verified by the real o2cb. Real Redis, a real console worker and the real agent serving
+N sandbox hosts.
+
+    .venv/bin/python scripts/with_redis.py .venv/bin/python bench/convergence.py --hosts 64
+
+Uses its own database (PostgreSQL when DATABASE_URL is set, else a SQLite file) and
+sandbox under a temporary directory. Prints the figures; asserts nothing.
+"""
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--hosts", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="bench-convergence-"))
+    os.environ.setdefault("DATABASE_URL", f"sqlite:///{work / 'bench.sqlite3'}")
+    os.environ["SANDBOX_DIR"] = str(work / "sandbox")
+    os.environ["CONSOLE_QUEUE"] = f"bench-{os.getpid()}"
+    os.environ["MONITOR_INTERVAL"] = "3600"
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "console.settings")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("flush", "--no-input", verbosity=0) if "postgres" in os.environ[
+        "DATABASE_URL"
+    ] else None
+    call_command("migrate", "--no-input", verbosity=0)
+
+    from agent.host import hello
+    from agent.hostroot import create_sandbox_host
+    from clusters import services
+    from clusters.models import Host, Membership
+    from console.models import Task
+
+    sandbox = Path(os.environ["SANDBOX_DIR"])
+    roots = [
+        create_sandbox_host(sandbox, f"b{i:03d}", address=f"127.0.2.{i % 250 + 1}")
+        for i in range(args.hosts + args.rounds)
+    ]
+    env = dict(os.environ)
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "console",
+            "worker",
+            "-Q",
+            env["CONSOLE_QUEUE"],
+            "--pool",
+            "threads",
+            "-c",
+            "4",
+            "-l",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+    agent_env = {k: v for k, v in env.items() if k != "DJANGO_SETTINGS_MODULE"}
+    agent = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "agent",
+            "serve",
+            "--sandbox",
+            str(sandbox),
+            "--concurrency",
+            "16",
+            "--report-interval",
+            "3600",
+        ],
+        cwd=ROOT,
+        env=agent_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        cluster = services.cluster_create(name="Bench", cluster_name="bench", hosts=[], actor=None)
+        for root in roots[: args.hosts]:
+            services.host_accept(host=services.host_record_report(report=hello(root)), actor=None)
+        wait_idle(Task)
+        timings = []
+        for round_ in range(args.rounds):
+            root = roots[args.hosts + round_]
+            members = list(
+                Host.objects.filter(memberships__cluster=cluster, memberships__left__isnull=True)
+            )
+            confs = [sandbox / h.hostname / "etc/ocfs2/cluster.conf" for h in members]
+            start = time.perf_counter()
+            services.host_accept(host=services.host_record_report(report=hello(root)), actor=None)
+            number = Membership.objects.get(host__hostname=root.hostname).number
+            needle = f"name = {root.hostname}"
+            pending = set(confs)
+            while pending:
+                pending = {c for c in pending if needle not in c.read_text()}
+                time.sleep(0.005)
+            changed = time.perf_counter() - start
+            for conf in confs[:: max(1, len(confs) // 8)]:  # the real o2cb reads a sample
+                out = subprocess.run(
+                    ["o2cb", f"--config-file={conf}", "list-nodes", "bench"],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                ).stdout
+                assert f"number = {number}" in out
+            verified = time.perf_counter() - start
+            timings.append((changed, verified))
+            wait_idle(Task)
+        changed = [t[0] for t in timings]
+        print(f"hosts={args.hosts} rounds={args.rounds} db={django.db.connection.vendor}")
+        print(
+            f"every cluster.conf changed: median {statistics.median(changed):.3f} s, "
+            f"max {max(changed):.3f} s"
+        )
+        print(
+            f"changed and sampled by o2cb: median {statistics.median(t[1] for t in timings):.3f} s"
+        )
+    finally:
+        for proc in (agent, worker):
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
+def wait_idle(Task, timeout=120.0):
+    deadline = time.monotonic() + timeout
+    while Task.objects.filter(status__in=["pending", "running"]).exists():
+        if time.monotonic() > deadline:
+            raise SystemExit("tasks did not finish")
+        time.sleep(0.05)
+
+
+if __name__ == "__main__":
+    main()
