@@ -19,9 +19,9 @@ from console.services import (
     alert_clear,
     alert_raise,
     task_finish,
-    task_step_add,
     task_step_finish,
     task_step_start,
+    task_steps_add,
 )
 
 from .agents import HostUnreachable, agent_call, agent_call_many
@@ -168,10 +168,13 @@ def cluster_reconcile_run(task: Task) -> Task:
         )
     )
     desired = desired_nodes(cluster)
-    steps = {host: task_step_add(task=task, name=f"Converge {host}") for host in members}
-    gc_step = task_step_add(task=task, name="Forget departed nodes once every member restarted")
-    for step in steps.values():
-        task_step_start(task=task, position=step.position)
+    *host_steps, gc_step = task_steps_add(
+        task=task,
+        names=[f"Converge {host}" for host in members]
+        + ["Forget departed nodes once every member restarted"],
+    )
+    steps = dict(zip(members, host_steps, strict=True))
+    task_step_start(task=task, position=[step.position for step in host_steps])
 
     outcomes = agent_call_many(
         members, lambda host: converge_host(host, cluster.cluster_name, desired)

@@ -310,8 +310,7 @@ def cluster_start_run(task: Task) -> None:
     cluster = Cluster.objects.get(pk=task.target_id)
     steps = {host: position for position, host in _task_hosts(task) if host is not None}
     statefile = cluster.statefiles.filter(vdi_type="o2cb_statefile").first()
-    for position in steps.values():
-        task_step_start(task=task, position=position)
+    task_step_start(task=task, position=list(steps.values()))
     outcomes = agent_call_many(
         steps,
         lambda host: agent_call(

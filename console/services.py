@@ -113,14 +113,18 @@ def task_claim(*, task_id: int) -> Task | None:
     return Task.objects.get(pk=task_id)
 
 
-def task_step_add(*, task: Task, name: str) -> TaskStep:
-    """Append a step discovered while running (e.g. one per host found)."""
+def task_steps_add(*, task: Task, names: Sequence[str]) -> list[TaskStep]:
+    """Append steps discovered while running (e.g. one per member host), in one write."""
     last = task.steps.aggregate(last=models.Max("position"))["last"] or 0
-    return TaskStep.objects.create(task=task, position=last + 1, name=name)
+    return TaskStep.objects.bulk_create(
+        TaskStep(task=task, position=last + index, name=name) for index, name in enumerate(names, 1)
+    )
 
 
-def task_step_start(*, task: Task, position: int, message: str = "") -> None:
-    TaskStep.objects.filter(task=task, position=position).update(
+def task_step_start(*, task: Task, position: int | Sequence[int], message: str = "") -> None:
+    """Mark one step (or several that run at once) as running."""
+    positions = [position] if isinstance(position, int) else list(position)
+    TaskStep.objects.filter(task=task, position__in=positions).update(
         status=StepStatus.RUNNING, message=message, started=timezone.now()
     )
 
