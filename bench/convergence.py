@@ -4,8 +4,9 @@ N sandbox hosts.
 
     .venv/bin/python scripts/with_redis.py .venv/bin/python bench/convergence.py --hosts 64
 
-Uses its own database (PostgreSQL when DATABASE_URL is set, else a SQLite file) and
-sandbox under a temporary directory. Prints the figures; asserts nothing.
+Uses a database of its own: a SQLite file, or with --postgres SERVER_URL a fresh
+database `o2cb_bench` on that server (never the one DATABASE_URL names), and a sandbox
+under a temporary directory. Prints the figures; asserts nothing.
 """
 
 import argparse
@@ -25,10 +26,15 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--hosts", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--postgres", help="server URL, e.g. postgres://postgres@127.0.0.1/postgres"
+    )
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="bench-convergence-"))
-    os.environ.setdefault("DATABASE_URL", f"sqlite:///{work / 'bench.sqlite3'}")
+    os.environ["DATABASE_URL"] = (
+        fresh_postgres(args.postgres) if args.postgres else f"sqlite:///{work / 'bench.sqlite3'}"
+    )
     os.environ["SANDBOX_DIR"] = str(work / "sandbox")
     os.environ["CONSOLE_QUEUE"] = f"bench-{os.getpid()}"
     os.environ["MONITOR_INTERVAL"] = "3600"
@@ -38,9 +44,6 @@ def main() -> None:
     django.setup()
     from django.core.management import call_command
 
-    call_command("flush", "--no-input", verbosity=0) if "postgres" in os.environ[
-        "DATABASE_URL"
-    ] else None
     call_command("migrate", "--no-input", verbosity=0)
 
     from agent.host import hello
@@ -139,6 +142,15 @@ def main() -> None:
         for proc in (agent, worker):
             proc.terminate()
             proc.wait(timeout=30)
+
+
+def fresh_postgres(server_url: str) -> str:
+    import psycopg
+
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS o2cb_bench")
+        conn.execute("CREATE DATABASE o2cb_bench")
+    return server_url.rsplit("/", 1)[0] + "/o2cb_bench"
 
 
 def wait_idle(Task, timeout=120.0):
