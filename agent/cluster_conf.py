@@ -76,12 +76,15 @@ class ClusterSection:
     nodes: list[Node] = field(default_factory=list)
     commented_nodes: list[Node] = field(default_factory=list)
     heartbeat_regions: list[str] = field(default_factory=list)
+    # Lookups kept while parsing, so large clusters parse in linear time.
+    _by_number: dict[int, Node] = field(default_factory=dict, repr=False)
+    _by_name: dict[str, Node] = field(default_factory=dict, repr=False)
 
     def node_by_number(self, number: int) -> Node | None:
-        return next((n for n in self.nodes if n.number == number), None)
+        return self._by_number.get(number)
 
     def node_by_name(self, name: str) -> Node | None:
-        return next((n for n in self.nodes if n.name == name), None)
+        return self._by_name.get(name)
 
     def as_dict(self) -> dict:
         return {
@@ -262,6 +265,8 @@ class ClusterConf:
         if cluster.node_by_name(node.name):
             raise self._error(stanza.header, f"node name '{node.name}' is used twice.")
         cluster.nodes.append(node)
+        cluster._by_number[node.number] = node
+        cluster._by_name[node.name] = node
         self._node_stanzas[(node.cluster, node.number)] = stanza
 
     # Queries ----------------------------------------------------------------------------
@@ -274,16 +279,17 @@ class ClusterConf:
     def as_dict(self) -> dict:
         return {"clusters": [c.as_dict() for c in self.clusters.values()]}
 
-    # Edits: each changes lines, then parses again so the model always matches the text ---
+    # Edits: each changes lines, then parses once so the model always matches the text ---
 
-    def _append(self, stanza_lines: list[str]) -> None:
+    def _append(self, stanza_lines: list[str], parse: bool = True) -> None:
         nl = self._newline
         if self.lines and not self.lines[-1].endswith(("\n", "\r")):
             self.lines[-1] += nl
         if self.lines and _body(self.lines[-1]).strip():
             self.lines.append(nl)
         self.lines.extend(line + nl for line in stanza_lines)
-        self._parse()
+        if parse:
+            self._parse()
 
     def add_cluster(self, name: str, heartbeat_mode: str = "global") -> None:
         if name in self.clusters:
@@ -297,7 +303,7 @@ class ClusterConf:
             ]
         )
 
-    def _set(self, stanza: Stanza, key: str, value: str) -> None:
+    def _set(self, stanza: Stanza, key: str, value: str, parse: bool = True) -> None:
         nl = self._newline
         if key in stanza.setting_lines:
             index = stanza.setting_lines[key]
@@ -310,7 +316,8 @@ class ClusterConf:
                 first = min(stanza.setting_lines.values())
                 indent = SETTING_RE.match(_body(self.lines[first]))["indent"] or "\t"
             self.lines.insert(stanza.last_line + 1, f"{indent}{key} = {value}{nl}")
-        self._parse()
+        if parse:
+            self._parse()
 
     def set_heartbeat_mode(self, cluster: str, mode: str) -> bool:
         if self.cluster(cluster).heartbeat_mode == mode:
@@ -318,13 +325,13 @@ class ClusterConf:
         self._set(self._cluster_stanzas[cluster], "heartbeat_mode", mode)
         return True
 
-    def _sync_node_count(self, cluster: str) -> None:
-        count = len(self.cluster(cluster).nodes)
+    def _set_node_count(self, cluster: str, count: int) -> None:
+        """Edit the line only; the caller parses once when all its edits are done."""
         if self.cluster(cluster).node_count != count:
-            self._set(self._cluster_stanzas[cluster], "node_count", str(count))
+            self._set(self._cluster_stanzas[cluster], "node_count", str(count), parse=False)
 
     def add_node(self, node: Node) -> None:
-        self.cluster(node.cluster)
+        self._set_node_count(node.cluster, len(self.cluster(node.cluster).nodes) + 1)
         self._append(
             [
                 "node:",
@@ -333,9 +340,10 @@ class ClusterConf:
                 f"\tip_port = {node.ip_port}",
                 f"\tip_address = {node.ip_address}",
                 f"\tname = {node.name}",
-            ]
+            ],
+            parse=False,
         )
-        self._sync_node_count(node.cluster)
+        self._parse()
 
     def comment_out_node(self, cluster: str, number: int) -> Node | None:
         """Comment the node's stanza out; None when no such active node."""
@@ -345,8 +353,8 @@ class ClusterConf:
         node = self.cluster(cluster).node_by_number(number)
         for index in stanza.lines:
             self.lines[index] = "#" + self.lines[index]
+        self._set_node_count(cluster, len(self.cluster(cluster).nodes) - 1)
         self._parse()
-        self._sync_node_count(cluster)
         return node
 
     def uncomment_node(self, cluster: str, number: int, name: str) -> bool:
@@ -357,8 +365,8 @@ class ClusterConf:
             line = self.lines[index]
             hash_at = line.index("#")
             self.lines[index] = line[:hash_at] + line[hash_at + 1 :]
+        self._set_node_count(cluster, len(self.cluster(cluster).nodes) + 1)
         self._parse()
-        self._sync_node_count(cluster)
         return True
 
     def add_heartbeat_region(self, cluster: str, region: str) -> bool:
