@@ -107,3 +107,10 @@ def test_acknowledge_button_only_offered_to_operators(client, readonly_user, ope
     assert b"Acknowledge</button>" not in client.get(reverse("alert-list")).content
     client.force_login(operator_user)
     assert b"Acknowledge</button>" in client.get(reverse("alert-list")).content
+
+
+def test_unknown_api_addresses_answer_json_not_html(admin_api):
+    response = admin_api.get("/api/no-such-thing/")
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["message"] == "There is nothing at this address."
