@@ -19,3 +19,21 @@ class ClusterFactory(factory.django.DjangoModelFactory):
 
     name = factory.Sequence(lambda n: f"Cluster {n}")
     cluster_name = factory.Sequence(lambda n: f"cl{n}")
+
+
+def hold_every_number(cluster: Cluster) -> None:
+    """Fill all 255 O2CB numbers with memberships of hosts that left (not yet forgotten)."""
+    from django.utils import timezone
+
+    from clusters.models import Membership
+
+    Membership.objects.bulk_create(
+        Membership(
+            cluster=cluster,
+            number=n,
+            host_uuid=HostFactory.build().uuid,
+            hostname=f"gone-{n}",
+            left=timezone.now(),
+        )
+        for n in range(255)
+    )

@@ -8,7 +8,7 @@ from clusters.models import ClusterHostStatus, Membership
 from console.models import Task
 from tests.conftest import api_client_for
 
-from .factories import ClusterFactory, HostFactory
+from .factories import ClusterFactory, HostFactory, hold_every_number
 
 
 def make_cluster(host_count=3, name="Pool"):
@@ -98,16 +98,7 @@ def test_operators_cannot_change_memberships(operator_user):
 
 def test_too_many_nodes_is_a_clear_api_error(admin_user):
     cluster = ClusterFactory()
-    Membership.objects.bulk_create(
-        Membership(
-            cluster=cluster,
-            number=n,
-            host_uuid=HostFactory.build().uuid,
-            hostname=f"gone-{n}",
-            left=timezone.now(),
-        )
-        for n in range(255)
-    )
+    hold_every_number(cluster)
     response = api_client_for(admin_user).post(
         "/api/memberships/", {"cluster": cluster.pk, "host": HostFactory().pk}
     )

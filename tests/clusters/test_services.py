@@ -10,7 +10,7 @@ from clusters.models import Membership
 from console.errors import ConsoleError
 from console.models import AuditEvent, Task
 
-from .factories import ClusterFactory, HostFactory
+from .factories import ClusterFactory, HostFactory, hold_every_number
 
 
 def join(cluster, host, actor=None):
@@ -60,16 +60,7 @@ def test_a_host_with_unknown_boot_time_keeps_departed_numbers_held(db):
 
 def test_all_255_numbers_held_is_refused_with_a_restart_hint(db):
     cluster = ClusterFactory()
-    Membership.objects.bulk_create(
-        Membership(
-            cluster=cluster,
-            number=n,
-            host_uuid=HostFactory.build().uuid,
-            hostname=f"h{n}",
-            left=timezone.now(),
-        )
-        for n in range(255)
-    )
+    hold_every_number(cluster)
     with pytest.raises(ConsoleError, match="Restart the cluster"):
         join(cluster, HostFactory())
 
