@@ -9,12 +9,7 @@ from console.filtersets import AlertFilterSet, AuditEventFilterSet, TaskFilterSe
 from console.models import Alert, AuditEvent, Task
 from console.permissions import OPERATE
 
-from .serializers import (
-    AlertSerializer,
-    AuditEventSerializer,
-    TaskAcceptedSerializer,
-    TaskSerializer,
-)
+from .serializers import AlertSerializer, AuditEventSerializer, TaskSerializer
 
 
 def task_accepted(request, task: Task) -> Response:
@@ -58,5 +53,3 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         alert = services.alert_acknowledge(alert=self.get_object(), actor=request.user)
         return Response(AlertSerializer(alert, context={"request": request}).data)
 
-
-__all__ = ["TaskAcceptedSerializer", "task_accepted"]

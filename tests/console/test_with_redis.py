@@ -6,8 +6,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 PING = (
-    "import os, redis; url = os.environ['REDIS_URL']; "
-    "print(url, redis.Redis.from_url(url).ping())"
+    "import os, redis; url = os.environ['REDIS_URL']; print(url, redis.Redis.from_url(url).ping())"
 )
 
 
