@@ -228,6 +228,19 @@ def cluster_reconcile_start(*, cluster: Cluster, actor=None, reason: str = "") -
     )
 
 
+def cluster_check_now(*, cluster: Cluster, actor) -> Task:
+    """An admin asks for a monitor run now instead of at the next interval."""
+    task = cluster_reconcile_start(cluster=cluster, actor=actor, reason="asked by an admin")
+    audit_record(
+        actor=actor,
+        action="cluster.check",
+        target=cluster,
+        task=task,
+        outcome=AuditOutcome.ACCEPTED,
+    )
+    return task
+
+
 @transaction.atomic
 def memberships_collect_garbage(*, cluster: Cluster) -> list[Membership]:
     """Forget departed memberships once every current member has started since they left."""
@@ -345,7 +358,7 @@ def cluster_start_run(task: Task) -> None:
 def hosts_check(*, actor) -> Task:
     """Ask every accepted host's agent who it is and when it booted."""
     hosts = list(Host.objects.filter(registration=HostRegistration.ACCEPTED).order_by("hostname"))
-    return task_create(
+    task = task_create(
         name="Check every host's agent",
         kind="clusters.check_hosts",
         celery_task="clusters.check_hosts",
@@ -353,6 +366,8 @@ def hosts_check(*, actor) -> Task:
         user=actor,
         params={"hosts": [host.pk for host in hosts]},
     )
+    audit_record(actor=actor, action="hosts.check", task=task, outcome=AuditOutcome.ACCEPTED)
+    return task
 
 
 def hosts_check_run(task: Task) -> None:

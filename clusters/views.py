@@ -81,9 +81,7 @@ def cluster_reconcile(request, pk: int):
     cluster = get_object_or_404(Cluster, pk=pk)
     return _run(
         request,
-        lambda: services.cluster_reconcile_start(
-            cluster=cluster, actor=request.user, reason="asked by an admin"
-        ),
+        lambda: services.cluster_check_now(cluster=cluster, actor=request.user),
         cluster.get_absolute_url(),
     )
 

@@ -79,9 +79,7 @@ class ClusterViewSet(
     @extend_schema(request=None, responses={202: TaskAcceptedSerializer})
     @action(detail=True, methods=["post"])
     def reconcile(self, request, pk=None):
-        task = services.cluster_reconcile_start(
-            cluster=self.get_object(), actor=request.user, reason="asked by an admin"
-        )
+        task = services.cluster_check_now(cluster=self.get_object(), actor=request.user)
         return task_accepted(request, task)
 
 

@@ -132,3 +132,21 @@ def test_list_queries_do_not_grow_with_the_pool(client, admin_user):
         services.membership_create(cluster=cluster, host=host, actor=None)
     large = {url: _queries(api if url.startswith("/api/") else client, url) for url in urls}
     assert large == small
+
+
+def test_operations_asked_through_the_api_are_audited(admin_user):
+    from console.models import AuditEvent
+
+    cluster, _ = make_cluster(2)
+    client = api_client_for(admin_user)
+    assert client.post(f"/api/clusters/{cluster.pk}/reconcile/").status_code == 202
+    assert client.post("/api/hosts/check/").status_code == 202
+    assert client.post(f"/api/clusters/{cluster.pk}/start/").status_code == 202
+    actions = set(
+        AuditEvent.objects.filter(actor_name=admin_user.username).values_list("action", "outcome")
+    )
+    assert {
+        ("cluster.check", "accepted"),
+        ("hosts.check", "accepted"),
+        ("cluster.start", "accepted"),
+    } <= actions
