@@ -96,7 +96,8 @@ class ClusterSection:
 
 
 def _body(line: str) -> str:
-    return line.rstrip("\r\n")
+    # A byte-order mark some editors add is kept in the text but not read as content.
+    return line.rstrip("\r\n").lstrip("\ufeff")
 
 
 def _uncomment(body: str) -> str | None:
@@ -109,7 +110,8 @@ class ClusterConf:
 
     def __init__(self, text: str = "", source: str = "cluster.conf"):
         self.source = source
-        self.lines = text.splitlines(keepends=True)
+        # Lines end at "\n" only, as ocfs2-tools reads them (not at \f, \v or U+2028).
+        self.lines = [line for line in re.split(r"(?<=\n)", text) if line]
         self._newline = "\r\n" if self.lines and self.lines[0].endswith("\r\n") else "\n"
         self._parse()
 
@@ -117,12 +119,13 @@ class ClusterConf:
     def load(cls, path: Path) -> ClusterConf:
         path = Path(path)
         try:
-            text = path.read_text(encoding="utf-8")
+            data = path.read_bytes()
         except FileNotFoundError:
             return cls("", str(path))
-        except UnicodeDecodeError as exc:
-            raise ConfError(f"{path}: not a text file ({exc.reason}).") from None
-        return cls(text, str(path))
+        if b"\0" in data:
+            raise ConfError(f"{path}: not a text file (it contains NUL bytes).")
+        # Bytes that are not UTF-8 (a Latin-1 comment, say) survive the round trip.
+        return cls(data.decode("utf-8", errors="surrogateescape"), str(path))
 
     @property
     def text(self) -> str:

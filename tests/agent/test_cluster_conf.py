@@ -237,3 +237,41 @@ for i in itertools.count():
         for p in tmp_path.iterdir()
         if p.name != "cluster.conf" and not p.name.startswith(".cluster.conf.")
     ]
+
+
+def test_odd_bytes_survive_a_round_trip_and_an_edit(tmp_path):
+    path = tmp_path / "cluster.conf"
+    original = (
+        "\ufeff# Kühlhaus Zürich\r\ncluster:\r\n\tname = a\r\n\tnode_count = 0\r\n".encode()
+        + b"# caf\xe9 (latin-1)\r\n"
+    )
+    path.write_bytes(original)
+    conf = ClusterConf.load(path)
+    assert conf.cluster("a").heartbeat_mode == "local"
+    conf.save(path)
+    assert path.read_bytes() == original
+    conf.add_node(Node("h", 0, "10.0.0.1", 7777, "a"))
+    conf.save(path)
+    assert path.read_bytes().startswith(original[:20]) and b"caf\xe9" in path.read_bytes()
+    assert ClusterConf.load(path).cluster("a").node_by_number(0).name == "h"
+
+
+def test_binary_files_are_refused(tmp_path):
+    path = tmp_path / "cluster.conf"
+    path.write_bytes(b"cluster:\n\x00\x01\x02")
+    with pytest.raises(ConfError, match="not a text file"):
+        ClusterConf.load(path)
+
+
+def test_edits_add_a_missing_node_count_where_o2cb_expects_it(tmp_path):
+    path = tmp_path / "cluster.conf"
+    path.write_text(
+        "cluster:\n    name = a\n    heartbeat_mode = global\n\n"
+        + node_stanza(cluster="a", number="0", name="first")
+    )
+    conf = ClusterConf.load(path)
+    conf.add_node(Node("second", 1, "10.0.0.2", 7777, "a"))
+    conf.comment_out_node("a", 0)
+    conf.save(path)
+    assert "    node_count = 1\n" in path.read_text()
+    assert o2cb_node_names(path, "a") == [(1, "second")]
