@@ -52,4 +52,3 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     def acknowledge(self, request, pk=None):
         alert = services.alert_acknowledge(alert=self.get_object(), actor=request.user)
         return Response(AlertSerializer(alert, context={"request": request}).data)
-

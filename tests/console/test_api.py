@@ -114,3 +114,13 @@ def test_unknown_api_addresses_answer_json_not_html(admin_api):
     assert response.status_code == 404
     assert response["Content-Type"] == "application/json"
     assert response.json()["message"] == "There is nothing at this address."
+
+
+def test_pages_send_a_strict_content_security_policy(client, readonly_user):
+    client.force_login(readonly_user)
+    response = client.get(reverse("dashboard"))
+    policy = response["Content-Security-Policy"]
+    assert "script-src 'self'" in policy and "unsafe" not in policy
+    assert response["X-Frame-Options"] == "DENY"
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert "unsafe-inline" in client.get("/api/docs/")["Content-Security-Policy"]

@@ -39,6 +39,10 @@ def page(browser, live_server):
     context = browser.new_context(base_url=live_server.url, viewport={"width": 1400, "height": 900})
     page = context.new_page()
     page.set_default_timeout(20_000)
+    # Anything the browser refuses (CSP) or fails to load is a defect a user would see.
+    page.console_problems = []
+    page.on("console", lambda msg: msg.type == "error" and page.console_problems.append(msg.text))
+    page.on("pageerror", lambda exc: page.console_problems.append(str(exc)))
     yield page
     context.close()
 

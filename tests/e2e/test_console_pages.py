@@ -57,6 +57,16 @@ def test_admin_sees_the_pool_and_follows_a_task_live(page, screenshot, sandbox_p
 
     page.get_by_role("link", name="Dashboard").click()
     assert "never" not in page.locator("#hosts tbody").inner_text()
+    assert page.console_problems == []
+
+
+def test_api_docs_render_offline_under_the_csp(page, screenshot, admin_user):
+    log_in(page, admin_user.username)
+    page.goto("/api/docs/")
+    page.locator(".swagger-ui .opblock").first.wait_for()
+    assert page.locator(".swagger-ui .opblock").count() > 10
+    screenshot("api-docs")
+    assert page.console_problems == []
 
 
 def test_read_only_user_is_not_offered_changes(page, sandbox_dir, readonly_user, db):
