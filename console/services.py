@@ -238,3 +238,46 @@ def tasks_prune(*, kind: str, succeeded_before, failed_before) -> int:
     )
     deleted, _ = old.delete()
     return deleted
+
+
+# Log-in throttling ------------------------------------------------------------------------
+
+
+def _login_keys(username: str, address: str) -> list[tuple[str, int]]:
+    return [
+        (f"login-failures:user:{username.lower()}", settings.LOGIN_FAILURES_PER_USER),
+        (f"login-failures:address:{address}", settings.LOGIN_FAILURES_PER_ADDRESS),
+    ]
+
+
+def login_throttle_check(*, username: str, address: str) -> None:
+    """Refuse a log-in attempt while the account or the address had too many failures."""
+    from django.core.cache import cache
+
+    for key, limit in _login_keys(username, address):
+        if (cache.get(key) or 0) >= limit:
+            minutes = int(settings.LOGIN_LOCKOUT.total_seconds() // 60)
+            raise ConsoleError(
+                f"Too many failed log-ins; try again in {minutes} minutes.", status_code=429
+            )
+
+
+def login_failure_record(*, username: str, address: str) -> None:
+    from django.core.cache import cache
+
+    timeout = int(settings.LOGIN_LOCKOUT.total_seconds())
+    for key, _limit in _login_keys(username, address):
+        cache.add(key, 0, timeout=timeout)
+        cache.incr(key)
+    audit_record(
+        actor=None,
+        action="login.failed",
+        outcome=AuditOutcome.DENIED,
+        message=f"Failed log-in for '{username}' from {address}.",
+    )
+
+
+def login_success_record(*, username: str) -> None:
+    from django.core.cache import cache
+
+    cache.delete(f"login-failures:user:{username.lower()}")

@@ -21,6 +21,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # A queue of our own, so a demo running on the same Redis never takes the tests' work.
 settings.CONSOLE_QUEUE = f"console-test-{uuid.uuid4().hex[:8]}"
 os.environ["CONSOLE_QUEUE"] = settings.CONSOLE_QUEUE
+# Likewise for cached state such as log-in failures.
+settings.CACHES["default"]["KEY_PREFIX"] = settings.CONSOLE_QUEUE
 
 
 def redis_answers() -> bool:

@@ -4,6 +4,7 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from console import services
+from console.models import AuditEvent
 from tests.conftest import api_client_for
 
 
@@ -124,3 +125,23 @@ def test_pages_send_a_strict_content_security_policy(client, readonly_user):
     assert response["X-Frame-Options"] == "DENY"
     assert response["X-Content-Type-Options"] == "nosniff"
     assert "unsafe-inline" in client.get("/api/docs/")["Content-Security-Policy"]
+
+
+@pytest.fixture
+def forget_login_failures():
+    from django.core.cache import cache
+
+    yield
+    cache.delete_many(["login-failures:user:reader", "login-failures:address:127.0.0.1"])
+
+
+def test_log_ins_are_refused_after_repeated_failures(client, readonly_user, forget_login_failures):
+    for _ in range(5):
+        response = client.post(reverse("login"), {"username": "reader", "password": "wrong"})
+        assert response.status_code == 200
+    response = client.post(
+        reverse("login"), {"username": "reader", "password": "correct-horse-battery"}
+    )
+    assert response.status_code == 429
+    assert "Too many failed log-ins" in response.content.decode()
+    assert AuditEvent.objects.filter(action="login.failed").count() == 5
