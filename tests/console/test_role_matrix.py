@@ -1,0 +1,133 @@
+"""Every API operation and every page, for every role: who may do what.
+
+Mutating operations are listed here by the least role that may run them; a new
+operation in the schema that is not listed fails the test until someone decides.
+"""
+
+import pytest
+import yaml
+from django.urls import reverse
+
+from clusters.models import Membership
+from console import services
+from tests.clusters.factories import ClusterFactory, HostFactory
+from tests.conftest import api_client_for
+
+ROLES = ["outsider", "read-only", "pool-operator", "pool-admin"]
+RANK = {role: index for index, role in enumerate(ROLES)}
+
+LEAST_ROLE = {
+    ("post", "/api/alerts/{id}/acknowledge/"): "pool-operator",
+    ("post", "/api/tasks/{id}/cancel/"): "pool-operator",
+    ("post", "/api/clusters/"): "pool-admin",
+    ("post", "/api/clusters/{id}/reconcile/"): "pool-admin",
+    ("post", "/api/clusters/{id}/start/"): "pool-admin",
+    ("post", "/api/hosts/{id}/accept/"): "pool-admin",
+    ("post", "/api/hosts/check/"): "pool-admin",
+    ("post", "/api/memberships/"): "pool-admin",
+    ("delete", "/api/memberships/{id}/"): "pool-admin",
+}
+
+PAGES_FOR_EVERY_ROLE = [
+    "dashboard",
+    "host-list",
+    "cluster-list",
+    "task-list",
+    "alert-list",
+    "audit-list",
+]
+
+
+@pytest.fixture
+def objects(db):
+    cluster = ClusterFactory()
+    host = HostFactory(registration="pending")
+    member = HostFactory()
+    membership, task = services_membership(cluster, member)
+    alert = services.alert_raise(name="X", target=None, priority=3, message="m")
+    return {
+        "cluster": cluster,
+        "host": host,
+        "membership": membership,
+        "task": task,
+        "alert": alert,
+    }
+
+
+def services_membership(cluster, host):
+    from clusters import services as cluster_services
+
+    return cluster_services.membership_create(cluster=cluster, host=host, actor=None)
+
+
+def concrete(path: str, objects) -> str:
+    kind = path.split("/")[2]
+    ids = {
+        "alerts": objects["alert"].pk,
+        "tasks": objects["task"].pk,
+        "clusters": objects["cluster"].pk,
+        "hosts": objects["host"].pk,
+        "memberships": objects["membership"].pk,
+    }
+    return path.replace("{id}", str(ids.get(kind, 1)))
+
+
+def body_for(path: str, objects) -> dict:
+    if path == "/api/clusters/":
+        return {"name": "New", "cluster_name": "newcl"}
+    if path == "/api/memberships/":
+        return {"cluster": objects["cluster"].pk, "host": HostFactory().pk}
+    return {}
+
+
+def test_every_operation_answers_each_role_as_the_matrix_says(role_users, objects, admin_api):
+    schema = yaml.safe_load(admin_api.get("/api/schema/").content)
+    mutating = {
+        (m, p)
+        for p, ops in schema["paths"].items()
+        for m in ops
+        if m in {"post", "put", "patch", "delete"}
+    }
+    assert mutating == set(LEAST_ROLE), "classify new operations in LEAST_ROLE"
+    for role in ROLES:
+        client = api_client_for(role_users[role])
+        for path, operations in schema["paths"].items():
+            for method in operations:
+                if method not in {"get", "post", "put", "patch", "delete"}:
+                    continue
+                url = concrete(path, objects)
+                response = getattr(client, method)(url, body_for(path, objects), format="json")
+                least = "read-only" if method == "get" else LEAST_ROLE[(method, path)]
+                allowed = RANK[role] >= RANK[least]
+                if allowed:
+                    assert response.status_code < 400 or response.status_code in (404, 409), (
+                        role,
+                        method,
+                        url,
+                        response.status_code,
+                        response.content[:200],
+                    )
+                else:
+                    assert response.status_code == 403, (role, method, url, response.status_code)
+    assert Membership.objects.filter(left__isnull=False).count() == 1  # only the admin's delete
+
+
+def test_every_page_for_every_role(client, role_users, objects):
+    for role in ROLES:
+        client.force_login(role_users[role])
+        for name in PAGES_FOR_EVERY_ROLE:
+            expected = 403 if role == "outsider" else 200
+            assert client.get(reverse(name)).status_code == expected, (role, name)
+        detail = reverse("cluster-detail", args=[objects["cluster"].pk])
+        assert client.get(detail).status_code == (403 if role == "outsider" else 200)
+        for name, args in [
+            ("cluster-start", [objects["cluster"].pk]),
+            ("cluster-reconcile", [objects["cluster"].pk]),
+            ("host-accept", [objects["host"].pk]),
+            ("membership-destroy", [objects["membership"].pk]),
+            ("hosts-check", []),
+        ]:
+            response = client.post(reverse(name, args=args))
+            assert (response.status_code == 302) == (role == "pool-admin"), (role, name)
+            if role != "pool-admin":
+                assert response.status_code == 403, (role, name)
