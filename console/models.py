@@ -43,6 +43,8 @@ class Task(TargetMixin):
     created = models.DateTimeField(auto_now_add=True, db_index=True)
     started = models.DateTimeField(null=True, blank=True)
     finished = models.DateTimeField(null=True, blank=True)
+    # Moves whenever a step starts or ends: a running task whose worker died stops moving.
+    last_activity = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created", "-id"]

@@ -104,8 +104,9 @@ def _enqueue(celery_task: str, task_id: int) -> None:
 
 def task_claim(*, task_id: int) -> Task | None:
     """Move a pending task to running; None when another delivery already claimed it."""
+    now = timezone.now()
     claimed = Task.objects.filter(pk=task_id, status=TaskStatus.PENDING).update(
-        status=TaskStatus.RUNNING, started=timezone.now()
+        status=TaskStatus.RUNNING, started=now, last_activity=now
     )
     if claimed != 1:
         logger.info("task %s already claimed or gone; this delivery does nothing", task_id)
@@ -124,9 +125,11 @@ def task_steps_add(*, task: Task, names: Sequence[str]) -> list[TaskStep]:
 def task_step_start(*, task: Task, position: int | Sequence[int], message: str = "") -> None:
     """Mark one step (or several that run at once) as running."""
     positions = [position] if isinstance(position, int) else list(position)
+    now = timezone.now()
     TaskStep.objects.filter(task=task, position__in=positions).update(
-        status=StepStatus.RUNNING, message=message, started=timezone.now()
+        status=StepStatus.RUNNING, message=message, started=now
     )
+    Task.objects.filter(pk=task.pk).update(last_activity=now)
 
 
 def task_step_finish(*, task: Task, position: int, status: str, message: str = "") -> None:
@@ -142,7 +145,7 @@ def task_step_finish(*, task: Task, position: int, status: str, message: str = "
         ),
     )
     progress = counts["done"] / counts["total"] if counts["total"] else 1.0
-    Task.objects.filter(pk=task.pk).update(progress=progress)
+    Task.objects.filter(pk=task.pk).update(progress=progress, last_activity=now)
 
 
 def task_finish(*, task: Task, status: str, result=None, error: str = "") -> Task:
@@ -228,6 +231,28 @@ def alert_acknowledge(*, alert: Alert, actor) -> Alert:
     alert.save(update_fields=["acknowledged", "acknowledged_by", "updated"])
     audit_record(actor=actor, action="alert.acknowledge", target=alert, message=alert.name)
     return alert
+
+
+def tasks_fail_stalled(*, quiet_for) -> list[Task]:
+    """Fail running tasks that have not moved for `quiet_for`: their worker was lost.
+
+    Their steps say how far they got, so the admin knows the state they left.
+    """
+    cutoff = timezone.now() - quiet_for
+    stalled = list(Task.objects.filter(status=TaskStatus.RUNNING, last_activity__lt=cutoff))
+    for task in stalled:
+        task_finish(
+            task=task,
+            status=TaskStatus.FAILED,
+            error=(
+                f"No progress since {task.last_activity:%Y-%m-%d %H:%M:%S} UTC: the worker "
+                "running it was lost. The steps show how far it got."
+            ),
+        )
+        audit_record(
+            actor=None, action="task.stalled", target=task, task=task, outcome=AuditOutcome.FAILURE
+        )
+    return stalled
 
 
 def tasks_prune(*, kind: str, succeeded_before, failed_before) -> int:

@@ -186,11 +186,18 @@ CELERY_TASK_DEFAULT_QUEUE = CONSOLE_QUEUE
 # How long the console waits for one agent call before calling the host unreachable.
 AGENT_CALL_TIMEOUT = float(os.environ.get("AGENT_CALL_TIMEOUT", "15"))
 MONITOR_INTERVAL = float(os.environ.get("MONITOR_INTERVAL", "60"))
+# A running task whose steps have not moved for this long lost its worker.
+TASK_STALLED_AFTER = timedelta(minutes=float(os.environ.get("TASK_STALLED_AFTER_MINUTES", "30")))
 CELERY_BEAT_SCHEDULE = {
     "reconcile-clusters": {
         "task": "clusters.reconcile_all",
         "schedule": MONITOR_INTERVAL,
         "options": {"queue": CONSOLE_QUEUE, "expires": MONITOR_INTERVAL},
+    },
+    "fail-stalled-tasks": {
+        "task": "console.fail_stalled_tasks",
+        "schedule": 60.0,
+        "options": {"queue": CONSOLE_QUEUE, "expires": 60.0},
     },
     "mark-silent-hosts": {
         "task": "clusters.mark_silent_hosts",

@@ -3,10 +3,13 @@
 import logging
 from collections.abc import Callable
 
+from celery import shared_task
+from django.conf import settings
+
 from console.choices import TaskStatus
 from console.errors import ConsoleError
 from console.models import Task
-from console.services import task_claim, task_finish
+from console.services import task_claim, task_finish, tasks_fail_stalled
 
 logger = logging.getLogger(__name__)
 
@@ -24,3 +27,8 @@ def run_claimed(task_id: int, run: Callable[[Task], object]) -> None:
         logger.exception("task %s (%s) failed", task.pk, task.kind)
         task_finish(task=task, status=TaskStatus.FAILED, error=f"Internal error: {exc}")
         raise
+
+
+@shared_task(name="console.fail_stalled_tasks")
+def fail_stalled_tasks() -> None:
+    tasks_fail_stalled(quiet_for=settings.TASK_STALLED_AFTER)

@@ -116,3 +116,26 @@ def test_old_routine_runs_are_pruned_but_recent_and_failed_ones_kept(db):
     )
     assert deleted == 1
     assert set(Task.objects.values_list("pk", flat=True)) == {new_ok, old_failed}
+
+
+def test_a_running_task_that_stopped_moving_is_failed_with_how_far_it_got(task):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from console.models import Task
+
+    services.task_claim(task_id=task.pk)
+    services.task_step_start(task=task, position=1)
+    services.task_step_finish(task=task, position=1, status=StepStatus.SUCCEEDED)
+    assert services.tasks_fail_stalled(quiet_for=timedelta(minutes=30)) == []
+    Task.objects.filter(pk=task.pk).update(last_activity=timezone.now() - timedelta(hours=1))
+    [stalled] = services.tasks_fail_stalled(quiet_for=timedelta(minutes=30))
+    assert stalled.status == TaskStatus.FAILED and "worker running it was lost" in stalled.error
+    assert list(stalled.steps.values_list("status", flat=True)) == [
+        "succeeded",
+        "skipped",
+        "skipped",
+        "skipped",
+    ]
+    assert AuditEvent.objects.filter(action="task.stalled").count() == 1
