@@ -243,3 +243,49 @@ class VM(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class HealthSample(models.Model):
+    """One I/O-path measurement at full resolution (kept about a day).
+
+    `subject` names what was measured on the host: a path device, a multipath map,
+    a bond or bond slave, a heartbeat region.
+    """
+
+    host = models.ForeignKey(Host, on_delete=models.CASCADE, related_name="+", db_index=False)
+    metric = models.CharField(max_length=40)
+    subject = models.CharField(max_length=128)
+    time = models.DateTimeField()
+    value = models.FloatField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["host", "metric", "subject", "time"], name="sample_series"),
+            models.Index(fields=["time"], name="sample_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.host_id} {self.metric}/{self.subject}@{self.time:%H:%M:%S}={self.value}"
+
+
+class HealthRollup(models.Model):
+    """Hourly summary of one series, kept a year: what the long charts draw."""
+
+    host = models.ForeignKey(Host, on_delete=models.CASCADE, related_name="+", db_index=False)
+    metric = models.CharField(max_length=40)
+    subject = models.CharField(max_length=128)
+    hour = models.DateTimeField()
+    count = models.PositiveIntegerField()
+    minimum = models.FloatField()
+    maximum = models.FloatField()
+    mean = models.FloatField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["host", "metric", "subject", "hour"], name="rollup_one_per_hour"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.host_id} {self.metric}/{self.subject}@{self.hour:%Y-%m-%d %H}h"

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.db.models import Count, Prefetch, Q
 
 from .choices import O2CB_MAX_NODES
-from .models import Cluster, ClusterHostStatus, Host, Membership
+from .models import Cluster, ClusterHostStatus, HealthRollup, HealthSample, Host, Membership
 
 
 @dataclass
@@ -121,3 +122,47 @@ def hosts_with_memberships():
             to_attr="current_memberships",
         )
     )
+
+
+@dataclass(frozen=True)
+class SeriesPoint:
+    time: datetime
+    minimum: float
+    maximum: float
+    mean: float
+
+
+def health_series(
+    *, host_id: int, metric: str, subject: str, since: datetime, until: datetime, points: int = 120
+) -> list[SeriesPoint]:
+    """One series between two times in at most `points` buckets, for a chart.
+
+    Full-resolution samples where they are kept, hourly rollups for older times.
+    """
+    width = (until - since) / points
+    buckets: dict[int, list[float]] = {}
+
+    def add(time: datetime, low: float, high: float, mean: float, count: int) -> None:
+        index = min(int((time - since) / width), points - 1)
+        bucket = buckets.setdefault(index, [low, high, 0.0, 0])
+        bucket[0], bucket[1] = min(bucket[0], low), max(bucket[1], high)
+        bucket[2] += mean * count
+        bucket[3] += count
+
+    series = {"host_id": host_id, "metric": metric, "subject": subject}
+    samples = HealthSample.objects.filter(**series, time__gte=since, time__lt=until)
+    first_sample = None
+    for time, value in samples.order_by("time").values_list("time", "value").iterator(2000):
+        first_sample = first_sample or time
+        add(time, value, value, value, 1)
+    rollups = HealthRollup.objects.filter(**series, hour__gte=since, hour__lt=until)
+    if first_sample is not None:
+        rollups = rollups.filter(hour__lt=first_sample)
+    for hour, low, high, mean, count in rollups.values_list(
+        "hour", "minimum", "maximum", "mean", "count"
+    ):
+        add(hour, low, high, mean, count)
+    return [
+        SeriesPoint(since + width * index, low, high, total / count)
+        for index, (low, high, total, count) in sorted(buckets.items())
+    ]

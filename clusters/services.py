@@ -6,6 +6,8 @@ import uuid as uuid_module
 from datetime import datetime
 
 from django.db import IntegrityError, transaction
+from django.db.models import Avg, Count, Max, Min
+from django.db.models.functions import TruncHour
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -24,7 +26,7 @@ from console.services import (
 
 from .agents import agent_call, agent_call_many
 from .choices import O2CB_MAX_NODES, HostRegistration
-from .models import Cluster, Host, Membership
+from .models import Cluster, HealthRollup, HealthSample, Host, Membership
 
 # Hosts ---------------------------------------------------------------------------------
 
@@ -434,3 +436,72 @@ def sandbox_pool_seed(*, sandbox_dir, host_count: int = 4, cluster_name: str = "
             # The worker starts it once the agent answers, so the demo opens on a live cluster.
             cluster_start(cluster=cluster, actor=None)
     return cluster
+
+
+# I/O-path health samples -----------------------------------------------------------------
+
+SAMPLE_BATCH = 5000
+
+
+def samples_record(*, host: Host, time, values) -> int:
+    """Store one collection round of a host: (metric, subject, value) triples at `time`."""
+    rows = [
+        HealthSample(host=host, metric=metric, subject=subject, time=time, value=float(value))
+        for metric, subject, value in values
+    ]
+    HealthSample.objects.bulk_create(rows, batch_size=SAMPLE_BATCH)
+    return len(rows)
+
+
+@transaction.atomic
+def samples_roll_up(*, full_resolution_for, keep_rollups_for) -> int:
+    """Fold samples older than `full_resolution_for` into hourly rollups, then drop them.
+
+    Whole hours only, so a rollup never sees half an hour; a late sample for an hour
+    already rolled up is merged into it. Rollups older than `keep_rollups_for` go.
+    """
+    now = timezone.now()
+    cutoff = (now - full_resolution_for).replace(minute=0, second=0, microsecond=0)
+    old = HealthSample.objects.filter(time__lt=cutoff)
+    buckets = (
+        old.annotate(hour=TruncHour("time"))
+        .values("host_id", "metric", "subject", "hour")
+        .annotate(n=Count("id"), low=Min("value"), high=Max("value"), avg=Avg("value"))
+    )
+    rollups = {
+        (b["host_id"], b["metric"], b["subject"], b["hour"]): HealthRollup(
+            host_id=b["host_id"],
+            metric=b["metric"],
+            subject=b["subject"],
+            hour=b["hour"],
+            count=b["n"],
+            minimum=b["low"],
+            maximum=b["high"],
+            mean=b["avg"],
+        )
+        for b in buckets
+    }
+    if rollups:
+        hours = {key[3] for key in rollups}
+        for existing in HealthRollup.objects.filter(hour__in=hours):
+            key = (existing.host_id, existing.metric, existing.subject, existing.hour)
+            if key in rollups:
+                _merge_rollup(rollups[key], existing)
+        HealthRollup.objects.bulk_create(
+            rollups.values(),
+            batch_size=SAMPLE_BATCH,
+            update_conflicts=True,
+            unique_fields=["host", "metric", "subject", "hour"],
+            update_fields=["count", "minimum", "maximum", "mean"],
+        )
+    old.delete()
+    HealthRollup.objects.filter(hour__lt=now - keep_rollups_for).delete()
+    return len(rollups)
+
+
+def _merge_rollup(new: HealthRollup, existing: HealthRollup) -> None:
+    total = new.count + existing.count
+    new.mean = (new.mean * new.count + existing.mean * existing.count) / total
+    new.count = total
+    new.minimum = min(new.minimum, existing.minimum)
+    new.maximum = max(new.maximum, existing.maximum)
