@@ -14,12 +14,9 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from _common import ROOT, setup_django
 
 
 def main() -> None:
@@ -31,20 +28,10 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    work = Path(tempfile.mkdtemp(prefix="bench-convergence-"))
-    os.environ["DATABASE_URL"] = (
-        fresh_postgres(args.postgres) if args.postgres else f"sqlite:///{work / 'bench.sqlite3'}"
-    )
-    os.environ["SANDBOX_DIR"] = str(work / "sandbox")
     os.environ["CONSOLE_QUEUE"] = f"bench-{os.getpid()}"
     os.environ["MONITOR_INTERVAL"] = "3600"
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "console.settings")
+    work = setup_django(args.postgres, "convergence")
     import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", "--no-input", verbosity=0)
 
     from agent.host import hello
     from agent.hostroot import create_sandbox_host
@@ -52,7 +39,7 @@ def main() -> None:
     from clusters.models import Host, Membership
     from console.models import Task
 
-    sandbox = Path(os.environ["SANDBOX_DIR"])
+    sandbox = work / "sandbox"
     roots = [
         create_sandbox_host(sandbox, f"b{i:03d}", address=f"127.0.2.{i % 250 + 1}")
         for i in range(args.hosts + args.rounds)
@@ -142,15 +129,6 @@ def main() -> None:
         for proc in (agent, worker):
             proc.terminate()
             proc.wait(timeout=30)
-
-
-def fresh_postgres(server_url: str) -> str:
-    import psycopg
-
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute("DROP DATABASE IF EXISTS o2cb_bench")
-        conn.execute("CREATE DATABASE o2cb_bench")
-    return server_url.rsplit("/", 1)[0] + "/o2cb_bench"
 
 
 def wait_idle(Task, timeout=120.0):

@@ -1,0 +1,35 @@
+"""Shared set-up for the benchmarks: a database of their own and Django."""
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def fresh_postgres(server_url: str, name: str = "o2cb_bench") -> str:
+    """Drop and create database `name` on the server; never touches the named database."""
+    import psycopg
+
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name}")
+        conn.execute(f"CREATE DATABASE {name}")
+    return server_url.rsplit("/", 1)[0] + f"/{name}"
+
+
+def setup_django(postgres: str | None, prefix: str) -> Path:
+    """Point Django at a fresh database, migrate it, and return a scratch directory."""
+    work = Path(tempfile.mkdtemp(prefix=f"bench-{prefix}-"))
+    os.environ["DATABASE_URL"] = (
+        fresh_postgres(postgres) if postgres else f"sqlite:///{work / 'bench.sqlite3'}"
+    )
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "console.settings")
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", "--no-input", verbosity=0)
+    return work
