@@ -10,6 +10,7 @@ from pathlib import Path
 
 from .cluster_conf import ClusterConf
 from .errors import AgentError
+from .heartbeat import probe_heartbeat
 from .host import hello
 from .hostroot import HostRoot, create_sandbox_host
 from .kernel import CONF_FILE, kernel_for
@@ -57,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     show = sub.add_parser("conf-show", help="read a cluster.conf (default: the root's)")
     show.add_argument("file", nargs="?", type=Path)
     show.add_argument("--json", action="store_true", help="print JSON instead of a summary")
+
+    probe = sub.add_parser("probe", help="I/O-path health: heartbeat (disk heartbeat lag)")
+    probe.add_argument("kind", choices=["heartbeat"])
 
     sub.add_parser("hello", help="this host's identity, boot time and agent version")
     sub.add_parser("sandbox-reboot", help="reboot a sandbox host (sandbox only)")
@@ -112,6 +116,8 @@ def run(args: argparse.Namespace) -> object:
         return conf.as_dict() if args.json else conf_summary(conf)
     if args.command == "hello":
         return hello(root)
+    if args.command == "probe":
+        return probe_heartbeat(root)
     if args.command == "sandbox-reboot":
         kernel_for(root).reboot()
         return hello(root)
