@@ -17,7 +17,14 @@ from .cluster_conf import DEFAULT_PORT, MAX_NODES, ClusterConf, Node
 from .errors import AgentError
 from .fsutil import read_json, write_atomic, write_json
 from .hostroot import HostRoot
-from .kernel import CONF_FILE, kernel_for, run_o2cb, update_defaults
+from .kernel import (
+    CONF_FILE,
+    KERNEL_DEFAULTS,
+    kernel_for,
+    read_defaults,
+    run_o2cb,
+    update_defaults,
+)
 
 MEMBERS_DIR = "var/lib/o2cb-console"
 STATIC_VDIS = "etc/xensource/static-vdis"
@@ -211,8 +218,30 @@ class O2CBPlugin:
             "needs_restart": bool(reasons),
             "restart_reasons": reasons,
             "local_node": local,
+            "timeouts": self._timeouts(running),
             "hosts": hosts,
         }
+
+    def _timeouts(self, running: bool) -> dict:
+        """The O2CB timeouts this host uses: the running cluster's, else what it would boot
+        with. O2CB refuses peers whose timeouts differ, so the console compares them."""
+        defaults = {**KERNEL_DEFAULTS, **read_defaults(self.root)}
+        values = {
+            "dead_threshold": defaults["O2CB_HEARTBEAT_THRESHOLD"],
+            "idle_timeout_ms": defaults["O2CB_IDLE_TIMEOUT_MS"],
+            "keepalive_delay_ms": defaults["O2CB_KEEPALIVE_DELAY_MS"],
+            "reconnect_delay_ms": defaults["O2CB_RECONNECT_DELAY_MS"],
+        }
+        if running:
+            cluster_dir = self.kernel.cluster_dir(self.name)
+            live_files = {"dead_threshold": cluster_dir / "heartbeat" / "dead_threshold"}
+            live_files.update({key: cluster_dir / key for key in values if key != "dead_threshold"})
+            for key, path in live_files.items():
+                try:
+                    values[key] = path.read_text().strip()
+                except FileNotFoundError:
+                    pass
+        return {key: int(value) if str(value).isdigit() else None for key, value in values.items()}
 
     def cluster_start(self, statefile_vdi: str | None = None) -> dict:
         conf = self._load()

@@ -132,6 +132,7 @@ class ClusterHostStatus(models.Model):
     restart_reasons = models.JSONField(default=list)
     peers = models.JSONField(default=list, help_text="The host's view: number, hostname, state")
     drift = models.JSONField(default=list, help_text="How the host's config differs from ours")
+    timeouts = models.JSONField(default=dict, help_text="O2CB timeouts the host runs with")
     error = models.TextField(blank=True)
     queried = models.DateTimeField(null=True, blank=True)
 

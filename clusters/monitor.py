@@ -26,6 +26,7 @@ from console.services import (
 
 from .agents import HostUnreachable, agent_call, agent_call_many
 from .models import Cluster, ClusterHostStatus, Host
+from .selectors import timeout_differences
 from .services import memberships_collect_garbage
 
 # Seconds to wait before each retry of a call the host did not answer.
@@ -153,6 +154,7 @@ def _store_status(cluster: Cluster, host: Host, outcome) -> None:
                 for node in report.get("hosts", [])
             ],
             "drift": outcome["drift"],
+            "timeouts": dict(report.get("timeouts") or {}),
             "error": "",
             "queried": now,
         },
@@ -206,6 +208,7 @@ def cluster_reconcile_run(task: Task) -> Task:
         or "nothing to forget",
     )
     _update_restart_alert(cluster)
+    _update_timeouts_alert(cluster)
     result = {
         "hosts": len(members),
         "failed": failed,
@@ -239,4 +242,22 @@ def _update_restart_alert(cluster: Cluster) -> None:
             f"{cluster} needs a restart on {len(hosts)} host(s) ({', '.join(sorted(hosts))}) "
             "before a removal takes effect. Run a rolling restart."
         ),
+    )
+
+
+def _update_timeouts_alert(cluster: Cluster) -> None:
+    statuses = ClusterHostStatus.objects.filter(cluster=cluster, reachable=True).select_related(
+        "host"
+    )
+    differences = timeout_differences({s.host.hostname: s.timeouts for s in statuses})
+    if not differences:
+        alert_clear(name="O2CB_TIMEOUTS_DIFFER", target=cluster)
+        return
+    alert_raise(
+        name="O2CB_TIMEOUTS_DIFFER",
+        target=cluster,
+        priority=2,
+        message=" ".join(differences)
+        + " O2CB refuses to connect nodes whose timeouts differ: set the same values in "
+        "/etc/default/o2cb on every host, then restart the cluster host by host.",
     )

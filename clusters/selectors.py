@@ -61,6 +61,12 @@ class ClusterOverview:
         return any(status.needs_restart for status in self.statuses.values())
 
     @property
+    def timeout_differences(self) -> list[str]:
+        return timeout_differences(
+            {s.host.hostname: s.timeouts for s in self.statuses.values() if s.reachable}
+        )
+
+    @property
     def member_rows(self) -> list[tuple[Membership, ClusterHostStatus | None]]:
         return [(m, self.statuses.get(m.host_id)) for m in self.members]
 
@@ -78,6 +84,28 @@ class ClusterOverview:
             seen = {p.get("number"): p.get("state") for p in status.peers}
             rows.append((member, [seen.get(n, "unknown") for n in numbers]))
         return rows
+
+
+TIMEOUT_NAMES = {
+    "dead_threshold": "heartbeat dead threshold",
+    "idle_timeout_ms": "network idle timeout (ms)",
+    "keepalive_delay_ms": "network keepalive delay (ms)",
+    "reconnect_delay_ms": "network reconnect delay (ms)",
+}
+
+
+def timeout_differences(timeouts_by_host: dict[str, dict]) -> list[str]:
+    """One sentence per O2CB timeout whose value is not the same on every host."""
+    sentences = []
+    for key, label in TIMEOUT_NAMES.items():
+        values: dict[object, list[str]] = {}
+        for hostname, timeouts in sorted(timeouts_by_host.items()):
+            if timeouts.get(key) is not None:
+                values.setdefault(timeouts[key], []).append(hostname)
+        if len(values) > 1:
+            spread = "; ".join(f"{value} on {', '.join(hosts)}" for value, hosts in values.items())
+            sentences.append(f"The {label} differs between hosts: {spread}.")
+    return sentences
 
 
 def cluster_overview(cluster: Cluster) -> ClusterOverview:

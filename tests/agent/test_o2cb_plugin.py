@@ -144,3 +144,19 @@ def test_a_number_freed_after_restart_can_go_to_a_new_host(pool):
     query = plugin.cluster_query()
     assert not query["needs_restart"]
     assert {h["hostname"]: h["live"] for h in query["hosts"]}["h5"] is True
+
+
+def test_query_reports_the_timeouts_the_host_runs_with(pool):
+    assert O2CBPlugin(pool[0], "pool").cluster_query()["timeouts"] == {
+        "dead_threshold": 31,
+        "idle_timeout_ms": 30000,
+        "keepalive_delay_ms": 2000,
+        "reconnect_delay_ms": 2000,
+    }
+    pool[1].path("etc/default/o2cb").write_text(
+        pool[1].path("etc/default/o2cb").read_text() + "O2CB_HEARTBEAT_THRESHOLD=61\n"
+    )
+    # Still 31 while running: the kernel keeps what it started with until a restart.
+    assert O2CBPlugin(pool[1], "pool").cluster_query()["timeouts"]["dead_threshold"] == 31
+    kernel_for(pool[1]).reboot()
+    assert O2CBPlugin(pool[1], "pool").cluster_query()["timeouts"]["dead_threshold"] == 61

@@ -161,3 +161,20 @@ def test_a_host_that_does_not_answer_never_blocks_the_others(pool, admin_user, s
         assert (4, "ghost") in o2cb_nodes(root, "pool")
     status = ClusterHostStatus.objects.get(cluster=cluster, host=ghost)
     assert not status.reachable and "did not answer" in status.error
+
+
+def test_a_host_booted_with_other_timeouts_raises_an_alert(pool, admin_user, client):
+    from console.models import Alert
+
+    cluster, roots = pool
+    defaults = roots[2].path("etc/default/o2cb")
+    defaults.write_text(defaults.read_text() + "O2CB_HEARTBEAT_THRESHOLD=61\n")
+    odd = Host.objects.get(hostname=roots[2].hostname)
+    agent_call(odd, "sandbox_reboot")  # the new threshold takes effect at boot
+    task = services.cluster_reconcile_start(cluster=cluster, reason="test")
+    assert_succeeded(finished(task))
+    alert = Alert.objects.get(name="O2CB_TIMEOUTS_DIFFER", cleared__isnull=True)
+    assert "61 on node-3" in alert.message and "31 on node-1, node-2, node-4" in alert.message
+    client.force_login(admin_user)
+    page = client.get(reverse("cluster-detail", args=[cluster.pk])).content.decode()
+    assert "O2CB timeouts differ between hosts" in page

@@ -50,3 +50,13 @@ def test_nodes_added_by_hand_are_reported_as_drift_not_removed():
     plan = plan_host(DESIRED, report)
     assert plan.calls == []
     assert "node 7 (manual)" in plan.drift[0]
+
+
+def test_timeouts_that_differ_between_hosts_are_named_with_their_hosts():
+    from clusters.selectors import timeout_differences
+
+    same = {"dead_threshold": 31, "idle_timeout_ms": 30000}
+    assert timeout_differences({"a": same, "b": same}) == []
+    assert timeout_differences({"a": same, "b": {**same, "dead_threshold": 61}, "c": same}) == [
+        "The heartbeat dead threshold differs between hosts: 31 on a, c; 61 on b."
+    ]
