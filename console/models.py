@@ -142,3 +142,35 @@ class Alert(TargetMixin):
     @property
     def is_open(self) -> bool:
         return self.acknowledged is None and self.cleared is None
+
+
+class ApiToken(models.Model):
+    """A named API token of one user. Only a hash of the key is stored; the key is
+    shown once, when the token is made."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=8, db_index=True, help_text="Start of the key, shown")
+    key_hash = models.CharField(max_length=64, unique=True)
+    created = models.DateTimeField(auto_now_add=True)
+    last_used = models.DateTimeField(null=True, blank=True)
+    revoked = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "name"],
+                condition=models.Q(revoked=None),
+                name="api_token_name_unique_while_active",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked is None

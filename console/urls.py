@@ -14,6 +14,7 @@ urlpatterns = [
     path("tasks/<int:pk>/", views.task_detail, name="task-detail"),
     path("audit/", views.audit_list, name="audit-list"),
     path("alerts/", views.alert_list, name="alert-list"),
+    path("tokens/", views.token_list, name="token-list"),
     path("alerts/<int:pk>/acknowledge/", views.alert_acknowledge, name="alert-acknowledge"),
     path("", include("clusters.urls")),
     path("admin/", admin.site.urls),

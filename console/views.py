@@ -1,3 +1,4 @@
+from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -9,6 +10,7 @@ from clusters.selectors import clusters_with_counts, hosts_with_memberships
 from . import services
 from .choices import TaskStatus
 from .decorators import role_required
+from .errors import ConsoleError
 from .filtersets import AlertFilterSet, AuditEventFilterSet, TaskFilterSet
 from .models import Alert, AuditEvent, Task
 from .permissions import OPERATE
@@ -109,3 +111,23 @@ def error_404(request, exception=None):
 
 def error_500(request):
     return _error(request, 500, "The console hit an internal error; it has been logged.")
+
+
+@role_required()
+def token_list(request):
+    """Your API tokens: make one (its key is shown once, here) or revoke one."""
+    new_key = None
+    if request.method == "POST":
+        try:
+            if "revoke" in request.POST:
+                token = get_object_or_404(request.user.api_tokens, pk=request.POST["revoke"])
+                services.api_token_revoke(token=token, actor=request.user)
+                messages.success(request, f"Token '{token.name}' revoked.")
+            else:
+                token, new_key = services.api_token_create(
+                    user=request.user, name=request.POST.get("name", "")
+                )
+        except ConsoleError as exc:
+            messages.error(request, exc.message)
+    tokens = request.user.api_tokens.all()
+    return render(request, "console/token_list.html", {"tokens": tokens, "new_key": new_key})

@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from console.models import Alert, AuditEvent, Task, TaskStep
+from console.models import Alert, ApiToken, AuditEvent, Task, TaskStep
 
 
 class TargetFields(serializers.Serializer):
@@ -88,3 +88,19 @@ class TaskAcceptedSerializer(serializers.Serializer):
     task = serializers.URLField()
     task_id = serializers.IntegerField()
     status = serializers.CharField()
+
+
+class ApiTokenSerializer(serializers.ModelSerializer):
+    user = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = ApiToken
+        fields = ["id", "name", "prefix", "user", "created", "last_used", "revoked"]
+        read_only_fields = ["prefix", "created", "last_used", "revoked"]
+
+
+class ApiTokenCreatedSerializer(ApiTokenSerializer):
+    key = serializers.CharField(read_only=True, help_text="Shown this once; keep it safe.")
+
+    class Meta(ApiTokenSerializer.Meta):
+        fields = [*ApiTokenSerializer.Meta.fields, "key"]

@@ -6,10 +6,16 @@ from rest_framework.response import Response
 
 from console import services
 from console.filtersets import AlertFilterSet, AuditEventFilterSet, TaskFilterSet
-from console.models import Alert, AuditEvent, Task
-from console.permissions import OPERATE
+from console.models import Alert, ApiToken, AuditEvent, Task
+from console.permissions import ADMINISTER, OPERATE, VIEW
 
-from .serializers import AlertSerializer, AuditEventSerializer, TaskSerializer
+from .serializers import (
+    AlertSerializer,
+    ApiTokenCreatedSerializer,
+    ApiTokenSerializer,
+    AuditEventSerializer,
+    TaskSerializer,
+)
 
 
 def task_accepted(request, task: Task) -> Response:
@@ -52,3 +58,39 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     def acknowledge(self, request, pk=None):
         alert = services.alert_acknowledge(alert=self.get_object(), actor=request.user)
         return Response(AlertSerializer(alert, context={"request": request}).data)
+
+
+class ApiTokenViewSet(
+    mixins.CreateModelMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Your API tokens; a pool-admin sees and can revoke everyone's (for off-boarding)."""
+
+    queryset = ApiToken.objects.select_related("user")
+    serializer_class = ApiTokenSerializer
+    action_permissions = {"create": VIEW, "revoke": VIEW}
+
+    def get_queryset(self):
+        tokens = super().get_queryset()
+        if self.request.user.has_perm(ADMINISTER):
+            return tokens
+        return tokens.filter(user=self.request.user)
+
+    @extend_schema(responses={201: ApiTokenCreatedSerializer})
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        token, key = services.api_token_create(
+            user=request.user, name=serializer.validated_data["name"]
+        )
+        data = ApiTokenCreatedSerializer(token, context={"request": request}).data
+        data["key"] = key
+        return Response(data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses=ApiTokenSerializer)
+    @action(detail=True, methods=["post"])
+    def revoke(self, request, pk=None):
+        token = services.api_token_revoke(token=self.get_object(), actor=request.user)
+        return Response(self.get_serializer(token).data)

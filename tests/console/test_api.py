@@ -69,15 +69,32 @@ def test_read_only_user_may_read_but_not_acknowledge(readonly_user, operator_use
     assert api_client_for(operator_user).post(url).status_code == 200
 
 
-def test_token_authentication(readonly_user):
-    from rest_framework.authtoken.models import Token
-
-    token = Token.objects.create(user=readonly_user)
+def test_named_tokens_are_made_shown_once_used_and_revoked(readonly_user, admin_user):
+    owner = api_client_for(readonly_user)
+    made = owner.post("/api/tokens/", {"name": "nagios"}, format="json")
+    assert made.status_code == 201
+    key = made.json()["key"]
+    assert "key" not in owner.get(f"/api/tokens/{made.json()['id']}/").json()
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     assert client.get("/api/tasks/").status_code == 200
+    listed = owner.get("/api/tokens/").json()["results"]
+    assert [(t["name"], t["prefix"]) for t in listed] == [("nagios", key[:8])]
+    assert listed[0]["last_used"] is not None
+    assert owner.post("/api/tokens/", {"name": "nagios"}, format="json").status_code == 409
+    # A pool-admin sees every token and can revoke it when someone leaves.
+    admin = api_client_for(admin_user)
+    assert [t["user"] for t in admin.get("/api/tokens/").json()["results"]] == ["reader"]
+    assert admin.post(f"/api/tokens/{made.json()['id']}/revoke/").status_code == 200
+    assert client.get("/api/tasks/").status_code == 401
     client.credentials(HTTP_AUTHORIZATION="Token wrong")
     assert client.get("/api/tasks/").status_code == 401
+    assert AuditEvent.objects.filter(action__startswith="token.").count() == 2
+
+
+def test_users_do_not_see_each_others_tokens(readonly_user, operator_user):
+    services.api_token_create(user=operator_user, name="ci")
+    assert api_client_for(readonly_user).get("/api/tokens/").json()["results"] == []
 
 
 def test_audit_api_filters_by_actor_and_action(admin_user, readonly_user):
@@ -145,3 +162,15 @@ def test_log_ins_are_refused_after_repeated_failures(client, readonly_user, forg
     assert response.status_code == 429
     assert "Too many failed log-ins" in response.content.decode()
     assert AuditEvent.objects.filter(action="login.failed").count() == 5
+
+
+def test_the_token_page_shows_a_new_key_once_and_revokes(client, readonly_user):
+    client.force_login(readonly_user)
+    page = client.post(reverse("token-list"), {"name": "backup script"}).content.decode()
+    token = readonly_user.api_tokens.get()
+    assert 'id="new-key"' in page and token.prefix in page
+    page = client.get(reverse("token-list")).content.decode()
+    assert 'id="new-key"' not in page and "backup script" in page
+    client.post(reverse("token-list"), {"revoke": token.pk})
+    token.refresh_from_db()
+    assert token.revoked is not None

@@ -19,6 +19,8 @@ RANK = {role: index for index, role in enumerate(ROLES)}
 LEAST_ROLE = {
     ("post", "/api/alerts/{id}/acknowledge/"): "pool-operator",
     ("post", "/api/tasks/{id}/cancel/"): "pool-operator",
+    ("post", "/api/tokens/"): "read-only",
+    ("post", "/api/tokens/{id}/revoke/"): "read-only",
     ("post", "/api/clusters/"): "pool-admin",
     ("post", "/api/clusters/{id}/reconcile/"): "pool-admin",
     ("post", "/api/clusters/{id}/start/"): "pool-admin",
@@ -35,6 +37,7 @@ PAGES_FOR_EVERY_ROLE = [
     "task-list",
     "alert-list",
     "audit-list",
+    "token-list",
 ]
 
 
@@ -75,6 +78,8 @@ def concrete(path: str, objects) -> str:
 def body_for(path: str, objects) -> dict:
     if path == "/api/clusters/":
         return {"name": "New", "cluster_name": "newcl"}
+    if path == "/api/tokens/":
+        return {"name": f"token-{HostFactory.build().hostname}"}
     if path == "/api/memberships/":
         return {"cluster": objects["cluster"].pk, "host": HostFactory().pk}
     return {}
