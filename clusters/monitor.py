@@ -27,7 +27,7 @@ from console.services import (
 from .agents import HostUnreachable, agent_call, agent_call_many
 from .models import Cluster, ClusterHostStatus, Host
 from .selectors import timeout_differences
-from .services import memberships_collect_garbage
+from .services import cluster_reconcile_start, memberships_collect_garbage, task_hosts
 
 # Seconds to wait before each retry of a call the host did not answer.
 RETRY_DELAYS = (0.5,)
@@ -261,3 +261,42 @@ def _update_timeouts_alert(cluster: Cluster) -> None:
         + " O2CB refuses to connect nodes whose timeouts differ: set the same values in "
         "/etc/default/o2cb on every host, then restart the cluster host by host.",
     )
+
+
+def cluster_start_run(task: Task) -> None:
+    """Start the cluster on each member: bring its cluster.conf up to date, then start."""
+    cluster = Cluster.objects.get(pk=task.target_id)
+    steps = {host: position for position, host in task_hosts(task) if host is not None}
+    desired = desired_nodes(cluster)
+    statefile = cluster.statefiles.filter(vdi_type="o2cb_statefile").first()
+    task_step_start(task=task, position=list(steps.values()))
+
+    def start(host: Host) -> dict:
+        converge_host(host, cluster.cluster_name, desired)
+        return _call(
+            host,
+            "cluster_start",
+            cluster=cluster.cluster_name,
+            statefile_vdi=str(statefile.uuid) if statefile else None,
+        )
+
+    failed = []
+    for host, outcome in agent_call_many(steps, start).items():
+        ok = not isinstance(outcome, Exception)
+        if not ok:
+            failed.append(host.hostname)
+        task_step_finish(
+            task=task,
+            position=steps[host],
+            status=StepStatus.SUCCEEDED if ok else StepStatus.FAILED,
+            message="running" if ok else _reason(outcome),
+        )
+    if failed:
+        task_finish(
+            task=task,
+            status=TaskStatus.FAILED,
+            error=f"{cluster} did not start on: {', '.join(failed)}.",
+        )
+    else:
+        task_finish(task=task, status=TaskStatus.SUCCEEDED)
+    cluster_reconcile_start(cluster=cluster, reason="after start")

@@ -134,7 +134,7 @@ def cluster_overview(cluster: Cluster) -> ClusterOverview:
 
 def clusters_with_counts():
     return Cluster.objects.annotate(
-        member_count=Count("memberships", filter=Q(memberships__left__isnull=True)),
+        member_count=Count("memberships", filter=Q(memberships__left__isnull=True), distinct=True),
         held_numbers=Count("memberships", distinct=True),
         restart_hosts=Count(
             "host_statuses", filter=Q(host_statuses__needs_restart=True), distinct=True

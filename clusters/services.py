@@ -24,7 +24,7 @@ from console.services import (
     task_step_start,
 )
 
-from .agents import agent_call, agent_call_many
+from .agents import agent_call
 from .choices import O2CB_MAX_NODES, HostRegistration
 from .models import Cluster, HealthRollup, HealthSample, Host, Membership
 
@@ -315,46 +315,10 @@ def cluster_start(*, cluster: Cluster, actor) -> Task:
     return task
 
 
-def _task_hosts(task: Task) -> list[tuple[int, Host | None]]:
+def task_hosts(task: Task) -> list[tuple[int, Host | None]]:
     """Each step's position with the host it is about (None if the host is gone since)."""
     hosts = Host.objects.in_bulk(task.params["hosts"])
     return [(position, hosts.get(pk)) for position, pk in enumerate(task.params["hosts"], 1)]
-
-
-def cluster_start_run(task: Task) -> None:
-    cluster = Cluster.objects.get(pk=task.target_id)
-    steps = {host: position for position, host in _task_hosts(task) if host is not None}
-    statefile = cluster.statefiles.filter(vdi_type="o2cb_statefile").first()
-    task_step_start(task=task, position=list(steps.values()))
-    outcomes = agent_call_many(
-        steps,
-        lambda host: agent_call(
-            host,
-            "cluster_start",
-            cluster=cluster.cluster_name,
-            statefile_vdi=str(statefile.uuid) if statefile else None,
-        ),
-    )
-    failed = []
-    for host, outcome in outcomes.items():
-        ok = not isinstance(outcome, Exception)
-        if not ok:
-            failed.append(host.hostname)
-        task_step_finish(
-            task=task,
-            position=steps[host],
-            status=StepStatus.SUCCEEDED if ok else StepStatus.FAILED,
-            message="running" if ok else str(getattr(outcome, "message", outcome)),
-        )
-    if failed:
-        task_finish(
-            task=task,
-            status=TaskStatus.FAILED,
-            error=f"{cluster} did not start on: {', '.join(failed)}.",
-        )
-    else:
-        task_finish(task=task, status=TaskStatus.SUCCEEDED)
-    cluster_reconcile_start(cluster=cluster, reason="after start")
 
 
 def hosts_check(*, actor) -> Task:
@@ -375,7 +339,7 @@ def hosts_check(*, actor) -> Task:
 def hosts_check_run(task: Task) -> None:
     """One host after the other, so the page shows the check moving through the pool."""
     silent = []
-    for position, host in _task_hosts(task):
+    for position, host in task_hosts(task):
         task_step_start(task=task, position=position)
         if host is None:
             task_step_finish(

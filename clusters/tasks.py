@@ -20,7 +20,7 @@ def reconcile_cluster(task_id: int) -> None:
 
 @shared_task(name="clusters.cluster_start")
 def cluster_start(task_id: int) -> None:
-    run_claimed(task_id, services.cluster_start_run)
+    run_claimed(task_id, monitor.cluster_start_run)
 
 
 @shared_task(name="clusters.reconcile_all")

@@ -98,10 +98,17 @@ def membership_create(request, pk: int):
     )
 
 
-@require_POST
 @role_required(ADMINISTER)
 def membership_destroy(request, pk: int):
-    membership = get_object_or_404(Membership, pk=pk)
+    """Say what removing a node means before doing it; the POST does it."""
+    membership = get_object_or_404(Membership.objects.select_related("cluster"), pk=pk)
+    if request.method != "POST":
+        others = membership.cluster.memberships.filter(left__isnull=True).exclude(pk=pk)
+        return render(
+            request,
+            "clusters/membership_destroy.html",
+            {"membership": membership, "others": others.select_related("host")},
+        )
     return _run(
         request,
         lambda: services.membership_destroy(membership=membership, actor=request.user)[1],

@@ -150,3 +150,13 @@ def test_operations_asked_through_the_api_are_audited(admin_user):
         ("hosts.check", "accepted"),
         ("cluster.start", "accepted"),
     } <= actions
+
+
+def test_cluster_counts_are_not_multiplied_by_host_statuses(client, readonly_user):
+    cluster, hosts = make_cluster(3)
+    leaving = Membership.objects.get(host=hosts[2])
+    services.membership_destroy(membership=leaving, actor=None)
+    report_restart_needed(cluster, hosts[:2], leaving)
+    client.force_login(readonly_user)
+    text = " ".join(client.get(reverse("dashboard")).content.decode().split())
+    assert "2 members, 3 of 255 node numbers held" in text

@@ -3,7 +3,7 @@
 import pytest
 
 from clusters import services
-from tests.conftest import start_agent, stop_process
+from tests.conftest import start_agent, stop_process, wait_for
 from tests.e2e.conftest import log_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
@@ -73,3 +73,32 @@ def test_read_only_user_is_not_offered_changes(page, sandbox_dir, readonly_user,
     log_in(page, readonly_user.username)
     page.get_by_role("link", name="Hosts").click()
     assert page.get_by_role("button", name="Check every agent").count() == 0
+
+
+def test_removing_a_node_explains_itself_and_raises_the_restart_banner(
+    page, screenshot, sandbox_pool, admin_user
+):
+    from console.models import Task
+
+    # The demo pool starts its cluster on its own; wait until that and its check are done.
+    wait_for(
+        lambda: Task.objects.filter(kind="clusters.reconcile", status="succeeded").exists()
+        and not Task.objects.filter(status__in=["pending", "running"]).exists(),
+        60,
+    )
+    log_in(page, admin_user.username)
+    page.goto(f"/clusters/{sandbox_pool.pk}/")
+    page.locator("#members tr[data-node='3']").get_by_role(
+        "link", name="Remove from cluster…"
+    ).click()
+    assert "comments node 3 out" in page.locator("main").inner_text()
+    screenshot("confirm-removal")
+    page.get_by_role("button", name="Remove node 3 from the cluster").click()
+    page.wait_for_url("**/tasks/*/")
+    page.locator("#task-status", has_text="Succeeded").wait_for(timeout=60_000)
+    page.get_by_role("link", name="Dashboard").click()
+    banner = page.locator("[data-banner=needs-restart]")
+    assert "OCFS2 pool cluster needs a cluster restart" in banner.inner_text()
+    assert "Node 3 (sandbox-04) left" in banner.inner_text()
+    screenshot("restart-banner")
+    assert page.console_problems == []
