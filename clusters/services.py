@@ -292,10 +292,13 @@ def hosts_mark_silent(*, silent_after) -> list[Host]:
 
 def cluster_start(*, cluster: Cluster, actor) -> Task:
     """Start the cluster software on every member host (global heartbeat, service enabled)."""
-    members = Host.objects.filter(memberships__cluster=cluster, memberships__left__isnull=True)
-    if not members.exists():
+    members = list(
+        Host.objects.filter(memberships__cluster=cluster, memberships__left__isnull=True).order_by(
+            "hostname"
+        )
+    )
+    if not members:
         raise ConsoleError(f"{cluster} has no members to start.")
-    members = list(members.order_by("hostname"))
     task = task_create(
         name=f"Start {cluster} on every member",
         kind="clusters.start",
