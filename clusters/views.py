@@ -7,6 +7,7 @@ from console.errors import ConsoleError
 from console.permissions import ADMINISTER
 
 from . import selectors, services
+from .choices import HostRegistration
 from .filtersets import HostFilterSet
 from .models import Cluster, Host, Membership
 
@@ -28,7 +29,7 @@ def cluster_list(request):
 def cluster_detail(request, pk: int):
     cluster = get_object_or_404(Cluster, pk=pk)
     overview = selectors.cluster_overview(cluster)
-    joinable = Host.objects.filter(registration="accepted").exclude(
+    joinable = Host.objects.filter(registration=HostRegistration.ACCEPTED).exclude(
         memberships__cluster=cluster, memberships__left__isnull=True
     )
     template = (
@@ -46,7 +47,7 @@ def _run(request, operation, fallback):
     except ConsoleError as exc:
         messages.error(request, exc.message)
         return redirect(fallback)
-    return redirect("task-detail", pk=task.pk) if task is not None else redirect(fallback)
+    return redirect("task-detail", pk=task.pk)
 
 
 @require_POST
