@@ -78,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def resolve_root(path: Path | None) -> HostRoot:
-    if path is None:
+    if path is None or path.resolve() == Path("/"):
         return HostRoot.real()
     if not path.exists() or (path.is_dir() and not any(path.iterdir())):
         return create_sandbox_host(path.parent, path.name)
