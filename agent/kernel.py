@@ -156,7 +156,8 @@ class RealKernel(Kernel):
 
     def service_state(self) -> dict:
         def check(what):
-            return subprocess.run(["systemctl", what, "--quiet", "o2cb"]).returncode == 0
+            result = subprocess.run(["systemctl", what, "--quiet", "o2cb"], capture_output=True)
+            return result.returncode == 0
 
         return {"enabled": check("is-enabled"), "active": check("is-active")}
 
