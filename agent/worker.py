@@ -122,6 +122,8 @@ def report(root: HostRoot) -> None:
         "console.agent_report",
         kwargs={"report": hello(root)},
         queue=os.environ.get("CONSOLE_QUEUE", "console"),
+        # Fire and forget: no result to wait for, so nothing piles up in this process.
+        ignore_result=True,
     )
 
 

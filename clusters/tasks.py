@@ -40,7 +40,7 @@ def mark_silent_hosts() -> None:
     services.hosts_mark_silent(silent_after=settings.AGENT_SILENT_AFTER)
 
 
-@shared_task(name="console.agent_report")
+@shared_task(name="console.agent_report", ignore_result=True)
 def agent_report(report: dict) -> None:
     services.host_record_report(report=report)
 
