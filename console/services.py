@@ -102,7 +102,8 @@ def task_create(
 def _enqueue(celery_task: str, task_id: int) -> None:
     from .celery import app
 
-    app.send_task(celery_task, args=[task_id], queue=settings.CONSOLE_QUEUE)
+    # The Task row records the outcome; Celery keeps no result, and nobody waits for one.
+    app.send_task(celery_task, args=[task_id], queue=settings.CONSOLE_QUEUE, ignore_result=True)
 
 
 def task_claim(*, task_id: int) -> Task | None:
