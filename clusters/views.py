@@ -1,4 +1,5 @@
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
@@ -9,6 +10,7 @@ from console.permissions import ADMINISTER
 from . import selectors, services
 from .choices import HostRegistration
 from .filtersets import HostFilterSet
+from .forms import ClusterForm
 from .models import Cluster, Host, Membership
 
 
@@ -20,8 +22,23 @@ def host_list(request):
 
 @role_required()
 def cluster_list(request):
+    """The clusters; a pool-admin can make one here, with every accepted host as member."""
+    form = ClusterForm(request.POST or None)
+    if request.method == "POST":
+        if not request.user.has_perm(ADMINISTER):
+            raise PermissionDenied
+        if form.is_valid():
+            try:
+                cluster = services.cluster_create(actor=request.user, **form.cleaned_data)
+            except ConsoleError as exc:
+                messages.error(request, exc.message)
+            else:
+                messages.success(request, f"{cluster} created; its members are being set up.")
+                return redirect(cluster.get_absolute_url())
     return render(
-        request, "clusters/cluster_list.html", {"clusters": selectors.clusters_with_counts()}
+        request,
+        "clusters/cluster_list.html",
+        {"clusters": selectors.clusters_with_counts(), "form": form},
     )
 
 

@@ -160,3 +160,25 @@ def test_cluster_counts_are_not_multiplied_by_host_statuses(client, readonly_use
     client.force_login(readonly_user)
     text = " ".join(client.get(reverse("dashboard")).content.decode().split())
     assert "2 members, 3 of 255 node numbers held" in text
+
+
+def test_a_pool_admin_creates_a_cluster_from_its_page_and_others_cannot(
+    client, admin_user, readonly_user
+):
+    from clusters.models import Cluster
+
+    HostFactory.create_batch(2)
+    client.force_login(readonly_user)
+    assert 'id="new-cluster"' not in client.get(reverse("cluster-list")).content.decode()
+    assert (
+        client.post(reverse("cluster-list"), {"name": "X", "cluster_name": "x"}).status_code == 403
+    )
+    client.force_login(admin_user)
+    bad = client.post(reverse("cluster-list"), {"name": "Y", "cluster_name": "no spaces!"})
+    assert "O2CB cluster names are 1 to 16" in bad.content.decode()
+    response = client.post(
+        reverse("cluster-list"), {"name": "Storage", "cluster_name": "storage", "auto_join": "on"}
+    )
+    cluster = Cluster.objects.get(cluster_name="storage")
+    assert response.url == cluster.get_absolute_url()
+    assert sorted(cluster.memberships.values_list("number", flat=True)) == [0, 1]
