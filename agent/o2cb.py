@@ -198,11 +198,17 @@ class O2CBPlugin:
                 state = "excluded"
             else:
                 state = "alive" if number in beating else "dead"
+            ip, port = (
+                (node.ip_address, node.ip_port)
+                if node
+                else (live_node["ip_address"], live_node["ip_port"])
+            )
             hosts.append(
                 {
                     "uuid": uuids.get((number, name)),
                     "hostname": name,
                     "number": number,
+                    "address": f"{ip}:{port}",
                     "state": state,
                     "configured": node is not None,
                     "live": live_node is not None,

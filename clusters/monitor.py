@@ -69,6 +69,13 @@ def plan_host(desired: dict[int, DesiredNode], report: dict) -> HostPlan:
     for number, node in configured.items():
         wanted = desired.get(number)
         if wanted is not None and wanted.hostname == node.get("hostname"):
+            expected = _o2cb_address(wanted.addresses)
+            if node.get("address") and expected and node["address"] != expected:
+                plan.drift.append(
+                    f"node {number} ({wanted.hostname}) is at {node['address']} in cluster.conf "
+                    f"but the host now reports {expected}; O2CB cannot change an address in a "
+                    "running cluster: remove the host and add it again, then restart"
+                )
             continue
         if node.get("uuid"):
             plan.calls.append(
@@ -99,6 +106,14 @@ def plan_host(desired: dict[int, DesiredNode], report: dict) -> HostPlan:
                 )
             )
     return plan
+
+
+def _o2cb_address(addresses) -> str | None:
+    """The first management address as O2CB writes it (ip:port, port 7777 by default)."""
+    if not addresses:
+        return None
+    ip, _, port = addresses[0].partition(":")
+    return f"{ip}:{port or 7777}"
 
 
 def _call(host: Host, call: str, **kwargs) -> dict:

@@ -60,3 +60,19 @@ def test_timeouts_that_differ_between_hosts_are_named_with_their_hosts():
     assert timeout_differences({"a": same, "b": {**same, "dead_threshold": 61}, "c": same}) == [
         "The heartbeat dead threshold differs between hosts: 31 on a, c; 61 on b."
     ]
+
+
+def test_a_host_whose_address_changed_is_drift_not_a_silent_rewrite():
+    report = {
+        "hosts": [
+            {**node(0, "a", "uuid-a"), "address": "10.0.0.1:7777"},
+            {**node(1, "b", "uuid-b"), "address": "10.0.0.9:7777"},
+        ]
+    }
+    plan = plan_host(DESIRED, report)
+    assert plan.calls == []
+    assert plan.drift == [
+        "node 1 (b) is at 10.0.0.9:7777 in cluster.conf but the host now reports "
+        "10.0.0.2:7777; O2CB cannot change an address in a running cluster: remove the host "
+        "and add it again, then restart"
+    ]
