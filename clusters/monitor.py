@@ -16,8 +16,7 @@ from django.utils import timezone
 from console.choices import StepStatus, TaskStatus
 from console.models import Task
 from console.services import (
-    alert_clear,
-    alert_raise,
+    alert_sync,
     task_finish,
     task_step_finish,
     task_step_start,
@@ -241,22 +240,21 @@ def cluster_reconcile_run(task: Task) -> Task:
 
 
 def _update_restart_alert(cluster: Cluster) -> None:
-    hosts = list(
+    hosts = sorted(
         ClusterHostStatus.objects.filter(cluster=cluster, needs_restart=True).values_list(
             "host__hostname", flat=True
         )
     )
-    if not hosts:
-        alert_clear(name="CLUSTER_NEEDS_RESTART", target=cluster)
-        return
-    alert_raise(
+    alert_sync(
         name="CLUSTER_NEEDS_RESTART",
         target=cluster,
         priority=2,
         message=(
-            f"{cluster} needs a restart on {len(hosts)} host(s) ({', '.join(sorted(hosts))}) "
+            f"{cluster} needs a restart on {len(hosts)} host(s) ({', '.join(hosts)}) "
             "before a removal takes effect. Run a rolling restart."
-        ),
+        )
+        if hosts
+        else None,
     )
 
 
@@ -265,16 +263,15 @@ def _update_timeouts_alert(cluster: Cluster) -> None:
         "host"
     )
     differences = timeout_differences({s.host.hostname: s.timeouts for s in statuses})
-    if not differences:
-        alert_clear(name="O2CB_TIMEOUTS_DIFFER", target=cluster)
-        return
-    alert_raise(
+    alert_sync(
         name="O2CB_TIMEOUTS_DIFFER",
         target=cluster,
         priority=2,
         message=" ".join(differences)
         + " O2CB refuses to connect nodes whose timeouts differ: set the same values in "
-        "/etc/default/o2cb on every host, then restart the cluster host by host.",
+        "/etc/default/o2cb on every host, then restart the cluster host by host."
+        if differences
+        else None,
     )
 
 

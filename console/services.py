@@ -227,6 +227,15 @@ def alert_clear(*, name: str, target: models.Model | None) -> int:
     ).update(cleared=timezone.now())
 
 
+def alert_sync(*, name: str, target: models.Model | None, priority: int, message: str | None):
+    """Keep one alert in step with a condition checked again and again: `message` None
+    means the condition is gone (clear it), otherwise raise or update it."""
+    if message is None:
+        alert_clear(name=name, target=target)
+        return None
+    return alert_raise(name=name, target=target, priority=priority, message=message)
+
+
 def alert_acknowledge(*, alert: Alert, actor) -> Alert:
     if alert.acknowledged is not None:
         return alert

@@ -139,3 +139,12 @@ def test_a_running_task_that_stopped_moving_is_failed_with_how_far_it_got(task):
         "skipped",
     ]
     assert AuditEvent.objects.filter(action="task.stalled").count() == 1
+
+
+def test_alert_sync_raises_updates_and_clears_with_the_condition(db):
+    first = services.alert_sync(name="Y", target=None, priority=3, message="bad")
+    again = services.alert_sync(name="Y", target=None, priority=3, message="worse")
+    assert first.pk == again.pk and again.message == "worse"
+    assert services.alert_sync(name="Y", target=None, priority=3, message=None) is None
+    again.refresh_from_db()
+    assert again.cleared is not None
