@@ -124,6 +124,8 @@ def report(root: HostRoot) -> None:
         queue=os.environ.get("CONSOLE_QUEUE", "console"),
         # Fire and forget: no result to wait for, so nothing piles up in this process.
         ignore_result=True,
+        # A report nobody read within a minute is stale; the next one says the same, fresher.
+        expires=60,
     )
 
 

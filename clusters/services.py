@@ -42,7 +42,6 @@ def _parse_time(value) -> datetime | None:
     return parsed
 
 
-@transaction.atomic
 def host_record_report(*, report: dict) -> Host:
     """An agent said hello: record it, or register a new host waiting for acceptance."""
     try:
@@ -52,6 +51,20 @@ def host_record_report(*, report: dict) -> Host:
         raise ConsoleError("An agent report needs a valid 'uuid' and 'hostname'.") from exc
     if not hostname:
         raise ConsoleError("An agent report needs a hostname.")
+    taken = Host.objects.filter(hostname=hostname).exclude(uuid=host_uuid).first()
+    if taken is not None and not Host.objects.filter(uuid=host_uuid).exists():
+        message = (
+            f"A host with a new identity ({host_uuid}) says it is {hostname}, but {hostname} "
+            f"is already in the pool as {taken.uuid}. If it was reinstalled, remove the old "
+            "host first; otherwise rename one of them."
+        )
+        alert_raise(name="HOST_NAME_TAKEN", target=taken, priority=3, message=message)
+        raise ConsoleError(message)
+    with transaction.atomic():
+        return _host_record(host_uuid, hostname, report)
+
+
+def _host_record(host_uuid, hostname: str, report: dict) -> Host:
     # A report says only what it knows; what it leaves out stays as it was.
     fields = {"last_heard": timezone.now()}
     if report.get("boot_time"):
@@ -64,10 +77,6 @@ def host_record_report(*, report: dict) -> Host:
         fields["addresses"] = [str(a) for a in report["addresses"]]
     host = Host.objects.select_for_update().filter(uuid=host_uuid).first()
     if host is None:
-        if Host.objects.filter(hostname=hostname).exists():
-            raise ConsoleError(
-                f"Another host is already called {hostname}; rename one before it can register."
-            )
         host = Host.objects.create(uuid=host_uuid, hostname=hostname, **fields)
         audit_record(
             actor=None,

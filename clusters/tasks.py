@@ -1,16 +1,20 @@
 """Celery entry points of the cluster core; each loads its row and calls one service."""
 
+import logging
 from datetime import timedelta
 
 from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
+from console.errors import ConsoleError
 from console.services import tasks_prune
 from console.tasks import run_claimed
 
 from . import monitor, services
 from .models import Cluster
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(name="clusters.reconcile_cluster")
@@ -42,7 +46,12 @@ def mark_silent_hosts() -> None:
 
 @shared_task(name="console.agent_report", ignore_result=True)
 def agent_report(report: dict) -> None:
-    services.host_record_report(report=report)
+    try:
+        services.host_record_report(report=report)
+    except ConsoleError as exc:
+        # A refused report (e.g. a reinstalled host under a taken name) is the admin's to
+        # settle: it is alerted by the service; retrying would only repeat it.
+        logger.warning("agent report refused: %s", exc.message)
 
 
 @shared_task(name="clusters.check_hosts")

@@ -178,3 +178,15 @@ def test_a_reboot_is_audited_and_starts_a_monitor_run(db):
     assert AuditEvent.objects.filter(action="host.rebooted").count() == 1
     task = Task.objects.get(kind="clusters.reconcile")
     assert task.params["reason"] == f"{host.hostname} restarted"
+
+
+def test_a_new_identity_under_a_taken_name_is_refused_and_alerted(db):
+    from console.models import Alert
+
+    existing = HostFactory(hostname="xs-7")
+    report = {"uuid": "0b1d2c3e-4f50-4a61-8b72-9c83d94ea5f6", "hostname": "xs-7"}
+    with pytest.raises(ConsoleError, match="already in the pool"):
+        services.host_record_report(report=report)
+    alert = Alert.objects.get(name="HOST_NAME_TAKEN")
+    assert alert.target_id == str(existing.pk) and "reinstalled" in alert.message
+    assert HostFactory._meta.model.objects.filter(hostname="xs-7").count() == 1
