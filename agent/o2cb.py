@@ -126,12 +126,14 @@ class O2CBPlugin:
         else:
             conf.add_node(self._o2cb_add_node(conf, hostname, number, ip, port))
             changed = True
-        if changed:
-            conf.save(self.conf_path)
+        # The UUID map is written before cluster.conf: if the agent dies between the two,
+        # a node in cluster.conf is never one whose UUID is unknown (it could not be removed).
         members = self._members()
         if members.get(uuid) != {"name": hostname, "number": number}:
             members[uuid] = {"name": hostname, "number": number}
             write_json(self.members_path, members)
+        if changed:
+            conf.save(self.conf_path)
         if self.kernel.is_registered(self.name):
             self.kernel.sync_cluster(self.name)  # the online add
         return {

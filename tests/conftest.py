@@ -114,11 +114,16 @@ def sandbox_dir(tmp_path, settings):
     return settings.SANDBOX_DIR
 
 
+# Sandboxes an agent served; their host queues are dropped from Redis at the end.
+SERVED_SANDBOXES: list[Path] = []
+
+
 def start_agent(sandbox_dir: Path, report_interval: float = 2.0) -> subprocess.Popen:
     """The real agent, as its own process, serving every sandbox host under `sandbox_dir`.
 
     Its log goes to a file beside the sandbox (a pipe nobody reads would fill and stall it).
     """
+    SERVED_SANDBOXES.append(sandbox_dir)
     env = dict(os.environ, REDIS_URL=settings.REDIS_URL, CONSOLE_QUEUE=settings.CONSOLE_QUEUE)
     env.pop("DJANGO_SETTINGS_MODULE", None)
     log = open(sandbox_dir.parent / "agent.log", "ab")  # noqa: SIM115 - the child owns it
@@ -163,5 +168,12 @@ def wait_for(predicate, timeout: float = 30.0, interval: float = 0.2, message: s
 @pytest.fixture(scope="session", autouse=True)
 def _drop_test_queue_at_exit():
     yield
-    if redis_answers():
-        redis.Redis.from_url(settings.REDIS_URL).delete(settings.CONSOLE_QUEUE)
+    if not redis_answers():
+        return
+    from agent.hostroot import iter_sandbox_hosts
+
+    queues = [settings.CONSOLE_QUEUE]
+    for sandbox in SERVED_SANDBOXES:
+        for root in iter_sandbox_hosts(sandbox):
+            queues += [f"host.{root.uuid}", f"_kombu.binding.host.{root.uuid}"]
+    redis.Redis.from_url(settings.REDIS_URL).delete(*queues)
