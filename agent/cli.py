@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import subprocess
 import sys
 from pathlib import Path
 
@@ -59,8 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("file", nargs="?", type=Path)
     show.add_argument("--json", action="store_true", help="print JSON instead of a summary")
 
-    probe = sub.add_parser("probe", help="I/O-path health: heartbeat (disk heartbeat lag)")
-    probe.add_argument("kind", choices=["heartbeat"])
+    probe = sub.add_parser("probe", help="I/O-path health: multipath, bonding, heartbeat")
+    probe.add_argument("kind", choices=["multipath", "bonding", "heartbeat"])
+    probe.add_argument("--file", type=Path, help="parse this saved output instead")
 
     sub.add_parser("hello", help="this host's identity, boot time and agent version")
     sub.add_parser("sandbox-reboot", help="reboot a sandbox host (sandbox only)")
@@ -83,6 +85,26 @@ def resolve_root(path: Path | None) -> HostRoot:
     if not path.exists() or (path.is_dir() and not any(path.iterdir())):
         return create_sandbox_host(path.parent, path.name)
     return HostRoot.for_sandbox(path)
+
+
+def run_probe(kind: str, file: Path | None, root: HostRoot) -> dict:
+    from .probes.bonding import parse_bonding
+    from .probes.multipath import parse_multipath
+
+    if kind == "heartbeat":
+        return probe_heartbeat(root)
+    if kind == "multipath":
+        if file is None:
+            text = subprocess.run(
+                ["multipath", "-ll"], capture_output=True, text=True, timeout=60
+            ).stdout
+        else:
+            text = file.read_text(errors="replace")
+        return parse_multipath(text)
+    if file is not None:
+        return parse_bonding(file.read_text(errors="replace"), name=file.name)
+    bonds = sorted(root.path("proc/net/bonding").glob("*"))
+    return {"bonds": [parse_bonding(b.read_text(errors="replace"), name=b.name) for b in bonds]}
 
 
 def conf_summary(conf: ClusterConf) -> str:
@@ -117,7 +139,7 @@ def run(args: argparse.Namespace) -> object:
     if args.command == "hello":
         return hello(root)
     if args.command == "probe":
-        return probe_heartbeat(root)
+        return run_probe(args.kind, args.file, root)
     if args.command == "sandbox-reboot":
         kernel_for(root).reboot()
         return hello(root)
