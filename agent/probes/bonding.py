@@ -25,8 +25,15 @@ MODE_PATTERNS = (
     (re.compile(r"transmit load balancing|balance-tlb|\btlb\b", re.I), "balance-tlb"),
     (re.compile(r"adaptive load balancing|balance-alb|\balb\b", re.I), "balance-alb"),
 )
-MODE_NUMBERS = {"0": "balance-rr", "1": "active-backup", "2": "balance-xor", "3": "broadcast",
-                "4": "802.3ad", "5": "balance-tlb", "6": "balance-alb"}
+MODE_NUMBERS = {
+    "0": "balance-rr",
+    "1": "active-backup",
+    "2": "balance-xor",
+    "3": "broadcast",
+    "4": "802.3ad",
+    "5": "balance-tlb",
+    "6": "balance-alb",
+}
 UNKNOWN_SPEEDS = {-1, 0xFFFF, 0xFFFFFFFF}
 LINE_RE = re.compile(r"^(?P<key>[^:]+?)\s*:\s?(?P<value>.*)$")
 # `grep . /proc/net/bonding/*` puts the file name in front of every line.
@@ -120,7 +127,7 @@ def _lines(text: str) -> tuple[list[str], str | None]:
         m = GREP_PREFIX_RE.match(raw)
         if m:
             grep_name = grep_name or m.group("bond")
-            raw = raw[m.end():]
+            raw = raw[m.end() :]
         lines.append(raw)
     return lines, grep_name
 

@@ -73,9 +73,15 @@ FLATTENED_RES = (
     re.compile(rf"\s+(?=[|`]-\s+{HCIL}\s)"),
     re.compile(r"(?<=\S)\s*(?=\\_\s)"),
 )
-TABLE_MULTIWORD = (("host", "WWNN"), ("target", "WWNN"), ("host", "WWPN"),
-                   ("target", "WWPN"), ("host", "adapter"), ("LUN", "hex"),
-                   ("vpd", "page", "data"))
+TABLE_MULTIWORD = (
+    ("host", "WWNN"),
+    ("target", "WWNN"),
+    ("host", "WWPN"),
+    ("target", "WWPN"),
+    ("host", "adapter"),
+    ("LUN", "hex"),
+    ("vpd", "page", "data"),
+)
 PG_STATES = {"active", "enabled", "disabled", "undef"}
 
 
@@ -130,9 +136,9 @@ def _split_keep_start(split_re: re.Pattern, line: str) -> list[str]:
     first = TREE_RE.match(line).end()
     parts, start = [], 0
     for m in split_re.finditer(line):
-        if m.start() <= first or not line[start:m.start()].strip():
+        if m.start() <= first or not line[start : m.start()].strip():
             continue
-        parts.append(line[start:m.start()])
+        parts.append(line[start : m.start()])
         start = m.end()
     parts.append(line[start:])
     return parts
@@ -278,7 +284,7 @@ class _Parser:
 
     # -- path groups and paths -----------------------------------------------------------
     def _group(self, line: str) -> bool:
-        body = line[TREE_RE.match(line).end():]
+        body = line[TREE_RE.match(line).end() :]
         if body.startswith("policy="):
             values = {}
             for m in KV_RE.finditer(body):
@@ -290,7 +296,7 @@ class _Parser:
                 "paths": [],
             }
         elif OLD_TREE_RE.match(line) and not PATH_RE.match(body):
-            body = line[OLD_TREE_RE.match(line).end():]
+            body = line[OLD_TREE_RE.match(line).end() :]
             first = body.find("[")
             selector = (body if first < 0 else body[:first]).strip()
             priority, status = None, None
@@ -302,8 +308,12 @@ class _Parser:
                     status = token.strip()
             if not selector and priority is None and status is None:
                 return False
-            group = {"policy": selector or None, "priority": priority, "status": status,
-                     "paths": []}
+            group = {
+                "policy": selector or None,
+                "priority": priority,
+                "status": status,
+                "paths": [],
+            }
         else:
             return False
         self.map["path_groups"].append(group)
@@ -311,7 +321,7 @@ class _Parser:
         return True
 
     def _path(self, line: str) -> bool:
-        body = line[TREE_RE.match(line).end():].strip()
+        body = line[TREE_RE.match(line).end() :].strip()
         m = PATH_RE.match(body)
         if not m:
             return False
@@ -359,7 +369,7 @@ class _Parser:
         i = 0
         while i < len(words):
             for combo in TABLE_MULTIWORD:
-                if tuple(names[i:i + len(combo)]) == combo:
+                if tuple(names[i : i + len(combo)]) == combo:
                     merged.append((" ".join(combo), words[i][1]))
                     i += len(combo)
                     break
@@ -422,7 +432,7 @@ class _Parser:
         if len(tokens) < len(names) - 1:
             return None
         row = dict(zip(names[:-1], tokens, strict=False))
-        row[names[-1]] = " ".join(tokens[len(names) - 1:]) or None
+        row[names[-1]] = " ".join(tokens[len(names) - 1 :]) or None
         return row if self._valid_row(row) else None
 
 

@@ -60,12 +60,19 @@ def test_active_backup_modern():
     assert result["mode_text"] == "fault-tolerance (active-backup)"
     assert (result["primary_slave"], result["primary_reselect"]) == ("ens1f0", "always")
     assert (result["mii_polling_interval_ms"], result["up_delay_ms"], result["down_delay_ms"]) == (
-        100, 0, 0,
+        100,
+        0,
+        0,
     )
     assert result["transmit_hash_policy"] is None
     assert result["slaves"][1] == {
-        "name": "ens1f1", "mii_status": "up", "speed_mbps": 25000, "duplex": "full",
-        "link_failure_count": 2, "permanent_hw_addr": "b8:ce:f6:12:34:57", "aggregator_id": None,
+        "name": "ens1f1",
+        "mii_status": "up",
+        "speed_mbps": 25000,
+        "duplex": "full",
+        "link_failure_count": 2,
+        "permanent_hw_addr": "b8:ce:f6:12:34:57",
+        "aggregator_id": None,
     }
 
 
@@ -88,10 +95,18 @@ def test_lacp_modern_aggregator_and_per_port_details_are_kept_apart():
     assert result["transmit_hash_policy"] == "layer3+4"
     ad = result["ad"]
     assert ad == {
-        "lacp_rate": "fast", "lacp_active": "on", "min_links": 0, "ad_select": "stable",
-        "system_priority": 65535, "system_mac_address": "0c:42:a1:aa:bb:cc",
-        "active_aggregator": True, "aggregator_id": 1, "number_of_ports": 2, "actor_key": 21,
-        "partner_key": 32771, "partner_mac_address": "00:23:04:ee:be:01",
+        "lacp_rate": "fast",
+        "lacp_active": "on",
+        "min_links": 0,
+        "ad_select": "stable",
+        "system_priority": 65535,
+        "system_mac_address": "0c:42:a1:aa:bb:cc",
+        "active_aggregator": True,
+        "aggregator_id": 1,
+        "number_of_ports": 2,
+        "actor_key": 21,
+        "partner_key": 32771,
+        "partner_mac_address": "00:23:04:ee:be:01",
     }
     assert [s["aggregator_id"] for s in result["slaves"]] == [1, 1]
     assert [s["link_failure_count"] for s in result["slaves"]] == [0, 1]
@@ -103,7 +118,8 @@ def test_lacp_slaves_in_different_aggregators():
     assert result["ad"]["number_of_ports"] == 1
     assert result["ad"]["partner_mac_address"] == "00:00:00:00:00:00"
     assert [(s["name"], s["aggregator_id"], s["speed_mbps"]) for s in result["slaves"]] == [
-        ("eth0", 1, 1000), ("eth1", 2, None),
+        ("eth0", 1, 1000),
+        ("eth1", 2, None),
     ]
 
 
@@ -191,12 +207,28 @@ def test_two_bonds_in_one_input_are_refused():
 
 
 BOND_ALPHABET = st.sampled_from(
-    list("abc01:() \n\t-") + [
-        "Bonding Mode: ", "fault-tolerance (active-backup)", "Slave Interface: ", "MII Status: ",
-        "Speed: ", "Mbps", "Unknown", "Duplex: ", "Link Failure Count: ", "Aggregator ID: ",
-        "802.3ad info\n", "Active Aggregator Info:\n", "details actor lacp pdu:\n",
-        "Transmit Hash Policy: ", "Primary Slave: ", "N/A", "4294967295", "\n",
-        "bond bond0 has no active aggregator\n", "/proc/net/bonding/bond0:",
+    list("abc01:() \n\t-")
+    + [
+        "Bonding Mode: ",
+        "fault-tolerance (active-backup)",
+        "Slave Interface: ",
+        "MII Status: ",
+        "Speed: ",
+        "Mbps",
+        "Unknown",
+        "Duplex: ",
+        "Link Failure Count: ",
+        "Aggregator ID: ",
+        "802.3ad info\n",
+        "Active Aggregator Info:\n",
+        "details actor lacp pdu:\n",
+        "Transmit Hash Policy: ",
+        "Primary Slave: ",
+        "N/A",
+        "4294967295",
+        "\n",
+        "bond bond0 has no active aggregator\n",
+        "/proc/net/bonding/bond0:",
     ]
 )
 

@@ -60,7 +60,11 @@ def test_summary(name):
     result = parse(name)
     assert result["format"] == fmt
     assert result["summary"] == {
-        "maps": maps, "paths": paths, "active": active, "failed": failed, "faulty": faulty,
+        "maps": maps,
+        "paths": paths,
+        "active": active,
+        "failed": failed,
+        "faulty": faulty,
     }
     assert len(result["maps"]) == (maps or 0)
     flat = [p for m in result["maps"] for g in m["path_groups"] for p in g["paths"]]
@@ -75,20 +79,31 @@ def test_current_layout_with_alias():
     result = parse("current_alias_alua_two_groups.txt")
     [m] = result["maps"]
     assert (m["name"], m["alias"], m["wwid"], m["dm"]) == (
-        "mpatha", "mpatha", "36001405a1b2c3d4e5f60718293a4b5c6", "dm-2",
+        "mpatha",
+        "mpatha",
+        "36001405a1b2c3d4e5f60718293a4b5c6",
+        "dm-2",
     )
     assert (m["vendor"], m["product"], m["revision"]) == ("LIO-ORG", "pool-lun0", None)
     assert (m["size"], m["size_bytes"]) == ("10G", 10 * 1024**3)
     assert (m["features"], m["hwhandler"], m["write_protect"]) == (
-        "1 queue_if_no_path", "1 alua", "rw",
+        "1 queue_if_no_path",
+        "1 alua",
+        "rw",
     )
     assert [(g["policy"], g["priority"], g["status"]) for g in m["path_groups"]] == [
         ("service-time 0", 50, "active"),
         ("service-time 0", 10, "enabled"),
     ]
     assert result["paths"][0] == {
-        "hcil": "3:0:0:1", "device": "sdc", "dev_t": "8:32", "dm_state": "active",
-        "checker_state": "ready", "online_state": "running", "map": "mpatha", "group": 0,
+        "hcil": "3:0:0:1",
+        "device": "sdc",
+        "dev_t": "8:32",
+        "dm_state": "active",
+        "checker_state": "ready",
+        "online_state": "running",
+        "map": "mpatha",
+        "group": 0,
     }
 
 
@@ -169,7 +184,12 @@ def test_show_topology_with_delayed_timeout_disconnected():
     result = parse("multipathd_show_topology_nvme_delayed.txt")
     assert result["maps"][0]["product"] == "SAMSUNG MZWLL1T6HAJQ-00005"
     assert [p["checker_state"] for p in result["paths"]] == [
-        "ready", "delayed", "ready", "i/o timeout", "ready", "disconnected",
+        "ready",
+        "delayed",
+        "ready",
+        "i/o timeout",
+        "ready",
+        "disconnected",
     ]
     assert result["paths"][4]["hcil"] == "10:0:0:10"
 
@@ -178,10 +198,18 @@ def test_old_bracketed_layout():
     result = parse("old_048_bracketed_rw.txt")
     [m] = result["maps"]
     assert (m["name"], m["wwid"], m["dm"], m["vendor"], m["product"]) == (
-        "mpath19", "360001ff0721160000000002688e10002", "dm-2", "DDN", "S2A 6620",
+        "mpath19",
+        "360001ff0721160000000002688e10002",
+        "dm-2",
+        "DDN",
+        "S2A 6620",
     )
     assert (m["size"], m["size_bytes"], m["features"], m["hwhandler"], m["write_protect"]) == (
-        "21T", 21 * 1024**4, "1 queue_if_no_path", "0", "rw",
+        "21T",
+        21 * 1024**4,
+        "1 queue_if_no_path",
+        "0",
+        "rw",
     )
     assert [(g["policy"], g["priority"], g["status"]) for g in m["path_groups"]] == [
         ("round-robin 0", 50, "active"),
@@ -209,7 +237,10 @@ def test_old_layout_failed_and_ghost():
 def test_old_list_without_alias_or_write_protect():
     [m] = parse("old_048_list_l_no_alias.txt")["maps"]
     assert (m["name"], m["alias"], m["dm"], m["write_protect"]) == (
-        "1HITACHI_730600240012", None, "dm-53", None,
+        "1HITACHI_730600240012",
+        None,
+        "dm-53",
+        None,
     )
     dev_ts = [p["dev_t"] for p in m["path_groups"][0]["paths"]]
     assert dev_ts == ["67:64", "69:192", "128:64", "8:192"]
@@ -222,7 +253,8 @@ def test_rhel4_layout_quoted_values_and_spaced_size():
     assert (m["dm"], m["vendor"], m["size"], m["size_bytes"]) == (None, None, "10 GB", 10 * 1024**3)
     assert (m["features"], m["hwhandler"]) == ("1 queue_if_no_path", "0")
     assert [(g["priority"], g["status"]) for g in m["path_groups"]] == [
-        (None, "active"), (None, "enabled"),
+        (None, "active"),
+        (None, "enabled"),
     ]
 
 
@@ -266,7 +298,8 @@ def test_show_paths_with_multipath_column():
     )
     result = parse_multipath(text)
     assert [(p["device"], p["map"], p["hcil"]) for p in result["paths"]] == [
-        ("sdc", "mpatha", "3:0:0:1"), ("sdz", None, "9:0:0:9"),
+        ("sdc", "mpatha", "3:0:0:1"),
+        ("sdz", None, "9:0:0:9"),
     ]
 
 
@@ -293,9 +326,26 @@ def test_crlf_and_tabs():
 
 TOPOLOGY_ALPHABET = st.sampled_from(
     list("abcdefgh0123456789:|`-+_\\[]()'=, \n\t#.")
-    + ["size=", "features='", "policy='", "prio=", "status=", "[size=", "\\_ ", "|-+- ",
-       "`- ", "dm-", "3:0:0:1 sdc 8:32 ", "active ", "ready ", "running\n", "hcil dev dev_t\n",
-       "mpatha (360) dm-1 A,B\n", "size=1G features='0' hwhandler='0' wp=rw\n", "i/o "]
+    + [
+        "size=",
+        "features='",
+        "policy='",
+        "prio=",
+        "status=",
+        "[size=",
+        "\\_ ",
+        "|-+- ",
+        "`- ",
+        "dm-",
+        "3:0:0:1 sdc 8:32 ",
+        "active ",
+        "ready ",
+        "running\n",
+        "hcil dev dev_t\n",
+        "mpatha (360) dm-1 A,B\n",
+        "size=1G features='0' hwhandler='0' wp=rw\n",
+        "i/o ",
+    ]
 )
 
 
