@@ -14,8 +14,10 @@ from .errors import AgentError
 from .heartbeat import probe_heartbeat
 from .host import hello
 from .hostroot import HostRoot, create_sandbox_host
+from .io_probe import probe_io
 from .kernel import CONF_FILE, kernel_for
 from .o2cb import O2CBPlugin
+from .sandbox_io import FAULTS, inject_fault
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -60,9 +62,19 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("file", nargs="?", type=Path)
     show.add_argument("--json", action="store_true", help="print JSON instead of a summary")
 
-    probe = sub.add_parser("probe", help="I/O-path health: multipath, bonding, heartbeat")
-    probe.add_argument("kind", choices=["multipath", "bonding", "heartbeat"])
+    probe = sub.add_parser(
+        "probe", help="I/O-path health: multipath, bonding, heartbeat, or all of it (io)"
+    )
+    probe.add_argument("kind", choices=["multipath", "bonding", "heartbeat", "io"])
     probe.add_argument("--file", type=Path, help="parse this saved output instead")
+
+    fault = sub.add_parser(
+        "sandbox-fault",
+        help="break or mend a sandbox host's I/O paths (sandbox only)",
+        description="Faults: " + "; ".join(f"{name}: {text}" for name, text in FAULTS.items()),
+    )
+    fault.add_argument("fault", choices=list(FAULTS))
+    fault.add_argument("target", nargs="?", help="the path device or bond slave")
 
     sub.add_parser("hello", help="this host's identity, boot time and agent version")
     sub.add_parser("sandbox-reboot", help="reboot a sandbox host (sandbox only)")
@@ -93,6 +105,8 @@ def run_probe(kind: str, file: Path | None, root: HostRoot) -> dict:
 
     if kind == "heartbeat":
         return probe_heartbeat(root)
+    if kind == "io":
+        return probe_io(root)
     if kind == "multipath":
         if file is None:
             text = subprocess.run(
@@ -140,6 +154,8 @@ def run(args: argparse.Namespace) -> object:
         return hello(root)
     if args.command == "probe":
         return run_probe(args.kind, args.file, root)
+    if args.command == "sandbox-fault":
+        return inject_fault(root, args.fault, args.target)
     if args.command == "sandbox-reboot":
         kernel_for(root).reboot()
         return hello(root)

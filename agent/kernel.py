@@ -144,6 +144,10 @@ class RealKernel(Kernel):
         # Registers the cluster, or adds the nodes the running cluster lacks (online add).
         run_o2cb("register-cluster", name, config=self.root.path(CONF_FILE))
 
+    def start_heartbeat(self, name: str) -> None:
+        # Starts the global heartbeat regions cluster.conf lists and the kernel lacks.
+        run_o2cb("start-heartbeat", name, config=self.root.path(CONF_FILE))
+
     def unregister(self, name: str) -> None:
         run_o2cb("unregister-cluster", name, config=self.root.path(CONF_FILE))
 
@@ -192,6 +196,7 @@ class SandboxKernel(Kernel):
         heartbeat.mkdir(exist_ok=True)
         write_atomic(heartbeat / "mode", section.heartbeat_mode + "\n")
         write_atomic(heartbeat / "dead_threshold", defaults["O2CB_HEARTBEAT_THRESHOLD"] + "\n")
+        self._start_regions(heartbeat, section.heartbeat_regions)
         live = {node["name"]: node for node in self.live_nodes(section.name)}
         live_numbers = {node["number"] for node in live.values()}
         local = self.root.hostname
@@ -210,6 +215,21 @@ class SandboxKernel(Kernel):
                 (node_dir / key).write_text(f"{value}\n")
         local_node = next((n for n in self.live_nodes(section.name) if n["local"]), None)
         self._beat(section.name, local_node["number"] if local_node else None)
+
+    def start_heartbeat(self, name: str) -> None:
+        self.sync_cluster(name)
+
+    def _start_regions(self, heartbeat: Path, regions: list[str]) -> None:
+        """What `o2cb start-heartbeat` does: one configfs region per formatted LUN found."""
+        from .sandbox_io import sandbox_luns
+
+        devices = {lun.get("fs_uuid"): lun["dm"] for lun in sandbox_luns(self.root)}
+        for region in regions:
+            device = devices.get(region.upper())
+            if device is None or (heartbeat / region).is_dir():
+                continue
+            (heartbeat / region).mkdir()
+            write_atomic(heartbeat / region / "dev", device + "\n")
 
     def unregister(self, name: str) -> None:
         shutil.rmtree(self.cluster_dir(name), ignore_errors=True)

@@ -142,6 +142,28 @@ class O2CBPlugin:
             "query": self.cluster_query(),
         }
 
+    def heartbeat_region_add(self, region: str) -> dict:
+        """Make a formatted LUN (by its OCFS2 UUID) a global heartbeat region."""
+        region = region.replace("-", "").upper()
+        if len(region) != 32 or any(c not in "0123456789ABCDEF" for c in region):
+            raise AgentError(f"'{region}' is not an OCFS2 volume UUID (32 hex digits).")
+        conf = self._load()
+        if self.name not in conf.clusters:
+            raise AgentError(f"Cluster {self.name} is not in cluster.conf yet.")
+        changed = region not in conf.cluster(self.name).heartbeat_regions
+        if changed:
+            with tempfile.TemporaryDirectory(prefix="o2cb-hb-") as scratch:
+                copy = Path(scratch) / "cluster.conf"
+                copy.write_text(conf.text)
+                run_o2cb("add-heartbeat", self.name, region, config=copy)
+                if region not in ClusterConf.load(copy).cluster(self.name).heartbeat_regions:
+                    raise AgentError(f"o2cb did not add heartbeat region {region}.")
+            conf.add_heartbeat_region(self.name, region)
+            conf.save(self.conf_path)
+        if self.kernel.is_registered(self.name):
+            self.kernel.start_heartbeat(self.name)
+        return {"changed": changed, "region": region}
+
     def membership_destroy(self, uuid: str) -> dict:
         members = self._members()
         known = members.get(uuid)

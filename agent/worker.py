@@ -19,7 +19,9 @@ from celery import Celery
 from .errors import AgentError
 from .host import hello
 from .hostroot import HostRoot, iter_sandbox_hosts
+from .io_probe import probe_io
 from .o2cb import O2CBPlugin
+from .sandbox_io import inject_fault
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +105,20 @@ def cluster_start(host_uuid: str, cluster: str, statefile_vdi: str | None = None
 def cluster_stop(host_uuid: str, cluster: str) -> dict:
     with host_lock(host_uuid):
         return plugin(host_uuid, cluster).cluster_stop()
+
+
+@app.task(name="agent.io_probe")
+def io_probe(host_uuid: str) -> dict:
+    # Read-only (the sandbox only rewrites what it shows): no host lock, so a long
+    # membership change never delays health collection.
+    return probe_io(root_for(host_uuid))
+
+
+@app.task(name="agent.sandbox_fault")
+def sandbox_fault(host_uuid: str, fault: str, target: str | None = None) -> dict:
+    root = root_for(host_uuid)
+    with host_lock(host_uuid):
+        return inject_fault(root, fault, target)
 
 
 @app.task(name="agent.sandbox_reboot")

@@ -41,3 +41,11 @@ class PowerState(models.TextChoices):
     HALTED = "halted", "Halted"
     PAUSED = "paused", "Paused"
     SUSPENDED = "suspended", "Suspended"
+
+
+class IOHealthState(models.TextChoices):
+    # Ordered from best to worst: a pool or SR takes its worst host's state.
+    OK = "ok", "OK"
+    DEGRADED = "degraded", "Degraded"
+    CRITICAL = "critical", "Critical"
+    UNKNOWN = "unknown", "Not checked yet"

@@ -8,6 +8,7 @@ from .choices import (
     ClusterPlugin,
     HeartbeatMode,
     HostRegistration,
+    IOHealthState,
     PowerState,
     SRFormat,
     VDIType,
@@ -244,6 +245,32 @@ class VM(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class HostIOHealth(models.Model):
+    """The latest verdict on one host's I/O paths, from its last collection round."""
+
+    host = models.OneToOneField(
+        Host, on_delete=models.CASCADE, primary_key=True, related_name="io_health"
+    )
+    state = models.CharField(
+        max_length=16, choices=IOHealthState.choices, default=IOHealthState.UNKNOWN
+    )
+    since = models.DateTimeField(help_text="When the state last changed")
+    checked = models.DateTimeField(help_text="Time of the last collection round")
+    problems = models.JSONField(default=list, help_text="What is wrong now, and the fix")
+    config_warnings = models.JSONField(default=list, help_text="Settings that risk a fence")
+    time_to_fence = models.FloatField(
+        null=True, blank=True, help_text="Seconds before O2CB fences this host, if it is coming"
+    )
+    probe = models.JSONField(default=dict, help_text="The agent's last I/O-path probe")
+
+    class Meta:
+        verbose_name = "host I/O health"
+        verbose_name_plural = "host I/O health"
+
+    def __str__(self) -> str:
+        return f"{self.host_id}: {self.state}"
 
 
 class HealthSample(models.Model):

@@ -24,9 +24,15 @@ from console.services import (
 )
 
 from .agents import HostUnreachable, agent_call, agent_call_many
+from .choices import HostRegistration
 from .models import Cluster, ClusterHostStatus, Host
 from .selectors import timeout_differences
-from .services import cluster_reconcile_start, memberships_collect_garbage, task_hosts
+from .services import (
+    cluster_reconcile_start,
+    io_health_record,
+    memberships_collect_garbage,
+    task_hosts,
+)
 
 # Seconds to wait before each retry of a call the host did not answer.
 RETRY_DELAYS = (0.5,)
@@ -312,3 +318,21 @@ def cluster_start_run(task: Task) -> None:
     else:
         task_finish(task=task, status=TaskStatus.SUCCEEDED)
     cluster_reconcile_start(cluster=cluster, reason="after start")
+
+
+def io_health_collect(*, timeout: float) -> dict[Host, str]:
+    """One collection round: probe every accepted host's I/O paths at once and judge them.
+
+    Returns each host's new state. A host that does not answer within `timeout` is
+    critical ("not heard from") until its next answer.
+    """
+    hosts = list(Host.objects.filter(registration=HostRegistration.ACCEPTED))
+    answers = agent_call_many(hosts, lambda host: agent_call(host, "io_probe", timeout=timeout))
+    states = {}
+    for host, answer in answers.items():
+        if isinstance(answer, Exception):
+            health = io_health_record(host=host, probe=None, error=_reason(answer))
+        else:
+            health = io_health_record(host=host, probe=answer)
+        states[host] = health.state
+    return states

@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db.models import Count, Prefetch, Q
+from django.utils import timezone
 
-from .choices import O2CB_MAX_NODES
-from .models import Cluster, ClusterHostStatus, HealthRollup, HealthSample, Host, Membership
+from . import iohealth
+from .charts import lag_chart
+from .choices import O2CB_MAX_NODES, IOHealthState
+from .models import (
+    SR,
+    Cluster,
+    ClusterHostStatus,
+    HealthRollup,
+    HealthSample,
+    Host,
+    HostIOHealth,
+    Membership,
+)
 
 
 @dataclass
@@ -194,3 +206,137 @@ def health_series(
         SeriesPoint(since + width * index, low, high, total / count)
         for index, (low, high, total, count) in sorted(buckets.items())
     ]
+
+
+# I/O-path health -------------------------------------------------------------------------
+
+CHART_WINDOWS = (("last hour", timedelta(hours=1), 120), ("last day", timedelta(days=1), 144))
+
+
+def _probe_maps(probe: dict) -> list[dict]:
+    queueing = {q["map"]: q for q in probe.get("multipath", {}).get("queueing", [])}
+    maps = []
+    for map_ in probe.get("multipath", {}).get("maps", []):
+        paths = [{**p, "ok": iohealth.path_ok(p)} for p in iohealth.map_paths(map_)]
+        maps.append(
+            {
+                **map_,
+                "paths": paths,
+                "up": sum(p["ok"] for p in paths),
+                "queueing": queueing.get(map_["name"]),
+            }
+        )
+    return maps
+
+
+def host_io_overview(host: Host, *, charts: bool = True) -> dict:
+    """Everything the host's I/O-path page shows, from its last probe and its samples."""
+    now = timezone.now()
+    health = HostIOHealth.objects.filter(host=host).first()
+    probe = health.probe if health else {}
+    regions = []
+    for cluster in probe.get("heartbeat", {}).get("clusters", []):
+        for region in cluster.get("regions", []):
+            drawn = []
+            for label, window, points in CHART_WINDOWS if charts else ():
+                series = health_series(
+                    host_id=host.pk,
+                    metric="heartbeat_lag_ms",
+                    subject=region["region"],
+                    since=now - window,
+                    until=now,
+                    points=points,
+                )
+                chart = lag_chart(series, since=now - window, until=now, dead_ms=cluster["dead_ms"])
+                drawn.append((label, chart))
+            regions.append({**region, "cluster": cluster, "charts": drawn})
+    return {
+        "health": health,
+        "maps": _probe_maps(probe),
+        "bonds": probe.get("bonds", []),
+        "clusters": probe.get("heartbeat", {}).get("clusters", []),
+        "regions": regions,
+        "ha": probe.get("ha"),
+        "multipath_available": probe.get("multipath", {}).get("available"),
+    }
+
+
+@dataclass
+class SRHostRow:
+    host: Host
+    state: str
+    paths_up: int | None
+    paths_total: int | None
+    lag_ms: int | None
+    dead_ms: int | None
+    plugged: bool | None
+    problems: list[dict]
+
+
+def sr_io_overview(sr: SR) -> dict:
+    """The SR's LUN as each host of its cluster sees it: paths and heartbeat lag."""
+    pbds = {pbd.host_id: pbd for pbd in sr.pbds.all()}
+    hosts = (
+        Host.objects.filter(
+            Q(pk__in=pbds) | Q(memberships__cluster=sr.cluster_id, memberships__left__isnull=True)
+        )
+        .distinct()
+        .select_related("io_health")
+    )
+    wwid = sr.lun.scsi_id
+    rows = []
+    for host in hosts:
+        health = getattr(host, "io_health", None)
+        probe = health.probe if health else {}
+        map_ = next((m for m in _probe_maps(probe) if wwid in (m.get("wwid"), m.get("name"))), None)
+        lag = dead = None
+        for cluster in probe.get("heartbeat", {}).get("clusters", []):
+            for region in cluster.get("regions", []):
+                if map_ and region.get("device") == map_.get("dm"):
+                    lag, dead = region.get("elapsed_ms"), cluster.get("dead_ms")
+        mine = [
+            p
+            for p in (health.problems if health else [])
+            if map_ and (wwid in p["subject"] or p["kind"] in ("agent", "heartbeat"))
+        ]
+        if health is None:
+            state = IOHealthState.UNKNOWN
+        elif map_ is None:
+            state = (
+                IOHealthState.CRITICAL
+                if health.state == IOHealthState.CRITICAL
+                else (IOHealthState.UNKNOWN)
+            )
+        else:
+            state = iohealth.worst([IOHealthState.OK, *(p["severity"] for p in mine)])
+        rows.append(
+            SRHostRow(
+                host=host,
+                state=state,
+                paths_up=map_["up"] if map_ else None,
+                paths_total=len(map_["paths"]) if map_ else None,
+                lag_ms=lag,
+                dead_ms=dead,
+                plugged=pbds[host.pk].plugged if host.pk in pbds else None,
+                problems=mine,
+            )
+        )
+    return {"sr": sr, "rows": rows, "state": iohealth.worst(r.state for r in rows)}
+
+
+def io_summary() -> dict:
+    """The pool's I/O-path health for the dashboard: counts, worst state, hosts at risk."""
+    healths = list(
+        HostIOHealth.objects.select_related("host").defer("probe").order_by("host__hostname")
+    )
+    counts = {state: 0 for state in IOHealthState.values}
+    for health in healths:
+        counts[health.state] += 1
+    fences = [h.time_to_fence for h in healths if h.time_to_fence is not None]
+    return {
+        "state": iohealth.worst(h.state for h in healths),
+        "counts": counts,
+        "at_risk": [h for h in healths if h.state != IOHealthState.OK],
+        "time_to_fence": min(fences, default=None),
+        "config_warnings": sum(len(h.config_warnings) for h in healths),
+    }

@@ -17,6 +17,7 @@ from console.models import Task
 from console.services import (
     alert_clear,
     alert_raise,
+    alert_sync,
     audit_record,
     task_create,
     task_finish,
@@ -24,9 +25,10 @@ from console.services import (
     task_step_start,
 )
 
+from . import iohealth
 from .agents import agent_call
-from .choices import O2CB_MAX_NODES, HostRegistration
-from .models import Cluster, HealthRollup, HealthSample, Host, Membership
+from .choices import O2CB_MAX_NODES, HostRegistration, IOHealthState
+from .models import Cluster, HealthRollup, HealthSample, Host, HostIOHealth, Membership
 
 # Hosts ---------------------------------------------------------------------------------
 
@@ -394,6 +396,7 @@ def sandbox_pool_seed(*, sandbox_dir, host_count: int = 4, cluster_name: str = "
     """
     from agent.host import hello
     from agent.hostroot import create_sandbox_host
+    from agent.sandbox_io import create_sandbox_san
 
     with transaction.atomic():
         cluster = Cluster.objects.filter(cluster_name=cluster_name).first()
@@ -402,6 +405,7 @@ def sandbox_pool_seed(*, sandbox_dir, host_count: int = 4, cluster_name: str = "
             cluster = cluster_create(
                 name="OCFS2 pool cluster", cluster_name=cluster_name, hosts=[], actor=None
             )
+        create_sandbox_san(sandbox_dir)
         for index in range(1, host_count + 1):
             root = create_sandbox_host(
                 sandbox_dir, f"sandbox-{index:02d}", address=f"127.0.1.{index}"
@@ -497,3 +501,81 @@ def _merge_rollup(new: HealthRollup, existing: HealthRollup) -> None:
     new.count = total
     new.minimum = min(new.minimum, existing.minimum)
     new.maximum = max(new.maximum, existing.maximum)
+
+
+# I/O-path health verdicts ----------------------------------------------------------------
+
+# One alert per kind of finding and host, under XAPI's names where XAPI has one.
+IO_ALERTS = {
+    "multipath": "MULTIPATH_PERIODIC_ALERT",
+    "bonding": "BOND_STATUS_CHANGED",
+    "heartbeat": "O2CB_HEARTBEAT_DELAYED",
+    "queueing": "MULTIPATH_QUEUEING_OUTLASTS_FENCE",
+    "ha_timeout": "HA_TIMEOUT_RACES_O2CB",
+    "fence_method": "O2CB_FENCE_LEAVES_NO_DUMP",
+}
+
+
+def _alert_priority(kind: str, severity: str) -> int:
+    if kind in ("queueing", "ha_timeout", "fence_method"):
+        return 4
+    if severity == IOHealthState.CRITICAL:
+        return 1 if kind == "heartbeat" else 2
+    return 3
+
+
+def io_health_record(*, host: Host, probe: dict | None, error: str | None = None) -> HostIOHealth:
+    """Store one collection round of a host: samples, the verdict, and its alerts.
+
+    `probe` is the agent's answer; None with `error` means the agent did not answer.
+    """
+    now = timezone.now()
+    verdict = (
+        iohealth.unreachable(error or "no answer") if probe is None else iohealth.evaluate(probe)
+    )
+    if probe is not None:
+        samples_record(host=host, time=now, values=iohealth.samples(probe))
+    with transaction.atomic():
+        health = HostIOHealth.objects.select_for_update().filter(host=host).first()
+        if health is None:
+            health = HostIOHealth(host=host, since=now)
+        if health.state != verdict.state:
+            health.since = now
+        for name, value in verdict.as_fields().items():
+            setattr(health, name, value)
+        health.checked = now
+        # An unanswered round keeps the last probe: the page still shows what was seen.
+        health.probe = probe if probe is not None else health.probe
+        health.save()
+        findings = verdict.problems + verdict.config_warnings
+        for kind, name in IO_ALERTS.items():
+            mine = [f for f in findings if f.kind == kind]
+            if probe is None and kind not in ("queueing", "ha_timeout", "fence_method"):
+                continue  # no news about this host's paths: keep what is open
+            message = "\n".join(f"{f.message} What to do: {f.fix}" for f in mine) if mine else None
+            severity = iohealth.worst(f.severity for f in mine) if mine else IOHealthState.OK
+            alert_sync(
+                name=name,
+                target=host,
+                priority=_alert_priority(kind, severity),
+                message=f"{host}: {message}" if message else None,
+            )
+    return health
+
+
+def sandbox_fault_inject(*, host: Host, fault: str, target: str | None, actor) -> dict:
+    """Break or mend a sandbox host's I/O paths, for demos and drills (sandbox hosts only)."""
+    from agent.sandbox_io import FAULTS
+
+    if not host.sandbox:
+        raise ConsoleError(f"{host} is a real host: faults are only injected into sandbox hosts.")
+    if fault not in FAULTS:
+        raise ConsoleError(f"Unknown fault '{fault}'; use one of: {', '.join(FAULTS)}.")
+    state = agent_call(host, "sandbox_fault", fault=fault, target=target or None)
+    audit_record(
+        actor=actor,
+        action="sandbox.fault",
+        target=host,
+        message=f"{fault} {target or ''}".strip(),
+    )
+    return state

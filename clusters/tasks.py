@@ -57,3 +57,16 @@ def agent_report(report: dict) -> None:
 @shared_task(name="clusters.check_hosts")
 def check_hosts(task_id: int) -> None:
     run_claimed(task_id, services.hosts_check_run)
+
+
+@shared_task(name="clusters.collect_io_health", ignore_result=True)
+def collect_io_health() -> None:
+    # Answers later than one interval would only overlap the next round.
+    monitor.io_health_collect(timeout=settings.IO_HEALTH_INTERVAL)
+
+
+@shared_task(name="clusters.roll_up_samples", ignore_result=True)
+def roll_up_samples() -> None:
+    services.samples_roll_up(
+        full_resolution_for=timedelta(days=1), keep_rollups_for=timedelta(days=366)
+    )

@@ -11,7 +11,7 @@ from . import selectors, services
 from .choices import HostRegistration
 from .filtersets import HostFilterSet
 from .forms import ClusterForm
-from .models import Cluster, Host, Membership
+from .models import SR, Cluster, Host, Membership
 
 
 @role_required()
@@ -132,3 +132,49 @@ def membership_destroy(request, pk: int):
         lambda: services.membership_destroy(membership=membership, actor=request.user)[1],
         membership.cluster.get_absolute_url(),
     )
+
+
+@role_required()
+def host_io(request, pk: int):
+    """A host's I/O paths: what is wrong, the fix, and the heartbeat lag over time."""
+    host = get_object_or_404(Host, pk=pk)
+    template = (
+        "clusters/_host_io_live.html"
+        if request.headers.get("HX-Request")
+        else "clusters/host_io.html"
+    )
+    return render(request, template, {"host": host, "io": selectors.host_io_overview(host)})
+
+
+@role_required()
+def sr_io(request, pk: int):
+    sr = get_object_or_404(SR.objects.select_related("lun", "cluster"), pk=pk)
+    return render(request, "clusters/sr_io.html", {"o": selectors.sr_io_overview(sr)})
+
+
+@role_required(ADMINISTER)
+def sandbox_faults(request):
+    """The demo panel: break and mend sandbox hosts' I/O paths to watch health react."""
+    from agent.sandbox_io import FAULTS
+
+    if request.method == "POST":
+        host = get_object_or_404(Host, pk=request.POST.get("host") or 0, sandbox=True)
+        try:
+            services.sandbox_fault_inject(
+                host=host,
+                fault=request.POST.get("fault", ""),
+                target=request.POST.get("target", "").strip(),
+                actor=request.user,
+            )
+        except ConsoleError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(
+                request,
+                f"{request.POST.get('fault')} {request.POST.get('target', '')} done on {host}; "
+                "the next health round (every few seconds) shows it.",
+            )
+        return redirect("sandbox-faults")
+    hosts = Host.objects.filter(sandbox=True, registration=HostRegistration.ACCEPTED)
+    rows = [(host, selectors.host_io_overview(host, charts=False)) for host in hosts]
+    return render(request, "clusters/sandbox_faults.html", {"rows": rows, "faults": FAULTS})

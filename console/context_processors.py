@@ -1,3 +1,4 @@
+from clusters.models import Host
 from clusters.selectors import restart_banners
 
 from .permissions import can_administer, can_operate, can_view
@@ -12,4 +13,6 @@ def console(request):
         "can_operate": can_operate(user),
         "can_administer": can_administer(user),
         "restart_banners": restart_banners() if can_view(user) else [],
+        # Evaluated by the template only where it is asked for (the admin's menu).
+        "sandbox_hosts": lambda: Host.objects.filter(sandbox=True).exists(),
     }

@@ -187,6 +187,8 @@ CELERY_TASK_DEFAULT_QUEUE = CONSOLE_QUEUE
 # How long the console waits for one agent call before calling the host unreachable.
 AGENT_CALL_TIMEOUT = float(os.environ.get("AGENT_CALL_TIMEOUT", "15"))
 MONITOR_INTERVAL = float(os.environ.get("MONITOR_INTERVAL", "60"))
+# Seconds between I/O-path health rounds (multipath, bonds, disk heartbeat) on every host.
+IO_HEALTH_INTERVAL = float(os.environ.get("IO_HEALTH_INTERVAL", "5"))
 # A running task whose steps have not moved for this long lost its worker.
 TASK_STALLED_AFTER = timedelta(minutes=float(os.environ.get("TASK_STALLED_AFTER_MINUTES", "30")))
 CELERY_BEAT_SCHEDULE = {
@@ -199,6 +201,16 @@ CELERY_BEAT_SCHEDULE = {
         "task": "console.fail_stalled_tasks",
         "schedule": 60.0,
         "options": {"queue": CONSOLE_QUEUE, "expires": 60.0},
+    },
+    "collect-io-health": {
+        "task": "clusters.collect_io_health",
+        "schedule": IO_HEALTH_INTERVAL,
+        "options": {"queue": CONSOLE_QUEUE, "expires": IO_HEALTH_INTERVAL},
+    },
+    "roll-up-health-samples": {
+        "task": "clusters.roll_up_samples",
+        "schedule": 3600.0,
+        "options": {"queue": CONSOLE_QUEUE, "expires": 3600.0},
     },
     "mark-silent-hosts": {
         "task": "clusters.mark_silent_hosts",

@@ -5,7 +5,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from clusters.selectors import clusters_with_counts, hosts_with_memberships
+from clusters.selectors import clusters_with_counts, hosts_with_memberships, io_summary
 
 from . import services
 from .choices import TaskStatus
@@ -34,6 +34,7 @@ def dashboard(request):
             "hosts": hosts_with_memberships(),
             "silent_before": silent_before,
             "clusters": clusters_with_counts(),
+            "io": io_summary(),
             "alerts": Alert.objects.filter(acknowledged__isnull=True, cleared__isnull=True)[:10],
             "running_tasks": Task.objects.filter(
                 status__in=[TaskStatus.PENDING, TaskStatus.RUNNING]

@@ -1,5 +1,6 @@
 from rest_framework import serializers
 
+from clusters.choices import IOHealthState
 from clusters.models import (
     LUN,
     PBD,
@@ -9,6 +10,7 @@ from clusters.models import (
     Cluster,
     ClusterHostStatus,
     Host,
+    HostIOHealth,
     Membership,
 )
 
@@ -139,3 +141,58 @@ class VMSerializer(serializers.ModelSerializer):
     class Meta:
         model = VM
         fields = ["id", "uuid", "name", "resident_on", "memory", "power_state"]
+
+
+class FindingSerializer(serializers.Serializer):
+    kind = serializers.CharField()
+    subject = serializers.CharField()
+    severity = serializers.ChoiceField(choices=IOHealthState.choices)
+    message = serializers.CharField()
+    fix = serializers.CharField()
+
+
+class HostIOHealthSerializer(serializers.ModelSerializer):
+    hostname = serializers.CharField(source="host.hostname", read_only=True)
+    problems = FindingSerializer(many=True, read_only=True)
+    config_warnings = FindingSerializer(many=True, read_only=True)
+    time_to_fence = serializers.FloatField(
+        read_only=True, allow_null=True, help_text="Seconds before O2CB fences the host, if so"
+    )
+
+    class Meta:
+        model = HostIOHealth
+        fields = [
+            "host",
+            "hostname",
+            "state",
+            "since",
+            "checked",
+            "time_to_fence",
+            "problems",
+            "config_warnings",
+        ]
+        read_only_fields = fields
+
+
+class HostIOHealthDetailSerializer(HostIOHealthSerializer):
+    class Meta(HostIOHealthSerializer.Meta):
+        fields = [*HostIOHealthSerializer.Meta.fields, "probe"]
+        read_only_fields = fields
+
+
+class SRHostIOSerializer(serializers.Serializer):
+    host = serializers.IntegerField(source="host.pk")
+    hostname = serializers.CharField(source="host.hostname")
+    state = serializers.ChoiceField(choices=IOHealthState.choices)
+    paths_up = serializers.IntegerField(allow_null=True)
+    paths_total = serializers.IntegerField(allow_null=True)
+    heartbeat_lag_ms = serializers.IntegerField(source="lag_ms", allow_null=True)
+    dead_ms = serializers.IntegerField(allow_null=True)
+    plugged = serializers.BooleanField(allow_null=True)
+    problems = FindingSerializer(many=True)
+
+
+class SRIOHealthSerializer(serializers.Serializer):
+    sr = serializers.IntegerField(source="sr.pk")
+    state = serializers.ChoiceField(choices=IOHealthState.choices)
+    hosts = SRHostIOSerializer(many=True, source="rows")

@@ -1,10 +1,11 @@
 from django.db.models import Prefetch
+from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from clusters import services
+from clusters import selectors, services
 from clusters.filtersets import (
     ClusterFilterSet,
     HostFilterSet,
@@ -14,17 +15,31 @@ from clusters.filtersets import (
     VDIFilterSet,
     VMFilterSet,
 )
-from clusters.models import LUN, PBD, SR, VDI, VM, Cluster, ClusterHostStatus, Host, Membership
+from clusters.models import (
+    LUN,
+    PBD,
+    SR,
+    VDI,
+    VM,
+    Cluster,
+    ClusterHostStatus,
+    Host,
+    HostIOHealth,
+    Membership,
+)
 from console.api.serializers import TaskAcceptedSerializer
 from console.api.views import task_accepted
 
 from .serializers import (
     ClusterSerializer,
+    HostIOHealthDetailSerializer,
+    HostIOHealthSerializer,
     HostSerializer,
     LUNSerializer,
     MembershipCreateSerializer,
     MembershipSerializer,
     PBDSerializer,
+    SRIOHealthSerializer,
     SRSerializer,
     VDISerializer,
     VMSerializer,
@@ -42,6 +57,13 @@ class HostViewSet(viewsets.ReadOnlyModelViewSet):
     def accept(self, request, pk=None):
         host = services.host_accept(host=self.get_object(), actor=request.user)
         return Response(self.get_serializer(host).data)
+
+    @extend_schema(responses=HostIOHealthDetailSerializer)
+    @action(detail=True, methods=["get"])
+    def io(self, request, pk=None):
+        """The host's I/O-path health: state, problems with fixes, and the last probe."""
+        health = get_object_or_404(HostIOHealth.objects.select_related("host"), host=pk)
+        return Response(HostIOHealthDetailSerializer(health).data)
 
     @extend_schema(request=None, responses={202: TaskAcceptedSerializer})
     @action(detail=False, methods=["post"])
@@ -120,6 +142,21 @@ class SRViewSet(viewsets.ReadOnlyModelViewSet):
     queryset = SR.objects.all()
     serializer_class = SRSerializer
     filterset_class = SRFilterSet
+
+    @extend_schema(responses=SRIOHealthSerializer)
+    @action(detail=True, methods=["get"])
+    def io(self, request, pk=None):
+        """Each host's paths to the SR's LUN and its heartbeat lag on it."""
+        sr = get_object_or_404(SR.objects.select_related("lun"), pk=pk)
+        return Response(SRIOHealthSerializer(selectors.sr_io_overview(sr)).data)
+
+
+class HostIOHealthViewSet(viewsets.ReadOnlyModelViewSet):
+    """Every host's I/O-path verdict (the probes themselves: /api/hosts/{id}/io/)."""
+
+    queryset = HostIOHealth.objects.select_related("host").defer("probe").order_by("host__hostname")
+    serializer_class = HostIOHealthSerializer
+    filterset_fields = ["state"]
 
 
 class PBDViewSet(viewsets.ReadOnlyModelViewSet):

@@ -1,0 +1,260 @@
+"""The sandbox's SAN, storage network and disk heartbeat, with faults to inject.
+
+A sandbox pool shares one emulated SAN beside its host directories
+(`.shared/san/luns.json` and one sparse file per LUN). Every host reaches each LUN
+over two paths (SCSI hosts 1 and 2, as with two HBAs) and has one active-backup bond
+of two slaves for its storage network. What is broken lives in the host's
+`var/lib/sandbox/io.json`; from it the sandbox writes the same text a real host shows
+(`multipathd show topology`, `/proc/net/bonding/<bond>`, o2hb's debugfs lag), so the
+probes read and parse the sandbox exactly as they read a real host.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from pathlib import Path
+
+from .errors import AgentError
+from .fsutil import read_json, write_atomic, write_json
+from .hostroot import HostRoot
+from .kernel import CONFIGFS
+
+STATE_FILE = "var/lib/sandbox/io.json"
+TOPOLOGY_FILE = "var/lib/sandbox/multipath-topology"
+BONDING_DIR = "proc/net/bonding"
+DEBUGFS_O2HB = "sys/kernel/debug/o2hb"
+MULTIPATH_CONF = "etc/multipath.conf"
+# Queue for 6 checker rounds of 5 s: 30 s, inside O2CB's default 60 s dead time.
+DEFAULT_MULTIPATH_CONF = """defaults {
+	user_friendly_names no
+	polling_interval 5
+	no_path_retry 6
+}
+"""
+BOND = "bond0"
+SLAVES = ("eth0", "eth1")
+# Heartbeat lag the sandbox shows: a write every 2 s when healthy; "slow" is a
+# struggling array (late writes, still well inside the dead time).
+NORMAL_LAG_MS = 2000
+SLOW_LAG_MS = 9000
+FAULTS = {
+    "path-fail": "fail one path (a device name such as sdc)",
+    "path-restore": "bring one path back",
+    "slave-down": "take a bond slave's link down (eth0 or eth1)",
+    "slave-up": "bring a bond slave's link back",
+    "heartbeat-slow": "make heartbeat writes late (about 9 s)",
+    "heartbeat-stall": "stop heartbeat writes: the lag grows until the host would fence",
+    "heartbeat-normal": "heartbeat writes on time again",
+    "restore": "undo every fault on the host",
+}
+
+
+def san_dir(root: HostRoot) -> Path:
+    return root.root.parent / ".shared" / "san"
+
+
+def create_sandbox_san(sandbox_dir: Path, count: int = 4, size: int = 2 << 30) -> list[dict]:
+    """Make (or keep) the pool's LUNs: sparse files with SCSI identities."""
+    directory = Path(sandbox_dir) / ".shared" / "san"
+    directory.mkdir(parents=True, exist_ok=True)
+    luns = read_json(directory / "luns.json", [])
+    for index in range(len(luns), count):
+        # NAA 6 WWIDs as LIO targets report them: 36001405 + 24 hex digits.
+        serial = hashlib.sha256(f"{directory.resolve()}:{index}".encode()).hexdigest()[:24]
+        wwid = f"36001405{serial}"
+        (directory / f"{wwid}.img").touch()
+        with open(directory / f"{wwid}.img", "r+b") as image:
+            image.truncate(size)
+        luns.append(
+            {"wwid": wwid, "size": size, "vendor": "LIO-ORG", "model": f"sandbox-lun{index}"}
+        )
+    write_json(directory / "luns.json", luns)
+    return luns
+
+
+def sandbox_luns(root: HostRoot) -> list[dict]:
+    """The LUNs this sandbox host sees, each with its two paths and its dm device."""
+    hidden = set(_lines(root.path("etc/sandbox/hidden-luns")))
+    luns = []
+    for index, lun in enumerate(read_json(san_dir(root) / "luns.json", [])):
+        if lun["wwid"] in hidden:
+            continue
+        paths = [
+            {"hcil": f"{hba}:0:0:{index}", "device": _disk_name(2 * index + hba)} for hba in (1, 2)
+        ]
+        luns.append(
+            {
+                **lun,
+                "index": index,
+                "dm": f"dm-{index}",
+                "paths": paths,
+                "file": str(san_dir(root) / f"{lun['wwid']}.img"),
+            }
+        )
+    return luns
+
+
+def _lines(path: Path) -> list[str]:
+    try:
+        return [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    except FileNotFoundError:
+        return []
+
+
+def _disk_name(number: int) -> str:
+    """sd names as the kernel gives them: sda..sdz, sdaa..."""
+    letters = ""
+    number += 1
+    while number:
+        number, rest = divmod(number - 1, 26)
+        letters = chr(ord("a") + rest) + letters
+    return "sd" + letters
+
+
+def _dev_t(number: int) -> str:
+    # SCSI disk majors: 8 for the first 16 disks, then 65..71; 16 minors per disk.
+    major = 8 if number < 16 else 65 + (number - 16) // 16
+    return f"{major}:{(number % 16) * 16}"
+
+
+def io_state(root: HostRoot) -> dict:
+    state = read_json(root.path(STATE_FILE), {})
+    state.setdefault("failed_paths", [])
+    state.setdefault("down_slaves", [])
+    state.setdefault("link_failures", {})
+    state.setdefault("heartbeat", "normal")
+    state.setdefault("heartbeat_since", None)
+    state.setdefault("lun_down_since", {})
+    return state
+
+
+def inject_fault(root: HostRoot, fault: str, target: str | None = None) -> dict:
+    """Break or mend one part of a sandbox host's I/O paths; returns the new state."""
+    if not root.sandbox:
+        raise AgentError("Faults can only be injected into sandbox hosts.")
+    if fault not in FAULTS:
+        raise AgentError(f"Unknown fault '{fault}'; use one of: {', '.join(FAULTS)}.")
+    state = io_state(root)
+    now = time.time()
+    if fault in ("path-fail", "path-restore"):
+        devices = {p["device"] for lun in sandbox_luns(root) for p in lun["paths"]}
+        if target not in devices:
+            raise AgentError(
+                f"{root.hostname} has no path '{target}'; its paths are "
+                f"{', '.join(sorted(devices)) or 'none'}."
+            )
+        failed = set(state["failed_paths"])
+        failed = failed | {target} if fault == "path-fail" else failed - {target}
+        state["failed_paths"] = sorted(failed)
+    elif fault in ("slave-down", "slave-up"):
+        if target not in SLAVES:
+            raise AgentError(f"{BOND} has no slave '{target}'; its slaves are {', '.join(SLAVES)}.")
+        down = set(state["down_slaves"])
+        if fault == "slave-down" and target not in down:
+            down.add(target)
+            state["link_failures"][target] = state["link_failures"].get(target, 0) + 1
+        elif fault == "slave-up":
+            down.discard(target)
+        state["down_slaves"] = sorted(down)
+    elif fault.startswith("heartbeat-"):
+        state["heartbeat"] = fault.removeprefix("heartbeat-")
+        state["heartbeat_since"] = now
+    else:  # restore
+        state.update(failed_paths=[], down_slaves=[], heartbeat="normal", heartbeat_since=None)
+    # When a LUN lost its last path: heartbeat writes to it stall from then on.
+    down_since = {}
+    for lun in sandbox_luns(root):
+        if all(p["device"] in state["failed_paths"] for p in lun["paths"]):
+            down_since[lun["wwid"]] = state["lun_down_since"].get(lun["wwid"], now)
+    state["lun_down_since"] = down_since
+    write_json(root.path(STATE_FILE), state)
+    refresh(root)
+    return state
+
+
+def refresh(root: HostRoot) -> None:
+    """Write what a real host would show now: topology, bond files, heartbeat lag."""
+    state = io_state(root)
+    luns = sandbox_luns(root)
+    if not root.path(MULTIPATH_CONF).exists():
+        write_atomic(root.path(MULTIPATH_CONF), DEFAULT_MULTIPATH_CONF)
+    write_atomic(root.path(TOPOLOGY_FILE), render_topology(luns, set(state["failed_paths"])))
+    write_atomic(root.path(f"{BONDING_DIR}/{BOND}"), render_bond(state))
+    _write_heartbeat_lag(root, state, luns)
+
+
+def render_topology(luns: list[dict], failed: set[str]) -> str:
+    """`multipathd show topology` in the current multipath-tools layout."""
+    out = []
+    for lun in luns:
+        size_gib = lun["size"] / (1 << 30)
+        out.append(f"{lun['wwid']} {lun['dm']} {lun['vendor']},{lun['model']}")
+        out.append(f"size={size_gib:g}G features='1 queue_if_no_path' hwhandler='1 alua' wp=rw")
+        for position, path in enumerate(lun["paths"]):
+            last_group = position == len(lun["paths"]) - 1
+            number = 2 * lun["index"] + position + 1
+            broken = path["device"] in failed
+            group_status = "active" if position == 0 else "enabled"
+            out.append(
+                f"{'`' if last_group else '|'}-+- policy='service-time 0' "
+                f"prio={50 if position == 0 else 10} status={group_status}"
+            )
+            states = "failed faulty running" if broken else "active ready running"
+            out.append(
+                f"{' ' if last_group else '|'} `- {path['hcil']} {path['device']} "
+                f"{_dev_t(number)} {states}"
+            )
+    return "\n".join(out) + ("\n" if out else "")
+
+
+def render_bond(state: dict) -> str:
+    """/proc/net/bonding/bond0 as the bonding driver prints an active-backup bond."""
+    down = set(state["down_slaves"])
+    up = [slave for slave in SLAVES if slave not in down]
+    lines = [
+        "Ethernet Channel Bonding Driver: v6.1.0",
+        "",
+        "Bonding Mode: fault-tolerance (active-backup)",
+        "Primary Slave: None",
+        f"Currently Active Slave: {up[0] if up else 'None'}",
+        f"MII Status: {'up' if up else 'down'}",
+        "MII Polling Interval (ms): 100",
+        "Up Delay (ms): 0",
+        "Down Delay (ms): 0",
+        "Peer Notification Delay (ms): 0",
+    ]
+    for index, slave in enumerate(SLAVES):
+        lines += [
+            "",
+            f"Slave Interface: {slave}",
+            f"MII Status: {'down' if slave in down else 'up'}",
+            f"Speed: {'Unknown' if slave in down else '10000 Mbps'}",
+            f"Duplex: {'Unknown' if slave in down else 'full'}",
+            f"Link Failure Count: {state['link_failures'].get(slave, 0)}",
+            f"Permanent HW addr: 02:00:5e:00:00:{index + 1:02x}",
+            "Slave queue ID: 0",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _write_heartbeat_lag(root: HostRoot, state: dict, luns: list[dict]) -> None:
+    now = time.time()
+    by_dm = {lun["dm"]: lun["wwid"] for lun in luns}
+    base = root.path(CONFIGFS)
+    for heartbeat in base.glob("*/heartbeat") if base.is_dir() else []:
+        for region in (p for p in heartbeat.iterdir() if p.is_dir()):
+            try:
+                device = (region / "dev").read_text().strip()
+            except FileNotFoundError:
+                device = ""
+            lun_down = state["lun_down_since"].get(by_dm.get(device, ""))
+            # A written heartbeat resets the lag; it climbs until the next write.
+            lag = int(now * 1000) % NORMAL_LAG_MS
+            if lun_down is not None:
+                lag = int((now - lun_down) * 1000)
+            elif state["heartbeat"] == "stall" and state["heartbeat_since"]:
+                lag = int((now - state["heartbeat_since"]) * 1000)
+            elif state["heartbeat"] == "slow":
+                lag = SLOW_LAG_MS + lag
+            write_atomic(root.path(f"{DEBUGFS_O2HB}/{region.name}/elapsed_time_in_ms"), f"{lag}\n")
