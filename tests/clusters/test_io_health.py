@@ -1,0 +1,307 @@
+"""I/O-path verdicts from real parsed outputs, their alerts, pages and API."""
+
+from pathlib import Path
+
+import pytest
+from django.urls import reverse
+
+from agent.probes.bonding import parse_bonding
+from agent.probes.multipath import parse_multipath
+from agent.probes.multipath_conf import parse_multipath_conf, queueing_for
+from clusters import iohealth, services
+from clusters.models import LUN, PBD, SR
+from console.models import Alert
+from tests.conftest import api_client_for
+
+from .factories import ClusterFactory, HostFactory
+
+FIXTURES = Path(__file__).resolve().parent.parent / "agent" / "fixtures"
+
+
+def multipath(name: str, config: str | None = None) -> dict:
+    parsed = parse_multipath((FIXTURES / "multipath" / name).read_text())
+    conf = parse_multipath_conf(config) if config else None
+    return {
+        "available": True,
+        "maps": parsed["maps"],
+        "queueing": [queueing_for(conf, m) for m in parsed["maps"]],
+        "error": None,
+    }
+
+
+def bond(name: str) -> dict:
+    return parse_bonding((FIXTURES / "bonding" / name).read_text(), name="bond0")
+
+
+def heartbeat(lag_ms=500, device="dm-4", dead_threshold=31, fence_method="panic") -> dict:
+    return {
+        "clusters": [
+            {
+                "name": "pool",
+                "dead_threshold": dead_threshold,
+                "dead_ms": (dead_threshold - 1) * 2000,
+                "fence_method": fence_method,
+                "regions": [{"region": "A" * 32, "device": device, "elapsed_ms": lag_ms}],
+            }
+        ]
+    }
+
+
+def probe(mp="current_alias_alua_two_groups.txt", bonds=("active_backup_modern.txt",), **hb):
+    return {
+        "multipath": multipath(mp),
+        "bonds": [bond(b) for b in bonds],
+        "heartbeat": heartbeat(**hb),
+        "ha": None,
+    }
+
+
+def kinds(findings):
+    return sorted({f.kind for f in findings})
+
+
+def test_healthy_host_is_ok():
+    verdict = iohealth.evaluate(probe())
+    assert verdict.state == "ok"
+    assert verdict.problems == []
+    assert verdict.time_to_fence is None
+
+
+@pytest.mark.parametrize(
+    "fixture",
+    ["current_failed_faulty_offline.txt", "old_048_failed_faulty.txt"],
+)
+def test_a_failed_path_in_either_multipath_layout_is_degraded(fixture):
+    verdict = iohealth.evaluate(probe(mp=fixture))
+    assert verdict.state == "degraded"
+    problem = verdict.problems[0]
+    assert problem.kind == "multipath"
+    assert "paths down" in problem.message and "multipathd show paths" in problem.fix
+
+
+def test_the_last_path_down_is_critical_and_names_the_lun():
+    verdict = iohealth.evaluate(probe(mp="current_all_paths_down_queueing.txt"))
+    assert verdict.state == "critical"
+    assert "no working path" in verdict.problems[0].message
+
+
+def test_ghost_paths_are_standby_not_failures():
+    verdict = iohealth.evaluate(probe(mp="current_ghost_standby.txt"))
+    assert verdict.state == "ok", [p.message for p in verdict.problems]
+
+
+def test_bond_slave_down_is_degraded_and_all_down_is_critical():
+    one_down = iohealth.evaluate(probe(bonds=("active_backup_failed_over_slave_down.txt",)))
+    assert one_down.state == "degraded"
+    assert kinds(one_down.problems) == ["bonding"]
+    assert "without redundancy" in one_down.problems[0].message
+    all_down = iohealth.evaluate(probe(bonds=("active_backup_all_down.txt",)))
+    assert all_down.state == "critical"
+
+
+def test_late_heartbeat_is_degraded_and_past_half_the_dead_time_critical_with_time_left():
+    late = iohealth.evaluate(probe(lag_ms=9000))
+    assert late.state == "degraded"
+    assert late.time_to_fence == pytest.approx(51.0)
+    near = iohealth.evaluate(probe(lag_ms=45000))
+    assert near.state == "critical"
+    assert near.time_to_fence == pytest.approx(15.0)
+    assert "fences this host at 60 s" in near.problems[0].message
+
+
+def test_a_heartbeat_lun_without_paths_counts_down_to_the_fence():
+    parsed = multipath("current_all_paths_down_queueing.txt")
+    dm = parsed["maps"][0]["dm"]
+    verdict = iohealth.evaluate(
+        {"multipath": parsed, "bonds": [], "heartbeat": heartbeat(lag_ms=1000, device=dm)}
+    )
+    assert verdict.state == "critical"
+    assert verdict.time_to_fence == pytest.approx(59.0)
+    assert any("no working path" in p.message for p in verdict.problems if p.kind == "heartbeat")
+
+
+def test_configuration_that_turns_an_outage_into_a_fence_is_warned_apart():
+    config = "defaults {\n\tpolling_interval 10\n\tno_path_retry 12\n}\n"
+    dm = parse_multipath(
+        (FIXTURES / "multipath" / "current_alias_alua_two_groups.txt").read_text()
+    )["maps"][0]["dm"]
+    data = {
+        "multipath": multipath("current_alias_alua_two_groups.txt", config),
+        "bonds": [],
+        "heartbeat": heartbeat(device=dm, fence_method="reset"),
+        "ha": {"enabled": True, "timeouts_s": {"StateFileTimeout": 55}},
+    }
+    verdict = iohealth.evaluate(data)
+    assert verdict.state == "ok", "settings alone do not make a host unhealthy"
+    assert kinds(verdict.config_warnings) == ["fence_method", "ha_timeout", "queueing"]
+    queueing = next(w for w in verdict.config_warnings if w.kind == "queueing")
+    assert "for 120 s" in queueing.message and "60 s" in queueing.message
+
+
+def test_bounded_queueing_inside_the_dead_time_is_fine():
+    config = "defaults {\n\tpolling_interval 5\n\tno_path_retry 6\n}\n"
+    data = {
+        "multipath": multipath("current_alias_alua_two_groups.txt", config),
+        "bonds": [],
+        "heartbeat": heartbeat(),
+    }
+    assert "queueing" not in kinds(iohealth.evaluate(data).config_warnings)
+
+
+def test_multipath_conf_precedence_follows_libmultipath():
+    conf = parse_multipath_conf(
+        """
+        # comment
+        defaults {
+            polling_interval 4
+            no_path_retry fail
+        }
+        devices {
+            device {
+                vendor "NETAPP"
+                product "LUN.*"
+                no_path_retry queue   ! queue forever
+            }
+        }
+        multipaths {
+            multipath {
+                wwid 3600a0980abc
+                no_path_retry 5
+            }
+        }
+        """
+    )
+    netapp = {"name": "m", "wwid": "3600", "vendor": "NETAPP", "product": "LUN C-Mode"}
+    assert queueing_for(conf, netapp)["queue_seconds"] is None
+    assert queueing_for(conf, {**netapp, "wwid": "3600a0980abc"})["queue_seconds"] == 20
+    assert queueing_for(conf, {"name": "x", "vendor": "HP", "product": "X"})["queue_seconds"] == 0
+    unset = queueing_for(None, {"name": "q", "features": "1 queue_if_no_path"})
+    assert unset["queue_seconds"] is None and unset["source"] == "map features"
+
+
+def test_samples_cover_heartbeat_paths_and_slaves():
+    values = iohealth.samples(probe(bonds=("active_backup_failed_over_slave_down.txt",)))
+    metrics = {metric for metric, _subject, _value in values}
+    assert metrics == {"heartbeat_lag_ms", "paths_up", "path_up", "slave_up"}
+    assert ("heartbeat_lag_ms", "A" * 32, 500) in values
+    assert any(m == "slave_up" and v == 0 for m, _s, v in values)
+
+
+# Recording, alerts -----------------------------------------------------------------------
+
+
+def open_alerts(host):
+    return {a.name: a for a in Alert.objects.filter(target_id=str(host.pk), cleared__isnull=True)}
+
+
+@pytest.mark.django_db
+def test_alerts_are_raised_once_updated_and_cleared():
+    host = HostFactory()
+    services.io_health_record(host=host, probe=probe(mp="current_failed_faulty_offline.txt"))
+    services.io_health_record(host=host, probe=probe(mp="current_failed_faulty_offline.txt"))
+    alerts = open_alerts(host)
+    assert Alert.objects.filter(name="MULTIPATH_PERIODIC_ALERT").count() == 1
+    assert alerts["MULTIPATH_PERIODIC_ALERT"].priority == 3
+    services.io_health_record(host=host, probe=probe(mp="current_all_paths_down_queueing.txt"))
+    assert open_alerts(host)["MULTIPATH_PERIODIC_ALERT"].priority == 2, "escalated in place"
+    assert Alert.objects.filter(name="MULTIPATH_PERIODIC_ALERT").count() == 1
+    health = services.io_health_record(host=host, probe=probe())
+    assert health.state == "ok"
+    assert "MULTIPATH_PERIODIC_ALERT" not in open_alerts(host)
+
+
+@pytest.mark.django_db
+def test_an_unanswered_round_is_critical_but_keeps_the_last_probe_and_its_alerts():
+    host = HostFactory()
+    services.io_health_record(host=host, probe=probe(bonds=("active_backup_all_down.txt",)))
+    health = services.io_health_record(host=host, probe=None, error="did not answer in 5 s")
+    assert health.state == "critical"
+    assert health.problems[0]["kind"] == "agent"
+    assert health.probe["bonds"], "the page still shows what was last seen"
+    assert "BOND_STATUS_CHANGED" in open_alerts(host)
+
+
+@pytest.mark.django_db
+def test_heartbeat_alert_is_the_most_urgent():
+    host = HostFactory()
+    services.io_health_record(host=host, probe=probe(lag_ms=50000))
+    alert = open_alerts(host)["O2CB_HEARTBEAT_DELAYED"]
+    assert alert.priority == 1
+    assert "in about 10 s" in alert.message
+
+
+# Pages and API ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def sick_pool(db):
+    cluster = ClusterFactory()
+    host, other = HostFactory(), HostFactory()
+    data = probe(mp="current_failed_faulty_offline.txt", lag_ms=9000)
+    services.io_health_record(host=host, probe=data)
+    services.io_health_record(host=other, probe=probe())
+    map_ = data["multipath"]["maps"][0]
+    lun = LUN.objects.create(scsi_id=map_["wwid"], size=2 << 40, vendor="NETAPP")
+    sr = SR.objects.create(name="Gold", lun=lun, cluster=cluster)
+    PBD.objects.create(host=host, sr=sr, plugged=True)
+    PBD.objects.create(host=other, sr=sr, plugged=True)
+    return host, other, sr, map_
+
+
+def test_host_io_page_shows_problem_fix_paths_and_chart(client, readonly_user, sick_pool):
+    host, _other, _sr, map_ = sick_pool
+    client.force_login(readonly_user)
+    page = client.get(reverse("host-io", args=[host.pk])).content.decode()
+    assert 'data-io-state="degraded"' in page
+    assert "What to do" in page
+    assert 'data-path="sdd"' in page
+    assert "<svg" in page and "lag-line" in page
+    assert "fences this host in about 51 s" in page
+
+
+def test_sr_io_page_lists_each_host_view_of_the_lun(client, readonly_user, sick_pool):
+    host, other, sr, _map = sick_pool
+    client.force_login(readonly_user)
+    page = client.get(reverse("sr-io", args=[sr.pk])).content.decode()
+    assert f'data-host="{host.hostname}"' in page and f'data-host="{other.hostname}"' in page
+    assert "2 of 4" in page
+
+
+def test_dashboard_summarises_io_health(client, readonly_user, sick_pool):
+    client.force_login(readonly_user)
+    page = client.get(reverse("dashboard")).content.decode()
+    assert 'id="io-summary"' in page
+    assert "1 ok" in page and "1 degraded" in page
+
+
+def test_io_health_api(sick_pool, readonly_user):
+    host, _other, sr, map_ = sick_pool
+    api = api_client_for(readonly_user)
+    listed = api.get("/api/io-health/?state=degraded").json()
+    assert [row["hostname"] for row in listed["results"]] == [host.hostname]
+    detail = api.get(f"/api/hosts/{host.pk}/io/").json()
+    assert detail["state"] == "degraded"
+    assert detail["time_to_fence"] == pytest.approx(51.0)
+    assert detail["probe"]["multipath"]["maps"][0]["wwid"] == map_["wwid"]
+    by_host = {row["hostname"]: row for row in api.get(f"/api/srs/{sr.pk}/io/").json()["hosts"]}
+    assert by_host[host.hostname]["paths_up"] == 2
+    assert by_host[host.hostname]["paths_total"] == 4
+    missing = api.get(f"/api/hosts/{HostFactory().pk}/io/")
+    assert missing.status_code == 404 and "message" in missing.json()
+
+
+def test_fault_panel_is_for_pool_admins_only(client, operator_user, admin_user, sick_pool):
+    client.force_login(operator_user)
+    assert client.get(reverse("sandbox-faults")).status_code == 403
+    client.force_login(admin_user)
+    assert client.get(reverse("sandbox-faults")).status_code == 200
+
+
+@pytest.mark.django_db
+def test_faults_are_refused_on_real_hosts(admin_user):
+    from console.errors import ConsoleError
+
+    with pytest.raises(ConsoleError, match="real host"):
+        services.sandbox_fault_inject(
+            host=HostFactory(sandbox=False), fault="path-fail", target="sdb", actor=admin_user
+        )
