@@ -66,7 +66,20 @@ class ClusterOverview:
     departed: list[DepartedNode]
     statuses: dict[int, ClusterHostStatus]
     numbers_used: int
+    io_health: dict[int, HostIOHealth]
+    srs: list[SR]
     numbers_total: int = O2CB_MAX_NODES
+
+    @property
+    def config_warnings(self) -> list[tuple[list[str], dict]]:
+        """Settings that would turn an outage into a fence, each with the hosts that have it."""
+        grouped: dict[tuple[str, str], tuple[list[str], dict]] = {}
+        for m in self.members:
+            health = self.io_health.get(m.host_id)
+            for warning in health.config_warnings if health else []:
+                key = (warning["kind"], warning["message"])
+                grouped.setdefault(key, ([], warning))[0].append(m.hostname)
+        return list(grouped.values())
 
     @property
     def needs_restart(self) -> bool:
@@ -79,8 +92,10 @@ class ClusterOverview:
         )
 
     @property
-    def member_rows(self) -> list[tuple[Membership, ClusterHostStatus | None]]:
-        return [(m, self.statuses.get(m.host_id)) for m in self.members]
+    def member_rows(self) -> list[tuple[Membership, ClusterHostStatus | None, HostIOHealth | None]]:
+        return [
+            (m, self.statuses.get(m.host_id), self.io_health.get(m.host_id)) for m in self.members
+        ]
 
     @property
     def peer_matrix(self) -> list[tuple[Membership, list[str]]]:
@@ -135,12 +150,15 @@ def cluster_overview(cluster: Cluster) -> ClusterOverview:
         if m.left is not None
     ]
     statuses = {s.host_id: s for s in cluster.host_statuses.select_related("host")}
+    io_health = HostIOHealth.objects.filter(host__in=[m.host_id for m in members]).defer("probe")
     return ClusterOverview(
         cluster=cluster,
         members=members,
         departed=departed,
         statuses=statuses,
         numbers_used=len(memberships),
+        io_health={h.host_id: h for h in io_health},
+        srs=list(cluster.srs.select_related("lun")),
     )
 
 

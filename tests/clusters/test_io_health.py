@@ -305,3 +305,19 @@ def test_faults_are_refused_on_real_hosts(admin_user):
         services.sandbox_fault_inject(
             host=HostFactory(sandbox=False), fault="path-fail", target="sdb", actor=admin_user
         )
+
+
+def test_cluster_page_groups_risky_settings_and_links_storage(client, readonly_user, db):
+    cluster = ClusterFactory()
+    hosts = [HostFactory(), HostFactory()]
+    for host in hosts:
+        services.membership_create(cluster=cluster, host=host, actor=None)
+        services.io_health_record(host=host, probe=probe(fence_method="reset"))
+    lun = LUN.objects.create(scsi_id="3600a0980abc", size=1 << 40)
+    sr = SR.objects.create(name="Silver", lun=lun, cluster=cluster)
+    client.force_login(readonly_user)
+    page = client.get(reverse("cluster-detail", args=[cluster.pk])).content.decode()
+    assert page.count("fences by reset") == 1, "one line for the same setting on every host"
+    assert ", ".join(sorted(h.hostname for h in hosts)) in page
+    assert reverse("sr-io", args=[sr.pk]) in page
+    assert page.count('data-io-state="ok"') == 2
