@@ -168,6 +168,10 @@ def serve(sandbox: Path | None, report_interval: float, concurrency: int = 4) ->
     queues = serve_hosts(roots)
     stop = threading.Event()
     threading.Thread(target=_report_loop, args=(report_interval, stop), daemon=True).start()
+    # Each call would be logged, its success with its answer: a health probe every few seconds
+    # would fill dom0's small log partition. Failures are still logged.
+    for name in ("celery.app.trace", "celery.worker.strategy"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     names = ", ".join(root.hostname for root in roots)
     logger.info("agent serving %s", names)
     try:

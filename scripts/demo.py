@@ -36,12 +36,13 @@ def main() -> int:
             "threads",
             "-c",
             "4",
+            # Warnings and errors only: health rounds every 5 s would bury everything else.
             "-l",
-            "info",
+            "warning",
             "-n",
             "console@%h",
         ],
-        "beat": [*celery, "beat", "-l", "info", "-s", str(ROOT / "var" / "celerybeat-schedule")],
+        "beat": [*celery, "beat", "-l", "warning", "-s", str(ROOT / "var" / "celerybeat-schedule")],
         "agent": [PY, "-m", "agent", "serve", "--sandbox", sandbox],
     }
     children = {name: subprocess.Popen(cmd, cwd=ROOT) for name, cmd in processes.items()}
