@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from django.db.models import Q
 from django.utils import timezone
 
 from console.choices import StepStatus, TaskStatus
@@ -181,8 +182,32 @@ def _store_status(cluster: Cluster, host: Host, outcome) -> None:
     )
 
 
+# Runs that rewrite a cluster's cluster.conf files from a snapshot of the database.
+CONVERGING_KINDS = ("clusters.reconcile", "clusters.start")
+EARLIER_RUN_POLL = 0.2
+
+
+def wait_for_earlier_runs(task: Task) -> None:
+    """Let runs of the same cluster that were claimed earlier finish first.
+
+    Each run converges hosts to the snapshot it read; two at once could undo each
+    other (an older snapshot would comment out a node a newer one just added). A run
+    whose worker was lost is failed by the stalled-task sweep, which ends the wait.
+    """
+    earlier = Task.objects.filter(
+        Q(started__lt=task.started) | Q(started=task.started, pk__lt=task.pk),
+        kind__in=CONVERGING_KINDS,
+        target_type=task.target_type,
+        target_id=task.target_id,
+        status=TaskStatus.RUNNING,
+    )
+    while earlier.exists():
+        time.sleep(EARLIER_RUN_POLL)
+
+
 def cluster_reconcile_run(task: Task) -> Task:
     """One monitor run for the cluster a claimed Task targets; a step per member host."""
+    wait_for_earlier_runs(task)
     cluster = Cluster.objects.get(pk=task.target_id)
     members = list(
         Host.objects.filter(memberships__cluster=cluster, memberships__left__isnull=True).order_by(
@@ -283,6 +308,7 @@ def _update_timeouts_alert(cluster: Cluster) -> None:
 
 def cluster_start_run(task: Task) -> None:
     """Start the cluster on each member: bring its cluster.conf up to date, then start."""
+    wait_for_earlier_runs(task)
     cluster = Cluster.objects.get(pk=task.target_id)
     steps = {host: position for position, host in task_hosts(task) if host is not None}
     desired = desired_nodes(cluster)

@@ -1,3 +1,5 @@
+import pytest
+
 from clusters.monitor import DesiredNode, plan_host
 
 
@@ -76,3 +78,46 @@ def test_a_host_whose_address_changed_is_drift_not_a_silent_rewrite():
         "10.0.0.2:7777; O2CB cannot change an address in a running cluster: remove the host "
         "and add it again, then restart"
     ]
+
+
+@pytest.mark.django_db
+def test_runs_of_one_cluster_never_overlap(monkeypatch):
+    """An older snapshot converging at the same time could undo a newer one's change."""
+    from datetime import timedelta
+
+    from django.contrib.contenttypes.models import ContentType
+    from django.utils import timezone
+
+    from clusters import monitor
+    from console.models import Task
+
+    from .factories import ClusterFactory
+
+    cluster, other_cluster = ClusterFactory(), ClusterFactory(name="Other", cluster_name="other")
+    now = timezone.now()
+
+    def run(started, target=cluster, kind="clusters.reconcile"):
+        return Task.objects.create(
+            name="run",
+            kind=kind,
+            status="running",
+            started=started,
+            target_type=ContentType.objects.get_for_model(target),
+            target_id=str(target.pk),
+        )
+
+    first = run(now - timedelta(seconds=5), kind="clusters.start")
+    run(now - timedelta(seconds=9), target=other_cluster)  # another cluster: no wait
+    second = run(now)
+    waits = []
+
+    def sleep(seconds):
+        waits.append(seconds)
+        Task.objects.filter(pk=first.pk).update(status="succeeded")
+
+    monkeypatch.setattr(monitor.time, "sleep", sleep)
+    monitor.wait_for_earlier_runs(second)
+    assert len(waits) == 1, "waited for the earlier run of the same cluster, only while it ran"
+    waits.clear()
+    monitor.wait_for_earlier_runs(first)
+    assert waits == [], "the earlier run never waits for a later one"
