@@ -187,7 +187,8 @@ class SandboxKernel(Kernel):
             "idle_timeout_ms": defaults["O2CB_IDLE_TIMEOUT_MS"],
             "keepalive_delay_ms": defaults["O2CB_KEEPALIVE_DELAY_MS"],
             "reconnect_delay_ms": defaults["O2CB_RECONNECT_DELAY_MS"],
-            "fence_method": "reset",
+            # As the console recommends (a fence leaves a dump); real kernels default to reset.
+            "fence_method": "panic",
         }
         for key, value in settings.items():
             if not (cluster_dir / key).exists():

@@ -243,6 +243,8 @@ def _write_heartbeat_lag(root: HostRoot, state: dict, luns: list[dict]) -> None:
     by_dm = {lun["dm"]: lun["wwid"] for lun in luns}
     base = root.path(CONFIGFS)
     for heartbeat in base.glob("*/heartbeat") if base.is_dir() else []:
+        threshold = _read_int(heartbeat / "dead_threshold") or 31
+        dead_ms = (threshold - 1) * NORMAL_LAG_MS
         for region in (p for p in heartbeat.iterdir() if p.is_dir()):
             try:
                 device = (region / "dev").read_text().strip()
@@ -257,4 +259,127 @@ def _write_heartbeat_lag(root: HostRoot, state: dict, luns: list[dict]) -> None:
                 lag = int((now - state["heartbeat_since"]) * 1000)
             elif state["heartbeat"] == "slow":
                 lag = SLOW_LAG_MS + lag
+            if lag >= dead_ms:
+                fence(root, heartbeat.parent.name, region.name, device, lag)
+                return
             write_atomic(root.path(f"{DEBUGFS_O2HB}/{region.name}/elapsed_time_in_ms"), f"{lag}\n")
+
+
+def _read_int(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def _kernel_stamp(root: HostRoot, at: float) -> str:
+    return f"[{max(at - root.boot_time.timestamp(), 0.0):12.6f}]"
+
+
+def fence(root: HostRoot, cluster: str, region: str, device: str, lag_ms: int) -> None:
+    """What O2CB does to a node whose heartbeat writes stalled past the dead time.
+
+    With fence method panic the host leaves a crash dump in XenServer's layout (the
+    kernel's own messages in dom0.log, the hypervisor's in xen.log); with reset it just
+    restarts. Either way its peers log the death, the DLM recovery and the journal replay,
+    and it boots again.
+    """
+    from .kernel import kernel_for
+
+    kernel = kernel_for(root)
+    nodes = kernel.live_nodes(cluster)
+    me = next((n for n in nodes if n["local"]), None)
+    if me is None:
+        return
+    method_file = root.path(f"{CONFIGFS}/{cluster}/fence_method")
+    method = method_file.read_text().strip() if method_file.exists() else "reset"
+    now = time.time()
+    stamp = _kernel_stamp(root, now)
+    comm = f"(o2hb-{region[:10]},{2000 + me['number']},1)"
+    kernel_lines = [
+        f"{stamp} o2hb: Region {region} ({device}) is now a quorum device",
+        f"{stamp} {comm}:o2hb_write_timeout:295 ERROR: Heartbeat write timeout to device "
+        f"{device} after {lag_ms} milliseconds",
+        f"{stamp} {comm}:o2hb_stop_all_regions:2505 ERROR: stopping heartbeat on all active "
+        "regions.",
+    ]
+    if method == "panic":
+        kernel_lines.append(
+            f"{stamp} Kernel panic - not syncing: *** ocfs2 is very sorry to be fencing this "
+            "system by panicing ***"
+        )
+        _write_dump(root, now, kernel_lines)
+    _tell_peers(root, cluster, region, me, now)
+    state = io_state(root)
+    state.update(heartbeat="normal", heartbeat_since=None, lun_down_since={})
+    write_json(root.path(STATE_FILE), state)
+    kernel.reboot()
+
+
+def _write_dump(root: HostRoot, now: float, kernel_lines: list[str]) -> None:
+    moment = time.gmtime(now)
+    directory = root.path(f"var/crash/{time.strftime('%Y%m%d-%H%M%S', moment)}-UTC")
+    directory.mkdir(parents=True, exist_ok=True)
+    uptime = now - root.boot_time.timestamp()
+    xen_stamp = f"[{uptime + 3.1:.6f}]"
+    panic_stamp = kernel_lines[-1].split("]")[0] + "]"
+    dom0 = [*kernel_lines, f"{panic_stamp} CPU: 1 PID: 2001 Comm: o2hb Not tainted 4.19.0+1 #1"]
+    write_atomic(directory / "dom0.log", "\n".join(dom0) + "\n")
+    write_atomic(
+        directory / "xen.log",
+        "\n".join(
+            [
+                f"(XEN) {xen_stamp} Hardware Dom0 crashed: rebooting machine in 5 seconds.",
+                f"(XEN) {xen_stamp} Resetting with ACPI MEMORY or I/O RESET_REG.",
+            ]
+        )
+        + "\n",
+    )
+    write_atomic(
+        directory / "xen-crashdump-analyser.log",
+        f"xen-crashdump-analyser: crash at {time.strftime('%Y-%m-%d %H:%M:%S', moment)} UTC;"
+        " dom0 and hypervisor logs written\n",
+    )
+    # The memory image a real dump holds: binary, never read by the analyser.
+    (directory / "xen-memory-dump").write_bytes(b"\x7fELF\x02\x01\x01" + bytes(4089))
+
+
+def _tell_peers(root: HostRoot, cluster: str, region: str, dead: dict, now: float) -> None:
+    """The survivors' kernel logs of a peer's death, as O2CB, the DLM and OCFS2 word them."""
+    from .hostroot import iter_sandbox_hosts
+    from .kernel import kernel_for
+
+    address = f"{dead['ip_address']}:{dead['ip_port']}"
+    for peer in iter_sandbox_hosts(root.root.parent):
+        if peer.root == root.root:
+            continue
+        local = next((n for n in kernel_for(peer).live_nodes(cluster) if n["local"]), None)
+        if local is None:
+            continue
+        number, name = dead["number"], dead["name"]
+        lines = []
+        for offset, text in (
+            (
+                -2,
+                f"o2net: Connection to node {name} (num {number}) at {address} has been idle "
+                "for 30.0 secs.",
+            ),
+            (-2, f"o2net: No longer connected to node {name} (num {number}) at {address}"),
+            (0, f"o2cb: o2dlm has evicted node {number} from domain {region}"),
+            (1, f"o2dlm: Begin recovery on domain {region} for node {number}"),
+            (
+                1,
+                f"o2dlm: Node {local['number']} (me) is the Recovery Master for the dead node "
+                f"{number} in domain {region}",
+            ),
+            (2, f"o2dlm: End recovery on domain {region}"),
+            (3, f"ocfs2: Begin replay journal (node {number}, slot {number}) on device (253,0)"),
+            (4, f"ocfs2: End replay journal (node {number}, slot {number}) on device (253,0)"),
+        ):
+            at = now + offset
+            clock = time.strftime("%b %e %H:%M:%S", time.gmtime(at))
+            lines.append(f"{clock} {peer.hostname} kernel: {_kernel_stamp(peer, at)} {text}")
+        log = peer.path("var/log/kern.log")
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "a") as handle:
+            handle.write("\n".join(lines) + "\n")

@@ -11,11 +11,13 @@ import logging
 import os
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 from socket import gethostname
 
 from celery import Celery
 
+from .crashdumps import describe_dump, mark_reported, new_dumps, peer_log_lines
 from .errors import AgentError
 from .host import hello
 from .hostroot import HostRoot, iter_sandbox_hosts
@@ -121,6 +123,14 @@ def sandbox_fault(host_uuid: str, fault: str, target: str | None = None) -> dict
         return inject_fault(root, fault, target)
 
 
+@app.task(name="agent.crash_peer_logs")
+def crash_peer_logs(host_uuid: str, since: str, until: str) -> list[dict]:
+    """What this host logged of O2CB, DLM and OCFS2 between two ISO times (a peer's death)."""
+    return peer_log_lines(
+        root_for(host_uuid), datetime.fromisoformat(since), datetime.fromisoformat(until)
+    )
+
+
 @app.task(name="agent.sandbox_reboot")
 def sandbox_reboot(host_uuid: str) -> dict:
     from .kernel import kernel_for
@@ -145,6 +155,30 @@ def report(root: HostRoot) -> None:
     )
 
 
+def report_crash_dumps(root: HostRoot) -> None:
+    """Analyse each crash dump the console has not had yet, here on the host, and send it."""
+    for path in new_dumps(root):
+        try:
+            dump = describe_dump(path)
+        except Exception as exc:  # an unreadable dump is still news: send what is known
+            logger.warning("could not analyse crash dump %s", path, exc_info=True)
+            dump = {
+                "name": path.name,
+                "files": [],
+                "size": 0,
+                "logs": {},
+                "analysis": None,
+                "error": str(exc),
+            }
+        app.send_task(
+            "console.crash_report",
+            kwargs={"host_uuid": root.uuid, "dump": dump},
+            queue=os.environ.get("CONSOLE_QUEUE", "console"),
+            ignore_result=True,
+        )
+        mark_reported(root, path.name)
+
+
 def serve_hosts(roots: list[HostRoot]) -> list[str]:
     SERVED.clear()
     SERVED.update({root.uuid: root for root in roots})
@@ -156,6 +190,7 @@ def _report_loop(interval: float, stop: threading.Event) -> None:
         for root in list(SERVED.values()):
             try:
                 report(root)
+                report_crash_dumps(root)
             except Exception:  # the broker may be away; the next round tries again
                 logger.warning("could not report %s to the console", root.hostname, exc_info=True)
         stop.wait(interval)

@@ -141,7 +141,7 @@ def test_heartbeat_region_runs_on_its_lun_and_stalls_on_demand(host, heartbeatin
     (region,) = cluster["regions"]
     assert region["region"] == heartbeating and region["device"] == "dm-0"
     assert region["elapsed_ms"] < 2000
-    assert cluster["dead_ms"] == 60000 and cluster["fence_method"] == "reset"
+    assert cluster["dead_ms"] == 60000 and cluster["fence_method"] == "panic"
     inject_fault(host, "heartbeat-slow")
     assert probe_io(host)["heartbeat"]["clusters"][0]["regions"][0]["elapsed_ms"] >= 9000
     inject_fault(host, "heartbeat-stall")

@@ -1,0 +1,135 @@
+"""Crash dumps on the host: find new ones, describe them, and read what peers logged.
+
+XenServer hosts keep one directory per crash under /var/crash (named after the time,
+e.g. 20261125-061000-UTC) holding the hypervisor's console ring (xen.log), dom0's kernel
+log (dom0.log), the crash-dump analyser's own log and the memory images. The agent
+analyses each new one on the host and sends the console the result and the logs the
+evidence points into (never the memory images).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from .fsutil import read_json, write_json
+from .hostroot import HostRoot
+
+CRASH_DIR = "var/crash"
+REPORTED_FILE = "var/lib/o2cb-console/crashdumps-reported.json"
+# Logs a surviving host keeps of its peers' deaths (Debian and XenServer dom0 names).
+PEER_LOGS = ("var/log/kern.log", "var/log/messages", "var/log/syslog")
+PEER_LINE_RE = re.compile(r"o2net|o2hb|o2dlm|o2quo|o2cb|ocfs2|\bdlm\b", re.I)
+SYSLOG_TIME_RE = re.compile(
+    r"^(?P<month>[A-Z][a-z]{2})\s+(?P<day>\d{1,2})\s+(?P<time>\d\d:\d\d:\d\d)"
+)
+ISO_TIME_RE = re.compile(r"^(?P<iso>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)?)")
+MONTHS = {m: i for i, m in enumerate("Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split(), 1)}
+LOG_BYTES_KEPT = 256 * 1024
+PEER_LINES_KEPT = 400
+
+
+def _reported(root: HostRoot) -> set[str]:
+    return set(read_json(root.path(REPORTED_FILE), []))
+
+
+def new_dumps(root: HostRoot) -> list[Path]:
+    """Crash dumps (directories, or archives dropped there) not yet sent to the console."""
+    base = root.path(CRASH_DIR)
+    if not base.is_dir():
+        return []
+    done = _reported(root)
+    return sorted(p for p in base.iterdir() if p.name not in done and not p.name.startswith("."))
+
+
+def mark_reported(root: HostRoot, name: str) -> None:
+    write_json(root.path(REPORTED_FILE), sorted(_reported(root) | {name}))
+
+
+def _tail(path: Path) -> str:
+    with open(path, "rb") as handle:
+        size = handle.seek(0, 2)
+        handle.seek(max(size - LOG_BYTES_KEPT, 0))
+        return handle.read().decode("utf-8", errors="replace")
+
+
+def describe_dump(path: Path) -> dict:
+    """What the console stores about one dump: its files, the analysis, the logs it cites."""
+    from .crash import analyse_path
+
+    files = (
+        [p for p in sorted(path.rglob("*")) if p.is_file() and not p.is_symlink()]
+        if path.is_dir()
+        else [path]
+    )
+    listing = [
+        {"name": str(p.relative_to(path)) if path.is_dir() else p.name, "size": p.stat().st_size}
+        for p in files
+    ]
+    analysis = analyse_path(path)
+    cited = {item["file"] for item in analysis.get("evidence", [])}
+    logs = {}
+    if path.is_dir():
+        for name in sorted(cited):
+            candidate = (path / name).resolve()
+            if candidate.is_file() and path.resolve() in candidate.parents:
+                logs[name] = _tail(candidate)
+    return {
+        "name": path.name,
+        "files": listing,
+        "size": sum(item["size"] for item in listing),
+        "analysis": analysis,
+        "logs": logs,
+    }
+
+
+def line_time(line: str, year: int) -> datetime | None:
+    """The wall-clock time a syslog or ISO-stamped line starts with (UTC assumed)."""
+    match = ISO_TIME_RE.match(line)
+    if match:
+        try:
+            stamp = datetime.fromisoformat(match["iso"].replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
+    match = SYSLOG_TIME_RE.match(line)
+    if match and match["month"] in MONTHS:
+        hour, minute, second = (int(x) for x in match["time"].split(":"))
+        try:
+            return datetime(
+                year, MONTHS[match["month"]], int(match["day"]), hour, minute, second, tzinfo=UTC
+            )
+        except ValueError:
+            return None
+    return None
+
+
+def peer_log_lines(root: HostRoot, since: datetime, until: datetime) -> list[dict]:
+    """O2CB, DLM and OCFS2 lines this host logged between two times (a peer's death,
+    recovery and journal replay), read line by line."""
+    lines = []
+    for relative in PEER_LOGS:
+        path = root.path(relative)
+        if not path.is_file():
+            continue
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            for number, text in enumerate(handle, 1):
+                if not PEER_LINE_RE.search(text):
+                    continue
+                # Syslog omits the year: take the window's, or the year before across New Year.
+                stamp = line_time(text, until.year)
+                if stamp and stamp > until + timedelta(days=1):
+                    stamp = stamp.replace(year=until.year - 1)
+                if stamp is None or not since <= stamp <= until:
+                    continue
+                lines.append(
+                    {
+                        "file": relative,
+                        "line": number,
+                        "time": stamp.isoformat(),
+                        "text": text.rstrip("\r\n")[:1000],
+                    }
+                )
+    lines.sort(key=lambda item: item["time"])
+    return lines[-PEER_LINES_KEPT:]

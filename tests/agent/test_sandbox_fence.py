@@ -1,0 +1,111 @@
+"""A sandbox host whose heartbeat stalls past the dead time fences as O2CB would."""
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from agent.crashdumps import line_time, mark_reported, new_dumps, peer_log_lines
+from agent.hostroot import create_sandbox_host
+from agent.io_probe import probe_io
+from agent.kernel import CONFIGFS
+from agent.o2cb import O2CBPlugin
+from agent.sandbox_io import STATE_FILE, create_sandbox_san, inject_fault
+from tests.agent.test_sandbox_io import format_lun
+
+
+@pytest.fixture
+def pair(tmp_path):
+    """Two sandbox hosts in a started cluster heartbeating on one formatted LUN."""
+    create_sandbox_san(tmp_path, count=1, size=1 << 30)
+    roots = [create_sandbox_host(tmp_path, f"fx-{i}", address=f"127.0.1.{i}") for i in (1, 2)]
+    region = None
+    for root in roots:
+        plugin = O2CBPlugin(root, "pool")
+        for number, peer in enumerate(roots):
+            plugin.membership_create(peer.hostname, peer.uuid, number, [f"127.0.1.{number + 1}"])
+        plugin.cluster_start(None)
+        region = region or format_lun(root)
+        plugin.heartbeat_region_add(region)
+    return roots, region
+
+
+def backdate(root, change):
+    path = root.path(STATE_FILE)
+    state = json.loads(path.read_text())
+    change(state)
+    path.write_text(json.dumps(state))
+
+
+def set_dead_threshold(root, threshold: int):
+    root.path(f"{CONFIGFS}/pool/heartbeat/dead_threshold").write_text(f"{threshold}\n")
+
+
+def test_a_stalled_heartbeat_fences_with_a_dump_and_the_peer_logs_it(pair):
+    (victim, survivor), region = pair
+    booted = victim.boot_time
+    set_dead_threshold(victim, 2)  # fence after 2 s instead of 60
+    inject_fault(victim, "heartbeat-stall")
+    # Backdate the stall rather than sleep: the next probe finds it past the dead time.
+    backdate(victim, lambda state: state.update(heartbeat_since=state["heartbeat_since"] - 5))
+
+    probe_io(victim)
+
+    assert victim.boot_time > booted, "the host restarted"
+    (dump,) = new_dumps(victim)
+    assert sorted(p.name for p in dump.iterdir()) == [
+        "dom0.log",
+        "xen-crashdump-analyser.log",
+        "xen-memory-dump",
+        "xen.log",
+    ]
+    dom0 = (dump / "dom0.log").read_text()
+    assert "Heartbeat write timeout to device dm-0 after" in dom0
+    assert "ocfs2 is very sorry to be fencing this system by panicing" in dom0
+    assert "Hardware Dom0 crashed" in (dump / "xen.log").read_text()
+    mark_reported(victim, dump.name)
+    assert new_dumps(victim) == []
+
+    now = datetime.now(UTC)
+    lines = peer_log_lines(survivor, now - timedelta(minutes=5), now + timedelta(minutes=1))
+    texts = [line["text"] for line in lines]
+    assert any("No longer connected to node fx-1 (num 0)" in t for t in texts)
+    assert any(f"Begin recovery on domain {region} for node 0" in t for t in texts)
+    assert any("Begin replay journal (node 0" in t for t in texts)
+    assert all(line["file"] == "var/log/kern.log" for line in lines)
+    assert peer_log_lines(survivor, now - timedelta(hours=3), now - timedelta(hours=2)) == []
+
+
+def test_with_fence_method_reset_no_dump_is_left(pair):
+    (victim, survivor), _region = pair
+    victim.path(f"{CONFIGFS}/pool/fence_method").write_text("reset\n")
+    set_dead_threshold(victim, 2)
+    inject_fault(victim, "path-fail", "sdb")
+    inject_fault(victim, "path-fail", "sdc")  # the heartbeat LUN's last path
+    backdate(
+        victim,
+        lambda state: state.update(
+            lun_down_since={k: v - 5 for k, v in state["lun_down_since"].items()}
+        ),
+    )
+    booted = victim.boot_time
+    probe_io(victim)
+    assert victim.boot_time > booted
+    assert new_dumps(victim) == []
+    assert survivor.path("var/log/kern.log").exists()
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("Nov 25 06:10:00 h kernel: o2net: x", datetime(2026, 11, 25, 6, 10, tzinfo=UTC)),
+        ("Nov  5 06:10:00 h kernel: o2net: x", datetime(2026, 11, 5, 6, 10, tzinfo=UTC)),
+        (
+            "2026-11-25T06:10:00.123+00:00 h kernel: x",
+            datetime(2026, 11, 25, 6, 10, 0, 123000, tzinfo=UTC),
+        ),
+        ("[ 12.3] no wall clock", None),
+    ],
+)
+def test_log_line_times(line, expected):
+    assert line_time(line, 2026) == expected
