@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid as uuid_module
 from datetime import datetime
 
+from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Avg, Count, Max, Min
 from django.db.models.functions import TruncHour
@@ -93,9 +94,8 @@ def _host_record(host_uuid, hostname: str, report: dict) -> Host:
             message=f"A new host, {hostname}, wants to join the pool. A pool-admin must accept it.",
         )
         return host
-    rebooted = (
-        host.boot_time is not None and fields.get("boot_time", host.boot_time) != host.boot_time
-    )
+    previous_boot = host.boot_time
+    rebooted = previous_boot is not None and fields.get("boot_time", previous_boot) != previous_boot
     for name, value in fields.items():
         setattr(host, name, value)
     host.save(update_fields=list(fields))
@@ -112,7 +112,25 @@ def _host_record(host_uuid, hostname: str, report: dict) -> Host:
             memberships__host=host, memberships__left__isnull=True
         ):
             cluster_reconcile_start(cluster=cluster, reason=f"{host} restarted")
+        _check_reboot_later(host, previous_boot)
     return host
+
+
+def _check_reboot_later(host: Host, previous_boot: datetime) -> None:
+    """Was that restart a crash? Asked after a grace period, once the host's agent has had
+    time to send any crash dump it found."""
+    from console.celery import app
+
+    args = [host.pk, previous_boot.isoformat(), host.boot_time.isoformat()]
+    transaction.on_commit(
+        lambda: app.send_task(
+            "crashes.check_reboot",
+            args=args,
+            queue=settings.CONSOLE_QUEUE,
+            countdown=settings.CRASH_REBOOT_GRACE,
+            ignore_result=True,
+        )
+    )
 
 
 @transaction.atomic

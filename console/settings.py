@@ -233,6 +233,11 @@ LOGIN_FAILURES_PER_ADDRESS = int(os.environ.get("LOGIN_FAILURES_PER_ADDRESS", "2
 LOGIN_LOCKOUT = timedelta(minutes=int(os.environ.get("LOGIN_LOCKOUT_MINUTES", "15")))
 
 # Sandbox hosts live here, one directory per host, for the demo and the tests.
+# Crash dumps: the logs they cite and admins' uploads are kept here.
+CRASH_STORE = Path(os.environ.get("CRASH_STORE", BASE_DIR / "var" / "crashes"))
+CRASH_UPLOAD_MAX_BYTES = int(os.environ.get("CRASH_UPLOAD_MAX_BYTES", str(512 * 1024 * 1024)))
+# Seconds after a restart before asking whether it was a crash that left no dump.
+CRASH_REBOOT_GRACE = float(os.environ.get("CRASH_REBOOT_GRACE", "45"))
 SANDBOX_DIR = Path(os.environ.get("SANDBOX_DIR", BASE_DIR / "var" / "sandbox"))
 # A host not heard from for this long is shown as silent.
 AGENT_SILENT_AFTER = timedelta(seconds=float(os.environ.get("AGENT_SILENT_AFTER", "45")))

@@ -17,6 +17,7 @@ urlpatterns = [
     path("tokens/", views.token_list, name="token-list"),
     path("alerts/<int:pk>/acknowledge/", views.alert_acknowledge, name="alert-acknowledge"),
     path("", include("clusters.urls")),
+    path("", include("crashes.urls")),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves its script from a URL, so the docs work under our strict CSP.

@@ -6,6 +6,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from clusters.selectors import clusters_with_counts, hosts_with_memberships, io_summary
+from crashes.models import HostCrashdump
 
 from . import services
 from .choices import TaskStatus
@@ -35,6 +36,7 @@ def dashboard(request):
             "silent_before": silent_before,
             "clusters": clusters_with_counts(),
             "io": io_summary(),
+            "crashes": HostCrashdump.objects.filter(acknowledged__isnull=True)[:5],
             "alerts": Alert.objects.filter(acknowledged__isnull=True, cleared__isnull=True)[:10],
             "running_tasks": Task.objects.filter(
                 status__in=[TaskStatus.PENDING, TaskStatus.RUNNING]

@@ -2,6 +2,7 @@ from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
 from clusters.api import views as cluster_views
+from crashes.api import views as crash_views
 
 from . import views
 
@@ -21,5 +22,8 @@ router.register("srs", cluster_views.SRViewSet)
 router.register("pbds", cluster_views.PBDViewSet)
 router.register("vdis", cluster_views.VDIViewSet)
 router.register("vms", cluster_views.VMViewSet)
+router.register("crashdumps", crash_views.HostCrashdumpViewSet)
+router.register("crash-incidents", crash_views.CrashIncidentViewSet)
+router.register("bug-signatures", crash_views.BugSignatureViewSet, basename="bug-signature")
 
 urlpatterns = [path("", include(router.urls))]

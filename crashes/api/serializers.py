@@ -1,0 +1,61 @@
+from rest_framework import serializers
+
+from clusters.models import Host
+from crashes.models import CrashIncident, HostCrashdump
+
+
+class EvidenceSerializer(serializers.Serializer):
+    file = serializers.CharField()
+    line = serializers.IntegerField()
+    text = serializers.CharField()
+
+
+class HostCrashdumpSerializer(serializers.ModelSerializer):
+    url = serializers.HyperlinkedIdentityField(view_name="api:hostcrashdump-detail")
+    evidence = EvidenceSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = HostCrashdump
+        fields = [
+            "id",
+            "url",
+            "uuid",
+            "host",
+            "hostname",
+            "name",
+            "source",
+            "time",
+            "received",
+            "size",
+            "files",
+            "cause",
+            "explanation",
+            "evidence",
+            "details",
+            "signature",
+            "incident",
+            "acknowledged",
+        ]
+        read_only_fields = fields
+
+
+class CrashUploadSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="A log or an archive of a crash dump directory")
+    host = serializers.PrimaryKeyRelatedField(
+        queryset=Host.objects.all(), required=False, allow_null=True
+    )
+
+
+class CrashIncidentSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = CrashIncident
+        fields = ["id", "time", "cause", "summary", "timeline", "crashes"]
+        read_only_fields = fields
+
+
+class BugSignatureSerializer(serializers.Serializer):
+    signature = serializers.CharField()
+    count = serializers.IntegerField()
+    hosts = serializers.IntegerField()
+    first = serializers.DateTimeField()
+    last = serializers.DateTimeField()

@@ -1,0 +1,78 @@
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.response import Response
+
+from console.permissions import OPERATE
+from crashes import selectors, services
+from crashes.bundle import bug_report_bundle
+from crashes.models import CrashIncident, HostCrashdump
+
+from .serializers import (
+    BugSignatureSerializer,
+    CrashIncidentSerializer,
+    CrashUploadSerializer,
+    HostCrashdumpSerializer,
+)
+
+
+class HostCrashdumpViewSet(
+    mixins.CreateModelMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Crash dumps with their cause; POST uploads one (multipart) and answers its analysis."""
+
+    queryset = HostCrashdump.objects.all()
+    serializer_class = HostCrashdumpSerializer
+    filterset_fields = ["cause", "host", "signature", "source", "incident"]
+    parser_classes = [MultiPartParser, FormParser]
+    action_permissions = {"create": OPERATE, "acknowledge": OPERATE}
+
+    @extend_schema(request=CrashUploadSerializer, responses={201: HostCrashdumpSerializer})
+    def create(self, request, *args, **kwargs):
+        upload = CrashUploadSerializer(data=request.data)
+        upload.is_valid(raise_exception=True)
+        crash = services.crashdump_upload(
+            uploaded=upload.validated_data["file"],
+            host=upload.validated_data.get("host"),
+            actor=request.user,
+        )
+        data = self.get_serializer(crash).data
+        return Response(data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses=HostCrashdumpSerializer)
+    @action(detail=True, methods=["post"])
+    def acknowledge(self, request, pk=None):
+        crash = services.crashdump_acknowledge(crash=self.get_object(), actor=request.user)
+        return Response(self.get_serializer(crash).data)
+
+    @extend_schema(responses={(200, "application/zip"): OpenApiTypes.BINARY})
+    @action(detail=True, methods=["get"])
+    def bundle(self, request, pk=None):
+        """The bug report bundle: metadata, evidence, signature, host facts and cited logs."""
+        crash = self.get_object()
+        response = HttpResponse(bug_report_bundle(crash), content_type="application/zip")
+        response["Content-Disposition"] = f'attachment; filename="bug-report-{crash.uuid}.zip"'
+        return response
+
+
+class CrashIncidentViewSet(viewsets.ReadOnlyModelViewSet):
+    """Incidents: the hosts that went down together and what the survivors logged."""
+
+    queryset = CrashIncident.objects.prefetch_related("crashes")
+    serializer_class = CrashIncidentSerializer
+
+
+class BugSignatureViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """Bugs grouped by signature, most frequent first."""
+
+    serializer_class = BugSignatureSerializer
+    filter_backends = []
+
+    def get_queryset(self):
+        return selectors.bug_groups()

@@ -1,0 +1,117 @@
+"""Reads for the crash pages."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.db.models import Count, Max, Min
+
+from clusters.charts import lag_chart
+from clusters.selectors import health_series
+
+from .choices import CrashCause
+from .models import HostCrashdump
+from .services import recommendations
+
+EXCERPT_CONTEXT = 3
+IO_BEFORE = timedelta(minutes=15)
+
+
+def bug_groups():
+    """Bugs grouped by signature: the same failure on several hosts or several times."""
+    return (
+        HostCrashdump.objects.filter(cause=CrashCause.BUG)
+        .exclude(signature="")
+        .values("signature")
+        .annotate(
+            count=Count("id"),
+            first=Min("received"),
+            last=Max("received"),
+            hosts=Count("hostname", distinct=True),
+        )
+        .order_by("-count", "-last")
+    )
+
+
+def _excerpts(crash: HostCrashdump) -> list[dict]:
+    """Each stored log's lines around the evidence it holds, the evidence marked."""
+    excerpts = []
+    cited: dict[str, set[int]] = {}
+    for item in crash.evidence:
+        cited.setdefault(item.get("file", ""), set()).add(int(item.get("line") or 0))
+    for stored in crash.stored_logs:
+        lines_cited = cited.get(stored["name"], set())
+        path = Path(settings.CRASH_STORE) / str(crash.uuid) / stored["file"]
+        if not lines_cited or not path.is_file():
+            continue
+        text = path.read_text(errors="replace").splitlines()
+        # The stored copy may be the log's tail: line numbers count from its end.
+        wanted = set()
+        for number in lines_cited:
+            wanted.update(range(number - EXCERPT_CONTEXT, number + EXCERPT_CONTEXT + 1))
+        rows = []
+        offset = max(max(lines_cited) - len(text), 0)
+        for index, line in enumerate(text, 1 + offset):
+            if index in wanted:
+                rows.append({"number": index, "text": line, "cited": index in lines_cited})
+        excerpts.append({"name": stored["name"], "rows": rows})
+    return excerpts
+
+
+def io_before(crash: HostCrashdump) -> list[dict]:
+    """The host's heartbeat lag in the minutes before the crash, when the console has it."""
+    if crash.host_id is None:
+        return []
+    until = crash.time or crash.received
+    since = until - IO_BEFORE
+    health = getattr(crash.host, "io_health", None)
+    series = []
+    for cluster in (health.probe if health else {}).get("heartbeat", {}).get("clusters", []):
+        for region in cluster.get("regions", []):
+            points = health_series(
+                host_id=crash.host_id,
+                metric="heartbeat_lag_ms",
+                subject=region["region"],
+                since=since,
+                until=until,
+                points=60,
+            )
+            if points:
+                series.append(
+                    {
+                        "region": region["region"],
+                        "chart": lag_chart(
+                            points, since=since, until=until, dead_ms=cluster["dead_ms"]
+                        ),
+                    }
+                )
+    return series
+
+
+def crash_context(crash: HostCrashdump) -> dict:
+    incident = crash.incident
+    timeline = incident.timeline if incident else []
+    start = _time(timeline[0]["time"]) if timeline else None
+    for event in timeline:
+        moment = _time(event["time"])
+        event["offset"] = round((moment - start).total_seconds()) if moment and start else None
+    return {
+        "crash": crash,
+        "actions": recommendations(crash),
+        "excerpts": _excerpts(crash),
+        "io_before": io_before(crash),
+        "incident": incident,
+        "timeline": timeline,
+        "repeats": HostCrashdump.objects.filter(signature=crash.signature).count()
+        if crash.signature
+        else 0,
+    }
+
+
+def _time(value) -> datetime | None:
+    try:
+        return datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        return None

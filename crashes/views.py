@@ -1,0 +1,69 @@
+from django.contrib import messages
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from console.decorators import role_required
+from console.errors import ConsoleError
+from console.permissions import OPERATE
+
+from . import selectors, services
+from .bundle import bug_report_bundle
+from .forms import CrashUploadForm
+from .models import HostCrashdump
+
+
+@role_required()
+def crash_list(request):
+    form = CrashUploadForm()
+    if request.method == "POST":
+        if not request.user.has_perm(OPERATE):
+            return render(
+                request,
+                "console/error.html",
+                {"status": 403, "message": "Uploading crash dumps needs the pool-operator role."},
+                status=403,
+            )
+        form = CrashUploadForm(request.POST, request.FILES)
+        if form.is_valid():
+            try:
+                crash = services.crashdump_upload(
+                    uploaded=form.cleaned_data["file"],
+                    host=form.cleaned_data["host"],
+                    actor=request.user,
+                )
+            except ConsoleError as exc:
+                form.add_error("file", exc.message)
+            else:
+                messages.success(request, f"{crash.name} analysed: {crash.get_cause_display()}.")
+                return redirect(crash)
+    crashes = HostCrashdump.objects.select_related("host", "incident")[:200]
+    return render(
+        request,
+        "crashes/crash_list.html",
+        {"crashes": crashes, "bugs": selectors.bug_groups()[:50], "form": form},
+    )
+
+
+@role_required()
+def crash_detail(request, pk: int):
+    crash = get_object_or_404(
+        HostCrashdump.objects.select_related("host__io_health", "incident"), pk=pk
+    )
+    return render(request, "crashes/crash_detail.html", selectors.crash_context(crash))
+
+
+@require_POST
+@role_required(OPERATE)
+def crash_acknowledge(request, pk: int):
+    crash = get_object_or_404(HostCrashdump, pk=pk)
+    services.crashdump_acknowledge(crash=crash, actor=request.user)
+    return redirect(crash)
+
+
+@role_required()
+def crash_bundle(request, pk: int):
+    crash = get_object_or_404(HostCrashdump.objects.select_related("host"), pk=pk)
+    response = HttpResponse(bug_report_bundle(crash), content_type="application/zip")
+    response["Content-Disposition"] = f'attachment; filename="bug-report-{crash.uuid}.zip"'
+    return response
