@@ -1,0 +1,129 @@
+"""Recording analysed dumps: alerts with guidance, idempotence, grouping, pages, API."""
+
+import io
+import zipfile
+
+import pytest
+from django.urls import reverse
+
+from clusters.models import HostIOHealth
+from console.models import Alert
+from crashes import services
+from crashes.models import HostCrashdump
+from tests.clusters.factories import HostFactory
+from tests.conftest import api_client_for
+
+pytestmark = pytest.mark.django_db
+
+O2CB_DUMP = {
+    "name": "20261125-061000-UTC",
+    "size": 4096,
+    "files": [{"name": "dom0.log", "size": 2048}, {"name": "xen.log", "size": 2048}],
+    "analysis": {
+        "cause": "o2cb",
+        "explanation": "O2CB fenced the host: its disk heartbeat to dm-3 stalled for 60000 ms.",
+        "evidence": [
+            {"file": "dom0.log", "line": 2, "text": "o2hb_write_timeout: Heartbeat write timeout"},
+        ],
+        "crash_time": "2026-11-25T06:10:00+00:00",
+        "details": {"mechanism": "disk_heartbeat", "device": "dm-3", "fence_method": "panic"},
+    },
+    "logs": {"dom0.log": "line one\no2hb_write_timeout: Heartbeat write timeout\nline 3\n"},
+}
+
+
+def bug_dump(name, frames="ocfs2_dlm_lock<-ocfs2_inode_lock"):
+    return {
+        "name": name,
+        "analysis": {
+            "cause": "bug",
+            "explanation": "A kernel BUG in ocfs2.",
+            "evidence": [{"file": "dom0.log", "line": 7, "text": "<script>alert(1)</script>"}],
+            "crash_time": None,
+            "details": {"failure": "kernel BUG at fs/ocfs2/dlmglue.c:1234!"},
+            "signature": f"abc123 {frames}",
+        },
+    }
+
+
+@pytest.fixture(autouse=True)
+def crash_store(tmp_path, settings):
+    settings.CRASH_STORE = tmp_path / "crashes"
+
+
+def test_an_o2cb_fence_is_recorded_once_with_its_alert_and_logs(django_capture_on_commit_callbacks):
+    host = HostFactory()
+    with django_capture_on_commit_callbacks() as callbacks:
+        crash = services.crashdump_record(host=host, dump=O2CB_DUMP, source="agent")
+    assert len(callbacks) == 1, "the incident is collected once the row is committed"
+    again = services.crashdump_record(host=host, dump=O2CB_DUMP, source="agent")
+    assert again.pk == crash.pk and HostCrashdump.objects.count() == 1
+    assert crash.cause == "o2cb" and crash.time.isoformat() == "2026-11-25T06:10:00+00:00"
+    alert = Alert.objects.get(name="HOST_FENCED_BY_O2CB")
+    assert alert.priority == 2
+    assert "dm-3" in alert.message and "multipath" in alert.message
+    assert crash.stored_logs == [{"name": "dom0.log", "file": "dom0.log"}]
+
+
+def test_bugs_are_grouped_by_signature(client, readonly_user):
+    hosts = [HostFactory(), HostFactory()]
+    services.crashdump_record(host=hosts[0], dump=bug_dump("a"), source="agent")
+    services.crashdump_record(host=hosts[1], dump=bug_dump("b"), source="agent")
+    services.crashdump_record(host=hosts[1], dump=bug_dump("c", "other"), source="agent")
+    client.force_login(readonly_user)
+    page = client.get(reverse("crash-list")).content.decode()
+    assert "2 times on 2 hosts" in page
+    assert "1 time on 1 host" in page
+
+
+def test_after_a_crash_page_escapes_log_text_and_recommends(client, readonly_user):
+    host = HostFactory()
+    crash = services.crashdump_record(host=host, dump=bug_dump("x"), source="agent")
+    client.force_login(readonly_user)
+    page = client.get(reverse("crash-detail", args=[crash.pk])).content.decode()
+    assert "<script>alert(1)</script>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "bug report bundle" in page
+
+
+def test_after_a_crash_page_highlights_the_cited_log_lines(client, readonly_user):
+    crash = services.crashdump_record(host=HostFactory(), dump=O2CB_DUMP, source="agent")
+    client.force_login(readonly_user)
+    page = client.get(reverse("crash-detail", args=[crash.pk])).content.decode()
+    assert '<span class="cited"><span class="muted">     2</span> o2hb_write_timeout' in page
+    assert "Fix the I/O path to dm-3" in page
+
+
+def test_bug_report_bundle_holds_metadata_evidence_and_logs(client, readonly_user):
+    host = HostFactory()
+    HostIOHealth.objects.create(host=host, state="ok", since=host.created, checked=host.created)
+    crash = services.crashdump_record(host=host, dump=O2CB_DUMP, source="agent")
+    client.force_login(readonly_user)
+    response = client.get(reverse("crash-bundle", args=[crash.pk]))
+    bundle = zipfile.ZipFile(io.BytesIO(response.content))
+    assert sorted(bundle.namelist()) == ["evidence.txt", "logs/dom0.log", "metadata.json"]
+    assert host.hostname in bundle.read("metadata.json").decode()
+
+
+def test_unanalysable_dumps_are_kept_as_bugs_to_report():
+    crash = services.crashdump_record(
+        host=HostFactory(),
+        dump={"name": "odd", "analysis": None, "error": "truncated gzip"},
+        source="agent",
+    )
+    assert crash.cause == "bug" and "truncated gzip" in crash.explanation
+
+
+def test_api_lists_filters_and_acknowledges(operator_user, readonly_user):
+    host = HostFactory()
+    crash = services.crashdump_record(host=host, dump=O2CB_DUMP, source="agent")
+    services.crashdump_record(host=host, dump=bug_dump("b"), source="agent")
+    api = api_client_for(readonly_user)
+    listed = api.get("/api/crashdumps/?cause=o2cb").json()
+    assert [row["id"] for row in listed["results"]] == [crash.pk]
+    assert listed["results"][0]["evidence"][0]["line"] == 2
+    assert api.post(f"/api/crashdumps/{crash.pk}/acknowledge/").status_code == 403
+    done = api_client_for(operator_user).post(f"/api/crashdumps/{crash.pk}/acknowledge/")
+    assert done.status_code == 200 and done.json()["acknowledged"]
+    groups = api.get("/api/bug-signatures/").json()["results"]
+    assert groups[0]["count"] == 1 and groups[0]["signature"].startswith("abc123")
