@@ -177,3 +177,9 @@ def _drop_test_queue_at_exit():
         for root in iter_sandbox_hosts(sandbox):
             queues += [f"host.{root.uuid}", f"_kombu.binding.host.{root.uuid}"]
     redis.Redis.from_url(settings.REDIS_URL).delete(*queues)
+
+
+@pytest.fixture(autouse=True)
+def _crash_store(tmp_path, settings):
+    """Crash logs and uploads go to the test's own directory, never the checkout's var/."""
+    settings.CRASH_STORE = tmp_path / "crash-store"

@@ -6,10 +6,12 @@ operation in the schema that is not listed fails the test until someone decides.
 
 import pytest
 import yaml
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from clusters.models import Membership
 from console import services
+from crashes.services import crashdump_record
 from tests.clusters.factories import ClusterFactory, HostFactory
 from tests.conftest import api_client_for
 
@@ -28,6 +30,8 @@ LEAST_ROLE = {
     ("post", "/api/hosts/check/"): "pool-admin",
     ("post", "/api/memberships/"): "pool-admin",
     ("delete", "/api/memberships/{id}/"): "pool-admin",
+    ("post", "/api/crashdumps/"): "pool-operator",
+    ("post", "/api/crashdumps/{id}/acknowledge/"): "pool-operator",
 }
 
 PAGES_FOR_EVERY_ROLE = [
@@ -38,6 +42,7 @@ PAGES_FOR_EVERY_ROLE = [
     "alert-list",
     "audit-list",
     "token-list",
+    "crash-list",
 ]
 
 
@@ -48,7 +53,11 @@ def objects(db):
     member = HostFactory()
     membership, task = services_membership(cluster, member)
     alert = services.alert_raise(name="X", target=None, priority=3, message="m")
+    crash = crashdump_record(
+        host=member, dump={"name": "d", "analysis": None, "error": "test"}, source="agent"
+    )
     return {
+        "crashdump": crash,
         "cluster": cluster,
         "host": host,
         "membership": membership,
@@ -71,6 +80,7 @@ def concrete(path: str, objects) -> str:
         "clusters": objects["cluster"].pk,
         "hosts": objects["host"].pk,
         "memberships": objects["membership"].pk,
+        "crashdumps": objects["crashdump"].pk,
     }
     return path.replace("{id}", str(ids.get(kind, 1)))
 
@@ -101,7 +111,11 @@ def test_every_operation_answers_each_role_as_the_matrix_says(role_users, object
                 if method not in {"get", "post", "put", "patch", "delete"}:
                     continue
                 url = concrete(path, objects)
-                response = getattr(client, method)(url, body_for(path, objects), format="json")
+                if path == "/api/crashdumps/":
+                    log = SimpleUploadedFile("kern.log", b"Nov 25 06:00:00 h kernel: hello\n")
+                    response = client.post(url, {"file": log}, format="multipart")
+                else:
+                    response = getattr(client, method)(url, body_for(path, objects), format="json")
                 least = "read-only" if method == "get" else LEAST_ROLE[(method, path)]
                 allowed = RANK[role] >= RANK[least]
                 if allowed:

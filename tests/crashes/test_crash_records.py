@@ -46,11 +46,6 @@ def bug_dump(name, frames="ocfs2_dlm_lock<-ocfs2_inode_lock"):
     }
 
 
-@pytest.fixture(autouse=True)
-def crash_store(tmp_path, settings):
-    settings.CRASH_STORE = tmp_path / "crashes"
-
-
 def test_an_o2cb_fence_is_recorded_once_with_its_alert_and_logs(django_capture_on_commit_callbacks):
     host = HostFactory()
     with django_capture_on_commit_callbacks() as callbacks:
