@@ -158,6 +158,12 @@ def inject_fault(root: HostRoot, fault: str, target: str | None = None) -> dict:
             down.discard(target)
         state["down_slaves"] = sorted(down)
     elif fault.startswith("heartbeat-"):
+        base = root.path(CONFIGFS)
+        if fault != "heartbeat-normal" and not any(p.is_dir() for p in base.glob("*/heartbeat/*")):
+            raise AgentError(
+                f"{root.hostname} runs no global heartbeat region yet: add OCFS2 storage "
+                "to its cluster first."
+            )
         state["heartbeat"] = fault.removeprefix("heartbeat-")
         state["heartbeat_since"] = now
     else:  # restore

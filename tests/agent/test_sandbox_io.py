@@ -178,3 +178,9 @@ def test_cli_injects_faults_and_probes_everything(host):
     probed = json.loads(cli("--root", str(host.root), "probe", "io").stdout)
     assert paths_by_device(probed)["sdd"]["dm_state"] == "failed"
     assert probed["bonds"][0]["summary"]["up"] == 2
+
+
+def test_heartbeat_faults_need_a_running_region(host):
+    with pytest.raises(AgentError, match="runs no global heartbeat region yet"):
+        inject_fault(host, "heartbeat-stall")
+    inject_fault(host, "heartbeat-normal")  # mending is always allowed
