@@ -221,16 +221,17 @@ class SandboxKernel(Kernel):
         self.sync_cluster(name)
 
     def _start_regions(self, heartbeat: Path, regions: list[str]) -> None:
-        """What `o2cb start-heartbeat` does: one configfs region per formatted LUN found."""
-        from .sandbox_io import sandbox_luns
+        """What `o2cb start-heartbeat` does: find each region's LUN by its volume UUID."""
+        from .storage import list_luns
 
-        devices = {lun.get("fs_uuid"): lun["dm"] for lun in sandbox_luns(self.root)}
-        for region in regions:
-            device = devices.get(region.upper())
-            if device is None or (heartbeat / region).is_dir():
-                continue
-            (heartbeat / region).mkdir()
-            write_atomic(heartbeat / region / "dev", device + "\n")
+        wanted = [r for r in regions if not (heartbeat / r).is_dir()]
+        if not wanted:
+            return
+        devices = {lun["region"]: lun["dm"] for lun in list_luns(self.root) if lun["region"]}
+        for region in wanted:
+            if region.upper() in devices:
+                (heartbeat / region).mkdir()
+                write_atomic(heartbeat / region / "dev", devices[region.upper()] + "\n")
 
     def unregister(self, name: str) -> None:
         shutil.rmtree(self.cluster_dir(name), ignore_errors=True)

@@ -7,8 +7,9 @@ import time
 
 import pytest
 
+from agent import storage
 from agent.errors import AgentError
-from agent.fsutil import read_json, write_json
+from agent.fsutil import read_json
 from agent.hostroot import HostRoot, create_sandbox_host
 from agent.io_probe import probe_io
 from agent.o2cb import O2CBPlugin
@@ -51,6 +52,7 @@ def test_every_host_sees_every_lun_over_two_paths(tmp_path, host):
 
 def test_a_hidden_lun_is_not_seen(host):
     hidden = sandbox_luns(host)[0]["wwid"]
+    host.path("etc/sandbox").mkdir(parents=True, exist_ok=True)
     host.path("etc/sandbox/hidden-luns").write_text(hidden + "\n")
     assert hidden not in [lun["wwid"] for lun in sandbox_luns(host)]
 
@@ -90,39 +92,9 @@ def test_bad_fault_targets_are_refused_with_the_valid_ones(host):
 
 
 def format_lun(host, index=0) -> str:
-    """Real mkfs.ocfs2 on the sandbox LUN; the SAN then knows its OCFS2 UUID."""
+    """Real mkfs.ocfs2 on a sandbox LUN; returns its heartbeat region name."""
     lun = sandbox_luns(host)[index]
-    # -F skips the cluster-stack check (no live O2CB here); mkfs then asks to proceed, from
-    # forked children too, so it gets an endless "y" as from yes(1).
-    subprocess.run(
-        [
-            "bash",
-            "-c",
-            'yes | exec mkfs.ocfs2 "$@"',
-            "mkfs.ocfs2",
-            "-F",
-            "--cluster-stack=o2cb",
-            "--cluster-name=pool",
-            "--global-heartbeat",
-            "-N",
-            "4",
-            "-J",
-            "size=4M",
-            "-L",
-            f"lun{index}",
-            lun["file"],
-        ],
-        check=True,
-        capture_output=True,
-    )
-    uuid = subprocess.run(
-        ["tunefs.ocfs2", "-Q", "%U", lun["file"]], check=True, capture_output=True, text=True
-    ).stdout.strip()
-    luns_file = host.root.parent / ".shared/san/luns.json"
-    luns = read_json(luns_file, [])
-    luns[index]["fs_uuid"] = uuid
-    write_json(luns_file, luns)
-    return uuid
+    return storage.format_lun(host, lun["wwid"], "pool", f"lun{index}", 4)["region"]
 
 
 @pytest.fixture
