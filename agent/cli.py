@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from . import storage
 from .cluster_conf import ClusterConf
 from .errors import AgentError
 from .heartbeat import probe_heartbeat
@@ -75,6 +76,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fault.add_argument("fault", choices=list(FAULTS))
     fault.add_argument("target", nargs="?", help="the path device or bond slave")
+
+    sub.add_parser("luns", help="the SAN LUNs this host sees, with paths and signatures")
+    fmt = sub.add_parser("lun-format", help="mkfs.ocfs2 a LUN for O2CB with global heartbeat")
+    fmt.add_argument("scsi_id")
+    fmt.add_argument("--cluster", required=True)
+    fmt.add_argument("--label", required=True)
+    fmt.add_argument("--slots", type=int, default=16, help="node slots (default 16)")
+    region = sub.add_parser("heartbeat-add", help="make a formatted LUN a heartbeat region")
+    region.add_argument("--cluster", required=True)
+    region.add_argument("region", help="the volume's UUID (blkid) or region name")
 
     sub.add_parser("hello", help="this host's identity, boot time and agent version")
     sub.add_parser("sandbox-reboot", help="reboot a sandbox host (sandbox only)")
@@ -154,6 +165,12 @@ def run(args: argparse.Namespace) -> object:
         return hello(root)
     if args.command == "probe":
         return run_probe(args.kind, args.file, root)
+    if args.command == "luns":
+        return storage.list_luns(root)
+    if args.command == "lun-format":
+        return storage.format_lun(root, args.scsi_id, args.cluster, args.label, args.slots)
+    if args.command == "heartbeat-add":
+        return O2CBPlugin(root, args.cluster).heartbeat_region_add(args.region)
     if args.command == "sandbox-fault":
         return inject_fault(root, args.fault, args.target)
     if args.command == "sandbox-reboot":

@@ -17,6 +17,7 @@ from socket import gethostname
 
 from celery import Celery
 
+from . import storage
 from .crashdumps import describe_dump, mark_reported, new_dumps, peer_log_lines
 from .errors import AgentError
 from .host import hello
@@ -121,6 +122,23 @@ def sandbox_fault(host_uuid: str, fault: str, target: str | None = None) -> dict
     root = root_for(host_uuid)
     with host_lock(host_uuid):
         return inject_fault(root, fault, target)
+
+
+@app.task(name="agent.lun_list")
+def lun_list(host_uuid: str) -> list[dict]:
+    return storage.list_luns(root_for(host_uuid))
+
+
+@app.task(name="agent.lun_format")
+def lun_format(host_uuid: str, scsi_id: str, cluster: str, label: str, slots: int) -> dict:
+    with host_lock(host_uuid):
+        return storage.format_lun(root_for(host_uuid), scsi_id, cluster, label, slots)
+
+
+@app.task(name="agent.heartbeat_region_add")
+def heartbeat_region_add(host_uuid: str, cluster: str, region: str) -> dict:
+    with host_lock(host_uuid):
+        return plugin(host_uuid, cluster).heartbeat_region_add(region)
 
 
 @app.task(name="agent.crash_peer_logs")
