@@ -26,6 +26,7 @@ SYSLOG_TIME_RE = re.compile(
 )
 ISO_TIME_RE = re.compile(r"^(?P<iso>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)?)")
 MONTHS = {m: i for i, m in enumerate("Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split(), 1)}
+DUMP_NAME_TIME_RE = re.compile(r"^(?P<stamp>\d{8}-\d{6})")
 LOG_BYTES_KEPT = 256 * 1024
 PEER_LINES_KEPT = 400
 
@@ -68,6 +69,12 @@ def describe_dump(path: Path) -> dict:
         for p in files
     ]
     analysis = analyse_path(path)
+    if not analysis.get("crash_time"):
+        # XenServer names each dump directory after the crash time.
+        match = DUMP_NAME_TIME_RE.match(path.name)
+        if match:
+            moment = datetime.strptime(match["stamp"], "%Y%m%d-%H%M%S").replace(tzinfo=UTC)
+            analysis["crash_time"] = moment.isoformat()
     cited = {item["file"] for item in analysis.get("evidence", [])}
     logs = {}
     if path.is_dir():

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import shutil
 import uuid as uuid_module
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
@@ -128,13 +128,15 @@ def _analysis_fields(analysis: dict | None, error: str | None) -> dict:
         }
     crash_time = analysis.get("crash_time")
     parsed = parse_datetime(crash_time) if isinstance(crash_time, str) else None
+    if parsed is not None and parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)  # hosts log in UTC unless they say otherwise
     return {
         "cause": analysis.get("cause") if analysis.get("cause") in CrashCause.values else "bug",
         "explanation": str(analysis.get("explanation") or ""),
         "evidence": list(analysis.get("evidence") or [])[:200],
         "details": dict(analysis.get("details") or {}),
         "signature": str(analysis.get("signature") or "")[:200],
-        "time": parsed if parsed and parsed.tzinfo else None,
+        "time": parsed,
     }
 
 
