@@ -16,6 +16,9 @@ from rest_framework.test import APIClient
 
 from console.choices import Role
 
+# Fixtures shared by several test packages.
+pytest_plugins = ["tests.fencing"]
+
 ROOT = Path(__file__).resolve().parent.parent
 
 # A queue of our own, so a demo running on the same Redis never takes the tests' work.
