@@ -87,6 +87,15 @@ def build_parser() -> argparse.ArgumentParser:
     region.add_argument("--cluster", required=True)
     region.add_argument("region", help="the volume's UUID (blkid) or region name")
 
+    crash = sub.add_parser(
+        "analyse-crash",
+        help="why a host crashed: O2CB fence, HA (xhad) fence or a bug",
+        description="Reads a crash dump directory (/var/crash/<time>/), a log file, or a "
+        "tar/zip/gz/xz/bz2 archive of either.",
+    )
+    crash.add_argument("path", type=Path)
+    crash.add_argument("--json", action="store_true", help="print JSON instead of a summary")
+
     sub.add_parser("hello", help="this host's identity, boot time and agent version")
     sub.add_parser("sandbox-reboot", help="reboot a sandbox host (sandbox only)")
 
@@ -148,7 +157,28 @@ def conf_summary(conf: ClusterConf) -> str:
     return "\n".join(lines) or "no clusters"
 
 
+def analyse_crash(path: Path, as_json: bool) -> dict | str:
+    from .crash import analyse_path
+
+    result = analyse_path(path)
+    if as_json:
+        return result
+    details = result["details"]
+    aspects = [details.get(key) for key in ("mechanism", "watchdog", "kind")]
+    method = details.get("fence_method")
+    aspects.append(f"fence method {method}" if method else None)
+    lines = [f"cause: {result['cause']} ({', '.join(a for a in aspects if a)})"]
+    lines.append(f"time: {result['crash_time'] or 'unknown'}")
+    lines.append(result["explanation"])
+    if result["signature"]:
+        lines.append(f"signature: {result['signature']}")
+    lines += [f"  {e['file']}:{e['line']}: {e['text']}" for e in result["evidence"]]
+    return "\n".join(lines)
+
+
 def run(args: argparse.Namespace) -> object:
+    if args.command == "analyse-crash":
+        return analyse_crash(args.path, args.json)
     if args.command == "serve":
         from .worker import serve
 

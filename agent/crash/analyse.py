@@ -1,0 +1,741 @@
+"""From the events of each log to one verdict: fenced by O2CB, fenced by HA, or a bug.
+
+Per log (source), the incident is what ended the system last: the last terminal event (a
+fence, a panic, the hypervisor's watchdog) with the events of the same boot in the
+``WINDOW_BYTES`` of log before it; a log without one offers its last boot's failures
+(lockups, oopses, a heartbeat timeout whose fence message never reached the disk).
+
+Across the logs of one dump, O2CB's own fence message wins (its panic is the crash), then
+a fire of the Xen watchdog for domain 0 or xhad's self-fence, then a heartbeat timeout
+left without its fence message, then software failures, hypervisor and kernel alike.
+
+A large plain log is read from its last ``TAIL_BYTES`` first: when they hold a terminal
+event and its whole window, the verdict is the one a full scan gives (the window rule
+is the same), and only the newlines before are counted, for line numbers. Otherwise, and
+for compressed or archived logs, the log is scanned whole, once, from the start.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from agent.errors import AgentError
+
+from . import rules, trace
+from .archive import DAMAGED, CrashInputError, Source, open_input
+from .rules import Event
+from .scan import BLOCK_BYTES, CONTEXT_BYTES, Hit, line_blocks, scan
+
+WINDOW_BYTES = 2 << 20  # of log before a terminal event that belongs to its incident
+WINDOW_EVENTS = 2000
+STORM_BYTES = 64 << 10  # a repeat of the same failure this close gets no context of its own
+EPOCH_HEAD = 200
+EPOCH_TAIL = 50
+AFTER_EVENTS = 50
+# A plain log this large is read from its end first: what ended the system is there.
+TAIL_BYTES = 4 << 20
+EVIDENCE_MAX = 20
+
+NEEDS_CONTEXT = rules.FAILURES | rules.O2CB_FENCES | rules.XHAD_FENCES
+DUMP_TIME_RE = re.compile(r"(?<!\d)(?P<date>20\d{6})-(?P<time>\d{6})(?:-(?P<zone>[A-Z]{2,5}))?")
+GUEST_LOG_RE = re.compile(r"(?:^|/)dom[1-9]\d*\.log$")
+O2HB_COMM_RE = re.compile(r"\(o2hb-(?P<region>[0-9A-Fa-f]+),\d+,\d+\)")
+
+
+class Incident:
+    """A terminal event, the events of its window before it and those after it."""
+
+    __slots__ = ("terminal", "events", "floor", "after")
+
+    def __init__(self, terminal: Event, events: list[Event], floor: int):
+        self.terminal = terminal
+        self.events = events
+        self.floor = floor  # file offset where the incident's window starts
+        self.after: list[Event] = []
+
+
+class SourceLog:
+    """The events of one log as they stream past, kept as far as the verdict needs them."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.window: deque[Event] = deque()
+        self.epoch_start = 0
+        self.incident: Incident | None = None
+        self.head: list[Event] = []
+        self.tail: deque[Event] = deque(maxlen=EPOCH_TAIL)
+        self.last_epoch: list[Event] = []
+        self.context_at: dict[str, int] = {}
+        self.after_open = False
+        self.uptime: float | None = None
+
+    def add(self, hit: Hit) -> None:
+        classified = rules.classify(hit.text)
+        if classified is None:
+            return
+        kind, fields = classified
+        event = Event(kind, self.name, hit.line, hit.pos, hit.text, fields)
+        # A new boot: the kernel's or Xen's clock went back (or Linux announced itself).
+        uptime = rules.uptime(hit.text)
+        rebooted = uptime is not None and self.uptime is not None and uptime < self.uptime - 1
+        if uptime is not None:
+            self.uptime = uptime
+        if kind == rules.BOOT or rebooted:
+            self._close_epoch()
+            self.epoch_start = hit.pos
+            self.window.clear()
+            self.after_open = False
+            if kind == rules.BOOT:
+                return
+        if kind in NEEDS_CONTEXT:
+            previous = self.context_at.get(kind)
+            if previous is None or hit.pos - previous > STORM_BYTES:
+                event.before, event.after = hit.context()
+                self.context_at[kind] = hit.pos
+        floor = max(hit.pos - WINDOW_BYTES, self.epoch_start)
+        while self.window and (self.window[0].pos < floor or len(self.window) >= WINDOW_EVENTS):
+            self.window.popleft()
+        self.window.append(event)
+        if len(self.head) < EPOCH_HEAD:
+            self.head.append(event)
+        else:
+            self.tail.append(event)
+        if event.terminal:
+            self.incident = Incident(event, list(self.window), floor)
+            self.after_open = True
+        elif self.after_open and self.incident and len(self.incident.after) < AFTER_EVENTS:
+            self.incident.after.append(event)
+
+    def _close_epoch(self) -> None:
+        if self.head:
+            self.last_epoch = self.head + list(self.tail)
+        self.head, self.tail = [], deque(maxlen=EPOCH_TAIL)
+
+    def finish(self) -> SourceLog:
+        self._close_epoch()
+        return self
+
+    def shift_lines(self, offset: int) -> None:
+        """Renumber a finished log read from a line `offset` lines into its file."""
+        seen: set[int] = set()
+        events = [*self.last_epoch, *self.window]
+        if self.incident:
+            events += [self.incident.terminal, *self.incident.events, *self.incident.after]
+        for event in events:
+            if id(event) not in seen:
+                seen.add(id(event))
+                event.line += offset
+
+
+def scan_source(source: Source) -> SourceLog:
+    """Scan one log; a large plain file from its tail first, whole only when needed."""
+    if source.path is not None and source.size > 2 * TAIL_BYTES:
+        with open(source.path, "rb") as handle:
+            handle.seek(source.size - TAIL_BYTES)
+            head = handle.read(CONTEXT_BYTES)
+            origin = source.size - TAIL_BYTES + head.find(b"\n") + 1
+            if head.find(b"\n") >= 0:
+                handle.seek(origin)
+                log = SourceLog(source.name)
+                for hit in scan(_read_blocks(handle), origin=origin, first_line=1):
+                    log.add(hit)
+                incident = log.incident
+                if incident and incident.floor - STORM_BYTES - CONTEXT_BYTES >= origin:
+                    handle.seek(0)
+                    earlier = sum(block.count(b"\n") for block in _read_blocks(handle, origin))
+                    log.finish().shift_lines(earlier)
+                    return log
+    log = SourceLog(source.name)
+    for hit in scan(source.blocks()):
+        log.add(hit)
+    return log.finish()
+
+
+def _read_blocks(handle, limit: int | None = None):
+    remaining = limit
+    while remaining is None or remaining > 0:
+        block = handle.read(BLOCK_BYTES if remaining is None else min(BLOCK_BYTES, remaining))
+        if not block:
+            return
+        if remaining is not None:
+            remaining -= len(block)
+        yield block
+
+
+def analyse_path(path: str | Path) -> dict:
+    """Analyse a crash dump directory, a log file or an archive of either."""
+    path = Path(path)
+    try:
+        logs, files = _read_all(path)
+    except AgentError:
+        raise
+    except DAMAGED as error:
+        raise CrashInputError(f"{path.name}: cannot be read ({error}).") from None
+    names = [path.name, *(item["file"] for item in files)]
+    return decide(logs, files, _dump_time(names), _reference_time(path, names))
+
+
+def _read_all(path: Path) -> tuple[list[SourceLog], list[dict]]:
+    logs: list[SourceLog] = []
+    files: list[dict] = []
+    for source in open_input(path):
+        if source.skipped:
+            files.append({"file": source.name, "read": False, "reason": source.skipped})
+        elif GUEST_LOG_RE.search(source.name):
+            files.append(
+                {"file": source.name, "read": False, "reason": "a guest's console, not the host's"}
+            )
+        else:
+            logs.append(scan_source(source))
+            entry = {"file": source.name, "read": True}
+            if source.truncated:
+                entry["truncated"] = True
+            files.append(entry)
+    return logs, files
+
+
+def analyse_lines(named_line_sources: Iterable[tuple[str, Iterable[str | bytes]]]) -> dict:
+    """Analyse logs given as (name, lines) pairs, e.g. lines a console already holds."""
+    logs, files = [], []
+    for name, lines in named_line_sources:
+        log = SourceLog(name)
+        for hit in scan(line_blocks(lines)):
+            log.add(hit)
+        logs.append(log.finish())
+        files.append({"file": name, "read": True})
+    names = [item["file"] for item in files]
+    dump_time = _dump_time(names)
+    return decide(logs, files, dump_time, dump_time or datetime.now(UTC))
+
+
+def _dump_time(names: list[str]) -> datetime | None:
+    """The time in a XenServer dump directory's name (20261125-061000-UTC)."""
+    for name in names:
+        match = DUMP_TIME_RE.search(name)
+        if match and match["zone"] in (None, "UTC", "GMT"):
+            try:
+                return datetime.strptime(match["date"] + match["time"], "%Y%m%d%H%M%S").replace(
+                    tzinfo=UTC
+                )
+            except ValueError:
+                continue
+    return None
+
+
+def _reference_time(path: Path, names: list[str]) -> datetime:
+    """When the logs were last written, for syslog lines, which omit the year."""
+    stamp = _dump_time(names)
+    if stamp:
+        return stamp
+    try:
+        return datetime.fromtimestamp(path.stat().st_mtime, UTC)
+    except OSError:
+        return datetime.now(UTC)
+
+
+# ---------------------------------------------------------------- the verdict
+
+
+class Clock:
+    """Turns line stamps into times: syslog omits the year, which `reference` gives."""
+
+    def __init__(self, dump_time: datetime | None, reference: datetime):
+        self.dump_time = dump_time
+        self.reference = reference
+
+    def time_of(self, event: Event, related: list[Event]) -> str | None:
+        """The wall-clock time of an event, else of the nearest line before it with one,
+        else the dump directory's."""
+        candidates = [event.text, *reversed(event.before)]
+        candidates += [
+            e.text for e in reversed(related) if e.source == event.source and e.line < event.line
+        ]
+        for text in candidates:
+            stamp = rules.wall_time(text, self.reference.year, not_after=self.reference)
+            if stamp:
+                return stamp.isoformat()
+        return self.dump_time.isoformat() if self.dump_time else None
+
+
+def decide(logs: list[SourceLog], files: list[dict], dump_time, reference: datetime) -> dict:
+    clock = Clock(dump_time, reference)
+    terminal = [log.incident for log in logs if log.incident]
+    o2cb = [i for i in terminal if i.terminal.kind in rules.O2CB_FENCES]
+    if o2cb:
+        return _o2cb_result(_prefer(o2cb, rules.O2CB_FENCE), files, clock)
+    xhad = [i for i in terminal if i.terminal.kind in rules.XHAD_FENCES]
+    if xhad:
+        return _xhad_result(xhad, logs, files, clock)
+    for log in logs:
+        timeout = None if log.incident else _unfenced_timeout(log.last_epoch)
+        if timeout:
+            return _o2cb_result(Incident(timeout, log.last_epoch, 0), files, clock)
+    return _bug_result(logs, files, clock)
+
+
+def _prefer(incidents: list[Incident], kind: str) -> Incident:
+    """The incident whose terminal event is of `kind`, else the first."""
+    return next((i for i in incidents if i.terminal.kind == kind), incidents[0])
+
+
+def _unfenced_timeout(events: list[Event]) -> Event | None:
+    """A heartbeat write timeout that nothing worse followed: the fence message was lost."""
+    last = None
+    for event in events:
+        if event.kind == rules.O2HB_TIMEOUT:
+            last = event
+        elif last and rules.FAILURE_TIER.get(event.kind, 9) <= 1:
+            last = None
+    return last
+
+
+def _all_events(events: Iterable[Event]) -> list[Event]:
+    """The events and those found in their context lines, once each, in line order."""
+    found: dict[tuple[str, int], Event] = {}
+    for event in events:
+        found.setdefault((event.source, event.line), event)
+        for index, text in enumerate(event.before):
+            _add_context_event(found, event, event.line - len(event.before) + index, text)
+        for index, text in enumerate(event.after):
+            _add_context_event(found, event, event.line + 1 + index, text)
+    return sorted(found.values(), key=lambda e: (e.source, e.line))
+
+
+def _add_context_event(found: dict, owner: Event, line: int, text: str) -> None:
+    if (owner.source, line) in found:
+        return
+    classified = rules.classify(text)
+    if classified and classified[0] != rules.BOOT:
+        kind, fields = classified
+        found[(owner.source, line)] = Event(kind, owner.source, line, -1, text, fields)
+
+
+def _last(events: list[Event], *kinds: str) -> Event | None:
+    return next((e for e in reversed(events) if e.kind in kinds), None)
+
+
+def _base(cause: str, explanation: str, evidence: list[Event], crash_time, details, files):
+    seen, cited = set(), []
+    for event in evidence:
+        key = (event.source, event.line)
+        if key not in seen:
+            seen.add(key)
+            cited.append(event.evidence())
+    cited.sort(key=lambda item: (item["file"], item["line"]))
+    return {
+        "cause": cause,
+        "explanation": explanation,
+        "evidence": cited[:EVIDENCE_MAX],
+        "crash_time": crash_time,
+        "details": details,
+        "signature": "",
+        "files": files,
+    }
+
+
+def _with_uptime(details: dict, event: Event) -> dict:
+    seconds = rules.uptime(event.text)
+    if seconds is not None:
+        details["uptime_seconds"] = seconds
+    return details
+
+
+# ---------------------------------------------------------------- O2CB
+
+
+def _o2cb_result(incident: Incident, files, clock: Clock) -> dict:
+    events = _all_events([*incident.events, incident.terminal, *incident.after])
+    fence = _last(events, rules.O2CB_FENCE)
+    quorum = _last(events, rules.O2CB_QUORUM)
+    timeout = _last(events, rules.O2HB_TIMEOUT)
+    idle = [
+        e for e in events if e.kind == rules.O2NET_IDLE and (not quorum or e.line < quorum.line)
+    ]
+    stop = _last(events, rules.O2CB_STOP)
+    method = fence.fields["method"] if fence else None
+    details: dict = {"fence_method": method}
+    evidence = [e for e in (timeout, quorum, stop, fence) if e]
+    if quorum and idle:
+        mechanism = "network"
+    elif quorum:
+        mechanism = "quorum"
+    elif timeout:
+        mechanism = "disk_heartbeat"
+    elif idle:
+        mechanism = "network"
+    else:
+        mechanism = "unknown"
+    details["mechanism"] = mechanism
+    if mechanism == "disk_heartbeat" and timeout:
+        details["device"] = timeout.fields["device"]
+        details["timeout_ms"] = timeout.fields["timeout_ms"]
+        region = _region(events, timeout)
+        if region:
+            details["region"] = region
+        evidence += [e for e in events if e.kind == rules.O2HB_HUNG]
+    if mechanism == "network":
+        peer = idle[-1]
+        details.update(
+            node=peer.fields["node"],
+            node_number=peer.fields["node_number"],
+            address=peer.fields["address"],
+            idle_seconds=peer.fields["idle_seconds"],
+        )
+        peers = sorted({e.fields["node"] for e in idle})
+        if len(peers) > 1:
+            details["peers"] = peers
+        evidence += idle
+    if quorum:
+        details["quorum"] = {
+            key: quorum.fields[key]
+            for key in ("connected", "needed", "heartbeating", "lowest_node")
+            if key in quorum.fields
+        }
+    cluster = _last(events, rules.O2CB_CLUSTER)
+    if cluster:
+        details["cluster"] = cluster.fields["cluster"]
+    last = fence or stop or quorum or timeout or incident.terminal
+    _with_uptime(details, last)
+    explanation = _o2cb_explanation(details, fence is not None or stop is not None)
+    return _base(
+        "o2cb",
+        explanation,
+        evidence or [incident.terminal],
+        clock.time_of(last, events),
+        details,
+        files,
+    )
+
+
+def _region(events: list[Event], timeout: Event) -> str | None:
+    device = timeout.fields["device"]
+    for event in reversed(events):
+        if event.kind in (rules.O2HB_REGION, rules.O2HB_HUNG) and event.fields.get("device") in (
+            device,
+            device.strip("()"),
+        ):
+            return event.fields["region"]
+    match = O2HB_COMM_RE.search(timeout.text)
+    return match["region"] if match else None
+
+
+def _o2cb_explanation(details: dict, fenced: bool) -> str:
+    how = {
+        "panic": "panicked on purpose (fence method panic, which leaves a crash dump)",
+        "reset": "restarted itself at once (fence method reset)",
+    }.get(details["fence_method"], "fenced itself")
+    mechanism = details["mechanism"]
+    if mechanism == "disk_heartbeat":
+        seconds = details["timeout_ms"] / 1000
+        text = (
+            f"O2CB fenced this host: its heartbeat writes to {details['device']} did not "
+            f"complete for {seconds:.1f} s ({details['timeout_ms']} ms), longer than the "
+            f"heartbeat dead threshold, so the host {how}: its peers could then recover its "
+            "locks and journals safely. The storage path failed, not the host: fix the path to "
+            f"{details['device']} (multipath paths, HBA, cabling, switch ports, the array's "
+            "controller logs at that time); if the array can stall this long during normal "
+            "events such as a controller failover, raise O2CB_HEARTBEAT_THRESHOLD on every host."
+        )
+        if not fenced:
+            text += (
+                " The fence message itself is not in the log (a restart leaves no time to "
+                "write it), but nothing else followed the timeout."
+            )
+        return text
+    if mechanism == "network":
+        quorum = details.get("quorum")
+        numbers = (
+            f" (connected to {quorum['connected']} node(s), {quorum['needed']} needed out of "
+            f"{quorum['heartbeating']} heartbeating)"
+            if quorum and "heartbeating" in quorum
+            else ""
+        )
+        if quorum and "lowest_node" in quorum:
+            numbers = (
+                f" (it reached {quorum['connected']} of {quorum['heartbeating']} heartbeating "
+                f"nodes, a half without the lowest node, {quorum['lowest_node']})"
+            )
+        return (
+            f"O2CB fenced this host: its cluster network connection to node "
+            f"{details['node']} (number {details['node_number']}, {details['address']}) "
+            f"was idle for {details['idle_seconds']:g} s, so the host lost quorum{numbers} "
+            f"and {how}. Fix the cluster network between the two hosts: bond slaves, "
+            "cables, switch ports and VLANs of the interconnect; raise O2CB's idle timeout "
+            "only if the network is known to pause that long."
+        )
+    if mechanism == "quorum":
+        quorum = details["quorum"]
+        if "lowest_node" in quorum:
+            reason = (
+                f"it could reach only half of the {quorum['heartbeating']} heartbeating "
+                f"nodes ({quorum['connected']}), and not the half holding the lowest node "
+                f"({quorum['lowest_node']})"
+            )
+        else:
+            reason = (
+                f"it was connected to only {quorum['connected']} node(s) while "
+                f"{quorum['needed']} were needed for a quorum of {quorum['heartbeating']} "
+                "heartbeating nodes"
+            )
+        return (
+            f"O2CB fenced this host because it lost quorum: {reason}; it {how}. Check the "
+            "cluster network shared by the hosts (bonds, switches): several peers became "
+            "unreachable at once."
+        )
+    return (
+        f"O2CB fenced this host: it {how}. The log does not show whether its disk "
+        "heartbeat or its cluster network failed first; check both the storage paths and "
+        "the cluster network around the crash time."
+    )
+
+
+# ---------------------------------------------------------------- XenServer HA
+
+
+def _xhad_result(incidents: list[Incident], logs, files, clock: Clock) -> dict:
+    events = _all_events(
+        [e for i in incidents for e in (*i.events, i.terminal, *i.after)]
+        + [e for log in logs for e in log.last_epoch if e.kind == rules.XHA_FENCE]
+    )
+    fired = _last(events, rules.XEN_WATCHDOG)
+    hwdom = _last(events, rules.XEN_HWDOM_WATCHDOG)
+    fences = [e for e in events if e.kind in (rules.XHA_FENCE, rules.XHA_WATCHDOG_EXPIRED)]
+    details: dict = {}
+    evidence = [e for e in (fired, hwdom) if e] + fences
+    if fired or hwdom:
+        details["watchdog"] = "xen_domain_watchdog"
+        details["domain"] = (fired or hwdom).fields.get("domain", 0)
+        if fired and "watchdog_id" in fired.fields:
+            details["watchdog_id"] = fired.fields["watchdog_id"]
+        details["hypervisor_action"] = "watchdog rebooting machine" if hwdom else None
+    else:
+        details["watchdog"] = "xha_self_fence"
+    reasons = [e.fields["reason"] for e in fences if e.fields.get("reason")]
+    if reasons:
+        details["xha_reason"] = reasons[-1]
+    expired = _last(events, rules.XHA_WATCHDOG_EXPIRED)
+    if expired:
+        details["xha_watchdog"] = expired.fields.get("label")
+    # What dom0 logged before (a storage stall or a hang that kept xhad from running).
+    troubles = [
+        e
+        for log in logs
+        for e in (log.incident.events if log.incident else log.last_epoch)
+        if e.kind in rules.FAILURES or e.kind in (rules.O2HB_TIMEOUT, rules.O2NET_IDLE)
+    ]
+    if troubles:
+        details["dom0_before"] = troubles[0].text[:300]
+        evidence.append(troubles[0])
+    last = fired or hwdom or fences[-1]
+    _with_uptime(details, last)
+    if fired or hwdom:
+        timer = f" (timer {details['watchdog_id']})" if "watchdog_id" in details else ""
+        text = (
+            f"XenServer HA fenced this host: Xen's watchdog for domain 0{timer} fired "
+            "because HA's daemon (xhad) stopped resetting it, and Xen rebooted the machine. "
+        )
+    else:
+        text = "XenServer HA's daemon (xhad) fenced this host itself. "
+    if reasons:
+        text += f"xhad's reason: {reasons[-1].rstrip('. ')}. "
+    text += (
+        "xhad fences when it loses the HA statefile (its storage path) or the HA network "
+        "heartbeat to the other hosts, or when dom0 hangs and cannot run it. Check the "
+        "storage path to the HA statefile SR and the management network; /var/log/xha.log "
+        "on this host says which it lost."
+    )
+    if troubles:
+        text += " Before the fence dom0 logged: " + trace.message(troubles[0].text)[:200]
+    return _base("xhad", text, evidence, clock.time_of(last, events), details, files)
+
+
+# ---------------------------------------------------------------- software bugs
+
+DESCRIPTIONS = {
+    rules.KERNEL_BUG: "the kernel hit a BUG() assertion at {location}",
+    rules.XEN_BUG: "the hypervisor hit a BUG() assertion at {location}",
+    rules.NULL_POINTER: "the kernel dereferenced a NULL pointer",
+    rules.PAGING_FAULT: "the kernel accessed an address that is not mapped",
+    rules.PROTECTION_FAULT: "the kernel took a general protection fault",
+    rules.OOPS: "the kernel oopsed",
+    rules.SOFT_LOCKUP: "CPU {cpu} was stuck in the kernel for {seconds} s (soft lockup)",
+    rules.HARD_LOCKUP: "a CPU stopped taking interrupts (hard lockup, NMI watchdog)",
+    rules.XEN_CPU_STUCK: "the hypervisor's NMI watchdog found CPU {cpu} stuck",
+    rules.HUNG_TASK: "task {task} was blocked for more than {seconds} s (hung task)",
+    rules.OTHER_BUG: "the kernel reported a bug: {what}",
+    rules.KERNEL_PANIC: "the kernel panicked: {reason}",
+    rules.XEN_PANIC: "the hypervisor panicked: {failure}",
+    rules.XEN_DOM0_CRASHED: "dom0 crashed (the hypervisor's log says so; dom0's own log, "
+    "which would hold the reason, was not found)",
+}
+
+
+def _root(events: list[Event]) -> Event | None:
+    """The failure that explains the others: the worst kind, the first of that kind."""
+    failures = [e for e in events if e.kind in rules.FAILURES]
+    if not failures:
+        return None
+    return min(failures, key=lambda e: (rules.FAILURE_TIER[e.kind], e.line))
+
+
+def _bug_candidates(logs: list[SourceLog]):
+    """(rank, log, terminal, events) for each log with a failure, best first."""
+    ranked = []
+    for order, log in enumerate(logs):
+        if log.incident:
+            terminal = log.incident.terminal
+            events = [*log.incident.events, *log.incident.after]
+            weak = terminal.kind == rules.XEN_DOM0_CRASHED
+            root = _root(events)
+            if root:
+                ranked.append(
+                    ((1 if weak else 0, rules.FAILURE_TIER[root.kind], order), terminal, events)
+                )
+        else:
+            root = _root(log.last_epoch)
+            if root:
+                ranked.append(((2, rules.FAILURE_TIER[root.kind], order), None, log.last_epoch))
+    ranked.sort(key=lambda item: item[0])
+    return ranked
+
+
+def _bug_result(logs, files, clock: Clock) -> dict:
+    candidates = _bug_candidates(logs)
+    if not candidates:
+        return _nothing_found(logs, files, clock)
+    _rank, terminal, events = candidates[0]
+    root = _root(events)
+    assert root is not None
+    failure_text = _failure_text(root)
+    location = root.fields.get("location")
+    before, after = _trace_lines(root)
+    faulting = trace.faulting_function(after) or (
+        trace.faulting_function(list(reversed(before))) if root.kind in rules.TRACE_BEFORE else None
+    )
+    frames = trace.call_trace(before, last=True) if root.kind in rules.TRACE_BEFORE else []
+    frames = frames or trace.call_trace(after)
+    top = trace.top_frames(faulting[:2] if faulting else None, frames)
+    details: dict = {
+        "kind": root.kind,
+        "failure": failure_text,
+        "where": "hypervisor" if root.kind.startswith("xen_") else "kernel",
+    }
+    if location:
+        details["location"] = location + (
+            f":{root.fields['source_line']}" if "source_line" in root.fields else ""
+        )
+    function, module = (faulting[0], faulting[1]) if faulting else (None, None)
+    if function is None and top:
+        function = top[0]
+        module = next((m for f, m in frames if f == function), None)
+    if function:
+        details["function"] = function
+    if module:
+        details["module"] = module
+    details["frames"] = top
+    if terminal and terminal is not root and terminal.kind == rules.KERNEL_PANIC:
+        details["panic"] = terminal.fields.get("reason", "")
+    for key in ("cpu", "seconds", "task"):
+        if key in root.fields:
+            details[key] = root.fields[key]
+    _with_uptime(details, root)
+    evidence = [root]
+    rip = _rip_event(root, after, before)
+    if rip:
+        evidence.append(rip)
+    if terminal and terminal is not root:
+        evidence.append(terminal)
+    description = DESCRIPTIONS[root.kind].format_map(
+        _Defaults({**root.fields, "failure": failure_text})
+    )
+    where = f" in {function}" + (f" ({module})" if module else "") if function else ""
+    if terminal is None:
+        ending = (
+            "The log ends after it with no panic or fence: the host probably hung and was "
+            "reset from outside. "
+        )
+    else:
+        ending = ""
+    explanation = (
+        f"A software failure, not a fence, ended this host: {description}{where}. {ending}"
+        "Send the bug report bundle (failure, stack and signature) to the vendor of "
+        f"{'the hypervisor' if details['where'] == 'hypervisor' else 'the kernel or module'}; "
+        "crashes with the same signature are the same bug."
+    )
+    result = _base(
+        "bug",
+        explanation,
+        evidence,
+        clock.time_of(terminal or root, events),
+        details,
+        files,
+    )
+    result["signature"] = trace.signature(root.kind, location, top, failure_text)
+    return result
+
+
+class _Defaults(dict):
+    def __missing__(self, key):
+        return "?"
+
+
+def _failure_text(root: Event) -> str:
+    if root.kind == rules.XEN_PANIC:
+        # "Panic on CPU 0:" is followed by the reason: "FATAL TRAP: vector = 14 (page
+        # fault)", "Xen BUG at ...", "Assertion '...' failed at ...".
+        for text in root.after[:4]:
+            body = trace.message(text).strip()
+            if body and not body.startswith("*"):
+                return body
+    return trace.message(root.text).strip()
+
+
+def _trace_lines(root: Event) -> tuple[list[str], list[str]]:
+    if root.before or root.after:
+        return root.before, root.after
+    return [], []
+
+
+def _rip_event(root: Event, after: list[str], before: list[str]) -> Event | None:
+    found = trace.faulting_function(after)
+    if found:
+        return Event("rip", root.source, root.line + 1 + found[2], -1, after[found[2]])
+    if root.kind in rules.TRACE_BEFORE:
+        found = trace.faulting_function(list(reversed(before)))
+        if found:
+            index = len(before) - 1 - found[2]
+            return Event("rip", root.source, root.line - len(before) + index, -1, before[index])
+    return None
+
+
+def _nothing_found(logs: list[SourceLog], files, clock: Clock) -> dict:
+    events = [e for log in logs for e in log.last_epoch]
+    idle = [e for e in events if e.kind == rules.O2NET_IDLE]
+    read = sum(1 for item in files if item.get("read"))
+    text = (
+        f"No known failure was found in the {read} log(s) read: no O2CB or HA fence and no "
+        "kernel or hypervisor crash message. The logs may stop before the crash (a hard "
+        "reset or power loss leaves no trace): check the server's management controller "
+        "(iLO, iDRAC, IPMI event log) and its serial console."
+    )
+    details: dict = {"kind": "unknown"}
+    if idle:
+        peers = sorted({e.fields["node"] for e in idle})
+        details["peers_lost"] = peers
+        text += (
+            f" O2CB lost its connection to {', '.join(peers)} without fencing this host: "
+            "that is a peer's failure seen from here, not this host's."
+        )
+    result = _base(
+        "bug",
+        text,
+        idle[-3:],
+        clock.dump_time.isoformat() if clock.dump_time else None,
+        details,
+        files,
+    )
+    return result

@@ -1,0 +1,415 @@
+"""What the analyser recognises in one line of a log, and the needles that find such lines.
+
+Every message below is matched anywhere in the line, so syslog prefixes (``Nov 25 10:00:00
+host kernel:``), dmesg stamps (``[ 1234.567890]``), the hypervisor's ``(XEN) [ 12.345]``,
+printk levels (``<3>``) and O2CB's mlog prefixes (``(o2hb-6C0D2A4E50,2001,1):func:295
+ERROR:``, or ``(2001,1):func:295 ERROR:`` before 2.6.25) do not matter.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+# Kinds of event. O2CB's own (fs/ocfs2/cluster/):
+O2CB_FENCE = "o2cb_fence"  # quorum.c o2quo_fence_self
+O2CB_QUORUM = "o2cb_quorum"  # quorum.c o2quo_make_decision
+O2CB_STOP = "o2cb_stop_heartbeat"  # heartbeat.c o2hb_stop_all_regions, called by the fence
+O2HB_TIMEOUT = "o2hb_write_timeout"  # heartbeat.c o2hb_write_timeout
+O2HB_HUNG = "o2hb_write_hung"  # heartbeat.c o2hb_nego_timeout
+O2HB_REGION = "o2hb_region"  # heartbeat.c: a region and its device
+O2NET_IDLE = "o2net_idle"  # tcp.c o2net_idle_timer
+O2CB_CLUSTER = "o2cb_cluster"  # the o2cb init script: "Starting O2CB cluster NAME: OK"
+# The hypervisor's (xen/common/sched/core.c, xen/common/shutdown.c) and XenServer HA's:
+XEN_WATCHDOG = "xen_watchdog"  # domain_watchdog_timeout
+XEN_HWDOM_WATCHDOG = "xen_hwdom_watchdog"  # hwdom_shutdown(SHUTDOWN_watchdog)
+XEN_DOM0_CRASHED = "xen_dom0_crashed"  # hwdom_shutdown(SHUTDOWN_crash)
+XHA_FENCE = "xha_self_fence"  # xha's self_fence()/watchdog_selffence(), xapi's fence
+XHA_WATCHDOG_EXPIRED = "xha_watchdog_expired"  # xha watchdog.c check_watchdog_timeout
+# Software failures, Linux and Xen:
+KERNEL_PANIC = "kernel_panic"
+XEN_PANIC = "xen_panic"
+KERNEL_BUG = "kernel_bug"
+XEN_BUG = "xen_bug"
+NULL_POINTER = "null_pointer"
+PAGING_FAULT = "paging_fault"
+PROTECTION_FAULT = "general_protection_fault"
+OOPS = "oops"
+SOFT_LOCKUP = "soft_lockup"
+HARD_LOCKUP = "hard_lockup"
+XEN_CPU_STUCK = "xen_cpu_stuck"
+HUNG_TASK = "hung_task"
+OTHER_BUG = "other_bug"
+BOOT = "boot"
+
+O2CB_FENCES = {O2CB_FENCE, O2CB_QUORUM, O2CB_STOP}
+XHAD_FENCES = {XEN_WATCHDOG, XEN_HWDOM_WATCHDOG, XHA_FENCE, XHA_WATCHDOG_EXPIRED}
+FAILURES = {
+    KERNEL_PANIC,
+    XEN_PANIC,
+    XEN_DOM0_CRASHED,
+    KERNEL_BUG,
+    XEN_BUG,
+    NULL_POINTER,
+    PAGING_FAULT,
+    PROTECTION_FAULT,
+    OOPS,
+    SOFT_LOCKUP,
+    HARD_LOCKUP,
+    XEN_CPU_STUCK,
+    HUNG_TASK,
+    OTHER_BUG,
+}
+# Which failure explains a crash best, when one incident holds several (a BUG, then the
+# oops it raises, then the panic): the faults first, then lockups, then the rest.
+FAILURE_TIER = {
+    KERNEL_BUG: 0,
+    XEN_BUG: 0,
+    NULL_POINTER: 0,
+    PAGING_FAULT: 0,
+    PROTECTION_FAULT: 0,
+    OOPS: 1,
+    HARD_LOCKUP: 2,
+    SOFT_LOCKUP: 2,
+    XEN_CPU_STUCK: 2,
+    HUNG_TASK: 3,
+    OTHER_BUG: 3,
+    XEN_PANIC: 4,
+    KERNEL_PANIC: 4,
+    XEN_DOM0_CRASHED: 5,
+}
+# Failures whose stack trace is printed before their own line rather than after it.
+TRACE_BEFORE = {XEN_PANIC, XEN_DOM0_CRASHED}
+
+# The prefilter: a line is classified only if it holds one of these byte strings. Each
+# terminal message above holds one; the other lines of a multi-line report (registers,
+# traces, the precursors just before a fence) are read as its context. Few and long
+# needles keep the scan fast: each costs one pass of bytes.find over the log.
+NEEDLES: tuple[bytes, ...] = (
+    b"fencing",  # "sorry to be fencing this system", "fencing this node because"
+    b"eartbeat",  # "Heartbeat write timeout", "stopping heartbeat on all active regions"
+    b"idle for",  # "has been idle for 30.0 secs"
+    b"atchdog",  # every watchdog: Xen's domain watchdog, xha's, NMI and soft-lockup ones
+    b"anic",  # "Kernel panic - not syncing", Xen's "Panic on CPU 0"
+    b"0 crashed",  # "Hardware Dom0 crashed", "Domain 0 crashed"
+    b"BUG",  # "BUG: soft lockup", "BUG: unable to handle", "kernel BUG at", "Xen BUG at"
+    b"Oops",
+    b"protection fault",
+    b"blocked for more",  # hung tasks
+)
+# Needles that must start a word and be followed by one of these ("DEBUG: " is no BUG).
+NEEDLE_FOLLOWERS: dict[bytes, tuple[bytes, ...]] = {b"BUG": (b": ", b" at ")}
+
+
+class Rule:
+    """A kind of event, a literal every matching line holds, and the pattern itself.
+
+    The pattern is compiled when a line first holds the literal: most rules never meet
+    one, and compiling them all would cost more than a typical analysis.
+    """
+
+    __slots__ = ("kind", "literal", "source", "_pattern")
+
+    def __init__(self, kind: str, literal: str, source: str):
+        self.kind = kind
+        self.literal = literal
+        self.source = source
+        self._pattern: re.Pattern[str] | None = None
+
+    @property
+    def pattern(self) -> re.Pattern[str]:
+        if self._pattern is None:
+            self._pattern = re.compile(self.source)
+        return self._pattern
+
+
+def _rule(kind: str, literal: str, pattern: str) -> Rule:
+    return Rule(kind, literal, pattern)
+
+
+# First match wins: O2CB's panic message is also a "Kernel panic", and a soft lockup is
+# also a "BUG:".
+RULES: tuple[Rule, ...] = (
+    # "*** ocfs2 is very sorry to be fencing this system by restarting ***" (printk) and,
+    # with fence_method panic, "Kernel panic - not syncing: *** ocfs2 is very sorry to be
+    # fencing this system by panicing ***" ("panicking" since 6.13; no stars before 2.6.28).
+    _rule(
+        O2CB_FENCE,
+        "very sorry",
+        r"ocfs2 is very sorry to be fencing this system by (?P<method>\w+)",
+    ),
+    _rule(
+        O2CB_QUORUM,
+        "fencing this node",
+        r"fencing this node because it is only connected to (?P<connected>\d+) nodes? and "
+        r"(?P<needed>\d+) is needed to make a quorum out of (?P<heartbeating>\d+) heartbeating",
+    ),
+    _rule(
+        O2CB_QUORUM,
+        "fencing this node",
+        r"fencing this node because it is connected to a half-quorum of (?P<connected>\d+) "
+        r"out of (?P<heartbeating>\d+) nodes which doesn't include the lowest active node "
+        r"(?P<lowest_node>\d+)",
+    ),
+    _rule(O2CB_STOP, "stopping heartbeat", r"stopping heartbeat on all active regions"),
+    # %s hr_dev_name ("sdb", "dm-3") until 6.0, then %pg ("dm-3", "sdb1").
+    _rule(
+        O2HB_TIMEOUT,
+        "write timeout",
+        r"Heartbeat write timeout to device (?P<device>\S+) after (?P<timeout_ms>\d+) "
+        r"milliseconds",
+    ),
+    _rule(
+        O2HB_HUNG,
+        "hb write hung",
+        r"o2hb: node (?P<node_number>\d+) hb write hung for (?P<seconds>\d+)s on region "
+        r"(?P<region>\S+) \((?P<device>.+?)\)\.?\s*$",
+    ),
+    _rule(
+        O2HB_HUNG,
+        "hb write hung",
+        r"o2hb: all nodes hb write hung, maybe region (?P<region>\S+) \((?P<device>.+?)\) is down",
+    ),
+    _rule(
+        O2HB_REGION,
+        "o2hb: ",
+        r"o2hb: (?:Region|Heartbeat (?:started|stopped) on region) (?P<region>[0-9A-Fa-f]+) "
+        r"\((?P<device>.+?)\)(?=[\s.]|$)",
+    ),
+    # 2.6.16: "connection to node N (num 1) at IP:port has been idle for 10 seconds, shutting
+    # it down."; 2.6.18-3.x: "o2net: connection to ... idle for 30.0 seconds, shutting it
+    # down."; since 3.2: "o2net: Connection to ... has been idle for 30.0 secs."
+    _rule(
+        O2NET_IDLE,
+        "idle for",
+        r"[Cc]onnection to node (?P<node>\S+) \(num (?P<node_number>\d+)\) at "
+        r"(?P<address>[0-9A-Fa-f.:]+:\d+) has been idle for (?P<idle_seconds>\d+(?:\.\d+)?) "
+        r"(?:secs|seconds)",
+    ),
+    _rule(O2CB_CLUSTER, "O2CB cluster", r"Starting O2CB cluster (?P<cluster>[\w.-]+)"),
+    # "Watchdog timer fired for domain 0"; since Xen 4.21 "Watchdog timer 1 fired for d0".
+    _rule(
+        XEN_WATCHDOG,
+        "Watchdog timer",
+        r"Watchdog timer (?:(?P<watchdog_id>\d+) )?fired for (?:domain (?P<domain>\d+)|"
+        r"d(?P<domain_d>\d+))",
+    ),
+    # "Hardware Dom0 shutdown: watchdog rebooting machine"; before 4.5 "Domain 0 shutdown:".
+    _rule(
+        XEN_HWDOM_WATCHDOG,
+        "watchdog rebooting",
+        r"(?:Hardware Dom|Domain )(?P<domain>\d+) shutdown: watchdog rebooting machine",
+    ),
+    _rule(XEN_DOM0_CRASHED, " crashed", r"(?:Hardware Dom|Domain )(?P<domain>\d+) crashed"),
+    # xha: self_fence() logs its reason ending "- Self-Fence" (or "- Self Fence"), then
+    # watchdog_selffence() logs "watchdog_selffence."; xapi: "Host will self-fence via its
+    # own watchdog for safety". xapi's warnings that a host *will* self-fence if something
+    # else fails are not fences.
+    _rule(XHA_FENCE, "Fence", r"(?P<reason>\S.*?)\s*-\s*Self[- ]Fence\b"),
+    _rule(XHA_FENCE, "watchdog_selffence", r"\bwatchdog_selffence\b"),
+    _rule(XHA_FENCE, "self-fence via", r"Host will self-fence via its own watchdog"),
+    _rule(
+        XHA_WATCHDOG_EXPIRED,
+        "should have expired",
+        r"Watchdog should have expired id=(?P<watchdog_id>\d+) label=(?P<label>\S+?)\.?$",
+    ),
+    _rule(XEN_CPU_STUCK, "is stuck", r"Watchdog timer detects that CPU ?(?P<cpu>\d+) is stuck"),
+    _rule(XEN_PANIC, "Panic on CPU", r"Panic on CPU ?(?P<cpu>\d+)"),
+    _rule(KERNEL_PANIC, "Kernel panic", r"Kernel panic - not syncing:? ?(?P<reason>.*?)\s*$"),
+    # "BUG: soft lockup - CPU#3 stuck for 22s! [kworker/3:1:1234]", also after
+    # "watchdog: " (4.14+) or "NMI watchdog: " (3.x).
+    _rule(
+        SOFT_LOCKUP,
+        "soft lockup",
+        r"BUG: soft lockup - CPU#(?P<cpu>\d+) stuck for (?P<seconds>\d+)s!"
+        r"(?: \[(?P<task>.+):(?P<pid>\d+)\])?",
+    ),
+    _rule(
+        HARD_LOCKUP,
+        "LOCKUP",
+        r"(?:Watchdog detected hard LOCKUP on cpu ?(?P<cpu>\d+)|"
+        r"NMI Watchdog detected LOCKUP on CPU ?(?P<cpu_old>\d+))",
+    ),
+    _rule(
+        HUNG_TASK,
+        "blocked for more",
+        r"INFO: task (?P<task>.+?):(?P<pid>\d+) blocked for more than (?P<seconds>\d+) seconds",
+    ),
+    _rule(
+        KERNEL_BUG,
+        "kernel BUG at",
+        r"kernel BUG at (?P<location>[^\s:!]+)(?::(?P<source_line>\d+))?",
+    ),
+    _rule(XEN_BUG, "Xen BUG at", r"Xen BUG at (?P<location>[^\s:!]+)(?::(?P<source_line>\d+))?"),
+    # "BUG: unable to handle kernel NULL pointer dereference at 0000000000000008" (to 4.x),
+    # "BUG: kernel NULL pointer dereference, address: 0000000000000008" (5.x+), and arm's
+    # "Unable to handle kernel NULL pointer dereference at virtual address 00000008".
+    _rule(
+        NULL_POINTER,
+        "NULL pointer",
+        r"(?:BUG: unable to handle kernel|BUG: kernel|Unable to handle kernel) NULL pointer "
+        r"dereference(?:,? (?:at |address: )(?:virtual address )?(?P<address>[0-9a-fx]+))?",
+    ),
+    _rule(
+        PAGING_FAULT,
+        "nable to handle",
+        r"(?:BUG: unable to handle (?:kernel paging request|page fault for address)|"
+        r"Unable to handle kernel paging request)(?: at)?(?: virtual address)?:?\s*"
+        r"(?P<address>[0-9a-fx]+)?",
+    ),
+    # "general protection fault: 0000 [#1] SMP"; since 5.8 "general protection fault,
+    # probably for non-canonical address 0x...: 0000 [#1]"; 6.x prefixes "Oops: ".
+    _rule(PROTECTION_FAULT, "protection fault", r"general protection fault"),
+    _rule(OOPS, "Oops", r"(?:Internal error: )?\bOops\b(?:: (?P<code>[0-9a-fA-F]+))?.*\[#\d+\]"),
+    _rule(OTHER_BUG, "BUG: ", r"(?<![\w])BUG: (?P<what>.+?)\s*$"),
+    _rule(BOOT, "Linux version", r"\bLinux version \d"),
+)
+
+
+class Event:
+    """One recognised line of one source, with the lines around it when they matter."""
+
+    __slots__ = ("kind", "source", "line", "pos", "text", "fields", "before", "after")
+
+    def __init__(self, kind: str, source: str, line: int, pos: int, text: str, fields=None):
+        self.kind = kind
+        self.source = source
+        self.line = line
+        self.pos = pos  # file offset of the line; -1 for lines read from another's context
+        self.text = text
+        self.fields: dict = fields or {}
+        self.before: list[str] = []
+        self.after: list[str] = []
+
+    @property
+    def terminal(self) -> bool:
+        """Whether this event ends the system (rather than warns of trouble)."""
+        if self.kind == XEN_WATCHDOG:
+            # A guest's watchdog reboots that guest only; xhad's is domain 0's.
+            return self.fields.get("domain") == 0
+        return (
+            self.kind in O2CB_FENCES
+            or self.kind in XHAD_FENCES
+            or self.kind
+            in {
+                KERNEL_PANIC,
+                XEN_PANIC,
+                XEN_DOM0_CRASHED,
+            }
+        )
+
+    def evidence(self) -> dict:
+        return {"file": self.source, "line": self.line, "text": self.text[:1000]}
+
+
+def classify(text: str) -> tuple[str, dict] | None:
+    """The kind of event a line reports and its fields, or None for anything else."""
+    if "---[ end " in text:
+        # Linux repeats the panic message in its end marker; the first line is the event.
+        return None
+    for rule in RULES:
+        if rule.literal not in text:
+            continue
+        match = rule.pattern.search(text)
+        if match:
+            return rule.kind, _fields(rule.kind, match)
+    return None
+
+
+INT_FIELDS = {
+    "connected",
+    "needed",
+    "heartbeating",
+    "lowest_node",
+    "timeout_ms",
+    "node_number",
+    "seconds",
+    "domain",
+    "watchdog_id",
+    "cpu",
+    "pid",
+    "source_line",
+}
+RENAMED_FIELDS = {"domain_d": "domain", "cpu_old": "cpu"}
+XHA_LEVEL_RE = re.compile(r"\[(?:debug|info|notice|warn|warning|err|error|crit|alert|emerg)\]\s*")
+
+
+def _fields(kind: str, match: re.Match[str]) -> dict:
+    fields: dict = {}
+    for name, value in match.groupdict().items():
+        if value is None:
+            continue
+        name = RENAMED_FIELDS.get(name, name)
+        if name == "idle_seconds":
+            fields[name] = float(value)
+        elif name in INT_FIELDS:
+            fields[name] = int(value)
+        else:
+            fields[name] = value
+    if kind == O2CB_FENCE:
+        fields["method"] = "panic" if fields["method"].startswith("panic") else "reset"
+    if kind == XHA_FENCE and "reason" in fields:
+        # xha.log lines read "Nov 25 10:00:00 UTC 2026 [err] FH: ...": keep the message.
+        level = XHA_LEVEL_RE.search(fields["reason"])
+        if level:
+            fields["reason"] = fields["reason"][level.end() :]
+    if kind == O2CB_QUORUM and "needed" not in fields:
+        # A half-quorum: connected to exactly half, which is what quorum needs when the
+        # lowest node is among them.
+        fields["needed"] = fields["connected"]
+    return fields
+
+
+# Where a line says when it was written.
+MONTHS = {m: i for i, m in enumerate("Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split(), 1)}
+SYSLOG_TIME_RE = re.compile(
+    r"^(?:<\d+>\d?\s*)?(?P<month>Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)\s+"
+    r"(?P<day>\d{1,2})\s+(?P<hms>\d\d:\d\d:\d\d)(?:\.\d+)?"
+    # xha.log writes the zone and year after the time: "Nov 25 10:00:00 UTC 2026 [err]".
+    r"(?:\s+[A-Z]{2,5}\s+(?P<year>\d{4})\b)?"
+)
+ISO_TIME_RE = re.compile(
+    r"^(?:<\d+>\d?\s*)?(?P<date>\d{4}-\d\d-\d\d)[T ](?P<hms>\d\d:\d\d:\d\d)(?P<fraction>\.\d+)?"
+    r"(?P<zone>Z|[+-]\d\d:?\d\d)?"
+)
+UPTIME_RE = re.compile(r"\[\s*(?P<uptime>\d+\.\d+)\]")
+
+
+def wall_time(text: str, year: int, not_after: datetime | None = None) -> datetime | None:
+    """The wall-clock time a line starts with (syslog or ISO 8601; UTC unless it says).
+
+    Syslog omits the year: `year` is used, or the year before when that would put the line
+    more than a day after `not_after` (a log from December read in January).
+    """
+    match = ISO_TIME_RE.match(text)
+    if match:
+        zone = match["zone"] or "+00:00"
+        zone = "+00:00" if zone == "Z" else zone
+        if len(zone) == 5:
+            zone = zone[:3] + ":" + zone[3:]
+        try:
+            return datetime.fromisoformat(
+                f"{match['date']}T{match['hms']}{(match['fraction'] or '')[:7]}{zone}"
+            )
+        except ValueError:
+            return None
+    match = SYSLOG_TIME_RE.match(text)
+    if match:
+        hour, minute, second = (int(x) for x in match["hms"].split(":"))
+        month, day = MONTHS[match["month"]], int(match["day"])
+        try:
+            stamp = datetime(
+                int(match["year"] or year), month, day, hour, minute, second, tzinfo=UTC
+            )
+            if not match["year"] and not_after and stamp > not_after + timedelta(days=1):
+                stamp = stamp.replace(year=stamp.year - 1)
+        except ValueError:
+            return None
+        return stamp
+    return None
+
+
+def uptime(text: str) -> float | None:
+    """Seconds since boot from a dmesg or Xen console stamp near the start of the line."""
+    match = UPTIME_RE.search(text, 0, 120)
+    return float(match["uptime"]) if match else None

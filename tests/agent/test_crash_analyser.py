@@ -1,0 +1,459 @@
+"""The crash analyser's verdicts on logs written the way Linux, Xen, xha and xapi write them."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from agent.crash import analyse_lines, analyse_path
+
+FIXTURES = Path(__file__).parent / "fixtures" / "crash"
+
+CAUSES = {
+    "o2cb_disk_syslog_panic.log": "o2cb",
+    "o2cb_disk_dmesg_reset.txt": "o2cb",
+    "o2cb_disk_old_bare.log": "o2cb",
+    "o2cb_network_quorum_new.log": "o2cb",
+    "o2cb_network_old_wording.log": "o2cb",
+    "o2cb_quorum_only.log": "o2cb",
+    "o2cb_fence_message_lost.log": "o2cb",
+    "o2cb_timeout_only.log": "o2cb",
+    "o2cb_then_reboot.log": "o2cb",
+    "xhad_xen_watchdog_old.log": "xhad",
+    "xhad_xen_watchdog_stamped.log": "xhad",
+    "xhad_xen_watchdog_id.log": "xhad",
+    "xhad_xha_self_fence.log": "xhad",
+    "xhad_xha_requested_fence.log": "xhad",
+    "xhad_xapi_fence.log": "xhad",
+    "xhad_xha_watchdog_expired.log": "xhad",
+    "bug_ocfs2_bug_new.log": "bug",
+    "bug_ocfs2_bug_old.log": "bug",
+    "bug_null_pointer_new.log": "bug",
+    "bug_null_pointer_old.log": "bug",
+    "bug_soft_lockup.log": "bug",
+    "bug_hard_lockup_nmi.log": "bug",
+    "bug_hung_task.log": "bug",
+    "bug_gpf_bare.log": "bug",
+    "bug_xen_fatal_trap.log": "bug",
+    "bug_xen_cpu_stuck.log": "bug",
+    "bug_ocfs2_panic_forced.log": "bug",
+    "bug_after_earlier_hang.log": "bug",
+    "negative_peer_died.log": "bug",
+    "negative_mentions_only.log": "bug",
+}
+
+
+def analyse(name: str) -> dict:
+    return analyse_path(FIXTURES / name)
+
+
+def lines_of(result: dict) -> list[int]:
+    return [item["line"] for item in result["evidence"]]
+
+
+def fixture_lines(name: str) -> list[str]:
+    return (FIXTURES / name).read_text().splitlines()
+
+
+def test_every_fixture_is_covered():
+    assert {p.name for p in FIXTURES.iterdir()} == set(CAUSES)
+
+
+@pytest.mark.parametrize("name", sorted(CAUSES))
+def test_cause_and_shape(name):
+    result = analyse(name)
+    assert result["cause"] == CAUSES[name]
+    assert set(result) >= {"cause", "explanation", "evidence", "crash_time", "details"}
+    assert result["explanation"].endswith(".")
+    text = fixture_lines(name)
+    for item in result["evidence"]:
+        assert item["file"] == name
+        # 1-based line numbers that point at the cited text, without line ends.
+        assert text[item["line"] - 1].rstrip("\r") == item["text"]
+    assert bool(result["signature"]) == (
+        result["cause"] == "bug" and result["details"]["kind"] != "unknown"
+    )
+
+
+def same_time(result: dict, month_day_time: str) -> bool:
+    """Syslog omits the year (taken from the file's date): compare the rest."""
+    return re.fullmatch(rf"\d{{4}}-{month_day_time}\+00:00", result["crash_time"] or "") is not None
+
+
+# ---------------------------------------------------------------- O2CB
+
+
+def test_disk_heartbeat_fence_by_panic():
+    result = analyse("o2cb_disk_syslog_panic.log")
+    details = result["details"]
+    assert details["mechanism"] == "disk_heartbeat"
+    assert (details["device"], details["timeout_ms"]) == ("dm-3", 60000)
+    assert details["fence_method"] == "panic"
+    assert details["region"] == "6C0D2A4E50B04A3790C1D2E3F4A5B6C7"
+    assert details["uptime_seconds"] == pytest.approx(9420.802399)
+    assert lines_of(result) == [7, 8, 9, 10]
+    assert same_time(result, "11-25T10:00:00")
+    assert "dm-3" in result["explanation"] and "60000 ms" in result["explanation"]
+
+
+def test_disk_heartbeat_fence_by_reset_in_dmesg():
+    result = analyse("o2cb_disk_dmesg_reset.txt")
+    details = result["details"]
+    assert (details["mechanism"], details["device"], details["timeout_ms"]) == (
+        "disk_heartbeat",
+        "sdb",
+        30000,
+    )
+    assert details["fence_method"] == "reset"
+    # The mlog prefix names the region's first ten characters.
+    assert details["region"] == "8F6E1C2D3B"
+    assert result["crash_time"] is None  # dmesg has no wall clock
+    assert lines_of(result) == [5, 6, 7]
+
+
+def test_old_kernel_wording_without_stamps():
+    """2.6-era mlog prefix "(pid,cpu):func:line ERROR:" and the fence without stars."""
+    result = analyse("o2cb_disk_old_bare.log")
+    details = result["details"]
+    assert (details["device"], details["timeout_ms"], details["fence_method"]) == (
+        "sdc",
+        12000,
+        "reset",
+    )
+    assert lines_of(result) == [3, 4, 5]
+    assert result["crash_time"] is None
+
+
+def test_network_fence_new_wording_with_crlf_and_half_quorum():
+    result = analyse("o2cb_network_quorum_new.log")
+    details = result["details"]
+    assert details["mechanism"] == "network"
+    assert (details["node"], details["node_number"], details["address"]) == (
+        "xs-host-02",
+        1,
+        "10.20.0.12:7777",
+    )
+    assert details["idle_seconds"] == 30.5
+    assert details["quorum"] == {"connected": 1, "needed": 1, "heartbeating": 2, "lowest_node": 0}
+    assert details["fence_method"] == "reset"
+    assert same_time(result, "03-04T03:03:23")
+    assert all("\r" not in item["text"] for item in result["evidence"])
+    assert "xs-host-02" in result["explanation"]
+
+
+def test_network_fence_old_wording_and_panicking_spelling():
+    result = analyse("o2cb_network_old_wording.log")
+    details = result["details"]
+    assert details["mechanism"] == "network"
+    # The last peer that went idle before the quorum decision; both are listed.
+    assert (details["node"], details["node_number"], details["idle_seconds"]) == ("xs8", 3, 30.0)
+    assert details["peers"] == ["xs7", "xs8"]
+    assert details["quorum"] == {"connected": 1, "needed": 2, "heartbeating": 3}
+    assert details["fence_method"] == "panic"
+    assert 9 in lines_of(result) and 11 in lines_of(result)
+
+
+def test_quorum_fence_without_idle_messages():
+    result = analyse("o2cb_quorum_only.log")
+    details = result["details"]
+    assert details["mechanism"] == "quorum"
+    assert details["quorum"] == {"connected": 1, "needed": 2, "heartbeating": 3}
+    assert result["crash_time"] == "2026-02-11T08:41:04.125699+00:00"
+    assert "only 1 node(s)" in result["explanation"]
+
+
+def test_fence_whose_message_never_reached_the_log():
+    """With fence method reset the host restarts before syslog writes the fence message."""
+    result = analyse("o2cb_fence_message_lost.log")
+    details = result["details"]
+    assert (details["mechanism"], details["device"], details["timeout_ms"]) == (
+        "disk_heartbeat",
+        "sdd1",
+        120000,
+    )
+    assert details["fence_method"] is None
+    assert details["region"] == "3D1E0FBA5C6B4A0D9E8F7A6B5C4D3E2F"
+    assert lines_of(result) == [3, 4]
+
+
+def test_heartbeat_timeout_left_alone_is_still_the_fence():
+    result = analyse("o2cb_timeout_only.log")
+    assert result["details"]["mechanism"] == "disk_heartbeat"
+    assert result["details"]["device"] == "dm-7"
+    assert lines_of(result) == [2]
+    assert "not in the log" in result["explanation"]
+
+
+def test_fence_of_an_earlier_boot_is_what_ended_the_system():
+    result = analyse("o2cb_then_reboot.log")
+    assert result["details"]["device"] == "dm-1"
+    assert lines_of(result) == [3, 4, 5]
+    assert same_time(result, "05-19T03:40:02")
+
+
+# ---------------------------------------------------------------- XenServer HA
+
+
+@pytest.mark.parametrize(
+    ("name", "lines"),
+    [
+        ("xhad_xen_watchdog_old.log", [6, 7]),
+        ("xhad_xen_watchdog_stamped.log", [5, 6]),
+        ("xhad_xen_watchdog_id.log", [2, 3]),
+    ],
+)
+def test_xen_watchdog_fired_for_dom0(name, lines):
+    result = analyse(name)
+    details = result["details"]
+    assert details["watchdog"] == "xen_domain_watchdog"
+    assert details["domain"] == 0
+    assert details["hypervisor_action"] == "watchdog rebooting machine"
+    assert lines_of(result) == lines
+    assert "watchdog for domain 0" in result["explanation"]
+
+
+def test_watchdog_id_and_uptime():
+    assert analyse("xhad_xen_watchdog_id.log")["details"]["watchdog_id"] == 2
+    stamped = analyse("xhad_xen_watchdog_stamped.log")
+    assert stamped["details"]["uptime_seconds"] == pytest.approx(86410.021876)
+
+
+def test_xha_self_fence_with_its_reason():
+    result = analyse("xhad_xha_self_fence.log")
+    assert result["details"]["watchdog"] == "xha_self_fence"
+    assert result["details"]["xha_reason"] == "FH: cannot get consistent view within timeout."
+    # xha.log writes the year: the time is exact.
+    assert result["crash_time"] == "2026-11-25T10:00:00+00:00"
+    assert lines_of(result) == [3, 4]
+
+
+def test_xha_fence_requested_by_a_peer_is_not_o2cb():
+    """Its reason says "fencing is requested", but it is xhad's fence."""
+    result = analyse("xhad_xha_requested_fence.log")
+    assert result["details"]["xha_reason"] == "Heartbeat: fencing is requested from host (0)."
+    assert result["crash_time"] == "2025-08-30T02:15:47+00:00"
+
+
+def test_xapi_and_xha_watchdog_messages():
+    assert analyse("xhad_xapi_fence.log")["details"]["watchdog"] == "xha_self_fence"
+    expired = analyse("xhad_xha_watchdog_expired.log")
+    assert expired["details"]["xha_watchdog"] == "statefile"
+    assert lines_of(expired) == [3]
+
+
+# ---------------------------------------------------------------- bugs
+
+
+def test_ocfs2_kernel_bug_is_a_bug_not_a_fence():
+    result = analyse("bug_ocfs2_bug_new.log")
+    details = result["details"]
+    assert details["kind"] == "kernel_bug"
+    assert details["location"] == "fs/ocfs2/dlmglue.c:2841"
+    assert (details["function"], details["module"]) == ("ocfs2_inode_lock_full_nested", "ocfs2")
+    assert details["panic"] == "Fatal exception"
+    # Unreliable "?" frames, offsets, clone suffixes and syscall entry frames are gone.
+    assert details["frames"] == [
+        "ocfs2_inode_lock_full_nested",
+        "ocfs2_inode_lock_tracker",
+        "ocfs2_permission",
+        "inode_permission",
+        "link_path_walk",
+    ]
+    assert lines_of(result) == [3, 7, 27]  # BUG, RIP, panic
+    assert result["signature"].split()[1] == "kernel_bug"
+
+
+def test_same_bug_on_two_kernels_has_one_signature():
+    new, old = analyse("bug_ocfs2_bug_new.log"), analyse("bug_ocfs2_bug_old.log")
+    assert new["signature"] == old["signature"]
+    assert old["details"]["location"] == "fs/ocfs2/dlmglue.c:2793"
+    null_new, null_old = analyse("bug_null_pointer_new.log"), analyse("bug_null_pointer_old.log")
+    assert null_new["signature"] == null_old["signature"]
+    assert null_new["signature"] != new["signature"]
+    assert null_old["details"]["function"] == "dlm_lockres_release_ast"
+    assert null_old["details"]["module"] == "ocfs2_dlm"
+
+
+def test_same_bug_with_other_addresses_offsets_and_times_has_one_signature():
+    lines = fixture_lines("bug_ocfs2_bug_new.log")
+
+    def shifted(line: str) -> str:
+        line = re.sub(r"\[\s*\d+\.\d+\]", "[ 99.000001]", line)
+        line = re.sub(r"\+0x[0-9a-f]+/0x[0-9a-f]+", "+0x1/0x999", line)
+        return re.sub(r"\b[0-9a-f]{16}\b", "ffff888000000000", line)
+
+    first = analyse_lines([("dom0.log", lines)])
+    second = analyse_lines([("kern.log", [shifted(line) for line in lines])])
+    assert first["signature"] == second["signature"]
+    other = analyse_lines([("dom0.log", fixture_lines("bug_soft_lockup.log"))])
+    assert other["signature"] != first["signature"]
+
+
+def test_null_pointer_without_panic_ends_the_log():
+    result = analyse("bug_null_pointer_old.log")
+    assert result["details"]["kind"] == "null_pointer"
+    assert "panic" not in result["details"]
+    assert lines_of(result) == [1, 2]
+    assert "reset from outside" in result["explanation"]
+
+
+def test_soft_lockup_mentioning_watchdog_and_ocfs2_is_a_bug():
+    result = analyse("bug_soft_lockup.log")
+    details = result["details"]
+    assert details["kind"] == "soft_lockup"
+    assert (details["cpu"], details["seconds"], details["task"]) == (5, 23, "ocfs2dc-58A89FF")
+    assert (details["function"], details["module"]) == ("__ocfs2_cluster_unlock", "ocfs2")
+    assert lines_of(result) == [2, 5]
+
+
+def test_nmi_watchdog_hard_lockup_is_a_bug():
+    result = analyse("bug_hard_lockup_nmi.log")
+    details = result["details"]
+    assert (details["kind"], details["cpu"], details["panic"]) == ("hard_lockup", 9, "Hard LOCKUP")
+    assert details["function"] == "_raw_spin_lock_irqsave"
+    assert same_time(result, "02-17T06:40:01")
+
+
+def test_hung_task_names_the_first_meaningful_frame():
+    result = analyse("bug_hung_task.log")
+    details = result["details"]
+    assert (details["kind"], details["task"], details["seconds"]) == (
+        "hung_task",
+        "ocfs2cmt-7B8A63",
+        120,
+    )
+    assert (details["function"], details["module"]) == ("jbd2_log_wait_commit", "jbd2")
+    assert details["frames"][:3] == [
+        "jbd2_log_wait_commit",
+        "jbd2_journal_flush",
+        "ocfs2_commit_cache",
+    ]
+
+
+def test_general_protection_fault_in_bare_lines():
+    result = analyse("bug_gpf_bare.log")
+    assert result["details"]["kind"] == "general_protection_fault"
+    assert result["details"]["function"] == "kmem_cache_alloc"
+    assert result["details"]["panic"] == "Fatal exception in interrupt"
+    assert result["crash_time"] is None
+
+
+def test_xen_fatal_trap_reads_the_trace_printed_before_the_panic():
+    result = analyse("bug_xen_fatal_trap.log")
+    details = result["details"]
+    assert (details["kind"], details["where"]) == ("xen_panic", "hypervisor")
+    assert details["failure"] == "FATAL TRAP: vector = 14 (page fault)"
+    assert details["function"] == "p2m_pod_demand_populate"
+    # Xen's "file.c#function" static symbols are named by their function.
+    assert "hvm_hap_nested_page_fault" in details["frames"]
+    assert lines_of(result) == [4, 24]
+
+
+def test_xen_nmi_watchdog_is_a_hypervisor_bug_not_xhad():
+    result = analyse("bug_xen_cpu_stuck.log")
+    details = result["details"]
+    assert (details["kind"], details["cpu"]) == ("xen_cpu_stuck", 7)
+    assert details["frames"] == [
+        "clear_page_sse2",
+        "scrub_one_page",
+        "alloc_domheap_pages",
+        "p2m_pod_cache_add",
+    ]
+
+
+def test_ocfs2_panic_after_a_filesystem_error_is_a_bug():
+    result = analyse("bug_ocfs2_panic_forced.log")
+    assert result["details"]["kind"] == "kernel_panic"
+    assert (result["details"]["function"], result["details"]["module"]) == (
+        "ocfs2_handle_error",
+        "ocfs2",
+    )
+
+
+def test_a_hang_in_an_earlier_boot_is_not_the_crash():
+    result = analyse("bug_after_earlier_hang.log")
+    assert result["details"]["kind"] == "kernel_panic"
+    assert result["details"]["function"] == "mount_block_root"
+    assert lines_of(result) == [7]
+
+
+def test_peer_death_seen_from_a_survivor_is_no_fence():
+    result = analyse("negative_peer_died.log")
+    assert result["details"] == {"kind": "unknown", "peers_lost": ["xs-host-03"]}
+    assert result["explanation"].startswith("No known failure was found")
+    assert "peer's failure" in result["explanation"]
+    assert result["signature"] == ""
+
+
+def test_words_in_passing_are_no_failure():
+    """A watchdog daemon, kernel.panic sysctls, DEBUG lines and xapi warnings."""
+    result = analyse("negative_mentions_only.log")
+    assert result["details"] == {"kind": "unknown"}
+    assert result["evidence"] == []
+
+
+# ---------------------------------------------------------------- several logs of one dump
+
+
+def xen(*messages: str) -> list[str]:
+    return [f"(XEN) [ 3390.{i:06d}] {m}" for i, m in enumerate(messages)]
+
+
+def test_o2cb_panic_and_the_hypervisor_noting_dom0_crashed_is_o2cb():
+    result = analyse_lines(
+        [
+            (
+                "dom0.log",
+                fixture_lines("o2cb_disk_dmesg_reset.txt")[:6]
+                + [
+                    "[ 3384.993300] Kernel panic - not syncing: *** ocfs2 is very sorry to be "
+                    "fencing this system by panicing ***"
+                ],
+            ),
+            ("xen.log", xen("Hardware Dom0 crashed: Executing crash image")),
+        ]
+    )
+    assert result["cause"] == "o2cb"
+    assert result["details"]["fence_method"] == "panic"
+    assert {item["file"] for item in result["evidence"]} == {"dom0.log"}
+
+
+def test_watchdog_fired_for_dom0_wins_over_what_dom0_logged():
+    result = analyse_lines(
+        [
+            ("dom0.log", fixture_lines("bug_soft_lockup.log")),
+            (
+                "xen.log",
+                xen(
+                    "Watchdog timer fired for domain 0",
+                    "Hardware Dom0 shutdown: watchdog rebooting machine",
+                ),
+            ),
+        ]
+    )
+    assert result["cause"] == "xhad"
+    assert "soft lockup" in result["details"]["dom0_before"]
+    assert ("xen.log", 1) in {(e["file"], e["line"]) for e in result["evidence"]}
+
+
+def test_a_guest_watchdog_is_not_the_host_fence():
+    result = analyse_lines([("xen.log", xen("Watchdog timer fired for domain 7"))])
+    assert result["cause"] == "bug"
+    assert result["details"]["kind"] == "unknown"
+
+
+def test_dom0_crash_noted_by_xen_takes_its_reason_from_dom0():
+    crashed = xen("Hardware Dom0 crashed: rebooting machine in 5 seconds.")
+    alone = analyse_lines([("xen.log", crashed)])
+    assert (alone["cause"], alone["details"]["kind"]) == ("bug", "xen_dom0_crashed")
+    both = analyse_lines(
+        [("dom0.log", fixture_lines("bug_ocfs2_bug_new.log")), ("xen.log", crashed)]
+    )
+    assert both["details"]["kind"] == "kernel_bug"
+    assert both["evidence"][0]["file"] == "dom0.log"
+
+
+def test_lines_may_be_bytes_or_str_with_or_without_line_ends():
+    text = fixture_lines("o2cb_disk_syslog_panic.log")
+    as_bytes = [(line + "\n").encode() for line in text]
+    assert analyse_lines([("a", as_bytes)])["details"] == analyse_lines([("a", text)])["details"]
