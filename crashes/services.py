@@ -196,7 +196,6 @@ def _collect_incident_later(crash: HostCrashdump) -> None:
 def crashdump_upload(*, uploaded, host: Host | None, actor) -> HostCrashdump:
     """An admin's dump (a log, or an archive of a dump directory): kept, analysed, recorded."""
     from agent.crash import analyse_path
-
     from agent.errors import AgentError
 
     if uploaded.size > settings.CRASH_UPLOAD_MAX_BYTES:
@@ -218,6 +217,12 @@ def crashdump_upload(*, uploaded, host: Host | None, actor) -> HostCrashdump:
     except AgentError as exc:
         shutil.rmtree(target, ignore_errors=True)
         raise ConsoleError(f"{uploaded.name}: {exc}") from None
+    if not any(item.get("read") for item in analysis.get("files", [])):
+        shutil.rmtree(target, ignore_errors=True)
+        raise ConsoleError(
+            f"{uploaded.name} holds no readable log (binary files such as memory images are "
+            "skipped): upload xen.log, dom0.log or kern.log, or an archive of the dump directory."
+        )
     return crashdump_record(
         host=host,
         dump={

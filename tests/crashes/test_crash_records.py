@@ -122,3 +122,54 @@ def test_api_lists_filters_and_acknowledges(operator_user, readonly_user):
     assert done.status_code == 200 and done.json()["acknowledged"]
     groups = api.get("/api/bug-signatures/").json()["results"]
     assert groups[0]["count"] == 1 and groups[0]["signature"].startswith("abc123")
+
+
+def test_uploads_are_analysed_and_bad_ones_refused_with_nothing_kept(settings, tmp_path):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from console.errors import ConsoleError
+
+    log = (
+        b"Nov 25 10:00:00 h kernel: [ 9.0] (o2hb-AB,2917,2):o2hb_write_timeout:290 ERROR: "
+        b"Heartbeat write timeout to device dm-3 after 60000 milliseconds\n"
+        b"Nov 25 10:00:00 h kernel: [ 9.1] *** ocfs2 is very sorry to be fencing this system "
+        b"by restarting ***\n"
+    )
+    crash = services.crashdump_upload(
+        uploaded=SimpleUploadedFile("kern.log", log), host=None, actor=None
+    )
+    assert crash.cause == "o2cb" and crash.source == "upload"
+    assert crash.details["device"] == "dm-3"
+    store = settings.CRASH_STORE / "uploads"
+    kept = list(store.iterdir())
+    for name, content, message in [
+        ("core", bytes(range(256)) * 64, "no readable log"),
+        ("empty.log", b"", "empty"),
+    ]:
+        with pytest.raises(ConsoleError, match=message):
+            services.crashdump_upload(
+                uploaded=SimpleUploadedFile(name, content), host=None, actor=None
+            )
+    settings.CRASH_UPLOAD_MAX_BYTES = 10
+    with pytest.raises(ConsoleError, match="limited to 10 bytes"):
+        services.crashdump_upload(uploaded=SimpleUploadedFile("k.log", log), host=None, actor=None)
+    assert list(store.iterdir()) == kept, "a refused upload leaves nothing behind"
+
+
+def test_an_unsafe_archive_upload_is_refused(tmp_path):
+    import tarfile
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from console.errors import ConsoleError
+
+    archive = tmp_path / "evil.tar"
+    with tarfile.open(archive, "w") as tar:
+        info = tarfile.TarInfo("../../etc/passwd")
+        data = b"root:x:0:0\n"
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    with pytest.raises(ConsoleError, match="evil.tar"):
+        services.crashdump_upload(
+            uploaded=SimpleUploadedFile("evil.tar", archive.read_bytes()), host=None, actor=None
+        )
