@@ -308,23 +308,33 @@ def sr_io_overview(sr: SR) -> dict:
         probe = health.probe if health else {}
         map_ = next((m for m in _probe_maps(probe) if wwid in (m.get("wwid"), m.get("name"))), None)
         lag = dead = None
+        subjects = {wwid, map_ and map_.get("name")}
         for cluster in probe.get("heartbeat", {}).get("clusters", []):
             for region in cluster.get("regions", []):
                 if map_ and region.get("device") == map_.get("dm"):
                     lag, dead = region.get("elapsed_ms"), cluster.get("dead_ms")
+                    subjects.add(f"{cluster['name']}/{region['region']}")
+        problems = health.problems if health else []
         mine = [
             p
-            for p in (health.problems if health else [])
-            if map_ and (wwid in p["subject"] or p["kind"] in ("agent", "heartbeat"))
+            for p in problems
+            if p["kind"] == "agent" or any(s and s in p["subject"] for s in subjects)
         ]
         if health is None:
             state = IOHealthState.UNKNOWN
         elif map_ is None:
-            state = (
-                IOHealthState.CRITICAL
-                if health.state == IOHealthState.CRITICAL
-                else (IOHealthState.UNKNOWN)
-            )
+            # A member that cannot see the SR's LUN cannot plug it.
+            state = IOHealthState.CRITICAL
+            mine = mine or [
+                {
+                    "kind": "multipath",
+                    "subject": wwid,
+                    "severity": IOHealthState.CRITICAL,
+                    "message": f"{host} does not see LUN {wwid}.",
+                    "fix": "Check the LUN's masking and zoning for this host on the array and "
+                    "the fabric, then rescan (`rescan-scsi-bus.sh`, `multipath -r`).",
+                }
+            ]
         else:
             state = iohealth.worst([IOHealthState.OK, *(p["severity"] for p in mine)])
         rows.append(

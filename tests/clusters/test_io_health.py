@@ -321,3 +321,17 @@ def test_cluster_page_groups_risky_settings_and_links_storage(client, readonly_u
     assert ", ".join(sorted(h.hostname for h in hosts)) in page
     assert reverse("sr-io", args=[sr.pk]) in page
     assert page.count('data-io-state="ok"') == 2
+
+
+def test_a_member_that_does_not_see_the_lun_is_critical_for_that_sr(sick_pool, readonly_user):
+    host, _other, sr, _map = sick_pool
+    blind = HostFactory()
+    services.io_health_record(host=blind, probe=probe(mp="current_ghost_standby.txt"))
+    PBD.objects.create(host=blind, sr=sr, plugged=False)
+    rows = {
+        r["hostname"]: r
+        for r in api_client_for(readonly_user).get(f"/api/srs/{sr.pk}/io/").json()["hosts"]
+    }
+    assert rows[blind.hostname]["state"] == "critical"
+    assert "does not see LUN" in rows[blind.hostname]["problems"][0]["message"]
+    assert rows[host.hostname]["state"] == "degraded", "sees the LUN over 2 of 4 paths"
