@@ -238,6 +238,14 @@ CRASH_STORE = Path(os.environ.get("CRASH_STORE", BASE_DIR / "var" / "crashes"))
 CRASH_UPLOAD_MAX_BYTES = int(os.environ.get("CRASH_UPLOAD_MAX_BYTES", str(512 * 1024 * 1024)))
 # Seconds after a restart before asking whether it was a crash that left no dump.
 CRASH_REBOOT_GRACE = float(os.environ.get("CRASH_REBOOT_GRACE", "45"))
+# Where maintenance moves VMs and plugs storage: "sandbox" (the sandbox hosts) or "xenapi"
+# (a real pool master: XENAPI_URL such as https://master.example, and its credentials).
+POOL_DRIVER = os.environ.get("POOL_DRIVER", "sandbox")
+XENAPI_URL = os.environ.get("XENAPI_URL", "")
+XENAPI_USERNAME = os.environ.get("XENAPI_USERNAME", "root")
+XENAPI_PASSWORD = os.environ.get("XENAPI_PASSWORD", "")
+# Seconds a sandbox VM takes to live-migrate.
+SANDBOX_VM_MOVE_SECONDS = float(os.environ.get("SANDBOX_VM_MOVE_SECONDS", "0.5"))
 SANDBOX_DIR = Path(os.environ.get("SANDBOX_DIR", BASE_DIR / "var" / "sandbox"))
 # A host not heard from for this long is shown as silent.
 AGENT_SILENT_AFTER = timedelta(seconds=float(os.environ.get("AGENT_SILENT_AFTER", "45")))

@@ -1,0 +1,302 @@
+"""Pool drivers: the VM, host and PBD operations maintenance needs from the pool.
+
+Two drivers: the sandbox driver works on the console's own records of sandbox hosts
+(VMs move between them with a realistic delay, and a host can be told to fail a
+step); the XenAPI driver talks to a real pool master with the official bindings.
+Failures come back as DriverError with what went wrong and what to do, in the words
+XenCenter uses for the same XAPI error codes.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from clusters.choices import HostRegistration, PowerState
+from clusters.models import PBD, VM, Host
+from console.errors import ConsoleError
+
+
+class DriverError(ConsoleError):
+    status_code = 409
+
+    def __init__(self, message: str, *, code: str = "", fix: str = ""):
+        super().__init__(message, detail={"code": code, "fix": fix})
+        self.code, self.fix = code, fix
+
+
+@dataclass(frozen=True)
+class Blocker:
+    """Why one VM cannot leave a host, and how to let it."""
+
+    vm_uuid: str
+    vm_name: str
+    code: str
+    reason: str
+    fix: str
+
+
+# XAPI error codes seen when evacuating, with XenCenter's kind of explanation.
+EVACUATION_REASONS = {
+    "VM_REQUIRES_SR": (
+        "it uses storage the other hosts cannot reach (local storage or an SR not plugged "
+        "elsewhere)",
+        "Move its disks to shared storage, or shut it down for the maintenance.",
+    ),
+    "VM_REQUIRES_NETWORK": (
+        "it is connected to a network the other hosts do not have",
+        "Add the network to the other hosts, or shut the VM down.",
+    ),
+    "HOST_NOT_ENOUGH_FREE_MEMORY": (
+        "no other host has enough free memory for it",
+        "Free memory on another host (shut down or shrink VMs) or shut this VM down.",
+    ),
+    "VM_MISSING_PV_DRIVERS": (
+        "it has no paravirtualised drivers, so it cannot be live-migrated",
+        "Install the guest tools (PV drivers) in the VM, or shut it down.",
+    ),
+    "VM_LACKS_FEATURE": (
+        "its guest tools are too old or missing for live migration",
+        "Update the guest tools in the VM, or shut it down.",
+    ),
+    "VM_HAS_PCI_ATTACHED": (
+        "it has a PCI device passed through from this host",
+        "Shut the VM down for the maintenance.",
+    ),
+    "VM_HAS_VGPU": (
+        "it has a virtual GPU no other host can provide",
+        "Shut the VM down, or add a host with the same GPU.",
+    ),
+    "VM_REQUIRES_GPU": (
+        "it needs a GPU no other host has",
+        "Shut the VM down for the maintenance.",
+    ),
+    "NO_HOSTS_AVAILABLE": (
+        "no other host can run it",
+        "Enable or add hosts, or shut the VM down.",
+    ),
+}
+
+
+def explain_failure(details: list) -> tuple[str, str, str]:
+    """(code, reason, fix) for an XAPI failure's ErrorDescription."""
+    code = str(details[0]) if details else "UNKNOWN"
+    reason, fix = EVACUATION_REASONS.get(
+        code,
+        (
+            f"XAPI refused it ({', '.join(str(d) for d in details)})",
+            "Look the error code up in the XenServer documentation.",
+        ),
+    )
+    return code, reason, fix
+
+
+class PoolDriver(ABC):
+    """What maintenance asks of the pool; every call is safe to repeat."""
+
+    @abstractmethod
+    def host_disable(self, host: Host) -> None: ...
+
+    @abstractmethod
+    def host_enable(self, host: Host) -> None: ...
+
+    @abstractmethod
+    def resident_vms(self, host: Host) -> list[tuple[str, str]]:
+        """(uuid, name) of the running VMs on the host."""
+
+    @abstractmethod
+    def evacuation_blockers(self, host: Host) -> list[Blocker]: ...
+
+    @abstractmethod
+    def host_evacuate(self, host: Host) -> None: ...
+
+    @abstractmethod
+    def pbd_unplug(self, pbd: PBD) -> None: ...
+
+    @abstractmethod
+    def pbd_plug(self, pbd: PBD) -> None: ...
+
+
+class XenAPIDriver(PoolDriver):
+    """A real pool, through its master's XenAPI (URL and credentials from settings)."""
+
+    def __init__(self, url: str, username: str, password: str, session_factory: Callable = None):
+        import XenAPI
+
+        self.url, self.username, self.password = url, username, password
+        self.session_factory = session_factory or XenAPI.Session
+        self.failure = XenAPI.Failure
+
+    @contextmanager
+    def _api(self):
+        try:
+            session = self.session_factory(self.url)
+            session.login_with_password(self.username, self.password, "2.0", "o2cb-console")
+        except self.failure as exc:
+            code, reason, _fix = explain_failure(exc.details)
+            raise DriverError(
+                f"The pool master at {self.url} refused the log-in: {reason}.",
+                code=code,
+                fix="Check XENAPI_USERNAME and XENAPI_PASSWORD.",
+            ) from None
+        except OSError as exc:
+            raise DriverError(
+                f"The pool master at {self.url} cannot be reached: {exc}.",
+                code="UNREACHABLE",
+                fix="Check XENAPI_URL and that the master is up.",
+            ) from None
+        try:
+            yield session.xenapi
+        except self.failure as exc:
+            code, reason, fix = explain_failure(exc.details)
+            raise DriverError(f"XAPI: {reason}.", code=code, fix=fix) from None
+        finally:
+            try:
+                session.xenapi.session.logout()
+            except Exception:  # noqa: S110 - the session expires on its own
+                pass
+
+    @staticmethod
+    def _host(api, host: Host):
+        return api.host.get_by_uuid(str(host.uuid))
+
+    def host_disable(self, host: Host) -> None:
+        with self._api() as api:
+            api.host.disable(self._host(api, host))
+
+    def host_enable(self, host: Host) -> None:
+        with self._api() as api:
+            api.host.enable(self._host(api, host))
+
+    def resident_vms(self, host: Host) -> list[tuple[str, str]]:
+        with self._api() as api:
+            vms = []
+            for ref in api.host.get_resident_VMs(self._host(api, host)):
+                record = api.VM.get_record(ref)
+                if not record["is_control_domain"] and record["power_state"] == "Running":
+                    vms.append((record["uuid"], record["name_label"]))
+            return vms
+
+    def evacuation_blockers(self, host: Host) -> list[Blocker]:
+        with self._api() as api:
+            blockers = []
+            prevent = api.host.get_vms_which_prevent_evacuation(self._host(api, host))
+            for ref, details in prevent.items():
+                code, reason, fix = explain_failure(details)
+                blockers.append(
+                    Blocker(api.VM.get_uuid(ref), api.VM.get_name_label(ref), code, reason, fix)
+                )
+            return blockers
+
+    def host_evacuate(self, host: Host) -> None:
+        with self._api() as api:
+            api.host.evacuate(self._host(api, host))
+
+    def pbd_unplug(self, pbd: PBD) -> None:
+        with self._api() as api:
+            ref = api.PBD.get_by_uuid(str(pbd.uuid))
+            if api.PBD.get_currently_attached(ref):
+                api.PBD.unplug(ref)
+
+    def pbd_plug(self, pbd: PBD) -> None:
+        with self._api() as api:
+            ref = api.PBD.get_by_uuid(str(pbd.uuid))
+            if not api.PBD.get_currently_attached(ref):
+                api.PBD.plug(ref)
+
+
+class SandboxDriver(PoolDriver):
+    """Sandbox hosts: the console's records are the pool. `etc/sandbox/fail-step` in a
+    host's directory names a step to fail (host_disable, host_evacuate, pbd_unplug...),
+    and `etc/sandbox/stuck-vms` lists VM names that cannot leave it."""
+
+    def __init__(self, sandbox_dir, move_seconds: float):
+        from pathlib import Path
+
+        self.sandbox_dir, self.move_seconds = Path(sandbox_dir), move_seconds
+
+    def _lines(self, host: Host, name: str) -> list[str]:
+        path = self.sandbox_dir / host.hostname / "etc" / "sandbox" / name
+        try:
+            return [line.strip() for line in path.read_text().splitlines() if line.strip()]
+        except FileNotFoundError:
+            return []
+
+    def _maybe_fail(self, host: Host, step: str) -> None:
+        if step in self._lines(host, "fail-step"):
+            raise DriverError(
+                f"{host}: {step} failed (the sandbox was told to fail it).",
+                code="SANDBOX_FAILURE",
+                fix=f"Remove '{step}' from etc/sandbox/fail-step of {host}, then retry.",
+            )
+
+    def host_disable(self, host: Host) -> None:
+        self._maybe_fail(host, "host_disable")
+        Host.objects.filter(pk=host.pk).update(enabled=False)
+
+    def host_enable(self, host: Host) -> None:
+        self._maybe_fail(host, "host_enable")
+        Host.objects.filter(pk=host.pk).update(enabled=True)
+
+    def _running(self, host: Host):
+        return VM.objects.filter(resident_on=host, power_state=PowerState.RUNNING)
+
+    def resident_vms(self, host: Host) -> list[tuple[str, str]]:
+        return [(str(vm.uuid), vm.name) for vm in self._running(host)]
+
+    def _targets(self, host: Host) -> list[Host]:
+        return list(
+            Host.objects.filter(registration=HostRegistration.ACCEPTED, enabled=True)
+            .exclude(pk=host.pk)
+            .order_by("hostname")
+        )
+
+    def evacuation_blockers(self, host: Host) -> list[Blocker]:
+        stuck = set(self._lines(host, "stuck-vms"))
+        targets = self._targets(host)
+        blockers = []
+        for vm in self._running(host):
+            if vm.name in stuck:
+                code = "VM_REQUIRES_SR"
+            elif not targets:
+                code = "NO_HOSTS_AVAILABLE"
+            else:
+                continue
+            _code, reason, fix = explain_failure([code])
+            blockers.append(Blocker(str(vm.uuid), vm.name, code, reason, fix))
+        return blockers
+
+    def host_evacuate(self, host: Host) -> None:
+        self._maybe_fail(host, "host_evacuate")
+        blockers = self.evacuation_blockers(host)
+        if blockers:
+            first = blockers[0]
+            raise DriverError(
+                f"{first.vm_name} cannot leave {host}: {first.reason}.",
+                code=first.code,
+                fix=first.fix,
+            )
+        targets = self._targets(host)
+        for index, vm in enumerate(self._running(host).order_by("name")):
+            time.sleep(self.move_seconds)  # a live migration takes a while
+            VM.objects.filter(pk=vm.pk).update(resident_on=targets[index % len(targets)])
+
+    def pbd_unplug(self, pbd: PBD) -> None:
+        self._maybe_fail(pbd.host, "pbd_unplug")
+        PBD.objects.filter(pk=pbd.pk).update(plugged=False)
+
+    def pbd_plug(self, pbd: PBD) -> None:
+        self._maybe_fail(pbd.host, "pbd_plug")
+        PBD.objects.filter(pk=pbd.pk).update(plugged=True)
+
+
+def pool_driver() -> PoolDriver:
+    """The driver settings.POOL_DRIVER names: "sandbox" (default) or "xenapi"."""
+    if settings.POOL_DRIVER == "xenapi":
+        return XenAPIDriver(settings.XENAPI_URL, settings.XENAPI_USERNAME, settings.XENAPI_PASSWORD)
+    return SandboxDriver(settings.SANDBOX_DIR, settings.SANDBOX_VM_MOVE_SECONDS)
