@@ -3,6 +3,7 @@ from rest_framework.routers import DefaultRouter
 
 from clusters.api import views as cluster_views
 from crashes.api import views as crash_views
+from maintenance.api import views as maintenance_views
 
 from . import views
 
@@ -22,6 +23,7 @@ router.register("srs", cluster_views.SRViewSet)
 router.register("pbds", cluster_views.PBDViewSet)
 router.register("vdis", cluster_views.VDIViewSet)
 router.register("vms", cluster_views.VMViewSet)
+router.register("maintenance", maintenance_views.MaintenanceViewSet, basename="maintenance")
 router.register("crashdumps", crash_views.HostCrashdumpViewSet)
 router.register("crash-incidents", crash_views.CrashIncidentViewSet)
 router.register("bug-signatures", crash_views.BugSignatureViewSet, basename="bug-signature")

@@ -31,6 +31,11 @@ LEAST_ROLE = {
     ("post", "/api/memberships/"): "pool-admin",
     ("delete", "/api/memberships/{id}/"): "pool-admin",
     ("post", "/api/crashdumps/"): "pool-operator",
+    ("post", "/api/maintenance/enter/"): "pool-operator",
+    ("post", "/api/maintenance/exit/"): "pool-operator",
+    ("post", "/api/maintenance/retry/"): "pool-operator",
+    ("post", "/api/maintenance/rollback/"): "pool-operator",
+    ("post", "/api/maintenance/addresses/"): "pool-operator",
     ("post", "/api/crashdumps/{id}/acknowledge/"): "pool-operator",
 }
 
@@ -90,6 +95,9 @@ def body_for(path: str, objects) -> dict:
         return {"name": "New", "cluster_name": "newcl"}
     if path == "/api/tokens/":
         return {"name": f"token-{HostFactory.build().hostname}"}
+    if path.startswith("/api/maintenance/"):
+        # Previews and refusals: the matrix checks who may ask, not the workflow.
+        return {"host": objects["host"].pk, "dry_run": True, "addresses": ["192.0.2.10"]}
     if path == "/api/memberships/":
         return {"cluster": objects["cluster"].pk, "host": HostFactory().pk}
     return {}

@@ -1,0 +1,113 @@
+from drf_spectacular.utils import OpenApiTypes, extend_schema
+from rest_framework import serializers, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from clusters.models import Host
+from console.api.serializers import TaskAcceptedSerializer
+from console.api.views import task_accepted
+from console.permissions import OPERATE
+from maintenance import services
+from maintenance.models import HostMaintenance
+
+
+class MaintenanceRequestSerializer(serializers.Serializer):
+    host = serializers.PrimaryKeyRelatedField(queryset=Host.objects.all())
+    dry_run = serializers.BooleanField(
+        default=False, help_text="Only say what would happen (the wizard's preview)"
+    )
+    confirm_others = serializers.BooleanField(
+        default=False,
+        help_text="Enter even though another host of the same cluster is in maintenance",
+    )
+
+
+class AddressesSerializer(serializers.Serializer):
+    host = serializers.PrimaryKeyRelatedField(queryset=Host.objects.all())
+    addresses = serializers.ListField(
+        child=serializers.IPAddressField(protocol="IPv4"), min_length=1
+    )
+
+
+class HostMaintenanceSerializer(serializers.ModelSerializer):
+    hostname = serializers.CharField(source="host.hostname", read_only=True)
+
+    class Meta:
+        model = HostMaintenance
+        fields = ["host", "hostname", "state", "boot_time_at_entry", "done", "started", "updated"]
+        read_only_fields = fields
+
+
+class MaintenanceViewSet(viewsets.ReadOnlyModelViewSet):
+    """Hosts in (or on their way into or out of) maintenance, and the workflows.
+
+    POST with `dry_run` answers the preview (steps, VMs that move, storage unplugged,
+    quorum impact, refusals) and changes nothing; otherwise 202 and the Task."""
+
+    queryset = HostMaintenance.objects.select_related("host")
+    serializer_class = HostMaintenanceSerializer
+    change_permission = OPERATE
+
+    def _workflow(self, request, preview, start):
+        body = MaintenanceRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        host, data = body.validated_data["host"], body.validated_data
+        if data["dry_run"]:
+            return Response(preview(host, data))
+        return task_accepted(request, start(host, data))
+
+    @extend_schema(
+        request=MaintenanceRequestSerializer,
+        responses={200: OpenApiTypes.OBJECT, 202: TaskAcceptedSerializer},
+    )
+    @action(detail=False, methods=["post"])
+    def enter(self, request):
+        return self._workflow(
+            request,
+            lambda host, d: services.enter_preview(host, confirm_others=d["confirm_others"]),
+            lambda host, d: services.maintenance_enter(
+                host=host, actor=request.user, confirm_others=d["confirm_others"]
+            ),
+        )
+
+    @extend_schema(
+        request=MaintenanceRequestSerializer,
+        responses={200: OpenApiTypes.OBJECT, 202: TaskAcceptedSerializer},
+    )
+    @action(detail=False, methods=["post"], url_path="exit")
+    def exit_(self, request):
+        return self._workflow(
+            request,
+            lambda host, d: services.exit_preview(host),
+            lambda host, d: services.maintenance_exit(host=host, actor=request.user),
+        )
+
+    @extend_schema(request=MaintenanceRequestSerializer, responses={202: TaskAcceptedSerializer})
+    @action(detail=False, methods=["post"])
+    def retry(self, request):
+        return self._workflow(
+            request,
+            lambda host, d: {"dry_run": "not offered for a retry"},
+            lambda host, d: services.maintenance_retry(host=host, actor=request.user),
+        )
+
+    @extend_schema(request=MaintenanceRequestSerializer, responses={202: TaskAcceptedSerializer})
+    @action(detail=False, methods=["post"])
+    def rollback(self, request):
+        return self._workflow(
+            request,
+            lambda host, d: {"dry_run": "not offered for a rollback"},
+            lambda host, d: services.maintenance_rollback(host=host, actor=request.user),
+        )
+
+    @extend_schema(request=AddressesSerializer, responses={200: OpenApiTypes.OBJECT})
+    @action(detail=False, methods=["post"])
+    def addresses(self, request):
+        """Change a host's management addresses: only while it is in maintenance."""
+        body = AddressesSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        host = body.validated_data["host"]
+        services.host_addresses_change(
+            host=host, addresses=body.validated_data["addresses"], actor=request.user
+        )
+        return Response({"host": host.pk, "addresses": body.validated_data["addresses"]})

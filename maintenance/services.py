@@ -1,0 +1,407 @@
+"""Maintenance mode: take a host out of service so it is safe to work on, and back.
+
+Enter: disable the host, move its VMs away, unplug its storage, leave its O2CB clusters
+cleanly, then wait for a reboot. Exit (only after that reboot): rejoin the clusters,
+plug the storage, enable the host. Every step records its effect in HostMaintenance as
+soon as it is done, so a retried task continues from the failed step and never repeats
+one; entering can also be rolled back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import transaction
+
+from clusters.agents import agent_call
+from clusters.models import PBD, Cluster, ClusterHostStatus, Host, Membership
+from clusters.services import cluster_reconcile_start
+from console.choices import AuditOutcome, StepStatus, TaskStatus
+from console.errors import ConsoleError
+from console.models import Task
+from console.services import (
+    audit_record,
+    task_create,
+    task_finish,
+    task_step_finish,
+    task_step_start,
+)
+
+from .choices import MaintenanceState
+from .drivers import DriverError, pool_driver
+from .models import HostMaintenance
+
+
+@dataclass(frozen=True)
+class Step:
+    key: str
+    name: str
+    why: str
+
+
+ENTER_STEPS = (
+    Step("disable", "Disable the host", "No new VM starts on it; running VMs are untouched."),
+    Step(
+        "evacuate",
+        "Move its VMs to other hosts",
+        "Each running VM is live-migrated: it keeps running while it moves.",
+    ),
+    Step(
+        "unplug",
+        "Unplug its storage",
+        "Each SR is unmounted on this host only; the other hosts keep using it. With nothing "
+        "plugged, changing this host's network can no longer fence it.",
+    ),
+    Step(
+        "leave",
+        "Leave its O2CB clusters",
+        "The cluster stack stops cleanly here: the other hosts see a planned departure, "
+        "not a failure, and keep their quorum.",
+    ),
+    Step(
+        "await_reboot",
+        "Wait for a reboot",
+        "The host stays in maintenance until it has restarted, so it comes back with a "
+        "clean cluster stack and any change made to it in effect.",
+    ),
+)
+EXIT_STEPS = (
+    Step("start", "Rejoin its clusters", "The cluster stack starts and heartbeats again."),
+    Step("plug", "Plug its storage", "Each SR it had is mounted again."),
+    Step("enable", "Enable the host", "VMs may start on it again."),
+)
+
+
+# Previews ---------------------------------------------------------------------------------
+
+
+def _clusters_of(host: Host) -> list[Cluster]:
+    return list(
+        Cluster.objects.filter(memberships__host=host, memberships__left__isnull=True).distinct()
+    )
+
+
+def quorum_impact(host: Host) -> list[dict]:
+    """For each of the host's clusters: how many nodes keep heartbeating once it leaves."""
+    impact = []
+    for cluster in _clusters_of(host):
+        running = set(
+            ClusterHostStatus.objects.filter(
+                cluster=cluster, reachable=True, running=True
+            ).values_list("host_id", flat=True)
+        )
+        members = Membership.objects.filter(cluster=cluster, left__isnull=True).count()
+        after = len(running - {host.pk})
+        impact.append(
+            {
+                "cluster": cluster.name,
+                "cluster_id": cluster.pk,
+                "members": members,
+                "heartbeating_now": len(running),
+                "heartbeating_after": after,
+                "needs_restart": False,
+                "has_storage": cluster.srs.exists(),
+                "sentence": f"{cluster}: {after} of {members} nodes keep heartbeating; a clean "
+                "departure needs no cluster restart.",
+            }
+        )
+    return impact
+
+
+def enter_preview(host: Host, *, confirm_others: bool = False) -> dict:
+    """What entering maintenance would do, and what stops it, without changing anything."""
+    driver = pool_driver()
+    refusals = []
+    state = HostMaintenance.objects.filter(host=host).first()
+    if state is not None:
+        refusals.append(f"{host} is already {state.get_state_display().lower()}.")
+    vms = driver.resident_vms(host)
+    blockers = driver.evacuation_blockers(host)
+    for blocker in blockers:
+        refusals.append(f"{blocker.vm_name} cannot leave {host}: {blocker.reason}. {blocker.fix}")
+    impact = quorum_impact(host)
+    for cluster in impact:
+        if (
+            cluster["heartbeating_after"] == 0
+            and cluster["heartbeating_now"]
+            and (cluster["has_storage"])
+        ):
+            refusals.append(
+                f"{host} is the last host running cluster {cluster['cluster']}, whose storage "
+                "would become unreachable: start the cluster on another member first."
+            )
+    others = HostMaintenance.objects.filter(
+        host__memberships__cluster__in=[c["cluster_id"] for c in impact],
+        host__memberships__left__isnull=True,
+    ).exclude(host=host)
+    if others.exists() and not confirm_others:
+        names = ", ".join(sorted({m.host.hostname for m in others.select_related("host")}))
+        refusals.append(
+            f"{names} of the same cluster is already in maintenance; confirm to take a second "
+            "host of that cluster out of service."
+        )
+    pbds = PBD.objects.filter(host=host, plugged=True).select_related("sr")
+    blocked = {b.vm_uuid for b in blockers}
+    return {
+        "host": host.hostname,
+        "action": "enter",
+        "steps": [{"key": s.key, "name": s.name, "why": s.why} for s in ENTER_STEPS],
+        "vms": [{"uuid": uuid, "name": name, "moves": uuid not in blocked} for uuid, name in vms],
+        "blockers": [b.__dict__ for b in blockers],
+        "storage": [{"sr": p.sr.name, "pbd": str(p.uuid)} for p in pbds],
+        "quorum": impact,
+        "refusals": refusals,
+    }
+
+
+def exit_preview(host: Host) -> dict:
+    state = HostMaintenance.objects.filter(host=host).first()
+    refusals = []
+    if state is None:
+        refusals.append(f"{host} is not in maintenance.")
+    elif state.state == MaintenanceState.ENTERING:
+        refusals.append(
+            f"{host} has not finished entering maintenance: retry or roll back that first."
+        )
+    elif state.state == MaintenanceState.IN_MAINTENANCE and not _rebooted(host, state):
+        refusals.append(
+            f"{host} has not restarted since it entered maintenance (it booted at "
+            f"{host.boot_time:%Y-%m-%d %H:%M:%S} UTC): reboot it, then exit."
+        )
+    return {
+        "host": host.hostname,
+        "action": "exit",
+        "steps": [{"key": s.key, "name": s.name, "why": s.why} for s in EXIT_STEPS],
+        "clusters": list(
+            Cluster.objects.filter(pk__in=state.left_clusters).values_list("name", flat=True)
+        )
+        if state
+        else [],
+        "storage": list(
+            PBD.objects.filter(pk__in=state.unplugged_pbds).values_list("sr__name", flat=True)
+        )
+        if state
+        else [],
+        "refusals": refusals,
+    }
+
+
+def _rebooted(host: Host, state: HostMaintenance) -> bool:
+    return bool(
+        host.boot_time and state.boot_time_at_entry and host.boot_time > state.boot_time_at_entry
+    )
+
+
+# Starting the workflows -------------------------------------------------------------------
+
+
+def _refuse(preview: dict) -> None:
+    if preview["refusals"]:
+        raise ConsoleError(" ".join(preview["refusals"]), detail={"preview": preview})
+
+
+def _start(host: Host, kind: str, steps, actor, name: str) -> Task:
+    task = task_create(
+        name=f"{name} {host}",
+        kind=f"maintenance.{kind}",
+        celery_task=f"maintenance.{kind}",
+        steps=[s.name for s in steps],
+        user=actor if getattr(actor, "is_authenticated", False) else None,
+        target=host,
+    )
+    audit_record(
+        actor=actor,
+        action=f"maintenance.{kind}",
+        target=host,
+        task=task,
+        outcome=AuditOutcome.ACCEPTED,
+    )
+    return task
+
+
+@transaction.atomic
+def maintenance_enter(*, host: Host, actor, confirm_others: bool = False) -> Task:
+    _refuse(enter_preview(host, confirm_others=confirm_others))
+    HostMaintenance.objects.create(
+        host=host, state=MaintenanceState.ENTERING, was_enabled=host.enabled
+    )
+    return _start(host, "enter", ENTER_STEPS, actor, "Put into maintenance:")
+
+
+@transaction.atomic
+def maintenance_exit(*, host: Host, actor) -> Task:
+    # An exit that failed half-way (state "exiting") is continued by this one.
+    _refuse(exit_preview(host))
+    HostMaintenance.objects.filter(host=host).update(state=MaintenanceState.EXITING)
+    return _start(host, "exit", EXIT_STEPS, actor, "Take out of maintenance:")
+
+
+@transaction.atomic
+def maintenance_retry(*, host: Host, actor) -> Task:
+    """Run the unfinished workflow again; steps already done are skipped."""
+    state = HostMaintenance.objects.filter(host=host).first()
+    if state is None or state.state == MaintenanceState.IN_MAINTENANCE:
+        raise ConsoleError(f"{host} has no unfinished maintenance workflow to retry.")
+    if state.state == MaintenanceState.ENTERING:
+        return _start(host, "enter", ENTER_STEPS, actor, "Retry putting into maintenance:")
+    return _start(host, "exit", EXIT_STEPS, actor, "Retry taking out of maintenance:")
+
+
+@transaction.atomic
+def maintenance_rollback(*, host: Host, actor) -> Task:
+    """Undo an unfinished enter: rejoin, replug and re-enable what it had undone."""
+    state = HostMaintenance.objects.filter(host=host).first()
+    if state is None or state.state != MaintenanceState.ENTERING:
+        raise ConsoleError(f"{host} is not part-way into maintenance: nothing to roll back.")
+    return _start(host, "rollback", EXIT_STEPS, actor, "Roll back maintenance of")
+
+
+# Running them (in the worker) -------------------------------------------------------------
+
+
+def _record(maintenance: HostMaintenance, key: str, **changes) -> None:
+    """A step's effect is done: write it down before anything else happens."""
+    for name, value in changes.items():
+        setattr(maintenance, name, value)
+    maintenance.done = [*maintenance.done, key]
+    maintenance.save()
+
+
+def _enter_action(key: str, host: Host, state: HostMaintenance, driver) -> str:
+    if key == "disable":
+        driver.host_disable(host)
+        _record(state, key)
+        return "Disabled: no new VMs will start here."
+    if key == "evacuate":
+        moving = driver.resident_vms(host)
+        driver.host_evacuate(host)
+        _record(state, key)
+        return f"Moved {len(moving)} VM{'s' if len(moving) != 1 else ''}."
+    if key == "unplug":
+        unplugged = list(state.unplugged_pbds)
+        for pbd in PBD.objects.filter(host=host, plugged=True).select_related("host", "sr"):
+            driver.pbd_unplug(pbd)
+            PBD.objects.filter(pk=pbd.pk).update(plugged=False)
+            unplugged.append(pbd.pk)
+            state.unplugged_pbds = unplugged
+            state.save(update_fields=["unplugged_pbds", "updated"])
+        _record(state, key)
+        return f"Unplugged {len(unplugged)} SR{'s' if len(unplugged) != 1 else ''}."
+    if key == "leave":
+        left = list(state.left_clusters)
+        for cluster in _clusters_of(host):
+            agent_call(host, "cluster_stop", cluster=cluster.cluster_name)
+            left.append(cluster.pk)
+            state.left_clusters = left
+            state.save(update_fields=["left_clusters", "updated"])
+        _record(state, key)
+        for cluster in Cluster.objects.filter(pk__in=left):
+            cluster_reconcile_start(cluster=cluster, reason=f"{host} left for maintenance")
+        return f"Left {len(left)} cluster{'s' if len(left) != 1 else ''}."
+    # await_reboot
+    host.refresh_from_db(fields=["boot_time"])
+    _record(state, key, state=MaintenanceState.IN_MAINTENANCE, boot_time_at_entry=host.boot_time)
+    return "In maintenance. Reboot the host when your work is done, then exit maintenance."
+
+
+def _exit_action(key: str, host: Host, state: HostMaintenance, driver) -> str:
+    if key == "start":
+        for cluster in Cluster.objects.filter(pk__in=state.left_clusters):
+            statefile = cluster.statefiles.filter(vdi_type="o2cb_statefile").first()
+            agent_call(
+                host,
+                "cluster_start",
+                cluster=cluster.cluster_name,
+                statefile_vdi=str(statefile.uuid) if statefile else None,
+            )
+        _record(state, key)
+        return f"Rejoined {len(state.left_clusters)} cluster(s)."
+    if key == "plug":
+        for pbd in PBD.objects.filter(pk__in=state.unplugged_pbds).select_related("host", "sr"):
+            driver.pbd_plug(pbd)
+            PBD.objects.filter(pk=pbd.pk).update(plugged=True)
+        _record(state, key)
+        return f"Plugged {len(state.unplugged_pbds)} SR(s)."
+    if state.was_enabled:
+        driver.host_enable(host)
+    _record(state, key)
+    return "Enabled." if state.was_enabled else "Left disabled, as it was before maintenance."
+
+
+def _run(task: Task, steps, action, finish) -> None:
+    host = Host.objects.get(pk=task.target_id)
+    state = HostMaintenance.objects.get(host=host)
+    driver = pool_driver()
+    for position, step in enumerate(steps, 1):
+        if step.key in state.done:
+            task_step_finish(
+                task=task,
+                position=position,
+                status=StepStatus.SUCCEEDED,
+                message="Done by an earlier run.",
+            )
+            continue
+        task_step_start(task=task, position=position)
+        try:
+            message = action(step.key, host, state, driver)
+        except (DriverError, ConsoleError) as exc:
+            task_step_finish(
+                task=task, position=position, status=StepStatus.FAILED, message=exc.message
+            )
+            done = [s.name.lower() for s in steps if s.key in state.done]
+            task_finish(
+                task=task,
+                status=TaskStatus.FAILED,
+                error=f"{step.name} failed: {exc.message} {host} is "
+                + (f"part-way: done so far: {'; '.join(done)}." if done else "unchanged.")
+                + " Fix the cause, then retry (it continues from this step)"
+                + (" or roll back." if task.kind == "maintenance.enter" else "."),
+            )
+            return
+        task_step_finish(task=task, position=position, status=StepStatus.SUCCEEDED, message=message)
+    finish(host, state)
+    task_finish(task=task, status=TaskStatus.SUCCEEDED)
+
+
+def enter_run(task: Task) -> None:
+    _run(task, ENTER_STEPS, _enter_action, lambda host, state: None)
+
+
+def exit_run(task: Task) -> None:
+    def finish(host, state):
+        state.delete()
+        for cluster in _clusters_of(host):
+            cluster_reconcile_start(cluster=cluster, reason=f"{host} is back from maintenance")
+
+    _run(task, EXIT_STEPS, _exit_action, finish)
+
+
+def rollback_run(task: Task) -> None:
+    """Redo what the partial enter undid; the same steps as exit, for what was done."""
+    host = Host.objects.get(pk=task.target_id)
+    state = HostMaintenance.objects.get(host=host)
+    undone = set(state.done)
+    # Exit's steps, minus those whose enter counterpart never ran.
+    skip = {"start": "leave", "plug": "unplug", "enable": "disable"}
+    state.done = [key for key, counterpart in skip.items() if counterpart not in undone]
+    state.save(update_fields=["done", "updated"])
+    exit_run(task)
+
+
+@transaction.atomic
+def host_addresses_change(*, host: Host, addresses: list[str], actor) -> Host:
+    """New management addresses; refused unless the host is in maintenance (the design's
+    rule: with storage plugged, a network change can fence an OCFS2 host)."""
+    state = HostMaintenance.objects.filter(host=host).first()
+    if state is None or state.state != MaintenanceState.IN_MAINTENANCE:
+        raise ConsoleError(
+            f"{host}'s network can only be changed in maintenance mode: with its storage "
+            "plugged and its clusters running, a network change can make O2CB fence it. "
+            "Put it into maintenance first."
+        )
+    host.addresses = list(addresses)
+    host.save(update_fields=["addresses"])
+    audit_record(actor=actor, action="host.addresses", target=host, message=", ".join(addresses))
+    for cluster in Cluster.objects.filter(memberships__host=host, memberships__left__isnull=True):
+        cluster_reconcile_start(cluster=cluster, reason=f"{host} has new addresses")
+    return host

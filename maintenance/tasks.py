@@ -1,0 +1,22 @@
+"""Celery entry points of the maintenance workflows."""
+
+from celery import shared_task
+
+from console.tasks import run_claimed
+
+from . import services
+
+
+@shared_task(name="maintenance.enter")
+def enter(task_id: int) -> None:
+    run_claimed(task_id, services.enter_run)
+
+
+@shared_task(name="maintenance.exit")
+def exit_(task_id: int) -> None:
+    run_claimed(task_id, services.exit_run)
+
+
+@shared_task(name="maintenance.rollback")
+def rollback(task_id: int) -> None:
+    run_claimed(task_id, services.rollback_run)

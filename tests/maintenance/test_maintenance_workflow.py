@@ -1,0 +1,160 @@
+"""Maintenance mode end to end: the real worker, the real agent on sandbox hosts, the
+sandbox pool driver; previews, refusals, reboot-to-exit, retry and rollback."""
+
+import pytest
+
+from clusters.agents import agent_call
+from clusters.models import LUN, PBD, SR, VM, Host
+from console.models import Task
+from maintenance.models import HostMaintenance
+from tests.clusters.test_cluster_lifecycle import finished
+from tests.conftest import api_client_for, start_agent, stop_process, wait_for
+
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def pool(sandbox_dir, console_worker, settings):
+    from agent.hostroot import iter_sandbox_hosts
+    from clusters import services
+
+    settings.AGENT_CALL_TIMEOUT = 10
+    settings.SANDBOX_VM_MOVE_SECONDS = 0.05
+    cluster = services.sandbox_pool_seed(sandbox_dir=sandbox_dir, host_count=3)
+    agent = start_agent(sandbox_dir, report_interval=1.0)
+    start = Task.objects.filter(kind="clusters.start").latest("pk")
+    assert finished(start).status == "succeeded"
+    hosts = list(Host.objects.order_by("hostname"))
+    sr = SR.objects.create(
+        name="Gold", cluster=cluster, lun=LUN.objects.create(scsi_id="36001405aa", size=1 << 30)
+    )
+    for host in hosts:
+        PBD.objects.create(host=host, sr=sr, plugged=True)
+    for name in ("web", "db", "mail"):
+        VM.objects.create(name=name, resident_on=hosts[0], power_state="running")
+    roots = {r.hostname: r for r in iter_sandbox_hosts(sandbox_dir)}
+    yield hosts, roots
+    stop_process(agent)
+
+
+def running(host) -> bool:
+    return agent_call(host, "cluster_query", cluster="pool")["running"]
+
+
+def post(user, path, **body):
+    return api_client_for(user).post(f"/api/maintenance/{path}/", body, format="json")
+
+
+def test_enter_reboot_exit(pool, operator_user, readonly_user):
+    (host, other, third), roots = pool
+    assert post(readonly_user, "enter", host=host.pk, dry_run=True).status_code == 403
+
+    preview = post(operator_user, "enter", host=host.pk, dry_run=True).json()
+    assert [s["key"] for s in preview["steps"]] == [
+        "disable",
+        "evacuate",
+        "unplug",
+        "leave",
+        "await_reboot",
+    ]
+    assert sorted(vm["name"] for vm in preview["vms"]) == ["db", "mail", "web"]
+    assert preview["storage"] == [{"sr": "Gold", "pbd": str(host.pbds.get().uuid)}]
+    (quorum,) = preview["quorum"]
+    assert quorum["heartbeating_after"] == 2 and quorum["needs_restart"] is False
+    assert preview["refusals"] == []
+    assert not HostMaintenance.objects.exists(), "a dry run changes nothing"
+
+    accepted = post(operator_user, "enter", host=host.pk)
+    assert accepted.status_code == 202
+    task = finished(Task.objects.get(pk=accepted.json()["task_id"]))
+    assert task.status == "succeeded", task.error
+    host.refresh_from_db()
+    assert host.enabled is False
+    assert not VM.objects.filter(resident_on=host).exists()
+    assert not PBD.objects.get(host=host).plugged
+    assert PBD.objects.get(host=other).plugged, "the others keep their storage"
+    assert not running(host) and running(other)
+    assert HostMaintenance.objects.get(host=host).state == "in"
+
+    refused = post(operator_user, "exit", host=host.pk)
+    assert refused.status_code == 409 and "has not restarted" in refused.json()["message"]
+    changed = post(operator_user, "addresses", host=host.pk, addresses=["127.0.1.11"])
+    assert changed.status_code == 200
+    not_in = post(operator_user, "addresses", host=other.pk, addresses=["127.0.1.12"])
+    assert not_in.status_code == 409 and "maintenance mode" in not_in.json()["message"]
+
+    booted = host.boot_time
+    agent_call(host, "sandbox_reboot")
+    wait_for(lambda: Host.objects.get(pk=host.pk).boot_time > booted, 30)
+    assert not running(host), "a host in maintenance stays out of its clusters after reboot"
+
+    accepted = post(operator_user, "exit", host=host.pk)
+    assert accepted.status_code == 202
+    task = finished(Task.objects.get(pk=accepted.json()["task_id"]))
+    assert task.status == "succeeded", task.error
+    host.refresh_from_db()
+    assert host.enabled and PBD.objects.get(host=host).plugged and running(host)
+    assert not HostMaintenance.objects.exists()
+
+
+def test_a_failed_step_is_described_and_retried_from_there(pool, operator_user):
+    (host, _other, _third), roots = pool
+    fail = roots[host.hostname].path("etc/sandbox/fail-step")
+    fail.parent.mkdir(parents=True, exist_ok=True)
+    fail.write_text("pbd_unplug\n")
+    task = finished(
+        Task.objects.get(pk=post(operator_user, "enter", host=host.pk).json()["task_id"])
+    )
+    assert task.status == "failed"
+    assert "Unplug its storage failed" in task.error
+    assert "done so far: disable the host; move its vms to other hosts" in task.error
+    assert "retry" in task.error and "roll back" in task.error
+    assert not VM.objects.filter(resident_on=host).exists()
+
+    fail.write_text("")
+    retried = post(operator_user, "retry", host=host.pk)
+    task = finished(Task.objects.get(pk=retried.json()["task_id"]))
+    assert task.status == "succeeded", task.error
+    messages = {s.name: s.message for s in task.steps.all()}
+    assert messages["Move its VMs to other hosts"] == "Done by an earlier run."
+    assert messages["Unplug its storage"] == "Unplugged 1 SR."
+
+
+def test_a_part_way_enter_can_be_rolled_back(pool, operator_user):
+    (host, _other, _third), roots = pool
+    fail = roots[host.hostname].path("etc/sandbox/fail-step")
+    fail.parent.mkdir(parents=True, exist_ok=True)
+    fail.write_text("host_evacuate\n")
+    task = finished(
+        Task.objects.get(pk=post(operator_user, "enter", host=host.pk).json()["task_id"])
+    )
+    assert task.status == "failed" and "Move its VMs to other hosts failed" in task.error
+    assert Host.objects.get(pk=host.pk).enabled is False
+    rolled = finished(
+        Task.objects.get(pk=post(operator_user, "rollback", host=host.pk).json()["task_id"])
+    )
+    assert rolled.status == "succeeded", rolled.error
+    assert Host.objects.get(pk=host.pk).enabled is True
+    assert not HostMaintenance.objects.exists()
+    assert running(host), "it never left its cluster"
+
+
+def test_refusals_come_before_any_change(pool, operator_user):
+    (host, other, _third), roots = pool
+    stuck = roots[host.hostname].path("etc/sandbox/stuck-vms")
+    stuck.parent.mkdir(parents=True, exist_ok=True)
+    stuck.write_text("db\n")
+    refused = post(operator_user, "enter", host=host.pk)
+    assert refused.status_code == 409
+    assert "db cannot leave" in refused.json()["message"]
+    assert "shared storage" in refused.json()["message"]
+    assert Host.objects.get(pk=host.pk).enabled and not HostMaintenance.objects.exists()
+    stuck.write_text("")
+    first = finished(
+        Task.objects.get(pk=post(operator_user, "enter", host=other.pk).json()["task_id"])
+    )
+    assert first.status == "succeeded", first.error
+    second = post(operator_user, "enter", host=host.pk, dry_run=True).json()
+    assert any("already in maintenance" in r for r in second["refusals"])
+    confirmed = post(operator_user, "enter", host=host.pk, dry_run=True, confirm_others=True)
+    assert confirmed.json()["refusals"] == []
