@@ -24,5 +24,8 @@ class HostMaintenance(models.Model):
     started = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 
+    class Meta:
+        ordering = ["started"]
+
     def __str__(self) -> str:
         return f"{self.host_id}: {self.state}"
