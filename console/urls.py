@@ -18,6 +18,7 @@ urlpatterns = [
     path("alerts/<int:pk>/acknowledge/", views.alert_acknowledge, name="alert-acknowledge"),
     path("", include("clusters.urls")),
     path("", include("crashes.urls")),
+    path("", include("maintenance.urls")),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves its script from a URL, so the docs work under our strict CSP.

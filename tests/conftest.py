@@ -17,7 +17,7 @@ from rest_framework.test import APIClient
 from console.choices import Role
 
 # Fixtures shared by several test packages.
-pytest_plugins = ["tests.fencing"]
+pytest_plugins = ["tests.fencing", "tests.pools"]
 
 ROOT = Path(__file__).resolve().parent.parent
 

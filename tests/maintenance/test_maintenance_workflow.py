@@ -4,37 +4,13 @@ sandbox pool driver; previews, refusals, reboot-to-exit, retry and rollback."""
 import pytest
 
 from clusters.agents import agent_call
-from clusters.models import LUN, PBD, SR, VM, Host
+from clusters.models import PBD, VM, Host
 from console.models import Task
 from maintenance.models import HostMaintenance
 from tests.clusters.test_cluster_lifecycle import finished
-from tests.conftest import api_client_for, start_agent, stop_process, wait_for
+from tests.conftest import api_client_for, wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def pool(sandbox_dir, console_worker, settings):
-    from agent.hostroot import iter_sandbox_hosts
-    from clusters import services
-
-    settings.AGENT_CALL_TIMEOUT = 10
-    settings.SANDBOX_VM_MOVE_SECONDS = 0.05
-    cluster = services.sandbox_pool_seed(sandbox_dir=sandbox_dir, host_count=3)
-    agent = start_agent(sandbox_dir, report_interval=1.0)
-    start = Task.objects.filter(kind="clusters.start").latest("pk")
-    assert finished(start).status == "succeeded"
-    hosts = list(Host.objects.order_by("hostname"))
-    sr = SR.objects.create(
-        name="Gold", cluster=cluster, lun=LUN.objects.create(scsi_id="36001405aa", size=1 << 30)
-    )
-    for host in hosts:
-        PBD.objects.create(host=host, sr=sr, plugged=True)
-    for name in ("web", "db", "mail"):
-        VM.objects.create(name=name, resident_on=hosts[0], power_state="running")
-    roots = {r.hostname: r for r in iter_sandbox_hosts(sandbox_dir)}
-    yield hosts, roots
-    stop_process(agent)
 
 
 def running(host) -> bool:
@@ -45,8 +21,8 @@ def post(user, path, **body):
     return api_client_for(user).post(f"/api/maintenance/{path}/", body, format="json")
 
 
-def test_enter_reboot_exit(pool, operator_user, readonly_user):
-    (host, other, third), roots = pool
+def test_enter_reboot_exit(maintenance_pool, operator_user, readonly_user):
+    (host, other, third), roots = maintenance_pool
     assert post(readonly_user, "enter", host=host.pk, dry_run=True).status_code == 403
 
     preview = post(operator_user, "enter", host=host.pk, dry_run=True).json()
@@ -97,8 +73,8 @@ def test_enter_reboot_exit(pool, operator_user, readonly_user):
     assert not HostMaintenance.objects.exists()
 
 
-def test_a_failed_step_is_described_and_retried_from_there(pool, operator_user):
-    (host, _other, _third), roots = pool
+def test_a_failed_step_is_described_and_retried_from_there(maintenance_pool, operator_user):
+    (host, _other, _third), roots = maintenance_pool
     fail = roots[host.hostname].path("etc/sandbox/fail-step")
     fail.parent.mkdir(parents=True, exist_ok=True)
     fail.write_text("pbd_unplug\n")
@@ -120,8 +96,8 @@ def test_a_failed_step_is_described_and_retried_from_there(pool, operator_user):
     assert messages["Unplug its storage"] == "Unplugged 1 SR."
 
 
-def test_a_part_way_enter_can_be_rolled_back(pool, operator_user):
-    (host, _other, _third), roots = pool
+def test_a_part_way_enter_can_be_rolled_back(maintenance_pool, operator_user):
+    (host, _other, _third), roots = maintenance_pool
     fail = roots[host.hostname].path("etc/sandbox/fail-step")
     fail.parent.mkdir(parents=True, exist_ok=True)
     fail.write_text("host_evacuate\n")
@@ -139,8 +115,8 @@ def test_a_part_way_enter_can_be_rolled_back(pool, operator_user):
     assert running(host), "it never left its cluster"
 
 
-def test_refusals_come_before_any_change(pool, operator_user):
-    (host, other, _third), roots = pool
+def test_refusals_come_before_any_change(maintenance_pool, operator_user):
+    (host, other, _third), roots = maintenance_pool
     stuck = roots[host.hostname].path("etc/sandbox/stuck-vms")
     stuck.parent.mkdir(parents=True, exist_ok=True)
     stuck.write_text("db\n")

@@ -1,0 +1,32 @@
+"""A started sandbox pool with an SR plugged everywhere and VMs on its first host."""
+
+import pytest
+
+from clusters.models import LUN, PBD, SR, VM, Host
+from console.models import Task
+from tests.clusters.test_cluster_lifecycle import finished
+from tests.conftest import start_agent, stop_process
+
+
+@pytest.fixture
+def maintenance_pool(sandbox_dir, console_worker, settings):
+    from agent.hostroot import iter_sandbox_hosts
+    from clusters import services
+
+    settings.AGENT_CALL_TIMEOUT = 10
+    settings.SANDBOX_VM_MOVE_SECONDS = 0.05
+    cluster = services.sandbox_pool_seed(sandbox_dir=sandbox_dir, host_count=3)
+    agent = start_agent(sandbox_dir, report_interval=1.0)
+    start = Task.objects.filter(kind="clusters.start").latest("pk")
+    assert finished(start).status == "succeeded"
+    hosts = list(Host.objects.order_by("hostname"))
+    sr = SR.objects.create(
+        name="Gold", cluster=cluster, lun=LUN.objects.create(scsi_id="36001405aa", size=1 << 30)
+    )
+    for host in hosts:
+        PBD.objects.create(host=host, sr=sr, plugged=True)
+    for name in ("web", "db", "mail"):
+        VM.objects.create(name=name, resident_on=hosts[0], power_state="running")
+    roots = {r.hostname: r for r in iter_sandbox_hosts(sandbox_dir)}
+    yield hosts, roots
+    stop_process(agent)
