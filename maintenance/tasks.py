@@ -4,7 +4,7 @@ from celery import shared_task
 
 from console.tasks import run_claimed
 
-from . import services
+from . import services, storage
 
 
 @shared_task(name="maintenance.enter")
@@ -20,3 +20,8 @@ def exit_(task_id: int) -> None:
 @shared_task(name="maintenance.rollback")
 def rollback(task_id: int) -> None:
     run_claimed(task_id, services.rollback_run)
+
+
+@shared_task(name="maintenance.add_storage")
+def add_storage(task_id: int) -> None:
+    run_claimed(task_id, storage.storage_add_run)

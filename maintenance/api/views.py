@@ -1,13 +1,14 @@
-from drf_spectacular.utils import OpenApiTypes, extend_schema
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema
 from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from clusters.models import Host
+from clusters.models import Cluster, Host
 from console.api.serializers import TaskAcceptedSerializer
 from console.api.views import task_accepted
 from console.permissions import OPERATE
-from maintenance import services
+from maintenance import services, storage
 from maintenance.models import HostMaintenance
 
 
@@ -111,3 +112,49 @@ class MaintenanceViewSet(viewsets.ReadOnlyModelViewSet):
             host=host, addresses=body.validated_data["addresses"], actor=request.user
         )
         return Response({"host": host.pk, "addresses": body.validated_data["addresses"]})
+
+
+class StorageLUNSerializer(serializers.Serializer):
+    scsi_id = serializers.CharField()
+    name = serializers.CharField(max_length=200)
+    format = serializers.ChoiceField(choices=["vhd", "raw"], default="vhd")
+    confirm_overwrite = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        help_text="The LUN's id typed again, to format a LUN that holds a filesystem",
+    )
+
+
+class StorageAddSerializer(serializers.Serializer):
+    cluster = serializers.PrimaryKeyRelatedField(queryset=Cluster.objects.all())
+    luns = StorageLUNSerializer(many=True)
+    dry_run = serializers.BooleanField(default=False)
+
+
+class StorageViewSet(viewsets.ViewSet):
+    """Add OCFS2 storage: one SR per SAN LUN that every member of the cluster sees."""
+
+    @extend_schema(
+        parameters=[OpenApiParameter("cluster", int, required=True)],
+        responses={200: OpenApiTypes.OBJECT},
+    )
+    @action(detail=False, methods=["get"])
+    def luns(self, request):
+        """The LUNs every member of `cluster` sees, with their signatures."""
+        cluster = get_object_or_404(Cluster, pk=request.query_params.get("cluster") or 0)
+        return Response(storage.lun_candidates(cluster))
+
+    @extend_schema(
+        request=StorageAddSerializer,
+        responses={200: OpenApiTypes.OBJECT, 202: TaskAcceptedSerializer},
+    )
+    @action(detail=False, methods=["post"])
+    def add(self, request):
+        body = StorageAddSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        cluster, luns = body.validated_data["cluster"], body.validated_data["luns"]
+        if body.validated_data["dry_run"]:
+            return Response(storage.storage_add_preview(cluster=cluster, requests=luns))
+        return task_accepted(
+            request, storage.storage_add(cluster=cluster, requests=luns, actor=request.user)
+        )

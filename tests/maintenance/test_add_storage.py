@@ -1,0 +1,112 @@
+"""Adding OCFS2 storage with the real worker, the real agent, mkfs.ocfs2 and o2cb."""
+
+import pytest
+
+from clusters.agents import agent_call
+from clusters.models import PBD, SR, VDI, Host, Membership
+from console.models import Task
+from tests.clusters.factories import HostFactory
+from tests.clusters.test_cluster_lifecycle import finished
+from tests.conftest import api_client_for, start_agent, stop_process
+
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def pool(sandbox_dir, console_worker, settings):
+    from agent.hostroot import iter_sandbox_hosts
+    from clusters import services
+
+    settings.AGENT_CALL_TIMEOUT = 10
+    cluster = services.sandbox_pool_seed(sandbox_dir=sandbox_dir, host_count=3)
+    agent = start_agent(sandbox_dir)
+    assert finished(Task.objects.filter(kind="clusters.start").latest("pk")).status == "succeeded"
+    yield cluster, {r.hostname: r for r in iter_sandbox_hosts(sandbox_dir)}
+    stop_process(agent)
+
+
+def add(user, cluster, luns, **extra):
+    return api_client_for(user).post(
+        "/api/storage/add/", {"cluster": cluster.pk, "luns": luns, **extra}, format="json"
+    )
+
+
+def test_two_luns_become_two_srs_heartbeating_and_plugged_everywhere(pool, admin_user):
+    cluster, _roots = pool
+    candidates = api_client_for(admin_user).get(f"/api/storage/luns/?cluster={cluster.pk}").json()
+    assert len(candidates["luns"]) == 4 and candidates["silent_hosts"] == []
+    first, second = (lun["scsi_id"] for lun in candidates["luns"][:2])
+    luns = [{"scsi_id": first, "name": "Gold"}, {"scsi_id": second, "name": "Silver"}]
+
+    preview = add(admin_user, cluster, luns, dry_run=True).json()
+    assert preview["refusals"] == [] and len(preview["steps"]) == 8
+    assert not SR.objects.exists(), "a dry run changes nothing"
+
+    accepted = add(admin_user, cluster, luns)
+    assert accepted.status_code == 202
+    task = finished(Task.objects.get(pk=accepted.json()["task_id"]), timeout=120)
+    assert task.status == "succeeded", (task.error, [s.message for s in task.steps.all()])
+    assert sorted(SR.objects.values_list("name", flat=True)) == ["Gold", "Silver"]
+    assert PBD.objects.filter(plugged=True).count() == 6
+    assert VDI.objects.filter(cluster=cluster, vdi_type="o2cb_statefile").count() == 1
+    for host in Host.objects.all():
+        heartbeat = agent_call(host, "io_probe")["heartbeat"]
+        assert heartbeat["summary"]["regions"] == 2, host
+        formatted = {lun["scsi_id"]: lun["filesystem"] for lun in agent_call(host, "lun_list")}
+        assert formatted[first] == formatted[second] == "ocfs2"
+
+
+def test_refusals(pool, admin_user, operator_user, settings):
+    cluster, roots = pool
+    candidates = api_client_for(admin_user).get(f"/api/storage/luns/?cluster={cluster.pk}").json()
+    lun = candidates["luns"][2]["scsi_id"]
+    assert add(operator_user, cluster, [{"scsi_id": lun, "name": "X"}]).status_code == 403
+
+    # A LUN one member does not see.
+    hidden = roots["sandbox-03"].path("etc/sandbox/hidden-luns")
+    hidden.parent.mkdir(parents=True, exist_ok=True)
+    hidden.write_text(lun + "\n")
+    refused = add(admin_user, cluster, [{"scsi_id": lun, "name": "X"}])
+    assert refused.status_code == 409 and "some members do not see it" in refused.json()["message"]
+    hidden.write_text("")
+
+    # A LUN that already holds a filesystem needs its id typed again.
+    agent_call(
+        Host.objects.first(), "lun_format", scsi_id=lun, cluster="other", label="old", slots=4
+    )
+    refused = add(admin_user, cluster, [{"scsi_id": lun, "name": "X"}], dry_run=True).json()
+    assert any("already holds a ocfs2 filesystem labelled old" in r for r in refused["refusals"])
+    confirmed = add(
+        admin_user,
+        cluster,
+        [{"scsi_id": lun, "name": "X", "confirm_overwrite": lun}],
+        dry_run=True,
+    ).json()
+    assert confirmed["refusals"] == []
+
+    # A member that does not answer.
+    settings.AGENT_CALL_TIMEOUT = 2
+    ghost = HostFactory(hostname="ghost")
+    Membership.objects.create(
+        cluster=cluster, host=ghost, number=9, hostname="ghost", host_uuid=ghost.uuid
+    )
+    refused = add(admin_user, cluster, [{"scsi_id": lun, "name": "X"}], dry_run=True).json()
+    assert any("ghost did not answer" in r for r in refused["refusals"])
+
+
+def test_two_concurrent_workflows_end_with_one_statefile(pool, admin_user):
+    from maintenance.storage import storage_add
+
+    cluster, _roots = pool
+    candidates = api_client_for(admin_user).get(f"/api/storage/luns/?cluster={cluster.pk}").json()
+    tasks = [
+        storage_add(
+            cluster=cluster,
+            requests=[{"scsi_id": lun["scsi_id"], "name": f"SR{i}"}],
+            actor=admin_user,
+        )
+        for i, lun in enumerate(candidates["luns"][:2])
+    ]
+    for task in tasks:
+        assert finished(task, timeout=120).status == "succeeded", task.error
+    assert VDI.objects.filter(cluster=cluster, vdi_type="o2cb_statefile").count() == 1
