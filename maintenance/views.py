@@ -2,12 +2,12 @@ from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from clusters.models import Host
+from clusters.models import Cluster, Host
 from console.decorators import role_required
 from console.errors import ConsoleError
-from console.permissions import OPERATE
+from console.permissions import ADMINISTER, OPERATE
 
-from . import services
+from . import services, storage
 from .choices import MaintenanceState
 from .models import HostMaintenance
 
@@ -58,3 +58,43 @@ def host_maintenance_run(request, pk: int, operation: str):
         messages.error(request, exc.message)
         return redirect("host-maintenance", pk=pk)
     return redirect("task-detail", pk=task.pk)
+
+
+def _storage_requests(post) -> list[dict]:
+    return [
+        {
+            "scsi_id": scsi_id,
+            "name": post.get(f"name_{scsi_id}", "").strip(),
+            "format": post.get(f"format_{scsi_id}", "vhd"),
+            "confirm_overwrite": post.get(f"confirm_{scsi_id}", "").strip(),
+        }
+        for scsi_id in post.getlist("lun")
+    ]
+
+
+@role_required(ADMINISTER)
+def storage_add(request, pk: int):
+    """The add-storage wizard: pick LUNs, see what will happen, then do it."""
+    cluster = get_object_or_404(Cluster, pk=pk)
+    requests = _storage_requests(request.POST) if request.method == "POST" else []
+    preview = None
+    if request.method == "POST":
+        try:
+            if request.POST.get("step") == "run":
+                task = storage.storage_add(cluster=cluster, requests=requests, actor=request.user)
+                return redirect("task-detail", pk=task.pk)
+            preview = storage.storage_add_preview(cluster=cluster, requests=requests)
+        except ConsoleError as exc:
+            messages.error(request, exc.message)
+    try:
+        candidates = storage.lun_candidates(cluster)
+    except ConsoleError as exc:
+        messages.error(request, exc.message)
+        candidates = {"luns": [], "not_on_every_host": [], "silent_hosts": []}
+    chosen = {r["scsi_id"]: r for r in requests}
+    rows = [(lun, chosen.get(lun["scsi_id"])) for lun in candidates["luns"]]
+    return render(
+        request,
+        "maintenance/storage_add.html",
+        {"cluster": cluster, "candidates": candidates, "rows": rows, "preview": preview},
+    )

@@ -1,4 +1,4 @@
-"""A started sandbox pool with an SR plugged everywhere and VMs on its first host."""
+"""Started sandbox pools for the guided workflows' tests."""
 
 import pytest
 
@@ -29,4 +29,17 @@ def maintenance_pool(sandbox_dir, console_worker, settings):
         VM.objects.create(name=name, resident_on=hosts[0], power_state="running")
     roots = {r.hostname: r for r in iter_sandbox_hosts(sandbox_dir)}
     yield hosts, roots
+    stop_process(agent)
+
+
+@pytest.fixture
+def storage_pool(sandbox_dir, console_worker, settings):
+    from agent.hostroot import iter_sandbox_hosts
+    from clusters import services
+
+    settings.AGENT_CALL_TIMEOUT = 10
+    cluster = services.sandbox_pool_seed(sandbox_dir=sandbox_dir, host_count=3)
+    agent = start_agent(sandbox_dir)
+    assert finished(Task.objects.filter(kind="clusters.start").latest("pk")).status == "succeeded"
+    yield cluster, {r.hostname: r for r in iter_sandbox_hosts(sandbox_dir)}
     stop_process(agent)

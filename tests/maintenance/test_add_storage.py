@@ -7,22 +7,9 @@ from clusters.models import PBD, SR, VDI, Host, Membership
 from console.models import Task
 from tests.clusters.factories import HostFactory
 from tests.clusters.test_cluster_lifecycle import finished
-from tests.conftest import api_client_for, start_agent, stop_process
+from tests.conftest import api_client_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def pool(sandbox_dir, console_worker, settings):
-    from agent.hostroot import iter_sandbox_hosts
-    from clusters import services
-
-    settings.AGENT_CALL_TIMEOUT = 10
-    cluster = services.sandbox_pool_seed(sandbox_dir=sandbox_dir, host_count=3)
-    agent = start_agent(sandbox_dir)
-    assert finished(Task.objects.filter(kind="clusters.start").latest("pk")).status == "succeeded"
-    yield cluster, {r.hostname: r for r in iter_sandbox_hosts(sandbox_dir)}
-    stop_process(agent)
 
 
 def add(user, cluster, luns, **extra):
@@ -31,8 +18,8 @@ def add(user, cluster, luns, **extra):
     )
 
 
-def test_two_luns_become_two_srs_heartbeating_and_plugged_everywhere(pool, admin_user):
-    cluster, _roots = pool
+def test_two_luns_become_two_srs_heartbeating_and_plugged_everywhere(storage_pool, admin_user):
+    cluster, _roots = storage_pool
     candidates = api_client_for(admin_user).get(f"/api/storage/luns/?cluster={cluster.pk}").json()
     assert len(candidates["luns"]) == 4 and candidates["silent_hosts"] == []
     first, second = (lun["scsi_id"] for lun in candidates["luns"][:2])
@@ -56,8 +43,8 @@ def test_two_luns_become_two_srs_heartbeating_and_plugged_everywhere(pool, admin
         assert formatted[first] == formatted[second] == "ocfs2"
 
 
-def test_refusals(pool, admin_user, operator_user, settings):
-    cluster, roots = pool
+def test_refusals(storage_pool, admin_user, operator_user, settings):
+    cluster, roots = storage_pool
     candidates = api_client_for(admin_user).get(f"/api/storage/luns/?cluster={cluster.pk}").json()
     lun = candidates["luns"][2]["scsi_id"]
     assert add(operator_user, cluster, [{"scsi_id": lun, "name": "X"}]).status_code == 403
@@ -94,10 +81,10 @@ def test_refusals(pool, admin_user, operator_user, settings):
     assert any("ghost did not answer" in r for r in refused["refusals"])
 
 
-def test_two_concurrent_workflows_end_with_one_statefile(pool, admin_user):
+def test_two_concurrent_workflows_end_with_one_statefile(storage_pool, admin_user):
     from maintenance.storage import storage_add
 
-    cluster, _roots = pool
+    cluster, _roots = storage_pool
     candidates = api_client_for(admin_user).get(f"/api/storage/luns/?cluster={cluster.pk}").json()
     tasks = [
         storage_add(
