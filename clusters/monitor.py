@@ -183,7 +183,7 @@ def _store_status(cluster: Cluster, host: Host, outcome) -> None:
 
 
 # Runs that rewrite a cluster's cluster.conf files from a snapshot of the database.
-CONVERGING_KINDS = ("clusters.reconcile", "clusters.start")
+CONVERGING_KINDS = ("clusters.reconcile", "clusters.start", "maintenance.add_storage")
 EARLIER_RUN_POLL = 0.2
 
 

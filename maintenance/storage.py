@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 from clusters.agents import agent_call, agent_call_many
 from clusters.choices import SRFormat, VDIType
 from clusters.models import LUN, PBD, SR, VDI, Cluster, Host
+from clusters.monitor import converge_host, desired_nodes, wait_for_earlier_runs
 from console.choices import AuditOutcome, StepStatus, TaskStatus
 from console.errors import ConsoleError
 from console.models import Task
@@ -171,14 +172,18 @@ def statefile_find_or_create(*, cluster: Cluster, sr: SR) -> tuple[VDI, bool]:
         return VDI.objects.get(cluster=cluster, vdi_type=VDIType.O2CB_STATEFILE), False
 
 
-def _each_member(members, call, **kwargs) -> None:
-    answers = agent_call_many(members, lambda host: agent_call(host, call, **kwargs))
+def _raise_failures(answers: dict) -> None:
     failed = {h.hostname: str(a) for h, a in answers.items() if isinstance(a, Exception)}
     if failed:
         raise ConsoleError("; ".join(f"{name}: {error}" for name, error in sorted(failed.items())))
 
 
+def _each_member(members, call, **kwargs) -> None:
+    _raise_failures(agent_call_many(members, lambda host: agent_call(host, call, **kwargs)))
+
+
 def storage_add_run(task: Task) -> None:
+    wait_for_earlier_runs(task)
     cluster = Cluster.objects.get(pk=task.target_id)
     members = _members(cluster)
     slots = min(255, max(8, 2 * len(members)))
@@ -203,13 +208,20 @@ def storage_add_run(task: Task) -> None:
     try:
 
         def start():
+            # Bring each member's cluster.conf up to date first, as a cluster start does.
+            desired = desired_nodes(cluster)
             statefile = cluster.statefiles.filter(vdi_type=VDIType.O2CB_STATEFILE).first()
-            _each_member(
-                members,
-                "cluster_start",
-                cluster=cluster.cluster_name,
-                statefile_vdi=str(statefile.uuid) if statefile else None,
-            )
+
+            def converge_and_start(host):
+                converge_host(host, cluster.cluster_name, desired)
+                return agent_call(
+                    host,
+                    "cluster_start",
+                    cluster=cluster.cluster_name,
+                    statefile_vdi=str(statefile.uuid) if statefile else None,
+                )
+
+            _raise_failures(agent_call_many(members, converge_and_start))
             return f"Running on {len(members)} hosts."
 
         step(start)

@@ -21,7 +21,34 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Sandbox pool: {hosts} hosts in {settings.SANDBOX_DIR}, cluster {cluster}."
         )
+        self._demo_storage(cluster)
         self._admin_account()
+
+    def _demo_storage(self, cluster):
+        """One SR on the sandbox SAN's first LUN, added by the worker once the agent runs,
+        so the demo opens with disk heartbeat to watch (and to stall)."""
+        from agent.sandbox_io import create_sandbox_san
+        from console.models import Task
+        from console.services import task_create
+
+        if cluster.srs.exists() or Task.objects.filter(kind="maintenance.add_storage").exists():
+            return
+        lun = create_sandbox_san(settings.SANDBOX_DIR)[0]
+        task_create(
+            name=f"Add the demo SR to {cluster}",
+            kind="maintenance.add_storage",
+            celery_task="maintenance.add_storage",
+            steps=[
+                "Start the cluster on every member",
+                "Format Demo SR (mkfs.ocfs2 on the first sandbox LUN)",
+                "Make Demo SR a heartbeat region on every member",
+                "Find or create the cluster's o2cb_statefile VDI",
+                "Plug Demo SR on every member",
+            ],
+            target=cluster,
+            params={"requests": [{"scsi_id": lun["wwid"], "name": "Demo SR", "format": "vhd"}]},
+        )
+        self.stdout.write("Queued: the demo SR, on the sandbox SAN's first LUN.")
 
     def _admin_account(self):
         # The password lives in a private file so a second run can print it again.
