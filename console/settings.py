@@ -244,6 +244,8 @@ POOL_DRIVER = os.environ.get("POOL_DRIVER", "sandbox")
 XENAPI_URL = os.environ.get("XENAPI_URL", "")
 XENAPI_USERNAME = os.environ.get("XENAPI_USERNAME", "root")
 XENAPI_PASSWORD = os.environ.get("XENAPI_PASSWORD", "")
+# Seconds a host may take to come back from a reboot during a rolling restart.
+REBOOT_TIMEOUT = float(os.environ.get("REBOOT_TIMEOUT", "900"))
 # Seconds a sandbox VM takes to live-migrate.
 SANDBOX_VM_MOVE_SECONDS = float(os.environ.get("SANDBOX_VM_MOVE_SECONDS", "0.5"))
 SANDBOX_DIR = Path(os.environ.get("SANDBOX_DIR", BASE_DIR / "var" / "sandbox"))

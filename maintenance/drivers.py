@@ -116,6 +116,10 @@ class PoolDriver(ABC):
     def host_evacuate(self, host: Host) -> None: ...
 
     @abstractmethod
+    def host_reboot(self, host: Host) -> None:
+        """Restart a disabled, evacuated host."""
+
+    @abstractmethod
     def pbd_unplug(self, pbd: PBD) -> None: ...
 
     @abstractmethod
@@ -196,6 +200,10 @@ class XenAPIDriver(PoolDriver):
     def host_evacuate(self, host: Host) -> None:
         with self._api() as api:
             api.host.evacuate(self._host(api, host))
+
+    def host_reboot(self, host: Host) -> None:
+        with self._api() as api:
+            api.host.reboot(self._host(api, host))
 
     def pbd_unplug(self, pbd: PBD) -> None:
         with self._api() as api:
@@ -285,6 +293,12 @@ class SandboxDriver(PoolDriver):
         for index, vm in enumerate(self._running(host).order_by("name")):
             time.sleep(self.move_seconds)  # a live migration takes a while
             VM.objects.filter(pk=vm.pk).update(resident_on=targets[index % len(targets)])
+
+    def host_reboot(self, host: Host) -> None:
+        from clusters.agents import agent_call
+
+        self._maybe_fail(host, "host_reboot")
+        agent_call(host, "sandbox_reboot")
 
     def pbd_unplug(self, pbd: PBD) -> None:
         self._maybe_fail(pbd.host, "pbd_unplug")

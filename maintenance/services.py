@@ -405,3 +405,160 @@ def host_addresses_change(*, host: Host, addresses: list[str], actor) -> Host:
     for cluster in Cluster.objects.filter(memberships__host=host, memberships__left__isnull=True):
         cluster_reconcile_start(cluster=cluster, reason=f"{host} has new addresses")
     return host
+
+
+# Rolling restart ----------------------------------------------------------------------------
+
+
+@transaction.atomic
+def rolling_restart(*, cluster: Cluster, actor) -> Task:
+    """Restart the cluster's hosts one at a time through maintenance, so that a pending
+    removal takes effect and its node number can be freed; stops at the first failure."""
+    members = list(
+        Host.objects.filter(memberships__cluster=cluster, memberships__left__isnull=True)
+        .order_by("hostname")
+        .distinct()
+    )
+    busy = HostMaintenance.objects.filter(host__in=members).select_related("host")
+    if busy.exists():
+        names = ", ".join(m.host.hostname for m in busy)
+        raise ConsoleError(f"{names} is in maintenance: finish that first, then restart.")
+    if Task.objects.filter(
+        kind="maintenance.rolling_restart",
+        target_id=str(cluster.pk),
+        status__in=[TaskStatus.PENDING, TaskStatus.RUNNING],
+    ).exists():
+        raise ConsoleError(f"A rolling restart of {cluster} is already running.")
+    if not members:
+        raise ConsoleError(f"{cluster} has no members to restart.")
+    task = task_create(
+        name=f"Rolling restart of {cluster}",
+        kind="maintenance.rolling_restart",
+        celery_task="maintenance.rolling_restart",
+        steps=[f"Restart {host}" for host in members],
+        user=actor if getattr(actor, "is_authenticated", False) else None,
+        target=cluster,
+        params={"hosts": [host.pk for host in members]},
+    )
+    audit_record(
+        actor=actor,
+        action="cluster.rolling_restart",
+        target=cluster,
+        task=task,
+        outcome=AuditOutcome.ACCEPTED,
+    )
+    return task
+
+
+def _wait_for_boot(host: Host, after, timeout: float) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        host.refresh_from_db(fields=["boot_time"])
+        if host.boot_time and after and host.boot_time > after:
+            return
+        time.sleep(0.5)
+    raise ConsoleError(
+        f"{host} did not come back within {timeout:g} s of its reboot; it stays in "
+        "maintenance. Check its console, then exit maintenance when it is up."
+    )
+
+
+def restart_host(host: Host, driver, *, reboot_timeout: float) -> str:
+    """One host through maintenance and back; every effect recorded as it happens."""
+    state, _ = HostMaintenance.objects.get_or_create(
+        host=host,
+        defaults={"state": MaintenanceState.ENTERING, "was_enabled": host.enabled},
+    )
+    for step in ENTER_STEPS:
+        if step.key not in state.done:
+            _enter_action(step.key, host, state, driver)
+    if "reboot" not in state.done:
+        driver.host_reboot(host)
+        _record(state, "reboot")
+    _wait_for_boot(host, state.boot_time_at_entry, reboot_timeout)
+    for step in EXIT_STEPS:
+        if step.key not in state.done:
+            _exit_action(step.key, host, state, driver)
+    state.delete()
+    return f"Restarted: booted at {host.boot_time:%H:%M:%S} UTC, back in its clusters."
+
+
+def rolling_restart_run(task: Task) -> None:
+    from django.conf import settings
+
+    driver = pool_driver()
+    hosts = Host.objects.in_bulk(task.params["hosts"])
+    for position, pk in enumerate(task.params["hosts"], 1):
+        host = hosts.get(pk)
+        if host is None:
+            task_step_finish(
+                task=task,
+                position=position,
+                status=StepStatus.SKIPPED,
+                message="The host was removed since.",
+            )
+            continue
+        task_step_start(task=task, position=position)
+        try:
+            message = restart_host(host, driver, reboot_timeout=settings.REBOOT_TIMEOUT)
+        except ConsoleError as exc:
+            task_step_finish(
+                task=task, position=position, status=StepStatus.FAILED, message=exc.message
+            )
+            task_finish(
+                task=task,
+                status=TaskStatus.FAILED,
+                error=f"{host}: {exc.message} The restart stopped there; hosts after it were "
+                "not touched. Fix it (its maintenance page says where it stands), then start "
+                "the rolling restart again.",
+            )
+            return
+        task_step_finish(task=task, position=position, status=StepStatus.SUCCEEDED, message=message)
+    cluster = Cluster.objects.get(pk=task.target_id)
+    cluster_reconcile_start(cluster=cluster, reason="rolling restart finished")
+    task_finish(task=task, status=TaskStatus.SUCCEEDED)
+
+
+# Removing a host ----------------------------------------------------------------------------
+
+
+@transaction.atomic
+def host_remove(*, host: Host, actor, confirm_name: str, powered_off: bool = False) -> dict:
+    """The design's Pool.eject: the host leaves every cluster and the pool.
+
+    A live host must be in maintenance first (its VMs gone, storage unplugged, clusters
+    left). A dead host is forgotten once the admin states it is powered off: its node
+    is removed on the survivors without it. Either way its node number stays held until
+    every remaining member has restarted (the banner says so).
+    """
+    if confirm_name != host.hostname:
+        raise ConsoleError(f"Type the host's name, {host.hostname}, to confirm its removal.")
+    state = HostMaintenance.objects.filter(host=host).first()
+    in_maintenance = state is not None and state.state == MaintenanceState.IN_MAINTENANCE
+    if not in_maintenance and not powered_off:
+        raise ConsoleError(
+            f"Put {host} into maintenance first (its VMs move away and it leaves its "
+            "clusters cleanly), or, if it is dead, state that it is powered off to forget it."
+        )
+    memberships = list(Membership.objects.filter(host=host, left__isnull=True))
+    tasks = []
+    for membership in memberships:
+        from clusters.services import membership_destroy
+
+        _m, reconcile = membership_destroy(membership=membership, actor=actor)
+        tasks.append(reconcile.pk)
+    name = host.hostname
+    audit_record(
+        actor=actor,
+        action="host.remove",
+        target=host,
+        message=("forgotten (powered off)" if powered_off and not in_maintenance else "removed"),
+    )
+    host.delete()
+    return {
+        "host": name,
+        "left_clusters": [m.cluster.name for m in memberships],
+        "reconcile_tasks": tasks,
+    }

@@ -25,3 +25,8 @@ def rollback(task_id: int) -> None:
 @shared_task(name="maintenance.add_storage")
 def add_storage(task_id: int) -> None:
     run_claimed(task_id, storage.storage_add_run)
+
+
+@shared_task(name="maintenance.rolling_restart")
+def rolling_restart(task_id: int) -> None:
+    run_claimed(task_id, services.rolling_restart_run)

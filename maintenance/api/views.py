@@ -7,7 +7,7 @@ from rest_framework.response import Response
 from clusters.models import Cluster, Host
 from console.api.serializers import TaskAcceptedSerializer
 from console.api.views import task_accepted
-from console.permissions import OPERATE
+from console.permissions import ADMINISTER, OPERATE
 from maintenance import services, storage
 from maintenance.models import HostMaintenance
 
@@ -39,6 +39,18 @@ class HostMaintenanceSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class RemoveHostSerializer(serializers.Serializer):
+    host = serializers.PrimaryKeyRelatedField(queryset=Host.objects.all())
+    confirm_name = serializers.CharField(help_text="The host's name, typed again")
+    powered_off = serializers.BooleanField(
+        default=False, help_text="The host is dead and powered off: forget it"
+    )
+
+
+class RollingRestartSerializer(serializers.Serializer):
+    cluster = serializers.PrimaryKeyRelatedField(queryset=Cluster.objects.all())
+
+
 class MaintenanceViewSet(viewsets.ReadOnlyModelViewSet):
     """Hosts in (or on their way into or out of) maintenance, and the workflows.
 
@@ -48,6 +60,26 @@ class MaintenanceViewSet(viewsets.ReadOnlyModelViewSet):
     queryset = HostMaintenance.objects.select_related("host")
     serializer_class = HostMaintenanceSerializer
     change_permission = OPERATE
+    action_permissions = {"remove": ADMINISTER}
+
+    @extend_schema(request=RemoveHostSerializer, responses={200: OpenApiTypes.OBJECT})
+    @action(detail=False, methods=["post"])
+    def remove(self, request):
+        """Remove a host from the pool (Pool.eject); pool-admins only."""
+        body = RemoveHostSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        return Response(services.host_remove(actor=request.user, **body.validated_data))
+
+    @extend_schema(request=RollingRestartSerializer, responses={202: TaskAcceptedSerializer})
+    @action(detail=False, methods=["post"], url_path="rolling-restart")
+    def rolling_restart(self, request):
+        """Restart a cluster's hosts one at a time through maintenance."""
+        body = RollingRestartSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        return task_accepted(
+            request,
+            services.rolling_restart(cluster=body.validated_data["cluster"], actor=request.user),
+        )
 
     def _workflow(self, request, preview, start):
         body = MaintenanceRequestSerializer(data=request.data)

@@ -39,8 +39,13 @@ def test_xenapi_driver_disables_lists_and_evacuates(xapi, hosts):
     assert driver.evacuation_blockers(here) == []
     driver.host_evacuate(here)
     assert pool.vms[web]["resident_on"] == there_ref
+    driver.host_reboot(here)
+    assert pool.hosts[here_ref]["reboots"] == 1
     driver.host_enable(here)
     assert pool.hosts[here_ref]["enabled"] is True
+    with pytest.raises(DriverError) as enabled:
+        driver.host_reboot(here)
+    assert enabled.value.code == "HOST_NOT_DISABLED"
     assert not pool.sessions, "every session is logged out"
 
 

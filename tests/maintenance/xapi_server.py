@@ -140,6 +140,12 @@ class FakePool:
         for index, vm_ref in enumerate(moving):
             self.vms[vm_ref]["resident_on"] = others[index % len(others)]
 
+    def api_host_reboot(self, _s, ref):
+        host = self._ref(self.hosts, "host", ref)
+        if host["enabled"]:
+            raise XapiFailure("HOST_NOT_DISABLED")
+        host["reboots"] = host.get("reboots", 0) + 1
+
     def api_PBD_get_by_uuid(self, _s, pbd_uuid):  # noqa: N802
         return self._lookup(self.pbds, "PBD", pbd_uuid)
 

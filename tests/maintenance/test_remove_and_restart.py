@@ -1,0 +1,86 @@
+"""Removing a host and the rolling restart that makes its removal take effect."""
+
+import pytest
+
+from clusters.models import ClusterHostStatus, Host, Membership
+from clusters.selectors import restart_banners
+from clusters.services import cluster_reconcile_start
+from console.models import Task
+from tests.clusters.test_cluster_lifecycle import finished
+from tests.conftest import api_client_for
+
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+
+
+def post(user, path, **body):
+    return api_client_for(user).post(f"/api/maintenance/{path}/", body, format="json")
+
+
+def test_remove_a_host_then_a_rolling_restart_clears_the_banner(
+    maintenance_pool, admin_user, operator_user
+):
+    (host, other, third), _roots = maintenance_pool
+    cluster = Membership.objects.get(host=host).cluster
+    assert (
+        post(operator_user, "remove", host=host.pk, confirm_name=host.hostname).status_code == 403
+    )
+    refused = post(admin_user, "remove", host=host.pk, confirm_name=host.hostname)
+    assert refused.status_code == 409 and "maintenance first" in refused.json()["message"]
+    typo = post(admin_user, "remove", host=host.pk, confirm_name="nope")
+    assert typo.status_code == 409 and "Type the host's name" in typo.json()["message"]
+
+    entered = finished(
+        Task.objects.get(pk=post(operator_user, "enter", host=host.pk).json()["task_id"])
+    )
+    assert entered.status == "succeeded", entered.error
+    removed = post(admin_user, "remove", host=host.pk, confirm_name=host.hostname)
+    assert removed.status_code == 200, removed.content
+    assert not Host.objects.filter(pk=host.pk).exists()
+    departed = Membership.objects.get(hostname=host.hostname)
+    assert departed.left is not None and departed.host is None
+    reconcile = finished(Task.objects.get(pk=removed.json()["reconcile_tasks"][0]))
+    assert reconcile.status == "succeeded", reconcile.error
+    assert [b.cluster for b in restart_banners()] == [cluster], "the banner explains it"
+
+    restart = post(operator_user, "rolling-restart", cluster=cluster.pk)
+    assert restart.status_code == 202
+    task = finished(Task.objects.get(pk=restart.json()["task_id"]), timeout=180)
+    assert task.status == "succeeded", (task.error, [s.message for s in task.steps.all()])
+    assert [s.status for s in task.steps.order_by("position")] == ["succeeded", "succeeded"]
+    final = finished(cluster_reconcile_start(cluster=cluster, reason="test"))
+    assert final.status == "succeeded", final.error
+    assert restart_banners() == []
+    assert not ClusterHostStatus.objects.filter(needs_restart=True).exists()
+    assert not Membership.objects.filter(left__isnull=False).exists(), "its number is free"
+    assert Host.objects.filter(enabled=True, registration="accepted").count() == 2
+
+
+def test_a_dead_host_is_forgotten_once_stated_powered_off(maintenance_pool, admin_user):
+    (host, _other, _third), _roots = maintenance_pool
+    forgotten = post(
+        admin_user, "remove", host=host.pk, confirm_name=host.hostname, powered_off=True
+    )
+    assert forgotten.status_code == 200
+    assert Membership.objects.get(hostname=host.hostname).left is not None
+
+
+def test_a_rolling_restart_stops_at_the_first_failure(maintenance_pool, operator_user):
+    (host, other, third), roots = maintenance_pool
+    cluster = Membership.objects.get(host=host).cluster
+    fail = roots[other.hostname].path("etc/sandbox/fail-step")
+    fail.parent.mkdir(parents=True, exist_ok=True)
+    fail.write_text("host_reboot\n")
+    task = finished(
+        Task.objects.get(
+            pk=post(operator_user, "rolling-restart", cluster=cluster.pk).json()["task_id"]
+        ),
+        timeout=180,
+    )
+    assert task.status == "failed"
+    assert [s.status for s in task.steps.order_by("position")] == [
+        "succeeded",
+        "failed",
+        "skipped",
+    ]
+    assert "hosts after it were not touched" in task.error
+    assert Host.objects.get(pk=third.pk).enabled, "never more than one host down"
