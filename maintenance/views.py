@@ -98,3 +98,38 @@ def storage_add(request, pk: int):
         "maintenance/storage_add.html",
         {"cluster": cluster, "candidates": candidates, "rows": rows, "preview": preview},
     )
+
+
+@require_POST
+@role_required(ADMINISTER)
+def host_remove(request, pk: int):
+    host = get_object_or_404(Host, pk=pk)
+    try:
+        done = services.host_remove(
+            host=host,
+            actor=request.user,
+            confirm_name=request.POST.get("confirm_name", "").strip(),
+            powered_off=request.POST.get("powered_off") == "1",
+        )
+    except ConsoleError as exc:
+        messages.error(request, exc.message)
+        return redirect("host-maintenance", pk=pk)
+    messages.success(
+        request,
+        f"{done['host']} removed from the pool"
+        + (f" and from {', '.join(done['left_clusters'])}" if done["left_clusters"] else "")
+        + ". Its node number stays held until the remaining members restart.",
+    )
+    return redirect("host-list")
+
+
+@require_POST
+@role_required(OPERATE)
+def cluster_rolling_restart(request, pk: int):
+    cluster = get_object_or_404(Cluster, pk=pk)
+    try:
+        task = services.rolling_restart(cluster=cluster, actor=request.user)
+    except ConsoleError as exc:
+        messages.error(request, exc.message)
+        return redirect(cluster.get_absolute_url())
+    return redirect("task-detail", pk=task.pk)
