@@ -115,6 +115,10 @@ class PoolDriver(ABC):
     @abstractmethod
     def host_evacuate(self, host: Host) -> None: ...
 
+    def evacuation_plan(self, host: Host) -> dict[str, str]:
+        """Where each VM would go (uuid -> host name), when the driver can tell."""
+        return {}
+
     @abstractmethod
     def host_reboot(self, host: Host) -> None:
         """Restart a disabled, evacuated host."""
@@ -279,6 +283,15 @@ class SandboxDriver(PoolDriver):
             blockers.append(Blocker(str(vm.uuid), vm.name, code, reason, fix))
         return blockers
 
+    def evacuation_plan(self, host: Host) -> dict[str, str]:
+        targets = self._targets(host)
+        if not targets:
+            return {}
+        return {
+            str(vm.uuid): targets[index % len(targets)].hostname
+            for index, vm in enumerate(self._running(host).order_by("name"))
+        }
+
     def host_evacuate(self, host: Host) -> None:
         self._maybe_fail(host, "host_evacuate")
         blockers = self.evacuation_blockers(host)
@@ -289,10 +302,10 @@ class SandboxDriver(PoolDriver):
                 code=first.code,
                 fix=first.fix,
             )
-        targets = self._targets(host)
-        for index, vm in enumerate(self._running(host).order_by("name")):
+        hosts = {h.hostname: h for h in self._targets(host)}
+        for vm_uuid, destination in self.evacuation_plan(host).items():
             time.sleep(self.move_seconds)  # a live migration takes a while
-            VM.objects.filter(pk=vm.pk).update(resident_on=targets[index % len(targets)])
+            VM.objects.filter(uuid=vm_uuid).update(resident_on=hosts[destination])
 
     def host_reboot(self, host: Host) -> None:
         from clusters.agents import agent_call

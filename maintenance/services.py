@@ -142,11 +142,20 @@ def enter_preview(host: Host, *, confirm_others: bool = False) -> dict:
         )
     pbds = PBD.objects.filter(host=host, plugged=True).select_related("sr")
     blocked = {b.vm_uuid for b in blockers}
+    plan = driver.evacuation_plan(host)
     return {
         "host": host.hostname,
         "action": "enter",
         "steps": [{"key": s.key, "name": s.name, "why": s.why} for s in ENTER_STEPS],
-        "vms": [{"uuid": uuid, "name": name, "moves": uuid not in blocked} for uuid, name in vms],
+        "vms": [
+            {
+                "uuid": uuid,
+                "name": name,
+                "moves": uuid not in blocked,
+                "destination": plan.get(uuid),
+            }
+            for uuid, name in vms
+        ],
         "blockers": [b.__dict__ for b in blockers],
         "storage": [{"sr": p.sr.name, "pbd": str(p.uuid)} for p in pbds],
         "quorum": impact,

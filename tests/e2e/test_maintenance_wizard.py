@@ -32,9 +32,9 @@ def test_operator_takes_a_host_through_maintenance(
     preview = page.locator("#what-will-happen")
     assert "Move its VMs to other hosts" in preview.inner_text()
     assert sorted(page.locator("#moving-vms li").all_inner_texts()) == [
-        "db: live-migrated to another host",
-        "mail: live-migrated to another host",
-        "web: live-migrated to another host",
+        f"db: live-migrated to {_other.hostname}",
+        f"mail: live-migrated to {_third.hostname}",
+        f"web: live-migrated to {_other.hostname}",
     ]
     assert "2 of 3 nodes keep heartbeating" in page.locator("#quorum").inner_text()
     screenshot("enter-preview")
