@@ -145,3 +145,64 @@ def format_lun(root: HostRoot, scsi_id: str, cluster: str, label: str, slots: in
     if region is None:
         raise AgentError(f"mkfs.ocfs2 said it succeeded but {scsi_id} holds no OCFS2 volume.")
     return {"scsi_id": scsi_id, "region": region, "label": label[:63], "slots": slots}
+
+
+SANDBOX_MOUNTS = "var/lib/sandbox/mounts.json"
+
+
+def mount_point(sr_uuid: str) -> str:
+    # Where XenServer's storage manager mounts an SR.
+    return f"var/run/sr-mount/{sr_uuid}"
+
+
+def sr_mount(root: HostRoot, scsi_id: str, sr_uuid: str, cluster: str) -> dict:
+    """Mount an SR's OCFS2 volume (PBD.plug); mounting twice is a no-op."""
+    from .fsutil import read_json, write_json
+    from .kernel import CONFIGFS
+
+    lun = find_lun(root, scsi_id)
+    if lun["region"] is None:
+        raise AgentError(f"LUN {scsi_id} holds no OCFS2 volume: format it first.")
+    target = root.path(mount_point(sr_uuid))
+    if root.sandbox:
+        # As mount.ocfs2 with global heartbeat: the volume's region must be heartbeating.
+        if not root.path(f"{CONFIGFS}/{cluster}/heartbeat/{lun['region']}").is_dir():
+            raise AgentError(
+                f"mount.ocfs2: {scsi_id} is not heartbeating in cluster {cluster} on "
+                f"{root.hostname}: start the cluster (with its heartbeat regions) first."
+            )
+        mounts = read_json(root.path(SANDBOX_MOUNTS), {})
+        mounts[sr_uuid] = {"device": lun["device"], "region": lun["region"], "cluster": cluster}
+        target.mkdir(parents=True, exist_ok=True)
+        write_json(root.path(SANDBOX_MOUNTS), mounts)
+        return {"mounted": str(target), "changed": True}
+    if subprocess.run(["mountpoint", "-q", str(target)], check=False).returncode == 0:
+        return {"mounted": str(target), "changed": False}
+    target.mkdir(parents=True, exist_ok=True)
+    result = subprocess.run(
+        ["mount", "-t", "ocfs2", lun["device"], str(target)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if result.returncode != 0:
+        raise AgentError(f"mount of {scsi_id} failed: {result.stderr.strip() or 'no reason'}")
+    return {"mounted": str(target), "changed": True}
+
+
+def sr_unmount(root: HostRoot, sr_uuid: str) -> dict:
+    """Unmount an SR (PBD.unplug); unmounting what is not mounted is a no-op."""
+    from .fsutil import read_json, write_json
+
+    target = root.path(mount_point(sr_uuid))
+    if root.sandbox:
+        mounts = read_json(root.path(SANDBOX_MOUNTS), {})
+        changed = mounts.pop(sr_uuid, None) is not None
+        write_json(root.path(SANDBOX_MOUNTS), mounts)
+        return {"unmounted": str(target), "changed": changed}
+    if subprocess.run(["mountpoint", "-q", str(target)], check=False).returncode != 0:
+        return {"unmounted": str(target), "changed": False}
+    result = subprocess.run(["umount", str(target)], capture_output=True, text=True, timeout=120)
+    if result.returncode != 0:
+        raise AgentError(f"umount of SR {sr_uuid} failed: {result.stderr.strip() or 'busy'}")
+    return {"unmounted": str(target), "changed": True}

@@ -135,6 +135,18 @@ def lun_format(host_uuid: str, scsi_id: str, cluster: str, label: str, slots: in
         return storage.format_lun(root_for(host_uuid), scsi_id, cluster, label, slots)
 
 
+@app.task(name="agent.sr_mount")
+def sr_mount(host_uuid: str, scsi_id: str, sr_uuid: str, cluster: str) -> dict:
+    with host_lock(host_uuid):
+        return storage.sr_mount(root_for(host_uuid), scsi_id, sr_uuid, cluster)
+
+
+@app.task(name="agent.sr_unmount")
+def sr_unmount(host_uuid: str, sr_uuid: str) -> dict:
+    with host_lock(host_uuid):
+        return storage.sr_unmount(root_for(host_uuid), sr_uuid)
+
+
 @app.task(name="agent.heartbeat_region_add")
 def heartbeat_region_add(host_uuid: str, cluster: str, region: str) -> dict:
     with host_lock(host_uuid):

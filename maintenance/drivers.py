@@ -223,9 +223,11 @@ class XenAPIDriver(PoolDriver):
 
 
 class SandboxDriver(PoolDriver):
-    """Sandbox hosts: the console's records are the pool. `etc/sandbox/fail-step` in a
-    host's directory names a step to fail (host_disable, host_evacuate, pbd_unplug...),
-    and `etc/sandbox/stuck-vms` lists VM names that cannot leave it."""
+    """Sandbox hosts: the console's records are the pool; the sandbox agent mounts SRs.
+
+    `etc/sandbox/fail-step` in a host's directory names a step to fail (host_disable,
+    host_evacuate, pbd_unplug...); `etc/sandbox/stuck-vms` lists VMs that cannot leave it.
+    """
 
     def __init__(self, sandbox_dir, move_seconds: float):
         from pathlib import Path
@@ -314,11 +316,24 @@ class SandboxDriver(PoolDriver):
         agent_call(host, "sandbox_reboot")
 
     def pbd_unplug(self, pbd: PBD) -> None:
+        from clusters.agents import agent_call
+
         self._maybe_fail(pbd.host, "pbd_unplug")
+        agent_call(pbd.host, "sr_unmount", sr_uuid=str(pbd.sr.uuid))
         PBD.objects.filter(pk=pbd.pk).update(plugged=False)
 
     def pbd_plug(self, pbd: PBD) -> None:
+        from clusters.agents import agent_call
+
         self._maybe_fail(pbd.host, "pbd_plug")
+        sr = pbd.sr
+        agent_call(
+            pbd.host,
+            "sr_mount",
+            scsi_id=sr.lun.scsi_id,
+            sr_uuid=str(sr.uuid),
+            cluster=sr.cluster.cluster_name,
+        )
         PBD.objects.filter(pk=pbd.pk).update(plugged=True)
 
 

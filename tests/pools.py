@@ -2,8 +2,10 @@
 
 import pytest
 
-from clusters.models import LUN, PBD, SR, VM, Host
+from agent import storage
+from clusters.models import VM, Host
 from console.models import Task
+from maintenance.storage import storage_add
 from tests.clusters.test_cluster_lifecycle import finished
 from tests.conftest import start_agent, stop_process
 
@@ -20,11 +22,13 @@ def maintenance_pool(sandbox_dir, console_worker, settings):
     start = Task.objects.filter(kind="clusters.start").latest("pk")
     assert finished(start).status == "succeeded"
     hosts = list(Host.objects.order_by("hostname"))
-    sr = SR.objects.create(
-        name="Gold", cluster=cluster, lun=LUN.objects.create(scsi_id="36001405aa", size=1 << 30)
+    # A real SR: formatted, heartbeating and mounted on every member.
+    lun = next(iter(iter_sandbox_hosts(sandbox_dir)))
+    scsi_id = storage.list_luns(lun)[0]["scsi_id"]
+    added = storage_add(
+        cluster=cluster, requests=[{"scsi_id": scsi_id, "name": "Gold"}], actor=None
     )
-    for host in hosts:
-        PBD.objects.create(host=host, sr=sr, plugged=True)
+    assert finished(added, timeout=120).status == "succeeded", added.error
     for name in ("web", "db", "mail"):
         VM.objects.create(name=name, resident_on=hosts[0], power_state="running")
     roots = {r.hostname: r for r in iter_sandbox_hosts(sandbox_dir)}

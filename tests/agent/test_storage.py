@@ -47,3 +47,13 @@ def test_bad_format_requests_are_refused(host):
     host.path("etc/sandbox/hidden-luns").write_text(scsi_id + "\n")
     with pytest.raises(AgentError, match="does not see"):
         storage.format_lun(host, scsi_id, "pool", "x", 4)
+
+
+def test_mounting_needs_an_ocfs2_volume_that_is_heartbeating(host):
+    lun = storage.list_luns(host)[0]
+    with pytest.raises(AgentError, match="holds no OCFS2 volume"):
+        storage.sr_mount(host, lun["scsi_id"], "sr-1", "pool")
+    storage.format_lun(host, lun["scsi_id"], "pool", "gold", 4)
+    with pytest.raises(AgentError, match="is not heartbeating in cluster pool"):
+        storage.sr_mount(host, lun["scsi_id"], "sr-1", "pool")
+    assert storage.sr_unmount(host, "sr-1")["changed"] is False, "nothing to unmount"

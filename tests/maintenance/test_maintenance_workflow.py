@@ -17,6 +17,13 @@ def running(host) -> bool:
     return agent_call(host, "cluster_query", cluster="pool")["running"]
 
 
+def mounted(root) -> list[str]:
+    from agent.fsutil import read_json
+    from agent.storage import SANDBOX_MOUNTS
+
+    return list(read_json(root.path(SANDBOX_MOUNTS), {}))
+
+
 def post(user, path, **body):
     return api_client_for(user).post(f"/api/maintenance/{path}/", body, format="json")
 
@@ -49,6 +56,7 @@ def test_enter_reboot_exit(maintenance_pool, operator_user, readonly_user):
     assert not VM.objects.filter(resident_on=host).exists()
     assert not PBD.objects.get(host=host).plugged
     assert PBD.objects.get(host=other).plugged, "the others keep their storage"
+    assert mounted(roots[host.hostname]) == [] and len(mounted(roots[other.hostname])) == 1
     assert not running(host) and running(other)
     assert HostMaintenance.objects.get(host=host).state == "in"
 
@@ -70,6 +78,7 @@ def test_enter_reboot_exit(maintenance_pool, operator_user, readonly_user):
     assert task.status == "succeeded", task.error
     host.refresh_from_db()
     assert host.enabled and PBD.objects.get(host=host).plugged and running(host)
+    assert mounted(roots[host.hostname]) == [str(PBD.objects.get(host=host).sr.uuid)]
     assert not HostMaintenance.objects.exists()
 
 
