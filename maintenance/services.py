@@ -419,27 +419,47 @@ def host_addresses_change(*, host: Host, addresses: list[str], actor) -> Host:
 # Rolling restart ----------------------------------------------------------------------------
 
 
-@transaction.atomic
-def rolling_restart(*, cluster: Cluster, actor) -> Task:
-    """Restart the cluster's hosts one at a time through maintenance, so that a pending
-    removal takes effect and its node number can be freed; stops at the first failure."""
-    members = list(
+def _cluster_hosts(cluster: Cluster) -> list[Host]:
+    return list(
         Host.objects.filter(memberships__cluster=cluster, memberships__left__isnull=True)
         .order_by("hostname")
         .distinct()
     )
+
+
+def rolling_restart_preview(cluster: Cluster) -> dict:
+    members = _cluster_hosts(cluster)
+    refusals = []
     busy = HostMaintenance.objects.filter(host__in=members).select_related("host")
     if busy.exists():
         names = ", ".join(m.host.hostname for m in busy)
-        raise ConsoleError(f"{names} is in maintenance: finish that first, then restart.")
+        refusals.append(f"{names} is in maintenance: finish that first, then restart.")
     if Task.objects.filter(
         kind="maintenance.rolling_restart",
         target_id=str(cluster.pk),
         status__in=[TaskStatus.PENDING, TaskStatus.RUNNING],
     ).exists():
-        raise ConsoleError(f"A rolling restart of {cluster} is already running.")
+        refusals.append(f"A rolling restart of {cluster} is already running.")
     if not members:
-        raise ConsoleError(f"{cluster} has no members to restart.")
+        refusals.append(f"{cluster} has no members to restart.")
+    return {
+        "cluster": cluster.name,
+        "order": [h.hostname for h in members],
+        "each_host": [s.name for s in ENTER_STEPS[:-1]]
+        + ["Reboot it and wait for it to come back"]
+        + [s.name for s in EXIT_STEPS],
+        "why": "One host at a time, so the others keep the cluster's quorum and its storage; "
+        "the restart stops at the first host that fails, before touching the next.",
+        "refusals": refusals,
+    }
+
+
+@transaction.atomic
+def rolling_restart(*, cluster: Cluster, actor) -> Task:
+    """Restart the cluster's hosts one at a time through maintenance, so that a pending
+    removal takes effect and its node number can be freed; stops at the first failure."""
+    _refuse(rolling_restart_preview(cluster))
+    members = _cluster_hosts(cluster)
     task = task_create(
         name=f"Rolling restart of {cluster}",
         kind="maintenance.rolling_restart",
@@ -533,6 +553,30 @@ def rolling_restart_run(task: Task) -> None:
 # Removing a host ----------------------------------------------------------------------------
 
 
+def host_remove_preview(host: Host, *, powered_off: bool = False) -> dict:
+    state = HostMaintenance.objects.filter(host=host).first()
+    in_maintenance = state is not None and state.state == MaintenanceState.IN_MAINTENANCE
+    refusals = []
+    if not in_maintenance and not powered_off:
+        refusals.append(
+            f"Put {host} into maintenance first (its VMs move away and it leaves its "
+            "clusters cleanly), or, if it is dead, state that it is powered off to forget it."
+        )
+    clusters = _clusters_of(host)
+    return {
+        "host": host.hostname,
+        "steps": [
+            "Remove its node from cluster.conf on every other member",
+            "Forget the host, its storage connections and its status",
+            "Keep its node number held until every remaining member has restarted",
+        ],
+        "clusters": [c.name for c in clusters],
+        "quorum": quorum_impact(host),
+        "needs_restart": bool(clusters),
+        "refusals": refusals,
+    }
+
+
 @transaction.atomic
 def host_remove(*, host: Host, actor, confirm_name: str, powered_off: bool = False) -> dict:
     """The design's Pool.eject: the host leaves every cluster and the pool.
@@ -544,13 +588,9 @@ def host_remove(*, host: Host, actor, confirm_name: str, powered_off: bool = Fal
     """
     if confirm_name != host.hostname:
         raise ConsoleError(f"Type the host's name, {host.hostname}, to confirm its removal.")
+    _refuse(host_remove_preview(host, powered_off=powered_off))
     state = HostMaintenance.objects.filter(host=host).first()
     in_maintenance = state is not None and state.state == MaintenanceState.IN_MAINTENANCE
-    if not in_maintenance and not powered_off:
-        raise ConsoleError(
-            f"Put {host} into maintenance first (its VMs move away and it leaves its "
-            "clusters cleanly), or, if it is dead, state that it is powered off to forget it."
-        )
     memberships = list(Membership.objects.filter(host=host, left__isnull=True))
     tasks = []
     for membership in memberships:

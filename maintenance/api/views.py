@@ -41,14 +41,18 @@ class HostMaintenanceSerializer(serializers.ModelSerializer):
 
 class RemoveHostSerializer(serializers.Serializer):
     host = serializers.PrimaryKeyRelatedField(queryset=Host.objects.all())
-    confirm_name = serializers.CharField(help_text="The host's name, typed again")
+    confirm_name = serializers.CharField(
+        required=False, default="", allow_blank=True, help_text="The host's name, typed again"
+    )
     powered_off = serializers.BooleanField(
         default=False, help_text="The host is dead and powered off: forget it"
     )
+    dry_run = serializers.BooleanField(default=False)
 
 
 class RollingRestartSerializer(serializers.Serializer):
     cluster = serializers.PrimaryKeyRelatedField(queryset=Cluster.objects.all())
+    dry_run = serializers.BooleanField(default=False)
 
 
 class MaintenanceViewSet(viewsets.ReadOnlyModelViewSet):
@@ -68,14 +72,24 @@ class MaintenanceViewSet(viewsets.ReadOnlyModelViewSet):
         """Remove a host from the pool (Pool.eject); pool-admins only."""
         body = RemoveHostSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        return Response(services.host_remove(actor=request.user, **body.validated_data))
+        data = dict(body.validated_data)
+        if data.pop("dry_run"):
+            return Response(
+                services.host_remove_preview(data["host"], powered_off=data["powered_off"])
+            )
+        return Response(services.host_remove(actor=request.user, **data))
 
-    @extend_schema(request=RollingRestartSerializer, responses={202: TaskAcceptedSerializer})
+    @extend_schema(
+        request=RollingRestartSerializer,
+        responses={200: OpenApiTypes.OBJECT, 202: TaskAcceptedSerializer},
+    )
     @action(detail=False, methods=["post"], url_path="rolling-restart")
     def rolling_restart(self, request):
         """Restart a cluster's hosts one at a time through maintenance."""
         body = RollingRestartSerializer(data=request.data)
         body.is_valid(raise_exception=True)
+        if body.validated_data["dry_run"]:
+            return Response(services.rolling_restart_preview(body.validated_data["cluster"]))
         return task_accepted(
             request,
             services.rolling_restart(cluster=body.validated_data["cluster"], actor=request.user),

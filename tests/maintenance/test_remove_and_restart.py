@@ -29,6 +29,11 @@ def test_remove_a_host_then_a_rolling_restart_clears_the_banner(
     typo = post(admin_user, "remove", host=host.pk, confirm_name="nope")
     assert typo.status_code == 409 and "Type the host's name" in typo.json()["message"]
 
+    preview = post(admin_user, "remove", host=host.pk, dry_run=True).json()
+    assert preview["clusters"] == [cluster.name] and preview["needs_restart"] is True
+    assert "maintenance first" in preview["refusals"][0]
+    assert Host.objects.filter(pk=host.pk).exists(), "a dry run changes nothing"
+
     entered = finished(
         Task.objects.get(pk=post(operator_user, "enter", host=host.pk).json()["task_id"])
     )
@@ -42,6 +47,9 @@ def test_remove_a_host_then_a_rolling_restart_clears_the_banner(
     assert reconcile.status == "succeeded", reconcile.error
     assert [b.cluster for b in restart_banners()] == [cluster], "the banner explains it"
 
+    plan = post(operator_user, "rolling-restart", cluster=cluster.pk, dry_run=True).json()
+    assert plan["order"] == [other.hostname, third.hostname] and plan["refusals"] == []
+    assert "Reboot it and wait for it to come back" in plan["each_host"]
     restart = post(operator_user, "rolling-restart", cluster=cluster.pk)
     assert restart.status_code == 202
     task = finished(Task.objects.get(pk=restart.json()["task_id"]), timeout=180)
