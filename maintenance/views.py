@@ -1,4 +1,5 @@
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
@@ -123,13 +124,21 @@ def host_remove(request, pk: int):
     return redirect("host-list")
 
 
-@require_POST
-@role_required(OPERATE)
+@role_required()
 def cluster_rolling_restart(request, pk: int):
+    """What a rolling restart will do (GET), and doing it (POST, pool-operators)."""
     cluster = get_object_or_404(Cluster, pk=pk)
-    try:
-        task = services.rolling_restart(cluster=cluster, actor=request.user)
-    except ConsoleError as exc:
-        messages.error(request, exc.message)
-        return redirect(cluster.get_absolute_url())
-    return redirect("task-detail", pk=task.pk)
+    if request.method == "POST":
+        if not request.user.has_perm(OPERATE):
+            raise PermissionDenied
+        try:
+            task = services.rolling_restart(cluster=cluster, actor=request.user)
+        except ConsoleError as exc:
+            messages.error(request, exc.message)
+        else:
+            return redirect("task-detail", pk=task.pk)
+    return render(
+        request,
+        "maintenance/rolling_restart.html",
+        {"cluster": cluster, "preview": services.rolling_restart_preview(cluster)},
+    )

@@ -21,6 +21,7 @@ def test_admin_removes_a_host_and_the_rolling_restart_clears_the_banner(
     page, screenshot, maintenance_pool, admin_user
 ):
     (host, _other, _third), _roots = maintenance_pool
+    cluster = Membership.objects.get(host=host).cluster
     log_in(page, admin_user.username)
     page.goto(f"/hosts/{host.pk}/maintenance/")
     page.get_by_role("button", name="Enter maintenance").click()
@@ -39,7 +40,10 @@ def test_admin_removes_a_host_and_the_rolling_restart_clears_the_banner(
         page.reload()
     assert "needs a cluster restart" in banner.first.inner_text()
     screenshot("banner-after-removal")
-    banner.first.get_by_role("button").click()
+    banner.first.get_by_role("link", name=f"Rolling restart of {cluster}…").click()
+    assert "One host at a time" in page.locator("#what-will-happen").inner_text()
+    screenshot("rolling-restart-preview")
+    page.get_by_role("button", name="Start the rolling restart").click()
     task_ends(page)
     page.get_by_role("link", name="Dashboard").click()
     for _ in range(100):  # the run after the restart clears it
