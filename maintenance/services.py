@@ -28,7 +28,7 @@ from console.services import (
 )
 
 from .choices import MaintenanceState
-from .drivers import DriverError, pool_driver
+from .drivers import pool_driver
 from .models import HostMaintenance
 
 
@@ -353,7 +353,7 @@ def _run(task: Task, steps, action, finish) -> None:
         task_step_start(task=task, position=position)
         try:
             message = action(step.key, host, state, driver)
-        except (DriverError, ConsoleError) as exc:
+        except ConsoleError as exc:  # DriverError is one too
             task_step_finish(
                 task=task, position=position, status=StepStatus.FAILED, message=exc.message
             )
