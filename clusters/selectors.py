@@ -22,6 +22,10 @@ from .models import (
     Membership,
 )
 
+# Above this many members the full who-sees-whom matrix is too big to read (or draw).
+MATRIX_MAX_MEMBERS = 16
+DISAGREEMENTS_SHOWN = 8
+
 
 @dataclass
 class RestartBanner:
@@ -110,6 +114,24 @@ class ClusterOverview:
                 continue
             seen = {p.get("number"): p.get("state") for p in status.peers}
             rows.append((member, [seen.get(n, "unknown") for n in numbers]))
+        return rows
+
+    @property
+    def show_matrix(self) -> bool:
+        return len(self.members) <= MATRIX_MAX_MEMBERS
+
+    @property
+    def peer_disagreements(self) -> list[tuple[Membership, list[str], int]]:
+        """For large clusters: per host, only the members it does not see alive."""
+        rows = []
+        for member, states in self.peer_matrix:
+            odd = [
+                f"{m.number} {m.hostname}: {state}"
+                for m, state in zip(self.members, states, strict=True)
+                if state != "alive"
+            ]
+            if odd:
+                rows.append((member, odd[:DISAGREEMENTS_SHOWN], len(odd) - DISAGREEMENTS_SHOWN))
         return rows
 
 

@@ -40,7 +40,7 @@ def test_admin_removes_a_host_and_the_rolling_restart_clears_the_banner(
         page.reload()
     assert "needs a cluster restart" in banner.first.inner_text()
     screenshot("banner-after-removal")
-    banner.first.get_by_role("link", name=f"Rolling restart of {cluster}…").click()
+    banner.first.get_by_role("link", name=f"rolling restart of {cluster}…").click()
     assert "One host at a time" in page.locator("#what-will-happen").inner_text()
     screenshot("rolling-restart-preview")
     page.get_by_role("button", name="Start the rolling restart").click()
