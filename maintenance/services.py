@@ -176,6 +176,8 @@ def exit_preview(host: Host) -> dict:
         refusals.append(
             f"{host} has not restarted since it entered maintenance (it booted at "
             f"{host.boot_time:%Y-%m-%d %H:%M:%S} UTC): reboot it, then exit."
+            if host.boot_time
+            else f"{host} has not reported a boot since it entered maintenance: reboot it."
         )
     return {
         "host": host.hostname,
@@ -209,6 +211,22 @@ def _refuse(preview: dict) -> None:
         raise ConsoleError(" ".join(preview["refusals"]), detail={"preview": preview})
 
 
+def _refuse_if_running(host: Host) -> None:
+    """One maintenance workflow per host at a time: two would repeat each other's steps."""
+    running = Task.objects.filter(
+        kind__startswith="maintenance.",
+        target_type__model="host",
+        target_id=str(host.pk),
+        status__in=[TaskStatus.PENDING, TaskStatus.RUNNING],
+    ).first()
+    if running is not None:
+        raise ConsoleError(
+            f"{host} already has a maintenance workflow under way ({running.name}); "
+            "wait for it to finish.",
+            detail={"task": running.pk},
+        )
+
+
 def _start(host: Host, kind: str, steps, actor, name: str) -> Task:
     task = task_create(
         name=f"{name} {host}",
@@ -230,6 +248,7 @@ def _start(host: Host, kind: str, steps, actor, name: str) -> Task:
 
 @transaction.atomic
 def maintenance_enter(*, host: Host, actor, confirm_others: bool = False) -> Task:
+    _refuse_if_running(host)
     _refuse(enter_preview(host, confirm_others=confirm_others))
     HostMaintenance.objects.create(
         host=host, state=MaintenanceState.ENTERING, was_enabled=host.enabled
@@ -239,6 +258,7 @@ def maintenance_enter(*, host: Host, actor, confirm_others: bool = False) -> Tas
 
 @transaction.atomic
 def maintenance_exit(*, host: Host, actor) -> Task:
+    _refuse_if_running(host)
     # An exit that failed half-way (state "exiting") is continued by this one.
     _refuse(exit_preview(host))
     HostMaintenance.objects.filter(host=host).update(state=MaintenanceState.EXITING)
@@ -248,6 +268,7 @@ def maintenance_exit(*, host: Host, actor) -> Task:
 @transaction.atomic
 def maintenance_retry(*, host: Host, actor) -> Task:
     """Run the unfinished workflow again; steps already done are skipped."""
+    _refuse_if_running(host)
     state = HostMaintenance.objects.filter(host=host).first()
     if state is None or state.state == MaintenanceState.IN_MAINTENANCE:
         raise ConsoleError(f"{host} has no unfinished maintenance workflow to retry.")
@@ -259,6 +280,7 @@ def maintenance_retry(*, host: Host, actor) -> Task:
 @transaction.atomic
 def maintenance_rollback(*, host: Host, actor) -> Task:
     """Undo an unfinished enter: rejoin, replug and re-enable what it had undone."""
+    _refuse_if_running(host)
     state = HostMaintenance.objects.filter(host=host).first()
     if state is None or state.state != MaintenanceState.ENTERING:
         raise ConsoleError(f"{host} is not part-way into maintenance: nothing to roll back.")

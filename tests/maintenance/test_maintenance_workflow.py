@@ -143,3 +143,12 @@ def test_refusals_come_before_any_change(maintenance_pool, operator_user):
     assert any("already in maintenance" in r for r in second["refusals"])
     confirmed = post(operator_user, "enter", host=host.pk, dry_run=True, confirm_others=True)
     assert confirmed.json()["refusals"] == []
+
+
+def test_one_workflow_per_host_at_a_time(maintenance_pool, operator_user, settings):
+    (host, _other, _third), _roots = maintenance_pool
+    settings.SANDBOX_VM_MOVE_SECONDS = 1  # three VMs: a few seconds of evacuation
+    task_id = post(operator_user, "enter", host=host.pk).json()["task_id"]
+    second = post(operator_user, "retry", host=host.pk)
+    assert second.status_code == 409 and "under way" in second.json()["message"]
+    assert finished(Task.objects.get(pk=task_id)).status == "succeeded"
