@@ -7,7 +7,21 @@ from clusters.models import VM, Host
 from console.models import Task
 from maintenance.storage import storage_add
 from tests.clusters.test_cluster_lifecycle import finished
-from tests.conftest import start_agent, stop_process
+from tests.conftest import start_agent, stop_process, wait_for
+
+
+def wait_until_monitor_sees_running(cluster, count: int) -> None:
+    """Previews judge quorum from what the monitor last saw: let it see every member."""
+    from clusters.models import ClusterHostStatus
+    from clusters.services import cluster_reconcile_start
+
+    def seen():
+        if ClusterHostStatus.objects.filter(cluster=cluster, running=True).count() == count:
+            return True
+        finished(cluster_reconcile_start(cluster=cluster, reason="test set-up"))
+        return False
+
+    wait_for(seen, 60, message=f"the monitor never saw {count} hosts running")
 
 
 @pytest.fixture
@@ -29,6 +43,7 @@ def maintenance_pool(sandbox_dir, console_worker, settings):
         cluster=cluster, requests=[{"scsi_id": scsi_id, "name": "Gold"}], actor=None
     )
     assert finished(added, timeout=120).status == "succeeded", added.error
+    wait_until_monitor_sees_running(cluster, 3)
     for name in ("web", "db", "mail"):
         VM.objects.create(name=name, resident_on=hosts[0], power_state="running")
     roots = {r.hostname: r for r in iter_sandbox_hosts(sandbox_dir)}

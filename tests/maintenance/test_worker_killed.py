@@ -11,14 +11,14 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from clusters.models import LUN, PBD, SR, VM, ClusterHostStatus, Host
-from clusters.services import cluster_reconcile_start
+from clusters.models import LUN, PBD, SR, VM, Host
 from console.models import Task
 from console.services import tasks_fail_stalled
 from maintenance import services
 from maintenance.models import HostMaintenance
 from tests.clusters.test_cluster_lifecycle import finished
 from tests.conftest import ROOT, start_agent, stop_process, wait_for
+from tests.pools import wait_until_monitor_sees_running
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -75,14 +75,7 @@ def test_a_killed_worker_leaves_maintenance_resumable(sandbox_dir, tmp_path, adm
             "succeeded"
         )
 
-        # The preview judges quorum from what the monitor last saw: let it see all three.
-        def monitor_sees_all_running():
-            if ClusterHostStatus.objects.filter(running=True).count() == 3:
-                return True
-            finished(cluster_reconcile_start(cluster=cluster, reason="test"))
-            return False
-
-        wait_for(monitor_sees_all_running, 60, message="the monitor never saw 3 hosts running")
+        wait_until_monitor_sees_running(cluster, 3)
         host = Host.objects.order_by("hostname").first()
         sr = SR.objects.create(
             name="Gold", cluster=cluster, lun=LUN.objects.create(scsi_id="3600k", size=1)
