@@ -1,0 +1,178 @@
+"""API throughput under gunicorn (2 workers) against a bare Django JSON view served the
+same way, with the same load generator, in the same run.
+
+    .venv/bin/python scripts/with_redis.py .venv/bin/python bench/api_throughput.py \\
+        --postgres postgres://postgres@127.0.0.1/postgres
+
+The console's host and membership lists (64 hosts, token authentication, pagination,
+filters) against a one-view Django project answering a list of the same size. Target:
+at least half the bare figure. Prints figures; asserts nothing.
+"""
+
+import argparse
+import http.client
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from _common import ROOT, setup_django
+
+BARE_PROJECT = """
+SECRET_KEY = "bench-only"
+DEBUG = False
+ALLOWED_HOSTS = ["127.0.0.1"]
+ROOT_URLCONF = "bare"
+INSTALLED_APPS = []
+MIDDLEWARE = []
+DATABASES = {}
+"""
+BARE_URLS = """
+from django.http import JsonResponse
+from django.urls import path
+
+ROWS = [{"id": i, "hostname": f"h{i:03d}", "uuid": "0" * 36, "addresses": ["10.0.0.1"],
+         "enabled": True, "registration": "accepted"} for i in range(50)]
+
+
+def rows(request):
+    return JsonResponse({"count": len(ROWS), "results": ROWS})
+
+
+urlpatterns = [path("rows/", rows)]
+application = None
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def serve(module: str, cwd: Path, env: dict) -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-w",
+            "2",
+            "-b",
+            f"127.0.0.1:{port}",
+            module,
+            "--log-level",
+            "warning",
+        ],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return proc, port
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"gunicorn {module} did not start")
+
+
+def load(port: int, path: str, headers: dict, seconds: float, clients: int) -> float:
+    """Requests per second from `clients` keep-alive connections for `seconds`."""
+    done, stop, errors = [0] * clients, time.monotonic() + seconds, []
+
+    def client(index):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        while time.monotonic() < stop:
+            conn.request("GET", path, headers=headers)
+            response = conn.getresponse()
+            response.read()
+            if response.status != 200:
+                errors.append(f"{path}: HTTP {response.status}")
+                return
+            done[index] += 1
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    start = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise SystemExit(errors[0])
+    return sum(done) / (time.monotonic() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--postgres", help="server URL; default a SQLite file")
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--clients", type=int, default=8)
+    args = parser.parse_args()
+    work = setup_django(args.postgres, "api")
+
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+
+    from clusters.models import Cluster, Host, Membership
+    from console.choices import Role
+    from console.services import api_token_create
+
+    user = get_user_model().objects.create_user("bench")
+    user.groups.add(Group.objects.get(name=Role.READ_ONLY))
+    cluster = Cluster.objects.create(name="Bench", cluster_name="bench")
+    for i in range(64):
+        host = Host.objects.create(
+            hostname=f"h{i:03d}", registration="accepted", addresses=[f"10.0.0.{i + 1}"]
+        )
+        Membership.objects.create(
+            cluster=cluster, host=host, number=i, host_uuid=host.uuid, hostname=host.hostname
+        )
+    _token, key = api_token_create(user=user, name="bench")
+
+    (work / "bare_settings.py").write_text(BARE_PROJECT)
+    (work / "bare.py").write_text(BARE_URLS)
+    (work / "bare_wsgi.py").write_text(
+        "import os\nos.environ['DJANGO_SETTINGS_MODULE'] = 'bare_settings'\n"
+        "from django.core.wsgi import get_wsgi_application\n"
+        "application = get_wsgi_application()\n"
+    )
+    env = dict(
+        os.environ,
+        DEBUG="0",
+        ALLOWED_HOSTS="127.0.0.1",
+        SECURE_SSL_REDIRECT="0",  # production settings, but plain HTTP on loopback
+        SECRET_KEY="bench-only-" + "x" * 50,
+        PYTHONPATH=f"{work}:{ROOT}",
+    )
+    console, console_port = serve("console.wsgi:application", ROOT, env)
+    bare, bare_port = serve("bare_wsgi:application", work, env)
+    auth = {"Authorization": f"Token {key}"}
+    try:
+        load(bare_port, "/rows/", {}, 1, args.clients)  # warm both up
+        load(console_port, "/api/hosts/", auth, 1, args.clients)
+        figures = {
+            "bare Django JSON view": load(bare_port, "/rows/", {}, args.seconds, args.clients),
+            "API /api/hosts/": load(console_port, "/api/hosts/", auth, args.seconds, args.clients),
+            "API /api/memberships/": load(
+                console_port, "/api/memberships/", auth, args.seconds, args.clients
+            ),
+        }
+    finally:
+        for proc in (console, bare):
+            proc.terminate()
+            proc.wait(timeout=30)
+    bare_rate = figures["bare Django JSON view"]
+    print(f"gunicorn -w 2, {args.clients} keep-alive clients, {args.seconds:g} s each")
+    for name, rate in figures.items():
+        print(f"{name:24} {rate:8.0f} req/s  ({rate / bare_rate:.0%} of bare)")
+    print("target: at least 50% of bare")
+
+
+if __name__ == "__main__":
+    main()
