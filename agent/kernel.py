@@ -34,15 +34,18 @@ KERNEL_DEFAULTS = {
 }
 
 
-def o2cb_binary() -> str:
-    found = shutil.which("o2cb") or ("/usr/sbin/o2cb" if Path("/usr/sbin/o2cb").exists() else None)
+def find_tool(name: str) -> str:
+    """A system tool's path; sbin directories count even when not on PATH."""
+    found = shutil.which(name) or next(
+        (f"{d}/{name}" for d in ("/usr/sbin", "/sbin") if Path(f"{d}/{name}").exists()), None
+    )
     if found is None:
-        raise AgentError("The o2cb tool is missing: install Debian's ocfs2-tools.")
+        raise AgentError(f"{name} is missing: install Debian's ocfs2-tools and util-linux.")
     return found
 
 
 def run_o2cb(*args: str, config: Path | None = None) -> str:
-    command = [o2cb_binary()]
+    command = [find_tool("o2cb")]
     if config is not None:
         command.append(f"--config-file={config}")
     result = subprocess.run([*command, *args], capture_output=True, text=True, timeout=60)

@@ -8,12 +8,11 @@ shared sparse files of the sandbox SAN. Either way the signature comes from
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 
 from .errors import AgentError
 from .hostroot import HostRoot
+from .kernel import find_tool
 
 # blkid's exit status when it finds no signature on a device.
 BLKID_NOTHING_FOUND = 2
@@ -21,20 +20,13 @@ BLKID_NOTHING_FOUND = 2
 SANDBOX_JOURNAL = "size=4M"
 
 
-def _tool(name: str) -> str:
-    found = shutil.which(name) or next(
-        (f"{d}/{name}" for d in ("/usr/sbin", "/sbin") if os.path.exists(f"{d}/{name}")),
-        None,
-    )
-    if found is None:
-        raise AgentError(f"{name} is missing: install Debian's ocfs2-tools and util-linux.")
-    return found
-
-
 def signature(device: str) -> dict:
     """What `blkid -p` finds on a device: TYPE, LABEL, UUID... (empty when nothing)."""
     result = subprocess.run(
-        [_tool("blkid"), "-p", "-o", "export", device], capture_output=True, text=True, timeout=30
+        [find_tool("blkid"), "-p", "-o", "export", device],
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     if result.returncode == BLKID_NOTHING_FOUND:
         return {}
@@ -117,7 +109,7 @@ def format_lun(root: HostRoot, scsi_id: str, cluster: str, label: str, slots: in
     if not 1 <= slots <= 255:
         raise AgentError(f"{slots} node slots: OCFS2 allows 1 to 255.")
     command = [
-        _tool("mkfs.ocfs2"),
+        find_tool("mkfs.ocfs2"),
         "-F",
         "--cluster-stack=o2cb",
         f"--cluster-name={cluster}",

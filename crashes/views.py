@@ -1,4 +1,5 @@
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
@@ -18,12 +19,7 @@ def crash_list(request):
     form = CrashUploadForm()
     if request.method == "POST":
         if not request.user.has_perm(OPERATE):
-            return render(
-                request,
-                "console/error.html",
-                {"status": 403, "message": "Uploading crash dumps needs the pool-operator role."},
-                status=403,
-            )
+            raise PermissionDenied("Uploading crash dumps needs the pool-operator role.")
         form = CrashUploadForm(request.POST, request.FILES)
         if form.is_valid():
             try:

@@ -12,6 +12,10 @@ from maintenance import services, storage
 from maintenance.models import HostMaintenance
 
 
+class HostOnlySerializer(serializers.Serializer):
+    host = serializers.PrimaryKeyRelatedField(queryset=Host.objects.all())
+
+
 class MaintenanceRequestSerializer(serializers.Serializer):
     host = serializers.PrimaryKeyRelatedField(queryset=Host.objects.all())
     dry_run = serializers.BooleanField(
@@ -129,23 +133,24 @@ class MaintenanceViewSet(viewsets.ReadOnlyModelViewSet):
             lambda host, d: services.maintenance_exit(host=host, actor=request.user),
         )
 
-    @extend_schema(request=MaintenanceRequestSerializer, responses={202: TaskAcceptedSerializer})
+    def _host(self, request) -> Host:
+        body = HostOnlySerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        return body.validated_data["host"]
+
+    @extend_schema(request=HostOnlySerializer, responses={202: TaskAcceptedSerializer})
     @action(detail=False, methods=["post"])
     def retry(self, request):
-        return self._workflow(
-            request,
-            lambda host, d: {"dry_run": "not offered for a retry"},
-            lambda host, d: services.maintenance_retry(host=host, actor=request.user),
-        )
+        """Run an unfinished enter or exit again, from the step that failed."""
+        host = self._host(request)
+        return task_accepted(request, services.maintenance_retry(host=host, actor=request.user))
 
-    @extend_schema(request=MaintenanceRequestSerializer, responses={202: TaskAcceptedSerializer})
+    @extend_schema(request=HostOnlySerializer, responses={202: TaskAcceptedSerializer})
     @action(detail=False, methods=["post"])
     def rollback(self, request):
-        return self._workflow(
-            request,
-            lambda host, d: {"dry_run": "not offered for a rollback"},
-            lambda host, d: services.maintenance_rollback(host=host, actor=request.user),
-        )
+        """Undo an unfinished enter."""
+        host = self._host(request)
+        return task_accepted(request, services.maintenance_rollback(host=host, actor=request.user))
 
     @extend_schema(request=AddressesSerializer, responses={200: OpenApiTypes.OBJECT})
     @action(detail=False, methods=["post"])
