@@ -5,8 +5,10 @@ same way, with the same load generator, in the same run.
         --postgres postgres://postgres@127.0.0.1/postgres
 
 The console's host and membership lists (64 hosts, token authentication, pagination,
-filters) against a one-view Django project answering a list of the same size. Target:
-at least half the bare figure. Prints figures; asserts nothing.
+filters) against a one-view Django project reading the same 50 host rows from the same
+database. Both keep their database connections (DB_CONN_MAX_AGE, 60 s by default, as
+console/wsgi.py sets for the web process). Target: at least half the bare figure.
+Prints figures; asserts nothing.
 """
 
 import argparse
@@ -22,28 +24,41 @@ from pathlib import Path
 from _common import ROOT, setup_django
 
 BARE_PROJECT = """
+import os
+import dj_database_url
+
 SECRET_KEY = "bench-only"
 DEBUG = False
 ALLOWED_HOSTS = ["127.0.0.1"]
 ROOT_URLCONF = "bare"
 INSTALLED_APPS = []
 MIDDLEWARE = []
-DATABASES = {}
+USE_TZ = True
+DATABASES = {"default": dj_database_url.parse(
+    os.environ["DATABASE_URL"], conn_max_age=int(os.environ["DB_CONN_MAX_AGE"]))}
 """
+# The least Django can do to answer the same question: one query for the same 50 rows
+# (and their count, as a page does), as JSON. No authentication, middleware or framework.
 BARE_URLS = """
+from django.db import connection
 from django.http import JsonResponse
 from django.urls import path
 
-ROWS = [{"id": i, "hostname": f"h{i:03d}", "uuid": "0" * 36, "addresses": ["10.0.0.1"],
-         "enabled": True, "registration": "accepted"} for i in range(50)]
+COLUMNS = ("id", "uuid", "hostname", "addresses", "enabled", "registration", "sandbox",
+           "boot_time", "last_heard", "agent_version", "created")
+QUERY = (f"SELECT {', '.join(COLUMNS)}, count(*) OVER () FROM clusters_host "
+         "ORDER BY hostname LIMIT 50")
 
 
 def rows(request):
-    return JsonResponse({"count": len(ROWS), "results": ROWS})
+    with connection.cursor() as cursor:
+        cursor.execute(QUERY)
+        fetched = cursor.fetchall()
+    results = [dict(zip(COLUMNS, row[:-1])) for row in fetched]
+    return JsonResponse({"count": fetched[0][-1] if fetched else 0, "results": results})
 
 
 urlpatterns = [path("rows/", rows)]
-application = None
 """
 
 
@@ -144,6 +159,7 @@ def main() -> None:
     )
     env = dict(
         os.environ,
+        DB_CONN_MAX_AGE=os.environ.get("DB_CONN_MAX_AGE", "60"),
         DEBUG="0",
         ALLOWED_HOSTS="127.0.0.1",
         SECURE_SSL_REDIRECT="0",  # production settings, but plain HTTP on loopback

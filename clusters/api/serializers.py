@@ -13,10 +13,11 @@ from clusters.models import (
     HostIOHealth,
     Membership,
 )
+from console.api.fields import DetailUrlField
 
 
 class HostSerializer(serializers.ModelSerializer):
-    url = serializers.HyperlinkedIdentityField(view_name="api:host-detail")
+    url = DetailUrlField(view_name="api:host-detail")
 
     class Meta:
         model = Host
@@ -38,7 +39,7 @@ class HostSerializer(serializers.ModelSerializer):
 
 
 class MembershipSerializer(serializers.ModelSerializer):
-    url = serializers.HyperlinkedIdentityField(view_name="api:membership-detail")
+    url = DetailUrlField(view_name="api:membership-detail")
 
     class Meta:
         model = Membership
@@ -81,7 +82,7 @@ class ClusterHostStatusSerializer(serializers.ModelSerializer):
 
 
 class ClusterSerializer(serializers.ModelSerializer):
-    url = serializers.HyperlinkedIdentityField(view_name="api:cluster-detail")
+    url = DetailUrlField(view_name="api:cluster-detail")
     needs_restart = serializers.SerializerMethodField()
     members = serializers.SerializerMethodField()
     host_statuses = ClusterHostStatusSerializer(many=True, read_only=True)

@@ -112,7 +112,7 @@ class MembershipViewSet(
     mixins.RetrieveModelMixin,
     viewsets.GenericViewSet,
 ):
-    queryset = Membership.objects.select_related("cluster", "host")
+    queryset = Membership.objects.all()
     serializer_class = MembershipSerializer
     filterset_class = MembershipFilterSet
 

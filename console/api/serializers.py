@@ -1,5 +1,6 @@
 from rest_framework import serializers
 
+from console.api.fields import DetailUrlField
 from console.models import Alert, ApiToken, AuditEvent, Task, TaskStep
 
 
@@ -16,7 +17,7 @@ class TaskStepSerializer(serializers.ModelSerializer):
 
 
 class TaskSerializer(TargetFields, serializers.ModelSerializer):
-    url = serializers.HyperlinkedIdentityField(view_name="api:task-detail")
+    url = DetailUrlField(view_name="api:task-detail")
     user = serializers.SlugRelatedField(slug_field="username", read_only=True)
     steps = TaskStepSerializer(many=True, read_only=True)
 

@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
 from clusters.models import Host
+from console.api.fields import DetailUrlField
 from crashes.models import CrashIncident, HostCrashdump
 
 
@@ -11,7 +12,7 @@ class EvidenceSerializer(serializers.Serializer):
 
 
 class HostCrashdumpSerializer(serializers.ModelSerializer):
-    url = serializers.HyperlinkedIdentityField(view_name="api:hostcrashdump-detail")
+    url = DetailUrlField(view_name="api:hostcrashdump-detail")
     evidence = EvidenceSerializer(many=True, read_only=True)
 
     class Meta:

@@ -1,0 +1,23 @@
+from rest_framework import serializers
+
+
+class DetailUrlField(serializers.HyperlinkedIdentityField):
+    """A row's API address, reversed once per response and filled in per row.
+
+    One `reverse` per row cost a third of a list response's time; the address differs
+    between rows only in the primary key.
+    """
+
+    PLACEHOLDER = "2147483647"
+
+    def get_url(self, obj, view_name, request, format):
+        if format or self.lookup_field != "pk":
+            return super().get_url(obj, view_name, request, format)
+        cached = getattr(self, "_address", None)
+        if cached is None or cached[0] is not request:
+            kwargs = {self.lookup_url_kwarg: self.PLACEHOLDER}
+            url = self.reverse(view_name, kwargs=kwargs, request=request)
+            cached = (request, *url.rsplit(self.PLACEHOLDER, 1))
+            self._address = cached
+        _request, before, after = cached
+        return f"{before}{obj.pk}{after}"
