@@ -71,6 +71,35 @@ def map_paths(map_: dict) -> list[dict]:
     return [p for group in map_.get("path_groups", []) for p in group.get("paths", [])]
 
 
+def lun_views(probe: dict) -> dict[str, dict]:
+    """Each multipath map of a probe by WWID: its name, paths up of total, and the heartbeat
+    region written to it with its lag. Kept beside the verdict, so a page about one LUN
+    reads a few numbers per host instead of every host's whole probe."""
+    regions = {}
+    for cluster in probe.get("heartbeat", {}).get("clusters", []):
+        for region in cluster.get("regions", []):
+            regions[region.get("device")] = {
+                "region": f"{cluster.get('name')}/{region.get('region')}",
+                "lag_ms": region.get("elapsed_ms"),
+                "dead_ms": cluster.get("dead_ms"),
+            }
+    views = {}
+    for map_ in probe.get("multipath", {}).get("maps", []):
+        paths = map_paths(map_)
+        views[map_.get("wwid") or map_.get("name")] = {
+            "name": map_.get("name"),
+            "up": sum(path_ok(p) for p in paths),
+            "total": len(paths),
+            **regions.get(map_.get("dm"), {"region": None, "lag_ms": None, "dead_ms": None}),
+        }
+    return views
+
+
+def lun_view(views: dict[str, dict], wwid: str) -> dict | None:
+    """A LUN's view by WWID, or by map name where the map is named after it."""
+    return views.get(wwid) or next((v for v in views.values() if v["name"] == wwid), None)
+
+
 def _describe(path: dict) -> str:
     states = "/".join(
         s for s in (path.get("dm_state"), path.get("checker_state"), path.get("online_state")) if s

@@ -121,6 +121,20 @@ class Membership(models.Model):
         return self.left is None
 
 
+def peers_in_brief(peers: list[dict]) -> dict:
+    """A host's view of its cluster reduced to what a large cluster's page shows."""
+    return {
+        "peers_alive": sorted(
+            p["number"] for p in peers if p.get("state") == "alive" and p.get("number") is not None
+        ),
+        "peers_not_alive": {
+            str(p["number"]): p.get("state") or "unknown"
+            for p in peers
+            if p.get("state") != "alive" and p.get("number") is not None
+        },
+    }
+
+
 class ClusterHostStatus(models.Model):
     """What one host last reported about one cluster (the monitor's Cluster.query)."""
 
@@ -132,6 +146,12 @@ class ClusterHostStatus(models.Model):
     needs_restart = models.BooleanField(default=False)
     restart_reasons = models.JSONField(default=list)
     peers = models.JSONField(default=list, help_text="The host's view: number, hostname, state")
+    # The same view in brief, so a page about a large cluster need not read every host's
+    # whole list (255 lists of 255 nodes).
+    peers_alive = models.JSONField(default=list, help_text="Numbers of the nodes it sees alive")
+    peers_not_alive = models.JSONField(
+        default=dict, help_text="Each node it does not see alive: number to state"
+    )
     drift = models.JSONField(default=list, help_text="How the host's config differs from ours")
     timeouts = models.JSONField(default=dict, help_text="O2CB timeouts the host runs with")
     error = models.TextField(blank=True)
@@ -264,6 +284,9 @@ class HostIOHealth(models.Model):
         null=True, blank=True, help_text="Seconds before O2CB fences this host, if it is coming"
     )
     probe = models.JSONField(default=dict, help_text="The agent's last I/O-path probe")
+    luns = models.JSONField(
+        default=dict, help_text="Each LUN by WWID as the last probe saw it: paths up, heartbeat lag"
+    )
 
     class Meta:
         verbose_name = "host I/O health"

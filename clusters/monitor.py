@@ -26,7 +26,7 @@ from console.services import (
 
 from .agents import HostUnreachable, agent_call, agent_call_many
 from .choices import HostRegistration
-from .models import Cluster, ClusterHostStatus, Host
+from .models import Cluster, ClusterHostStatus, Host, peers_in_brief
 from .selectors import timeout_differences
 from .services import (
     cluster_reconcile_start,
@@ -161,6 +161,10 @@ def _store_status(cluster: Cluster, host: Host, outcome) -> None:
         )
         return
     report = outcome["report"]
+    peers = [
+        {k: node.get(k) for k in ("number", "hostname", "state", "configured", "live")}
+        for node in report.get("hosts", [])
+    ]
     ClusterHostStatus.objects.update_or_create(
         cluster=cluster,
         host=host,
@@ -170,10 +174,8 @@ def _store_status(cluster: Cluster, host: Host, outcome) -> None:
             "enabled": bool(report.get("enabled")),
             "needs_restart": bool(report.get("needs_restart")),
             "restart_reasons": list(report.get("restart_reasons", [])),
-            "peers": [
-                {k: node.get(k) for k in ("number", "hostname", "state", "configured", "live")}
-                for node in report.get("hosts", [])
-            ],
+            "peers": peers,
+            **peers_in_brief(peers),
             "drift": outcome["drift"],
             "timeouts": dict(report.get("timeouts") or {}),
             "error": "",

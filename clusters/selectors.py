@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Count, Prefetch, Q
+from django.db.models import Case, Count, F, Min, Prefetch, Q, Value, When
 from django.utils import timezone
 
 from . import iohealth
 from .charts import lag_chart
-from .choices import O2CB_MAX_NODES, IOHealthState
+from .choices import O2CB_MAX_NODES, HostRegistration, IOHealthState
 from .models import (
     SR,
     Cluster,
@@ -24,6 +24,7 @@ from .models import (
 
 # Above this many members the full who-sees-whom matrix is too big to read (or draw).
 MATRIX_MAX_MEMBERS = 16
+MEMBERS_PER_PAGE = 50
 DISAGREEMENTS_SHOWN = 8
 
 
@@ -122,17 +123,45 @@ class ClusterOverview:
 
     @property
     def peer_disagreements(self) -> list[tuple[Membership, list[str], int]]:
-        """For large clusters: per host, only the members it does not see alive."""
+        """For large clusters: per host, only the members it does not see alive.
+
+        Set arithmetic on each host's view in brief, not a walk over every pair of the
+        whole views: 255 members make 65,025 pairs.
+        """
+        by_number = {m.number: m for m in self.members}
         rows = []
-        for member, states in self.peer_matrix:
-            odd = [
-                f"{m.number} {m.hostname}: {state}"
-                for m, state in zip(self.members, states, strict=True)
-                if state != "alive"
-            ]
+        for member in self.members:
+            status = self.statuses.get(member.host_id)
+            if status is None or not status.reachable or not status.running:
+                alive, states = set(), {}  # no view of the others
+            else:
+                alive, states = set(status.peers_alive), status.peers_not_alive
+            odd = sorted(by_number.keys() - alive)
             if odd:
-                rows.append((member, odd[:DISAGREEMENTS_SHOWN], len(odd) - DISAGREEMENTS_SHOWN))
+                shown = [
+                    f"{n} {by_number[n].hostname}: {states.get(str(n), 'unknown')}"
+                    for n in odd[:DISAGREEMENTS_SHOWN]
+                ]
+                rows.append((member, shown, len(odd) - DISAGREEMENTS_SHOWN))
         return rows
+
+    @property
+    def member_counts(self) -> dict[str, int]:
+        """How many members run the cluster, are stopped, do not answer or need a restart."""
+        counts = {"running": 0, "stopped": 0, "no_answer": 0, "unchecked": 0, "restart": 0}
+        for m in self.members:
+            status = self.statuses.get(m.host_id)
+            if status is None:
+                counts["unchecked"] += 1
+                continue
+            if not status.reachable:
+                counts["no_answer"] += 1
+            elif status.running:
+                counts["running"] += 1
+            else:
+                counts["stopped"] += 1
+            counts["restart"] += status.needs_restart
+        return counts
 
 
 TIMEOUT_NAMES = {
@@ -157,8 +186,34 @@ def timeout_differences(timeouts_by_host: dict[str, dict]) -> list[str]:
     return sentences
 
 
+STATUS_FIELDS = [
+    "cluster",
+    "host",
+    "reachable",
+    "running",
+    "enabled",
+    "needs_restart",
+    "restart_reasons",
+    "drift",
+    "timeouts",
+    "error",
+    "queried",
+    "peers_alive",
+    "peers_not_alive",
+]
+
+
 def cluster_overview(cluster: Cluster) -> ClusterOverview:
-    memberships = list(cluster.memberships.select_related("host").order_by("number"))
+    # Only the columns the page shows: at 255 members, loading whole rows (and their JSON)
+    # was most of the page's time.
+    memberships = list(
+        cluster.memberships.select_related("host")
+        .only(
+            *("cluster", "host", "number", "hostname", "left"),
+            *("host__hostname", "host__addresses", "host__boot_time"),
+        )
+        .order_by("number")
+    )
     members = [m for m in memberships if m.left is None]
     boot_times = {m.host.hostname: m.host.boot_time for m in members}
     departed = [
@@ -171,8 +226,13 @@ def cluster_overview(cluster: Cluster) -> ClusterOverview:
         for m in memberships
         if m.left is not None
     ]
-    statuses = {s.host_id: s for s in cluster.host_statuses.select_related("host")}
-    io_health = HostIOHealth.objects.filter(host__in=[m.host_id for m in members]).defer("probe")
+    fields = [*STATUS_FIELDS, "host__hostname"]
+    if len(members) <= MATRIX_MAX_MEMBERS:
+        fields.append("peers")  # drawn whole; larger clusters use each view in brief
+    statuses = {s.host_id: s for s in cluster.host_statuses.select_related("host").only(*fields)}
+    io_health = HostIOHealth.objects.filter(host__in=[m.host_id for m in members]).only(
+        "host", "state", "config_warnings"
+    )
     return ClusterOverview(
         cluster=cluster,
         members=members,
@@ -202,6 +262,29 @@ def hosts_with_memberships():
             to_attr="current_memberships",
         )
     )
+
+
+DASHBOARD_HOSTS = 16
+
+
+def dashboard_hosts(*, silent_before: datetime, limit: int = DASHBOARD_HOSTS) -> dict:
+    """The pool's hosts for the dashboard: every host of a small pool; in a large one, the
+    counts by state and the hosts that need a look (waiting, silent or disabled)."""
+    pending = Q(registration=HostRegistration.PENDING)
+    silent = ~pending & (Q(last_heard__isnull=True) | Q(last_heard__lt=silent_before))
+    disabled = ~pending & ~silent & Q(enabled=False)
+    counts = Host.objects.aggregate(
+        total=Count("pk"),
+        pending=Count("pk", filter=pending),
+        silent=Count("pk", filter=silent),
+        disabled=Count("pk", filter=disabled),
+    )
+    counts["up"] = counts["total"] - counts["pending"] - counts["silent"] - counts["disabled"]
+    hosts = hosts_with_memberships()
+    showing_all = counts["total"] <= limit
+    if not showing_all:
+        hosts = hosts.filter(pending | silent | disabled)
+    return {"counts": counts, "rows": list(hosts[:limit]), "showing_all": showing_all}
 
 
 @dataclass(frozen=True)
@@ -314,28 +397,24 @@ class SRHostRow:
 
 
 def sr_io_overview(sr: SR) -> dict:
-    """The SR's LUN as each host of its cluster sees it: paths and heartbeat lag."""
+    """The SR's LUN as each host of its cluster sees it: paths and heartbeat lag.
+
+    Rows come worst first; each host's view of the LUN is read from the few numbers kept
+    per LUN (`HostIOHealth.luns`), not from its whole probe.
+    """
     pbds = {pbd.host_id: pbd for pbd in sr.pbds.all()}
+    members = Membership.objects.filter(cluster=sr.cluster_id, left__isnull=True)
     hosts = (
-        Host.objects.filter(
-            Q(pk__in=pbds) | Q(memberships__cluster=sr.cluster_id, memberships__left__isnull=True)
-        )
-        .distinct()
+        Host.objects.filter(Q(pk__in=pbds) | Q(pk__in=members.values("host_id")))
         .select_related("io_health")
+        .only("hostname", "io_health__state", "io_health__problems", "io_health__luns")
     )
     wwid = sr.lun.scsi_id
     rows = []
     for host in hosts:
         health = getattr(host, "io_health", None)
-        probe = health.probe if health else {}
-        map_ = next((m for m in _probe_maps(probe) if wwid in (m.get("wwid"), m.get("name"))), None)
-        lag = dead = None
-        subjects = {wwid, map_ and map_.get("name")}
-        for cluster in probe.get("heartbeat", {}).get("clusters", []):
-            for region in cluster.get("regions", []):
-                if map_ and region.get("device") == map_.get("dm"):
-                    lag, dead = region.get("elapsed_ms"), cluster.get("dead_ms")
-                    subjects.add(f"{cluster['name']}/{region['region']}")
+        view = iohealth.lun_view(health.luns, wwid) if health else None
+        subjects = {wwid, view and view["name"], view and view["region"]}
         problems = health.problems if health else []
         mine = [
             p
@@ -344,7 +423,7 @@ def sr_io_overview(sr: SR) -> dict:
         ]
         if health is None:
             state = IOHealthState.UNKNOWN
-        elif map_ is None:
+        elif view is None:
             # A member that cannot see the SR's LUN cannot plug it.
             state = IOHealthState.CRITICAL
             mine = mine or [
@@ -363,30 +442,57 @@ def sr_io_overview(sr: SR) -> dict:
             SRHostRow(
                 host=host,
                 state=state,
-                paths_up=map_["up"] if map_ else None,
-                paths_total=len(map_["paths"]) if map_ else None,
-                lag_ms=lag,
-                dead_ms=dead,
+                paths_up=view["up"] if view else None,
+                paths_total=view["total"] if view else None,
+                lag_ms=view["lag_ms"] if view else None,
+                dead_ms=view["dead_ms"] if view else None,
                 plugged=pbds[host.pk].plugged if host.pk in pbds else None,
                 problems=mine,
             )
         )
-    return {"sr": sr, "rows": rows, "state": iohealth.worst(r.state for r in rows)}
+    severity = iohealth.SEVERITY_ORDER.index
+    rows.sort(key=lambda r: (-severity(r.state), r.host.hostname))
+    counts = {state: 0 for state in reversed(iohealth.SEVERITY_ORDER)}
+    for row in rows:
+        counts[row.state] += 1
+    return {
+        "sr": sr,
+        "rows": rows,
+        "counts": counts,
+        "state": iohealth.worst(r.state for r in rows),
+    }
+
+
+AT_RISK_SHOWN = 10
 
 
 def io_summary() -> dict:
-    """The pool's I/O-path health for the dashboard: counts, worst state, hosts at risk."""
-    healths = list(
-        HostIOHealth.objects.select_related("host").defer("probe").order_by("host__hostname")
-    )
+    """The pool's I/O-path health for the dashboard: counts, worst state, hosts at risk
+    (the worst first, at most AT_RISK_SHOWN of them)."""
     counts = {state: 0 for state in IOHealthState.values}
-    for health in healths:
-        counts[health.state] += 1
-    fences = [h.time_to_fence for h in healths if h.time_to_fence is not None]
+    for row in HostIOHealth.objects.values("state").annotate(hosts=Count("pk")).order_by():
+        counts[row["state"]] = row["hosts"]
+    # Ranked in the database, so a large pool does not load every host to show ten.
+    rank = Case(
+        *(
+            When(state=state, then=Value(i))
+            for i, state in enumerate(reversed(iohealth.SEVERITY_ORDER))
+        ),
+        default=Value(len(iohealth.SEVERITY_ORDER)),
+    )
+    at_risk = (
+        HostIOHealth.objects.exclude(state=IOHealthState.OK)
+        .select_related("host")
+        .defer("probe", "luns")
+        .order_by(rank, F("time_to_fence").asc(nulls_last=True), "host__hostname")
+    )
+    warnings = HostIOHealth.objects.values_list("config_warnings", flat=True)
+    at_risk_count = sum(n for state, n in counts.items() if state != IOHealthState.OK)
     return {
-        "state": iohealth.worst(h.state for h in healths),
+        "state": iohealth.worst(state for state, n in counts.items() if n),
         "counts": counts,
-        "at_risk": [h for h in healths if h.state != IOHealthState.OK],
-        "time_to_fence": min(fences, default=None),
-        "config_warnings": sum(len(h.config_warnings) for h in healths),
+        "at_risk": list(at_risk[:AT_RISK_SHOWN]),
+        "at_risk_more": max(0, at_risk_count - AT_RISK_SHOWN),
+        "time_to_fence": HostIOHealth.objects.aggregate(t=Min("time_to_fence"))["t"],
+        "config_warnings": sum(len(w) for w in warnings),
     }

@@ -563,7 +563,9 @@ def io_health_record(*, host: Host, probe: dict | None, error: str | None = None
             setattr(health, name, value)
         health.checked = now
         # An unanswered round keeps the last probe: the page still shows what was seen.
-        health.probe = probe if probe is not None else health.probe
+        if probe is not None:
+            health.probe = probe
+            health.luns = iohealth.lun_views(probe)
         health.save()
         findings = verdict.problems + verdict.config_warnings
         for kind, name in IO_ALERTS.items():

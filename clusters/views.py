@@ -1,5 +1,6 @@
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
@@ -54,7 +55,15 @@ def cluster_detail(request, pk: int):
         if request.headers.get("HX-Request")
         else "clusters/cluster_detail.html"
     )
-    return render(request, template, {"o": overview, "cluster": cluster, "joinable": joinable})
+    # A page of members at a time: 255 rows redrawn every 5 s would make the page crawl.
+    members = Paginator(overview.member_rows, selectors.MEMBERS_PER_PAGE).get_page(
+        request.GET.get("page")
+    )
+    return render(
+        request,
+        template,
+        {"o": overview, "cluster": cluster, "joinable": joinable, "page": members},
+    )
 
 
 def _run(request, operation, fallback):
@@ -149,7 +158,9 @@ def host_io(request, pk: int):
 @role_required()
 def sr_io(request, pk: int):
     sr = get_object_or_404(SR.objects.select_related("lun", "cluster"), pk=pk)
-    return render(request, "clusters/sr_io.html", {"o": selectors.sr_io_overview(sr)})
+    overview = selectors.sr_io_overview(sr)
+    rows = Paginator(overview["rows"], selectors.MEMBERS_PER_PAGE).get_page(request.GET.get("page"))
+    return render(request, "clusters/sr_io.html", {"o": overview, "page": rows})
 
 
 @role_required(ADMINISTER)

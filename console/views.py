@@ -5,7 +5,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from clusters.selectors import clusters_with_counts, hosts_with_memberships, io_summary
+from clusters.selectors import clusters_with_counts, dashboard_hosts, io_summary
 from crashes.models import HostCrashdump
 
 from . import services
@@ -32,7 +32,7 @@ def dashboard(request):
         request,
         "console/dashboard.html",
         {
-            "hosts": hosts_with_memberships(),
+            "hosts": dashboard_hosts(silent_before=silent_before),
             "silent_before": silent_before,
             "clusters": clusters_with_counts(),
             "io": io_summary(),

@@ -154,7 +154,11 @@ class SRViewSet(viewsets.ReadOnlyModelViewSet):
 class HostIOHealthViewSet(viewsets.ReadOnlyModelViewSet):
     """Every host's I/O-path verdict (the probes themselves: /api/hosts/{id}/io/)."""
 
-    queryset = HostIOHealth.objects.select_related("host").defer("probe").order_by("host__hostname")
+    queryset = (
+        HostIOHealth.objects.select_related("host")
+        .defer("probe", "luns")
+        .order_by("host__hostname")
+    )
     serializer_class = HostIOHealthSerializer
     filterset_fields = ["state"]
 

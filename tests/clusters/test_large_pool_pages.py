@@ -1,0 +1,112 @@
+"""Pages of a large pool show summaries, the hosts that need a look, and pages of rows."""
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from clusters import services
+from clusters.models import LUN, PBD, SR, ClusterHostStatus, Membership, peers_in_brief
+from tests.clusters.test_io_health import probe
+
+from .factories import ClusterFactory, HostFactory
+
+
+def text(response) -> str:
+    """The page's words, without markup inside a sentence."""
+    html = re.sub(r"</?(span|strong|a)\b[^>]*>", "", response.content.decode())
+    return " ".join(html.split())
+
+
+@pytest.fixture
+def big_cluster(db):
+    """40 running members that all see each other alive, but node 7 sees node 3 dead."""
+    now = timezone.now()
+    cluster = ClusterFactory()
+    hosts = [HostFactory(last_heard=now, boot_time=now) for _ in range(40)]
+    for number, host in enumerate(hosts):
+        Membership.objects.create(
+            cluster=cluster, host=host, number=number, host_uuid=host.uuid, hostname=host.hostname
+        )
+    everyone = [
+        {"number": n, "hostname": h.hostname, "state": "alive"} for n, h in enumerate(hosts)
+    ]
+    for number, host in enumerate(hosts):
+        peers = [
+            {**p, "state": "dead"} if number == 7 and p["number"] == 3 else p for p in everyone
+        ]
+        ClusterHostStatus.objects.create(
+            cluster=cluster, host=host, reachable=True, running=True, peers=peers,
+            **peers_in_brief(peers), queried=now,
+        )  # fmt: skip
+    return cluster, hosts
+
+
+def test_a_large_dashboard_counts_hosts_and_lists_only_those_needing_a_look(
+    client, readonly_user, big_cluster
+):
+    _cluster, hosts = big_cluster
+    hosts[5].last_heard = timezone.now() - timedelta(hours=1)
+    hosts[5].save()
+    hosts[9].enabled = False
+    hosts[9].save()
+    client.force_login(readonly_user)
+    page = text(client.get(reverse("dashboard")))
+    assert "38 up, 1 silent, 1 disabled. All 40 hosts. Those that need a look:" in page
+    assert f'data-host="{hosts[5].hostname}"' in page
+    assert f'data-host="{hosts[9].hostname}"' in page
+    assert f'data-host="{hosts[0].hostname}"' not in page
+
+
+def test_a_large_cluster_page_shows_members_a_page_at_a_time_and_who_sees_whom(
+    client, readonly_user, big_cluster
+):
+    cluster, hosts = big_cluster
+    client.force_login(readonly_user)
+    first = text(client.get(reverse("cluster-detail", args=[cluster.pk])))
+    assert "40 members: 40 running." in first
+    assert 'data-node="0"' in first and 'data-node="49"' not in first
+    assert "Page 1 of 1" not in first  # 40 rows fit one page of 50
+    # Node 7 is the only host that does not see every member alive.
+    assert f"<th>{hosts[7].hostname}</th><td>3 {hosts[3].hostname}: dead</td>" in first
+    disagreements = first.split('id="peer-disagreements"')[1].split("</table>")[0]
+    assert disagreements.count("<tr><th>") == 2  # its heading and node 7
+
+
+def test_a_cluster_page_of_more_than_fifty_members_has_pages(client, readonly_user, big_cluster):
+    cluster, _hosts = big_cluster
+    now = timezone.now()
+    for number in range(40, 60):
+        host = HostFactory(last_heard=now)
+        Membership.objects.create(
+            cluster=cluster, host=host, number=number, host_uuid=host.uuid, hostname=host.hostname
+        )
+    client.force_login(readonly_user)
+    url = reverse("cluster-detail", args=[cluster.pk])
+    second = text(client.get(url, {"page": 2}))
+    assert "Page 2 of 2" in second
+    assert 'data-node="55"' in second and 'data-node="3"' not in second
+    assert "20 not checked yet" in second
+
+
+def test_the_sr_page_puts_the_hosts_in_trouble_first(client, readonly_user, db):
+    cluster = ClusterFactory()
+    healthy = [HostFactory(hostname=f"a-{n}") for n in range(3)]
+    blind = HostFactory(hostname="z-blind")  # its multipath shows other LUNs only
+    for host in healthy:
+        services.io_health_record(host=host, probe=probe())
+    services.io_health_record(host=blind, probe=probe(mp="current_failed_faulty_offline.txt"))
+    wwid = probe()["multipath"]["maps"][0]["wwid"]
+    sr = SR.objects.create(
+        name="Gold", lun=LUN.objects.create(scsi_id=wwid, size=1), cluster=cluster
+    )
+    for host in [*healthy, blind]:
+        PBD.objects.create(host=host, sr=sr, plugged=True)
+    client.force_login(readonly_user)
+    page = text(client.get(reverse("sr-io", args=[sr.pk])))
+    rows = [r.split('"')[0] for r in page.split('<tr data-host="')[1:]]
+    assert rows == ["z-blind", "a-0", "a-1", "a-2"]
+    assert "4 hosts, 1 critical, 3 ok; the worst first." in page
+    assert f"z-blind does not see LUN {wwid}." in page
