@@ -121,13 +121,19 @@ def sandbox_dir(tmp_path, settings):
 SERVED_SANDBOXES: list[Path] = []
 
 
-def start_agent(sandbox_dir: Path, report_interval: float = 2.0) -> subprocess.Popen:
+def start_agent(
+    sandbox_dir: Path, report_interval: float = 2.0, redis_url: str | None = None
+) -> subprocess.Popen:
     """The real agent, as its own process, serving every sandbox host under `sandbox_dir`.
 
     Its log goes to a file beside the sandbox (a pipe nobody reads would fill and stall it).
     """
     SERVED_SANDBOXES.append(sandbox_dir)
-    env = dict(os.environ, REDIS_URL=settings.REDIS_URL, CONSOLE_QUEUE=settings.CONSOLE_QUEUE)
+    env = dict(
+        os.environ,
+        REDIS_URL=redis_url or settings.REDIS_URL,
+        CONSOLE_QUEUE=settings.CONSOLE_QUEUE,
+    )
     env.pop("DJANGO_SETTINGS_MODULE", None)
     log = open(sandbox_dir.parent / "agent.log", "ab")  # noqa: SIM115 - the child owns it
     return subprocess.Popen(

@@ -23,18 +23,23 @@ from tests.pools import wait_until_monitor_sees_running
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 
-def start_worker(sandbox_dir, log):
-    """A real worker in its own process (so it can be killed), on this test's database."""
+def console_env(sandbox_dir, redis_url=None) -> dict:
+    """The environment of a console process on this test's database and sandbox."""
     db = connection.settings_dict
-    env = dict(
+    return dict(
         os.environ,
         DATABASE_URL=f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        REDIS_URL=settings.REDIS_URL,
+        REDIS_URL=redis_url or settings.REDIS_URL,
         CONSOLE_QUEUE=settings.CONSOLE_QUEUE,
         SANDBOX_DIR=str(sandbox_dir),
         SANDBOX_VM_MOVE_SECONDS="1.5",
         AGENT_CALL_TIMEOUT="10",
     )
+
+
+def start_worker(sandbox_dir, log, redis_url=None):
+    """A real worker in its own process (so it can be killed), on this test's database."""
+    env = console_env(sandbox_dir, redis_url)
     return subprocess.Popen(
         [
             sys.executable,
