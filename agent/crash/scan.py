@@ -1,10 +1,13 @@
 """One pass over a log in large blocks: find the lines worth reading, never every line.
 
-The needles of ``rules.NEEDLES`` are looked for with ``bytes.find`` over a whole block, so
-a line holding none of them costs only its share of a few C-level searches and of one
-newline count (for line numbers); Python touches the few lines that hold one. The lines
-around such a line are cut from the same buffer on demand, so a report spread over many
-lines (registers, a stack trace) is read without matching each of its lines.
+Each region of a block is first reduced, by one ``bytes.translate`` pass, to its line ends
+and the capital letters of the needles of ``rules.NEEDLES``: the line ends give the line
+numbers, and a needle whose capitals do not appear there in order, on one line, cannot be
+in the region, so its ``bytes.find`` pass is skipped. The other needles are looked for with
+``bytes.find`` over the whole region, so a line holding none of them costs only its share
+of a few C-level searches; Python touches the few lines that hold one. The lines around
+such a line are cut from the same buffer on demand, so a report spread over many lines
+(registers, a stack trace) is read without matching each of its lines.
 """
 
 from __future__ import annotations
@@ -19,6 +22,15 @@ BLOCK_BYTES = 4 << 20
 CONTEXT_BYTES = 32 << 10
 CONTEXT_LINES = 160
 MAX_LINE_BYTES = 4096  # of one line kept as text; longer lines are cut
+
+# What one translate pass keeps of a region: line ends, and the capitals of the needles.
+# Capitals are rare in logs, so what is kept is small and cheap to search; a needle's sign
+# (its capitals) missing from it rules the needle out. Needles without capitals have no
+# sign and are always looked for.
+_KEPT = b"\n" + bytes(sorted({c for needle in NEEDLES for c in needle if 65 <= c <= 90}))
+_DROPPED = bytes(c for c in range(256) if c not in _KEPT)
+_SIGNS = tuple((needle, needle.translate(None, _DROPPED)) for needle in NEEDLES)
+assert not any(b"\n" in needle for needle in NEEDLES)  # a sign is then within one line
 
 
 def decode(raw: bytes) -> str:
@@ -99,8 +111,11 @@ def scan(blocks: Iterable[bytes], origin: int = 0, first_line: int = 1) -> Itera
                 limit = len(buf) - CONTEXT_BYTES  # no line break in megabytes: cut anyway
         if limit <= start:
             break
+        kept = buf[start:limit].translate(None, _DROPPED)
         found: dict[int, int] = {}
-        for needle in NEEDLES:
+        for needle, sign in _SIGNS:
+            if sign and sign not in kept:
+                continue
             followers = NEEDLE_FOLLOWERS.get(needle)
             at = buf.find(needle, start, limit)
             while at != -1:
@@ -117,13 +132,14 @@ def scan(blocks: Iterable[bytes], origin: int = 0, first_line: int = 1) -> Itera
                 found[line_start] = line_end
                 # The rest of this line has been seen; go on from the next one.
                 at = buf.find(needle, line_end, limit)
-        counted = start
+        # Newlines are counted in the original only up to the lines found (none, mostly).
+        hit_line, counted = line, start
         for line_start in sorted(found):
-            line += buf.count(b"\n", counted, line_start)
+            hit_line += buf.count(b"\n", counted, line_start)
             counted = line_start
             line_end = found[line_start]
             yield Hit(
-                line,
+                hit_line,
                 buf_origin + line_start,
                 decode(buf[line_start:line_end]),
                 buf,
@@ -131,7 +147,7 @@ def scan(blocks: Iterable[bytes], origin: int = 0, first_line: int = 1) -> Itera
                 line_end,
                 eof,
             )
-        line += buf.count(b"\n", counted, limit)
+        line += kept.count(b"\n")
         start = limit
 
 
