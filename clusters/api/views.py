@@ -50,7 +50,6 @@ class HostViewSet(viewsets.ReadOnlyModelViewSet):
     queryset = Host.objects.all()
     serializer_class = HostSerializer
     filterset_class = HostFilterSet
-    lookup_value_regex = r"\d+"
 
     @extend_schema(request=None, responses=HostSerializer)
     @action(detail=True, methods=["post"])

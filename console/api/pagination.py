@@ -3,6 +3,8 @@ from django.db.models import Count, QuerySet, Window
 from rest_framework.pagination import PageNumberPagination
 
 TOTAL = "_page_total"
+# An OFFSET beyond this overflows the database's 64-bit integers.
+MAX_PAGE = 2**40
 
 
 class OneQueryPaginator(Paginator):
@@ -33,8 +35,8 @@ class OneQueryPaginator(Paginator):
             number = int(number)
         except (TypeError, ValueError):
             return None  # Django's own checks answer with the error
-        if number < 1:
-            return None
+        if number < 1 or number > MAX_PAGE:
+            return None  # Django's checks answer (a page past the end is not found)
         bottom = (number - 1) * self.per_page
         window = queryset.annotate(**{TOTAL: Window(Count("pk"))})
         return list(window[bottom : bottom + self.per_page]) or None

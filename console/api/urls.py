@@ -9,7 +9,20 @@ from . import views
 
 app_name = "api"
 
-router = DefaultRouter()
+
+class Router(DefaultRouter):
+    """Every object is addressed by its integer primary key: `/hosts/x/` is no address at
+    all (404 from the URL resolver), never a lookup that fails inside a view."""
+
+    def get_lookup_regex(self, viewset, lookup_prefix=""):
+        lookup = getattr(viewset, "lookup_url_kwarg", None) or getattr(
+            viewset, "lookup_field", "pk"
+        )
+        value = getattr(viewset, "lookup_value_regex", r"\d{1,18}")  # fits a 64-bit key
+        return f"(?P<{lookup_prefix}{lookup}>{value})"
+
+
+router = Router()
 router.register("tasks", views.TaskViewSet)
 router.register("audit", views.AuditEventViewSet)
 router.register("alerts", views.AlertViewSet)

@@ -1,4 +1,3 @@
-from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema
 from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
@@ -182,6 +181,10 @@ class StorageAddSerializer(serializers.Serializer):
     dry_run = serializers.BooleanField(default=False)
 
 
+class ClusterQuerySerializer(serializers.Serializer):
+    cluster = serializers.PrimaryKeyRelatedField(queryset=Cluster.objects.all())
+
+
 class StorageViewSet(viewsets.ViewSet):
     """Add OCFS2 storage: one SR per SAN LUN that every member of the cluster sees."""
 
@@ -192,8 +195,9 @@ class StorageViewSet(viewsets.ViewSet):
     @action(detail=False, methods=["get"])
     def luns(self, request):
         """The LUNs every member of `cluster` sees, with their signatures."""
-        cluster = get_object_or_404(Cluster, pk=request.query_params.get("cluster") or 0)
-        return Response(storage.lun_candidates(cluster))
+        query = ClusterQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        return Response(storage.lun_candidates(query.validated_data["cluster"]))
 
     @extend_schema(
         request=StorageAddSerializer,

@@ -73,3 +73,25 @@ def test_a_permission_held_directly_counts_as_much_as_one_from_a_role(outsider_u
     assert can_view(outsider_user) and not can_operate(outsider_user)
     outsider_user.is_active = False
     assert not can_view(outsider_user)
+
+
+def test_odd_addresses_and_queries_are_answered_not_crashed_on(hosts, token_api):
+    """Found by schemathesis: each of these was a server error."""
+    assert token_api.get("/api/hosts/123456789012345678901234567890/").status_code == 404
+    assert token_api.get("/api/srs/null,null/io/").status_code == 404
+    assert token_api.get(f"/api/hosts/?page={2**62}").status_code == 404
+    refused = token_api.get("/api/storage/luns/?cluster=null")
+    assert refused.status_code == 400
+    assert refused.json()["message"].startswith("The request is not valid: cluster")
+
+
+def test_srs_filter_by_their_disk_format(db, token_api):
+    from clusters.models import LUN, SR
+
+    from ..clusters.factories import ClusterFactory
+
+    cluster = ClusterFactory()
+    SR.objects.create(name="Gold", cluster=cluster, lun=LUN.objects.create(scsi_id="a", size=1))
+    listed = token_api.get("/api/srs/?format=vhd").json()
+    assert [sr["name"] for sr in listed["results"]] == ["Gold"]
+    assert token_api.get("/api/srs/?format=raw").json()["count"] == 0

@@ -90,6 +90,7 @@ def concrete(path: str, objects) -> str:
         "memberships": objects["membership"].pk,
         "crashdumps": objects["crashdump"].pk,
     }
+    path = path.replace("{host}", str(objects["host"].pk))
     return path.replace("{id}", str(ids.get(kind, 1)))
 
 
@@ -98,6 +99,8 @@ def body_for(path: str, objects) -> dict:
         return {"name": "New", "cluster_name": "newcl"}
     if path == "/api/tokens/":
         return {"name": f"token-{HostFactory.build().hostname}"}
+    if path == "/api/storage/luns/":
+        return {"cluster": objects["cluster"].pk}  # a query, for a GET
     if path == "/api/storage/add/":
         return {"cluster": objects["cluster"].pk, "luns": [], "dry_run": True}
     if path.startswith("/api/maintenance/"):
