@@ -9,16 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from . import storage
-from .cluster_conf import ClusterConf
 from .errors import AgentError
-from .heartbeat import probe_heartbeat
-from .host import hello
-from .hostroot import HostRoot, create_sandbox_host
-from .io_probe import probe_io
-from .kernel import CONF_FILE, kernel_for
-from .o2cb import O2CBPlugin
-from .sandbox_io import FAULTS, inject_fault
+from .faults import FAULTS
+
+# Commands import what they use: `analyse-crash` runs on any machine, and quickly.
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -111,7 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def resolve_root(path: Path | None) -> HostRoot:
+def resolve_root(path: Path | None):
+    from .hostroot import HostRoot, create_sandbox_host
+
     if path is None or path.resolve() == Path("/"):
         return HostRoot.real()
     if not path.exists() or (path.is_dir() and not any(path.iterdir())):
@@ -119,7 +115,9 @@ def resolve_root(path: Path | None) -> HostRoot:
     return HostRoot.for_sandbox(path)
 
 
-def run_probe(kind: str, file: Path | None, root: HostRoot) -> dict:
+def run_probe(kind: str, file: Path | None, root) -> dict:
+    from .heartbeat import probe_heartbeat
+    from .io_probe import probe_io
     from .probes.bonding import parse_bonding
     from .probes.multipath import parse_multipath
 
@@ -141,7 +139,7 @@ def run_probe(kind: str, file: Path | None, root: HostRoot) -> dict:
     return {"bonds": [parse_bonding(b.read_text(errors="replace"), name=b.name) for b in bonds]}
 
 
-def conf_summary(conf: ClusterConf) -> str:
+def conf_summary(conf) -> str:
     lines = []
     for cluster in conf.clusters.values():
         lines.append(
@@ -185,6 +183,17 @@ def run(args: argparse.Namespace) -> object:
         logging.basicConfig(level=logging.INFO)
         serve(args.sandbox, args.report_interval, args.concurrency)
         return None
+    return run_on_host(args)
+
+
+def run_on_host(args: argparse.Namespace) -> object:
+    from . import storage
+    from .cluster_conf import ClusterConf
+    from .host import hello
+    from .kernel import CONF_FILE, kernel_for
+    from .o2cb import O2CBPlugin
+    from .sandbox_io import inject_fault
+
     root = resolve_root(args.root)
     if args.command == "conf-show":
         conf = ClusterConf.load(args.file or root.path(CONF_FILE))

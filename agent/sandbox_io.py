@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from .errors import AgentError
+from .faults import FAULTS
 from .fsutil import read_json, write_atomic, write_json
 from .hostroot import HostRoot
 from .kernel import CONFIGFS
@@ -38,16 +39,6 @@ SLAVES = ("eth0", "eth1")
 # struggling array (late writes, still well inside the dead time).
 NORMAL_LAG_MS = 2000
 SLOW_LAG_MS = 9000
-FAULTS = {
-    "path-fail": "fail one path (a device name such as sdc)",
-    "path-restore": "bring one path back",
-    "slave-down": "take a bond slave's link down (eth0 or eth1)",
-    "slave-up": "bring a bond slave's link back",
-    "heartbeat-slow": "make heartbeat writes late (about 9 s)",
-    "heartbeat-stall": "stop heartbeat writes: the lag grows until the host would fence",
-    "heartbeat-normal": "heartbeat writes on time again",
-    "restore": "undo every fault on the host",
-}
 
 
 def san_dir(root: HostRoot) -> Path:

@@ -27,6 +27,7 @@ from agent.errors import AgentError
 
 from . import rules, trace
 from .archive import DAMAGED, CrashInputError, Source, open_input
+from .prefilter import scan_file
 from .rules import Event
 from .scan import BLOCK_BYTES, CONTEXT_BYTES, Hit, line_blocks, scan
 
@@ -150,7 +151,8 @@ def scan_source(source: Source) -> SourceLog:
                     log.finish().shift_lines(earlier)
                     return log
     log = SourceLog(source.name)
-    for hit in scan(source.blocks()):
+    hits = scan_file(source.path) if source.path is not None else None
+    for hit in scan(source.blocks()) if hits is None else hits:
         log.add(hit)
     return log.finish()
 
