@@ -95,11 +95,6 @@ def lun_views(probe: dict) -> dict[str, dict]:
     return views
 
 
-def lun_view(views: dict[str, dict], wwid: str) -> dict | None:
-    """A LUN's view by WWID, or by map name where the map is named after it."""
-    return views.get(wwid) or next((v for v in views.values() if v["name"] == wwid), None)
-
-
 def _describe(path: dict) -> str:
     states = "/".join(
         s for s in (path.get("dm_state"), path.get("checker_state"), path.get("online_state")) if s

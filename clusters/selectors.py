@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Case, Count, F, Min, Prefetch, Q, Value, When
+from django.db.models import Case, Count, F, Func, JSONField, Min, Prefetch, Q, Value, When
 from django.utils import timezone
 
 from . import iohealth
@@ -396,6 +396,29 @@ class SRHostRow:
     problems: list[dict]
 
 
+class JSONKey(Func):
+    """One key's value of a JSON object column, the key always taken as text.
+
+    Django's key lookups read a key of digits as an array index, and SCSI WWIDs can be all
+    digits; reading the one key in the database spares decoding the whole object.
+    """
+
+    output_field = JSONField()
+
+    def __init__(self, column: str, key: str):
+        super().__init__(F(column), Value(key))
+
+    def as_postgresql(self, compiler, connection, **extra):
+        return self.as_sql(compiler, connection, function="jsonb_extract_path", **extra)
+
+    def as_sqlite(self, compiler, connection, **extra):
+        column, key = self.get_source_expressions()
+        quoted = Value('$."' + key.value.replace("\\", "\\\\").replace('"', '\\"') + '"')
+        clone = self.copy()
+        clone.set_source_expressions([column, quoted])
+        return clone.as_sql(compiler, connection, function="json_extract", **extra)
+
+
 def sr_io_overview(sr: SR) -> dict:
     """The SR's LUN as each host of its cluster sees it: paths and heartbeat lag.
 
@@ -404,16 +427,17 @@ def sr_io_overview(sr: SR) -> dict:
     """
     pbds = {pbd.host_id: pbd for pbd in sr.pbds.all()}
     members = Membership.objects.filter(cluster=sr.cluster_id, left__isnull=True)
+    wwid = sr.lun.scsi_id
     hosts = (
         Host.objects.filter(Q(pk__in=pbds) | Q(pk__in=members.values("host_id")))
         .select_related("io_health")
-        .only("hostname", "io_health__state", "io_health__problems", "io_health__luns")
+        .only("hostname", "io_health__state", "io_health__problems")
+        .annotate(lun_view=JSONKey("io_health__luns", wwid))
     )
-    wwid = sr.lun.scsi_id
     rows = []
     for host in hosts:
         health = getattr(host, "io_health", None)
-        view = iohealth.lun_view(health.luns, wwid) if health else None
+        view = host.lun_view if health else None
         subjects = {wwid, view and view["name"], view and view["region"]}
         problems = health.problems if health else []
         mine = [

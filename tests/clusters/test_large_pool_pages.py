@@ -110,3 +110,20 @@ def test_the_sr_page_puts_the_hosts_in_trouble_first(client, readonly_user, db):
     assert rows == ["z-blind", "a-0", "a-1", "a-2"]
     assert "4 hosts, 1 critical, 3 ok; the worst first." in page
     assert f"z-blind does not see LUN {wwid}." in page
+
+
+def test_a_lun_whose_wwid_is_all_digits_is_found(client, readonly_user, db):
+    """A JSON key of digits is no array index: the SR page finds the host's view of it."""
+    wwid = "36001405123456789012345678901234"
+    data = probe()
+    data["multipath"]["maps"][0]["wwid"] = wwid
+    host = HostFactory()
+    services.io_health_record(host=host, probe=data)
+    sr = SR.objects.create(
+        name="Digits", lun=LUN.objects.create(scsi_id=wwid, size=1), cluster=ClusterFactory()
+    )
+    PBD.objects.create(host=host, sr=sr, plugged=True)
+    client.force_login(readonly_user)
+    page = text(client.get(reverse("sr-io", args=[sr.pk])))
+    assert "LUN not seen" not in page
+    assert "1 host, 1 ok" in page
