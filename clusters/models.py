@@ -122,11 +122,19 @@ class Membership(models.Model):
 
 
 def peers_in_brief(peers: list[dict]) -> dict:
-    """A host's view of its cluster reduced to what a large cluster's page shows."""
+    """A host's view of its cluster reduced to what a large cluster's page shows: the
+    node numbers it sees alive as ranges ([[0, 254]] when all is well), and the state of
+    each node it does not see alive."""
+    alive: list[list[int]] = []
+    for number in sorted(
+        p["number"] for p in peers if p.get("state") == "alive" and p.get("number") is not None
+    ):
+        if alive and number == alive[-1][1] + 1:
+            alive[-1][1] = number
+        else:
+            alive.append([number, number])
     return {
-        "peers_alive": sorted(
-            p["number"] for p in peers if p.get("state") == "alive" and p.get("number") is not None
-        ),
+        "peers_alive": alive,
         "peers_not_alive": {
             str(p["number"]): p.get("state") or "unknown"
             for p in peers
@@ -148,7 +156,9 @@ class ClusterHostStatus(models.Model):
     peers = models.JSONField(default=list, help_text="The host's view: number, hostname, state")
     # The same view in brief, so a page about a large cluster need not read every host's
     # whole list (255 lists of 255 nodes).
-    peers_alive = models.JSONField(default=list, help_text="Numbers of the nodes it sees alive")
+    peers_alive = models.JSONField(
+        default=list, help_text="Ranges [first, last] of the node numbers it sees alive"
+    )
     peers_not_alive = models.JSONField(
         default=dict, help_text="Each node it does not see alive: number to state"
     )
