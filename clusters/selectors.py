@@ -6,7 +6,21 @@ from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Case, Count, F, Func, JSONField, Min, Prefetch, Q, Value, When
+from django.db.models import (
+    Case,
+    Count,
+    F,
+    Func,
+    JSONField,
+    Min,
+    OuterRef,
+    Prefetch,
+    Q,
+    Subquery,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from . import iohealth
@@ -256,13 +270,18 @@ def cluster_overview(cluster: Cluster) -> ClusterOverview:
     )
 
 
+def _count_per_cluster(model, **filters):
+    """A correlated COUNT: two counts joined in one query would multiply their rows
+    (255 members x 255 statuses)."""
+    rows = model.objects.filter(cluster=OuterRef("pk"), **filters).order_by().values("cluster")
+    return Coalesce(Subquery(rows.annotate(n=Count("pk")).values("n")), 0)
+
+
 def clusters_with_counts():
     return Cluster.objects.annotate(
-        member_count=Count("memberships", filter=Q(memberships__left__isnull=True), distinct=True),
-        held_numbers=Count("memberships", distinct=True),
-        restart_hosts=Count(
-            "host_statuses", filter=Q(host_statuses__needs_restart=True), distinct=True
-        ),
+        member_count=_count_per_cluster(Membership, left__isnull=True),
+        held_numbers=_count_per_cluster(Membership),
+        restart_hosts=_count_per_cluster(ClusterHostStatus, needs_restart=True),
     )
 
 
