@@ -56,12 +56,21 @@ def main() -> int:
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     exit_code = 0
+    # As a service manager does: a process that exits is started again (a Celery worker
+    # can give up when Redis restarts under it), unless it keeps exiting.
+    exits: dict[str, list[float]] = {name: [] for name in processes}
     while not stopping:
         for name, child in children.items():
-            if child.poll() is not None:
-                print(f"{name} exited with {child.returncode}; stopping the rest.", file=sys.stderr)
+            if child.poll() is None:
+                continue
+            now = time.monotonic()
+            exits[name] = [t for t in exits[name] if now - t < 60] + [now]
+            if len(exits[name]) > 3:
+                print(f"{name} keeps exiting; stopping the rest.", file=sys.stderr)
                 exit_code, stopping = 1, True
                 break
+            print(f"{name} exited with {child.returncode}; starting it again.", file=sys.stderr)
+            children[name] = subprocess.Popen(processes[name], cwd=ROOT)
         time.sleep(0.5)
     for child in children.values():
         if child.poll() is None:
