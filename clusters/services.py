@@ -253,7 +253,7 @@ def cluster_reconcile_start(*, cluster: Cluster, actor=None, reason: str = "") -
         kind="clusters.reconcile",
         celery_task="clusters.reconcile_cluster",
         steps=[],  # one step per member host, added when the run starts
-        user=actor if getattr(actor, "is_authenticated", False) else None,
+        user=actor,
         target=cluster,
         params={"reason": reason},
     )

@@ -53,6 +53,11 @@ def _target_fields(target: models.Model | None) -> dict:
     }
 
 
+def _user_or_none(actor):
+    """A logged-in user, or None for the console itself (and an anonymous request)."""
+    return actor if actor is not None and getattr(actor, "is_authenticated", False) else None
+
+
 def audit_record(
     *,
     actor,
@@ -63,10 +68,10 @@ def audit_record(
     task: Task | None = None,
 ) -> AuditEvent:
     """Write one audit event; `actor` None means the console itself (monitor, beat)."""
-    is_user = actor is not None and getattr(actor, "is_authenticated", False)
+    user = _user_or_none(actor)
     return AuditEvent.objects.create(
-        actor=actor if is_user else None,
-        actor_name=actor.get_username() if is_user else "console",
+        actor=user,
+        actor_name=user.get_username() if user else "console",
         action=action,
         outcome=outcome,
         message=message,
@@ -88,9 +93,15 @@ def task_create(
     target: models.Model | None = None,
     params: dict | None = None,
 ) -> Task:
-    """Record a long operation and enqueue its Celery task once the row is committed."""
+    """Record a long operation and enqueue its Celery task once the row is committed.
+
+    `user` is who asked: a logged-in user, or None (or anything else) for the console."""
     task = Task.objects.create(
-        name=name, kind=kind, user=user, params=params or {}, **_target_fields(target)
+        name=name,
+        kind=kind,
+        user=_user_or_none(user),
+        params=params or {},
+        **_target_fields(target),
     )
     TaskStep.objects.bulk_create(
         TaskStep(task=task, position=index, name=step) for index, step in enumerate(steps, 1)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -133,11 +132,11 @@ class PoolDriver(ABC):
 class XenAPIDriver(PoolDriver):
     """A real pool, through its master's XenAPI (URL and credentials from settings)."""
 
-    def __init__(self, url: str, username: str, password: str, session_factory: Callable = None):
+    def __init__(self, url: str, username: str, password: str):
         import XenAPI
 
         self.url, self.username, self.password = url, username, password
-        self.session_factory = session_factory or XenAPI.Session
+        self.session_factory = XenAPI.Session
         self.failure = XenAPI.Failure
 
     @contextmanager
@@ -320,7 +319,6 @@ class SandboxDriver(PoolDriver):
 
         self._maybe_fail(pbd.host, "pbd_unplug")
         agent_call(pbd.host, "sr_unmount", sr_uuid=str(pbd.sr.uuid))
-        PBD.objects.filter(pk=pbd.pk).update(plugged=False)
 
     def pbd_plug(self, pbd: PBD) -> None:
         from clusters.agents import agent_call
@@ -334,7 +332,6 @@ class SandboxDriver(PoolDriver):
             sr_uuid=str(sr.uuid),
             cluster=sr.cluster.cluster_name,
         )
-        PBD.objects.filter(pk=pbd.pk).update(plugged=True)
 
 
 def pool_driver() -> PoolDriver:

@@ -15,7 +15,7 @@ from django.db import transaction
 
 from clusters.agents import agent_call
 from clusters.models import PBD, Cluster, ClusterHostStatus, Host, Membership
-from clusters.services import cluster_reconcile_start
+from clusters.services import cluster_reconcile_start, membership_destroy, task_hosts
 from console.choices import AuditOutcome, StepStatus, TaskStatus
 from console.errors import ConsoleError
 from console.models import Task
@@ -99,7 +99,6 @@ def quorum_impact(host: Host) -> list[dict]:
                 "members": members,
                 "heartbeating_now": len(running),
                 "heartbeating_after": after,
-                "needs_restart": False,
                 "has_storage": cluster.srs.exists(),
                 "sentence": f"{cluster}: {after} of {members} nodes keep heartbeating; a clean "
                 "departure needs no cluster restart.",
@@ -206,7 +205,8 @@ def _rebooted(host: Host, state: HostMaintenance) -> bool:
 # Starting the workflows -------------------------------------------------------------------
 
 
-def _refuse(preview: dict) -> None:
+def refuse_unless_clear(preview: dict) -> None:
+    """A preview with refusals stops the job; the answer carries the whole preview."""
     if preview["refusals"]:
         raise ConsoleError(" ".join(preview["refusals"]), detail={"preview": preview})
 
@@ -233,7 +233,7 @@ def _start(host: Host, kind: str, steps, actor, name: str) -> Task:
         kind=f"maintenance.{kind}",
         celery_task=f"maintenance.{kind}",
         steps=[s.name for s in steps],
-        user=actor if getattr(actor, "is_authenticated", False) else None,
+        user=actor,
         target=host,
     )
     audit_record(
@@ -249,7 +249,7 @@ def _start(host: Host, kind: str, steps, actor, name: str) -> Task:
 @transaction.atomic
 def maintenance_enter(*, host: Host, actor, confirm_others: bool = False) -> Task:
     _refuse_if_running(host)
-    _refuse(enter_preview(host, confirm_others=confirm_others))
+    refuse_unless_clear(enter_preview(host, confirm_others=confirm_others))
     HostMaintenance.objects.create(
         host=host, state=MaintenanceState.ENTERING, was_enabled=host.enabled
     )
@@ -260,7 +260,7 @@ def maintenance_enter(*, host: Host, actor, confirm_others: bool = False) -> Tas
 def maintenance_exit(*, host: Host, actor) -> Task:
     _refuse_if_running(host)
     # An exit that failed half-way (state "exiting") is continued by this one.
-    _refuse(exit_preview(host))
+    refuse_unless_clear(exit_preview(host))
     HostMaintenance.objects.filter(host=host).update(state=MaintenanceState.EXITING)
     return _start(host, "exit", EXIT_STEPS, actor, "Take out of maintenance:")
 
@@ -480,14 +480,14 @@ def rolling_restart_preview(cluster: Cluster) -> dict:
 def rolling_restart(*, cluster: Cluster, actor) -> Task:
     """Restart the cluster's hosts one at a time through maintenance, so that a pending
     removal takes effect and its node number can be freed; stops at the first failure."""
-    _refuse(rolling_restart_preview(cluster))
+    refuse_unless_clear(rolling_restart_preview(cluster))
     members = _cluster_hosts(cluster)
     task = task_create(
         name=f"Rolling restart of {cluster}",
         kind="maintenance.rolling_restart",
         celery_task="maintenance.rolling_restart",
         steps=[f"Restart {host}" for host in members],
-        user=actor if getattr(actor, "is_authenticated", False) else None,
+        user=actor,
         target=cluster,
         params={"hosts": [host.pk for host in members]},
     )
@@ -501,13 +501,13 @@ def rolling_restart(*, cluster: Cluster, actor) -> Task:
     return task
 
 
-def _wait_for_boot(host: Host, after, timeout: float) -> None:
+def _wait_for_boot(host: Host, state: HostMaintenance, timeout: float) -> None:
     import time
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         host.refresh_from_db(fields=["boot_time"])
-        if host.boot_time and after and host.boot_time > after:
+        if _rebooted(host, state):
             return
         time.sleep(0.5)
     raise ConsoleError(
@@ -528,7 +528,7 @@ def restart_host(host: Host, driver, *, reboot_timeout: float) -> str:
     if "reboot" not in state.done:
         driver.host_reboot(host)
         _record(state, "reboot")
-    _wait_for_boot(host, state.boot_time_at_entry, reboot_timeout)
+    _wait_for_boot(host, state, reboot_timeout)
     for step in EXIT_STEPS:
         if step.key not in state.done:
             _exit_action(step.key, host, state, driver)
@@ -540,9 +540,7 @@ def rolling_restart_run(task: Task) -> None:
     from django.conf import settings
 
     driver = pool_driver()
-    hosts = Host.objects.in_bulk(task.params["hosts"])
-    for position, pk in enumerate(task.params["hosts"], 1):
-        host = hosts.get(pk)
+    for position, host in task_hosts(task):
         if host is None:
             task_step_finish(
                 task=task,
@@ -575,9 +573,12 @@ def rolling_restart_run(task: Task) -> None:
 # Removing a host ----------------------------------------------------------------------------
 
 
+def _in_maintenance(host: Host) -> bool:
+    return HostMaintenance.objects.filter(host=host, state=MaintenanceState.IN_MAINTENANCE).exists()
+
+
 def host_remove_preview(host: Host, *, powered_off: bool = False) -> dict:
-    state = HostMaintenance.objects.filter(host=host).first()
-    in_maintenance = state is not None and state.state == MaintenanceState.IN_MAINTENANCE
+    in_maintenance = _in_maintenance(host)
     refusals = []
     if not in_maintenance and not powered_off:
         refusals.append(
@@ -610,14 +611,11 @@ def host_remove(*, host: Host, actor, confirm_name: str, powered_off: bool = Fal
     """
     if confirm_name != host.hostname:
         raise ConsoleError(f"Type the host's name, {host.hostname}, to confirm its removal.")
-    _refuse(host_remove_preview(host, powered_off=powered_off))
-    state = HostMaintenance.objects.filter(host=host).first()
-    in_maintenance = state is not None and state.state == MaintenanceState.IN_MAINTENANCE
+    refuse_unless_clear(host_remove_preview(host, powered_off=powered_off))
+    in_maintenance = _in_maintenance(host)
     memberships = list(Membership.objects.filter(host=host, left__isnull=True))
     tasks = []
     for membership in memberships:
-        from clusters.services import membership_destroy
-
         _m, reconcile = membership_destroy(membership=membership, actor=actor)
         tasks.append(reconcile.pk)
     name = host.hostname

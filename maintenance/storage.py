@@ -26,6 +26,7 @@ from console.services import (
 )
 
 from .drivers import pool_driver
+from .services import refuse_unless_clear
 
 STATEFILE_SIZE = 4 << 20
 
@@ -123,14 +124,13 @@ def storage_add_preview(*, cluster: Cluster, requests: list[dict]) -> dict:
 @transaction.atomic
 def storage_add(*, cluster: Cluster, requests: list[dict], actor) -> Task:
     preview = storage_add_preview(cluster=cluster, requests=requests)
-    if preview["refusals"]:
-        raise ConsoleError(" ".join(preview["refusals"]), detail={"preview": preview})
+    refuse_unless_clear(preview)
     task = task_create(
         name=f"Add {len(requests)} SR{'s' if len(requests) != 1 else ''} to {cluster}",
         kind="maintenance.add_storage",
         celery_task="maintenance.add_storage",
         steps=preview["steps"],
-        user=actor if getattr(actor, "is_authenticated", False) else None,
+        user=actor,
         target=cluster,
         params={
             "requests": [
@@ -205,87 +205,82 @@ def storage_add_run(task: Task) -> None:
             task=task, position=position, status=StepStatus.SUCCEEDED, message=message or ""
         )
 
-    try:
+    def start():
+        # Bring each member's cluster.conf up to date first, as a cluster start does.
+        desired = desired_nodes(cluster)
+        statefile = cluster.statefiles.filter(vdi_type=VDIType.O2CB_STATEFILE).first()
 
-        def start():
-            # Bring each member's cluster.conf up to date first, as a cluster start does.
-            desired = desired_nodes(cluster)
-            statefile = cluster.statefiles.filter(vdi_type=VDIType.O2CB_STATEFILE).first()
+        def converge_and_start(host):
+            converge_host(host, cluster.cluster_name, desired)
+            return agent_call(
+                host,
+                "cluster_start",
+                cluster=cluster.cluster_name,
+                statefile_vdi=str(statefile.uuid) if statefile else None,
+            )
 
-            def converge_and_start(host):
-                converge_host(host, cluster.cluster_name, desired)
-                return agent_call(
-                    host,
-                    "cluster_start",
-                    cluster=cluster.cluster_name,
-                    statefile_vdi=str(statefile.uuid) if statefile else None,
+        _raise_failures(agent_call_many(members, converge_and_start))
+        return f"Running on {len(members)} hosts."
+
+    step(start)
+    for request in task.params["requests"]:
+        region = {}
+
+        def format_lun(request=request, region=region):
+            done = agent_call(
+                members[0],
+                "lun_format",
+                scsi_id=request["scsi_id"],
+                cluster=cluster.cluster_name,
+                label=request["name"],
+                slots=slots,
+                timeout=600,
+            )
+            region["name"] = done["region"]
+            return f"OCFS2 volume {done['region']}, {slots} node slots."
+
+        def add_region(region=region):
+            _each_member(
+                members,
+                "heartbeat_region_add",
+                cluster=cluster.cluster_name,
+                region=region["name"],
+            )
+            return f"Heartbeating on {len(members)} hosts."
+
+        step(format_lun)
+        step(add_region)
+        lun_info = agent_call(members[0], "lun_list")
+        info = next(lun for lun in lun_info if lun["scsi_id"] == request["scsi_id"])
+        with transaction.atomic():
+            lun, _ = LUN.objects.get_or_create(
+                scsi_id=request["scsi_id"],
+                defaults={
+                    "size": info["size"] or 0,
+                    "vendor": info["vendor"],
+                    "model": info["model"],
+                },
+            )
+            created.append(
+                SR.objects.create(
+                    name=request["name"], format=request["format"], lun=lun, cluster=cluster
                 )
+            )
 
-            _raise_failures(agent_call_many(members, converge_and_start))
-            return f"Running on {len(members)} hosts."
+    def statefile():
+        vdi, made = statefile_find_or_create(cluster=cluster, sr=created[0])
+        return f"{'Created' if made else 'Found'} {vdi.name} on {vdi.sr}."
 
-        step(start)
-        for request in task.params["requests"]:
-            region = {}
+    step(statefile)
+    driver = pool_driver()
+    for sr in created:
 
-            def format_lun(request=request, region=region):
-                done = agent_call(
-                    members[0],
-                    "lun_format",
-                    scsi_id=request["scsi_id"],
-                    cluster=cluster.cluster_name,
-                    label=request["name"],
-                    slots=slots,
-                    timeout=600,
-                )
-                region["name"] = done["region"]
-                return f"OCFS2 volume {done['region']}, {slots} node slots."
+        def plug(sr=sr):
+            for host in members:
+                pbd, _ = PBD.objects.get_or_create(host=host, sr=sr)
+                driver.pbd_plug(pbd)
+                PBD.objects.filter(pk=pbd.pk).update(plugged=True)
+            return f"Plugged on {len(members)} hosts."
 
-            def add_region(region=region):
-                _each_member(
-                    members,
-                    "heartbeat_region_add",
-                    cluster=cluster.cluster_name,
-                    region=region["name"],
-                )
-                return f"Heartbeating on {len(members)} hosts."
-
-            step(format_lun)
-            step(add_region)
-            lun_info = agent_call(members[0], "lun_list")
-            info = next(lun for lun in lun_info if lun["scsi_id"] == request["scsi_id"])
-            with transaction.atomic():
-                lun, _ = LUN.objects.get_or_create(
-                    scsi_id=request["scsi_id"],
-                    defaults={
-                        "size": info["size"] or 0,
-                        "vendor": info["vendor"],
-                        "model": info["model"],
-                    },
-                )
-                created.append(
-                    SR.objects.create(
-                        name=request["name"], format=request["format"], lun=lun, cluster=cluster
-                    )
-                )
-
-        def statefile():
-            vdi, made = statefile_find_or_create(cluster=cluster, sr=created[0])
-            return f"{'Created' if made else 'Found'} {vdi.name} on {vdi.sr}."
-
-        step(statefile)
-        driver = pool_driver()
-        for sr in created:
-
-            def plug(sr=sr):
-                for host in members:
-                    pbd, _ = PBD.objects.get_or_create(host=host, sr=sr)
-                    driver.pbd_plug(pbd)
-                    PBD.objects.filter(pk=pbd.pk).update(plugged=True)
-                return f"Plugged on {len(members)} hosts."
-
-            step(plug)
-    except ConsoleError as exc:
-        task_finish(task=task, status=TaskStatus.FAILED, error=exc.message)
-        return
+        step(plug)
     task_finish(task=task, status=TaskStatus.SUCCEEDED, result={"srs": [sr.pk for sr in created]})
