@@ -48,11 +48,23 @@ def mark_reported(root: HostRoot, name: str) -> None:
     write_json(root.path(REPORTED_FILE), sorted(_reported(root) | {name}))
 
 
-def _tail(path: Path) -> str:
+def _tail(path: Path) -> dict:
+    """The log's last LOG_BYTES_KEPT bytes from a line start, with that line's number (the
+    evidence cites lines of the whole file)."""
     with open(path, "rb") as handle:
         size = handle.seek(0, 2)
-        handle.seek(max(size - LOG_BYTES_KEPT, 0))
-        return handle.read().decode("utf-8", errors="replace")
+        start = max(size - LOG_BYTES_KEPT, 0)
+        handle.seek(0)
+        head = b""
+        lines_before = 0
+        while handle.tell() < start:
+            head = handle.read(min(1 << 20, start - handle.tell()))
+            lines_before += head.count(b"\n")
+        data = handle.read()
+    if head and not head.endswith(b"\n"):
+        cut = data.find(b"\n") + 1  # the end of a line cut in two
+        data, lines_before = data[cut:], lines_before + (1 if cut else 0)
+    return {"first_line": lines_before + 1, "text": data.decode("utf-8", errors="replace")}
 
 
 def describe_dump(path: Path) -> dict:

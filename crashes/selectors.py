@@ -47,13 +47,12 @@ def _excerpts(crash: HostCrashdump) -> list[dict]:
         if not lines_cited or not path.is_file():
             continue
         text = path.read_text(errors="replace").splitlines()
-        # The stored copy may be the log's tail: line numbers count from its end.
         wanted = set()
         for number in lines_cited:
             wanted.update(range(number - EXCERPT_CONTEXT, number + EXCERPT_CONTEXT + 1))
         rows = []
-        offset = max(max(lines_cited) - len(text), 0)
-        for index, line in enumerate(text, 1 + offset):
+        # The stored copy may be the log's tail, starting at line `first_line`.
+        for index, line in enumerate(text, stored.get("first_line", 1)):
             if index in wanted:
                 rows.append({"number": index, "text": line, "cited": index in lines_cited})
         excerpts.append({"name": stored["name"], "rows": rows})

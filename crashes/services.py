@@ -159,11 +159,19 @@ def crashdump_record(*, host: Host | None, dump: dict, source: str, actor=None) 
             **fields,
         )
         stored = []
-        for log_name, text in (dump.get("logs") or {}).items():
+        for log_name, log in (dump.get("logs") or {}).items():
+            # A log is its tail and the number of its first line (a bare text: the whole log).
+            log = log if isinstance(log, dict) else {"text": log}
             path = _store_dir(crash) / safe_name(log_name)
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(str(text))
-            stored.append({"name": str(log_name), "file": path.name})
+            path.write_text(str(log.get("text", "")))
+            stored.append(
+                {
+                    "name": str(log_name),
+                    "file": path.name,
+                    "first_line": int(log.get("first_line") or 1),
+                }
+            )
         crash.stored_logs = stored
         crash.save(update_fields=["stored_logs"])
         alert_raise(

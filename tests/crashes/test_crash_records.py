@@ -57,7 +57,7 @@ def test_an_o2cb_fence_is_recorded_once_with_its_alert_and_logs(django_capture_o
     alert = Alert.objects.get(name="HOST_FENCED_BY_O2CB")
     assert alert.priority == 2
     assert "dm-3" in alert.message and "multipath" in alert.message
-    assert crash.stored_logs == [{"name": "dom0.log", "file": "dom0.log"}]
+    assert crash.stored_logs == [{"name": "dom0.log", "file": "dom0.log", "first_line": 1}]
 
 
 def test_bugs_are_grouped_by_signature(client, readonly_user):
@@ -173,3 +173,29 @@ def test_an_unsafe_archive_upload_is_refused(tmp_path):
         services.crashdump_upload(
             uploaded=SimpleUploadedFile("evil.tar", archive.read_bytes()), host=None, actor=None
         )
+
+
+def test_a_long_logs_tail_highlights_the_lines_the_evidence_cites(tmp_path, client, readonly_user):
+    """The agent keeps a long log's last 256 KiB; its lines keep their numbers in the file."""
+    from pathlib import Path
+
+    from agent.crashdumps import describe_dump
+
+    fence = (
+        Path(__file__).parents[1] / "agent/fixtures/crash/o2cb_disk_syslog_panic.log"
+    ).read_text()
+    dump = tmp_path / "20261125-100000-UTC"
+    dump.mkdir()
+    filler = "".join(
+        f"Nov 25 09:{i // 600 % 60:02d}:00 xs-host-03 kernel: filler line {i}\n"
+        for i in range(1, 20_001)
+    )
+    (dump / "dom0.log").write_text(filler + fence)
+    described = describe_dump(dump)
+    assert described["logs"]["dom0.log"]["first_line"] > 1, "only the tail is kept"
+    crash = services.crashdump_record(host=HostFactory(), dump=described, source="agent")
+    cited = next(e for e in crash.evidence if "o2hb_write_timeout" in e["text"])
+    client.force_login(readonly_user)
+    page = client.get(reverse("crash-detail", args=[crash.pk])).content.decode()
+    assert f'<span class="muted">{cited["line"]:>6}</span> Nov 25 10:00:00' in page
+    assert "o2hb_write_timeout" in page.split(f"{cited['line']:>6}</span>")[1].split("\n")[0]
