@@ -10,9 +10,10 @@ evidence points into (never the memory images).
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
+from .crash.rules import wall_time
 from .fsutil import read_json, write_json
 from .hostroot import HostRoot
 
@@ -21,11 +22,6 @@ REPORTED_FILE = "var/lib/o2cb-console/crashdumps-reported.json"
 # Logs a surviving host keeps of its peers' deaths (Debian and XenServer dom0 names).
 PEER_LOGS = ("var/log/kern.log", "var/log/messages", "var/log/syslog")
 PEER_LINE_RE = re.compile(r"o2net|o2hb|o2dlm|o2quo|o2cb|ocfs2|\bdlm\b", re.I)
-SYSLOG_TIME_RE = re.compile(
-    r"^(?P<month>[A-Z][a-z]{2})\s+(?P<day>\d{1,2})\s+(?P<time>\d\d:\d\d:\d\d)"
-)
-ISO_TIME_RE = re.compile(r"^(?P<iso>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)?)")
-MONTHS = {m: i for i, m in enumerate("Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split(), 1)}
 DUMP_NAME_TIME_RE = re.compile(r"^(?P<stamp>\d{8}-\d{6})")
 LOG_BYTES_KEPT = 256 * 1024
 PEER_LINES_KEPT = 400
@@ -103,27 +99,6 @@ def describe_dump(path: Path) -> dict:
     }
 
 
-def line_time(line: str, year: int) -> datetime | None:
-    """The wall-clock time a syslog or ISO-stamped line starts with (UTC assumed)."""
-    match = ISO_TIME_RE.match(line)
-    if match:
-        try:
-            stamp = datetime.fromisoformat(match["iso"].replace("Z", "+00:00"))
-        except ValueError:
-            return None
-        return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
-    match = SYSLOG_TIME_RE.match(line)
-    if match and match["month"] in MONTHS:
-        hour, minute, second = (int(x) for x in match["time"].split(":"))
-        try:
-            return datetime(
-                year, MONTHS[match["month"]], int(match["day"]), hour, minute, second, tzinfo=UTC
-            )
-        except ValueError:
-            return None
-    return None
-
-
 def peer_log_lines(root: HostRoot, since: datetime, until: datetime) -> list[dict]:
     """O2CB, DLM and OCFS2 lines this host logged between two times (a peer's death,
     recovery and journal replay), read line by line."""
@@ -136,10 +111,8 @@ def peer_log_lines(root: HostRoot, since: datetime, until: datetime) -> list[dic
             for number, text in enumerate(handle, 1):
                 if not PEER_LINE_RE.search(text):
                     continue
-                # Syslog omits the year: take the window's, or the year before across New Year.
-                stamp = line_time(text, until.year)
-                if stamp and stamp > until + timedelta(days=1):
-                    stamp = stamp.replace(year=until.year - 1)
+                # Syslog omits the year: the window's, or the year before across New Year.
+                stamp = wall_time(text, until.year, not_after=until)
                 if stamp is None or not since <= stamp <= until:
                     continue
                 lines.append(

@@ -23,8 +23,6 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from agent.errors import AgentError
-
 from . import rules, trace
 from .archive import DAMAGED, CrashInputError, Source, open_input
 from .prefilter import scan_file
@@ -173,8 +171,6 @@ def analyse_path(path: str | Path) -> dict:
     path = Path(path)
     try:
         logs, files = _read_all(path)
-    except AgentError:
-        raise
     except DAMAGED as error:
         raise CrashInputError(f"{path.name}: cannot be read ({error}).") from None
     names = [path.name, *(item["file"] for item in files)]
@@ -339,11 +335,10 @@ def _base(cause: str, explanation: str, evidence: list[Event], crash_time, detai
     }
 
 
-def _with_uptime(details: dict, event: Event) -> dict:
+def _with_uptime(details: dict, event: Event) -> None:
     seconds = rules.uptime(event.text)
     if seconds is not None:
         details["uptime_seconds"] = seconds
-    return details
 
 
 # ---------------------------------------------------------------- O2CB

@@ -123,54 +123,50 @@ class Rule:
         return self._pattern
 
 
-def _rule(kind: str, literal: str, pattern: str) -> Rule:
-    return Rule(kind, literal, pattern)
-
-
 # First match wins: O2CB's panic message is also a "Kernel panic", and a soft lockup is
 # also a "BUG:".
 RULES: tuple[Rule, ...] = (
     # "*** ocfs2 is very sorry to be fencing this system by restarting ***" (printk) and,
     # with fence_method panic, "Kernel panic - not syncing: *** ocfs2 is very sorry to be
     # fencing this system by panicing ***" ("panicking" since 6.13; no stars before 2.6.28).
-    _rule(
+    Rule(
         O2CB_FENCE,
         "very sorry",
         r"ocfs2 is very sorry to be fencing this system by (?P<method>\w+)",
     ),
-    _rule(
+    Rule(
         O2CB_QUORUM,
         "fencing this node",
         r"fencing this node because it is only connected to (?P<connected>\d+) nodes? and "
         r"(?P<needed>\d+) is needed to make a quorum out of (?P<heartbeating>\d+) heartbeating",
     ),
-    _rule(
+    Rule(
         O2CB_QUORUM,
         "fencing this node",
         r"fencing this node because it is connected to a half-quorum of (?P<connected>\d+) "
         r"out of (?P<heartbeating>\d+) nodes which doesn't include the lowest active node "
         r"(?P<lowest_node>\d+)",
     ),
-    _rule(O2CB_STOP, "stopping heartbeat", r"stopping heartbeat on all active regions"),
+    Rule(O2CB_STOP, "stopping heartbeat", r"stopping heartbeat on all active regions"),
     # %s hr_dev_name ("sdb", "dm-3") until 6.0, then %pg ("dm-3", "sdb1").
-    _rule(
+    Rule(
         O2HB_TIMEOUT,
         "write timeout",
         r"Heartbeat write timeout to device (?P<device>\S+) after (?P<timeout_ms>\d+) "
         r"milliseconds",
     ),
-    _rule(
+    Rule(
         O2HB_HUNG,
         "hb write hung",
         r"o2hb: node (?P<node_number>\d+) hb write hung for (?P<seconds>\d+)s on region "
         r"(?P<region>\S+) \((?P<device>.+?)\)\.?\s*$",
     ),
-    _rule(
+    Rule(
         O2HB_HUNG,
         "hb write hung",
         r"o2hb: all nodes hb write hung, maybe region (?P<region>\S+) \((?P<device>.+?)\) is down",
     ),
-    _rule(
+    Rule(
         O2HB_REGION,
         "o2hb: ",
         r"o2hb: (?:Region|Heartbeat (?:started|stopped) on region) (?P<region>[0-9A-Fa-f]+) "
@@ -179,78 +175,78 @@ RULES: tuple[Rule, ...] = (
     # 2.6.16: "connection to node N (num 1) at IP:port has been idle for 10 seconds, shutting
     # it down."; 2.6.18-3.x: "o2net: connection to ... idle for 30.0 seconds, shutting it
     # down."; since 3.2: "o2net: Connection to ... has been idle for 30.0 secs."
-    _rule(
+    Rule(
         O2NET_IDLE,
         "idle for",
         r"[Cc]onnection to node (?P<node>\S+) \(num (?P<node_number>\d+)\) at "
         r"(?P<address>[0-9A-Fa-f.:]+:\d+) has been idle for (?P<idle_seconds>\d+(?:\.\d+)?) "
         r"(?:secs|seconds)",
     ),
-    _rule(O2CB_CLUSTER, "O2CB cluster", r"Starting O2CB cluster (?P<cluster>[\w.-]+)"),
+    Rule(O2CB_CLUSTER, "O2CB cluster", r"Starting O2CB cluster (?P<cluster>[\w.-]+)"),
     # "Watchdog timer fired for domain 0"; since Xen 4.21 "Watchdog timer 1 fired for d0".
-    _rule(
+    Rule(
         XEN_WATCHDOG,
         "Watchdog timer",
         r"Watchdog timer (?:(?P<watchdog_id>\d+) )?fired for (?:domain (?P<domain>\d+)|"
         r"d(?P<domain_d>\d+))",
     ),
     # "Hardware Dom0 shutdown: watchdog rebooting machine"; before 4.5 "Domain 0 shutdown:".
-    _rule(
+    Rule(
         XEN_HWDOM_WATCHDOG,
         "watchdog rebooting",
         r"(?:Hardware Dom|Domain )(?P<domain>\d+) shutdown: watchdog rebooting machine",
     ),
-    _rule(XEN_DOM0_CRASHED, " crashed", r"(?:Hardware Dom|Domain )(?P<domain>\d+) crashed"),
+    Rule(XEN_DOM0_CRASHED, " crashed", r"(?:Hardware Dom|Domain )(?P<domain>\d+) crashed"),
     # xha: self_fence() logs its reason ending "- Self-Fence" (or "- Self Fence"), then
     # watchdog_selffence() logs "watchdog_selffence."; xapi: "Host will self-fence via its
     # own watchdog for safety". xapi's warnings that a host *will* self-fence if something
     # else fails are not fences.
-    _rule(XHA_FENCE, "Fence", r"(?P<reason>\S.*?)\s*-\s*Self[- ]Fence\b"),
-    _rule(XHA_FENCE, "watchdog_selffence", r"\bwatchdog_selffence\b"),
-    _rule(XHA_FENCE, "self-fence via", r"Host will self-fence via its own watchdog"),
-    _rule(
+    Rule(XHA_FENCE, "Fence", r"(?P<reason>\S.*?)\s*-\s*Self[- ]Fence\b"),
+    Rule(XHA_FENCE, "watchdog_selffence", r"\bwatchdog_selffence\b"),
+    Rule(XHA_FENCE, "self-fence via", r"Host will self-fence via its own watchdog"),
+    Rule(
         XHA_WATCHDOG_EXPIRED,
         "should have expired",
         r"Watchdog should have expired id=(?P<watchdog_id>\d+) label=(?P<label>\S+?)\.?$",
     ),
-    _rule(XEN_CPU_STUCK, "is stuck", r"Watchdog timer detects that CPU ?(?P<cpu>\d+) is stuck"),
-    _rule(XEN_PANIC, "Panic on CPU", r"Panic on CPU ?(?P<cpu>\d+)"),
-    _rule(KERNEL_PANIC, "Kernel panic", r"Kernel panic - not syncing:? ?(?P<reason>.*?)\s*$"),
+    Rule(XEN_CPU_STUCK, "is stuck", r"Watchdog timer detects that CPU ?(?P<cpu>\d+) is stuck"),
+    Rule(XEN_PANIC, "Panic on CPU", r"Panic on CPU ?(?P<cpu>\d+)"),
+    Rule(KERNEL_PANIC, "Kernel panic", r"Kernel panic - not syncing:? ?(?P<reason>.*?)\s*$"),
     # "BUG: soft lockup - CPU#3 stuck for 22s! [kworker/3:1:1234]", also after
     # "watchdog: " (4.14+) or "NMI watchdog: " (3.x).
-    _rule(
+    Rule(
         SOFT_LOCKUP,
         "soft lockup",
         r"BUG: soft lockup - CPU#(?P<cpu>\d+) stuck for (?P<seconds>\d+)s!"
         r"(?: \[(?P<task>.+):(?P<pid>\d+)\])?",
     ),
-    _rule(
+    Rule(
         HARD_LOCKUP,
         "LOCKUP",
         r"(?:Watchdog detected hard LOCKUP on cpu ?(?P<cpu>\d+)|"
         r"NMI Watchdog detected LOCKUP on CPU ?(?P<cpu_old>\d+))",
     ),
-    _rule(
+    Rule(
         HUNG_TASK,
         "blocked for more",
         r"INFO: task (?P<task>.+?):(?P<pid>\d+) blocked for more than (?P<seconds>\d+) seconds",
     ),
-    _rule(
+    Rule(
         KERNEL_BUG,
         "kernel BUG at",
         r"kernel BUG at (?P<location>[^\s:!]+)(?::(?P<source_line>\d+))?",
     ),
-    _rule(XEN_BUG, "Xen BUG at", r"Xen BUG at (?P<location>[^\s:!]+)(?::(?P<source_line>\d+))?"),
+    Rule(XEN_BUG, "Xen BUG at", r"Xen BUG at (?P<location>[^\s:!]+)(?::(?P<source_line>\d+))?"),
     # "BUG: unable to handle kernel NULL pointer dereference at 0000000000000008" (to 4.x),
     # "BUG: kernel NULL pointer dereference, address: 0000000000000008" (5.x+), and arm's
     # "Unable to handle kernel NULL pointer dereference at virtual address 00000008".
-    _rule(
+    Rule(
         NULL_POINTER,
         "NULL pointer",
         r"(?:BUG: unable to handle kernel|BUG: kernel|Unable to handle kernel) NULL pointer "
         r"dereference(?:,? (?:at |address: )(?:virtual address )?(?P<address>[0-9a-fx]+))?",
     ),
-    _rule(
+    Rule(
         PAGING_FAULT,
         "nable to handle",
         r"(?:BUG: unable to handle (?:kernel paging request|page fault for address)|"
@@ -259,10 +255,10 @@ RULES: tuple[Rule, ...] = (
     ),
     # "general protection fault: 0000 [#1] SMP"; since 5.8 "general protection fault,
     # probably for non-canonical address 0x...: 0000 [#1]"; 6.x prefixes "Oops: ".
-    _rule(PROTECTION_FAULT, "protection fault", r"general protection fault"),
-    _rule(OOPS, "Oops", r"(?:Internal error: )?\bOops\b(?:: (?P<code>[0-9a-fA-F]+))?.*\[#\d+\]"),
-    _rule(OTHER_BUG, "BUG: ", r"(?<![\w])BUG: (?P<what>.+?)\s*$"),
-    _rule(BOOT, "Linux version", r"\bLinux version \d"),
+    Rule(PROTECTION_FAULT, "protection fault", r"general protection fault"),
+    Rule(OOPS, "Oops", r"(?:Internal error: )?\bOops\b(?:: (?P<code>[0-9a-fA-F]+))?.*\[#\d+\]"),
+    Rule(OTHER_BUG, "BUG: ", r"(?<![\w])BUG: (?P<what>.+?)\s*$"),
+    Rule(BOOT, "Linux version", r"\bLinux version \d"),
 )
 
 

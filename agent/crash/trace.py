@@ -101,10 +101,6 @@ def parse_frame(text: str) -> tuple[str, str | None] | None:
     return function, match["module"] or module
 
 
-def is_frame_line(text: str) -> bool:
-    return FRAME_RE.match(message(text)) is not None
-
-
 def faulting_function(lines: list[str]) -> tuple[str, str | None, int] | None:
     """(function, module, index) of the first RIP/EIP/PC line among `lines`."""
     for index, text in enumerate(lines):

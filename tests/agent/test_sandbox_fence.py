@@ -5,7 +5,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from agent.crashdumps import line_time, mark_reported, new_dumps, peer_log_lines
+from agent.crash.rules import wall_time
+from agent.crashdumps import mark_reported, new_dumps, peer_log_lines
 from agent.hostroot import create_sandbox_host
 from agent.io_probe import probe_io
 from agent.kernel import CONFIGFS
@@ -108,4 +109,4 @@ def test_with_fence_method_reset_no_dump_is_left(pair):
     ],
 )
 def test_log_line_times(line, expected):
-    assert line_time(line, 2026) == expected
+    assert wall_time(line, 2026) == expected
