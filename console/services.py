@@ -12,6 +12,7 @@ from django.conf import settings
 from django.contrib.auth.models import Group, Permission
 from django.contrib.contenttypes.models import ContentType
 from django.db import models, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from .choices import TASK_FINISHED, AlertPriority, AuditOutcome, Role, StepStatus, TaskStatus
@@ -245,6 +246,21 @@ def alert_sync(*, name: str, target: models.Model | None, priority: int, message
         alert_clear(name=name, target=target)
         return None
     return alert_raise(name=name, target=target, priority=priority, message=message)
+
+
+def alert_was_open(*, name: str, target: models.Model | None, since, until) -> bool:
+    """Whether an alert of this name on this target was open at some time in a past span."""
+    fields = _target_fields(target)
+    return (
+        Alert.objects.filter(
+            name=name,
+            target_type=fields["target_type"],
+            target_id=fields["target_id"],
+            created__lte=until,
+        )
+        .filter(Q(cleared__isnull=True) | Q(cleared__gte=since))
+        .exists()
+    )
 
 
 def alert_acknowledge(*, alert: Alert, actor) -> Alert:

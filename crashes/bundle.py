@@ -5,13 +5,19 @@ from __future__ import annotations
 import io
 import json
 import zipfile
-from pathlib import Path
 
-from django.conf import settings
+from django.http import HttpResponse
 
 from clusters.models import HostIOHealth, Membership
 
 from .models import HostCrashdump
+
+
+def bundle_response(crash: HostCrashdump) -> HttpResponse:
+    """The bundle as a download named after the crash."""
+    response = HttpResponse(bug_report_bundle(crash), content_type="application/zip")
+    response["Content-Disposition"] = f'attachment; filename="bug-report-{crash.uuid}.zip"'
+    return response
 
 
 def bug_report_bundle(crash: HostCrashdump) -> bytes:
@@ -55,7 +61,7 @@ def bug_report_bundle(crash: HostCrashdump) -> bytes:
             + "\n",
         )
         for stored in crash.stored_logs:
-            path = Path(settings.CRASH_STORE) / str(crash.uuid) / stored["file"]
+            path = crash.store_dir / stored["file"]
             if path.is_file():
                 bundle.write(path, f"logs/{stored['file']}")
     return buffer.getvalue()

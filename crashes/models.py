@@ -1,4 +1,5 @@
 import uuid
+from pathlib import Path
 
 from django.conf import settings
 from django.db import models
@@ -71,3 +72,8 @@ class HostCrashdump(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("crash-detail", args=[self.pk])
+
+    @property
+    def store_dir(self) -> Path:
+        """Where the logs this dump cites are kept."""
+        return Path(settings.CRASH_STORE) / str(self.uuid)

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from pathlib import Path
 
-from django.conf import settings
 from django.db.models import Count, Max, Min
 
 from clusters.charts import lag_chart
@@ -13,7 +11,7 @@ from clusters.selectors import health_series
 
 from .choices import CrashCause
 from .models import HostCrashdump
-from .services import recommendations
+from .services import recommendations, signature_repeats
 
 EXCERPT_CONTEXT = 3
 IO_BEFORE = timedelta(minutes=15)
@@ -43,7 +41,7 @@ def _excerpts(crash: HostCrashdump) -> list[dict]:
         cited.setdefault(item.get("file", ""), set()).add(int(item.get("line") or 0))
     for stored in crash.stored_logs:
         lines_cited = cited.get(stored["name"], set())
-        path = Path(settings.CRASH_STORE) / str(crash.uuid) / stored["file"]
+        path = crash.store_dir / stored["file"]
         if not lines_cited or not path.is_file():
             continue
         text = path.read_text(errors="replace").splitlines()
@@ -96,16 +94,15 @@ def crash_context(crash: HostCrashdump) -> dict:
     for event in timeline:
         moment = _time(event["time"])
         event["offset"] = round((moment - start).total_seconds()) if moment and start else None
+    repeats = signature_repeats(crash)
     return {
         "crash": crash,
-        "actions": recommendations(crash),
+        "actions": recommendations(crash, repeats),
         "excerpts": _excerpts(crash),
         "io_before": io_before(crash),
         "incident": incident,
         "timeline": timeline,
-        "repeats": HostCrashdump.objects.filter(signature=crash.signature).count()
-        if crash.signature
-        else 0,
+        "repeats": repeats,
     }
 
 

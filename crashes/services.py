@@ -23,8 +23,9 @@ from django.utils.dateparse import parse_datetime
 from clusters.agents import agent_call, agent_call_many
 from clusters.choices import HostRegistration
 from clusters.models import Host, HostIOHealth, Membership
+from clusters.services import IO_ALERTS
 from console.errors import ConsoleError
-from console.services import alert_raise, audit_record
+from console.services import alert_raise, alert_was_open, audit_record
 
 from .choices import CrashCause, CrashSource
 from .models import CrashIncident, HostCrashdump
@@ -48,12 +49,16 @@ def safe_name(name: str) -> str:
     return cleaned[:120] or "upload"
 
 
-def _store_dir(crash: HostCrashdump) -> Path:
-    return Path(settings.CRASH_STORE) / str(crash.uuid)
+def signature_repeats(crash: HostCrashdump) -> int:
+    """How many recorded crashes share this one's signature (0 without one)."""
+    if not crash.signature:
+        return 0
+    return HostCrashdump.objects.filter(signature=crash.signature).count()
 
 
-def recommendations(crash: HostCrashdump) -> list[str]:
-    """What the admin should do about this crash, from its cause and details."""
+def recommendations(crash: HostCrashdump, repeats: int | None = None) -> list[str]:
+    """What the admin should do about this crash, from its cause and details (`repeats`:
+    how often its signature was seen, when the caller knows)."""
     details = crash.details or {}
     actions = []
     if crash.cause == CrashCause.O2CB:
@@ -100,12 +105,11 @@ def recommendations(crash: HostCrashdump) -> list[str]:
             "This looks like a software bug, not an outage: download the bug report bundle "
             "and send it to your vendor or the project's issue tracker."
         )
-        if crash.signature:
-            repeats = HostCrashdump.objects.filter(signature=crash.signature).count()
-            if repeats > 1:
-                actions.append(
-                    f"The same failure has happened {repeats} times: mention that in the report."
-                )
+        repeats = signature_repeats(crash) if repeats is None else repeats
+        if repeats > 1:
+            actions.append(
+                f"The same failure has happened {repeats} times: mention that in the report."
+            )
     return actions
 
 
@@ -162,7 +166,7 @@ def crashdump_record(*, host: Host | None, dump: dict, source: str, actor=None) 
         for log_name, log in (dump.get("logs") or {}).items():
             # A log is its tail and the number of its first line (a bare text: the whole log).
             log = log if isinstance(log, dict) else {"text": log}
-            path = _store_dir(crash) / safe_name(log_name)
+            path = crash.store_dir / safe_name(log_name)
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(str(log.get("text", "")))
             stored.append(
@@ -348,6 +352,10 @@ def incident_collect(*, crash: HostCrashdump) -> CrashIncident:
     return incident
 
 
+# How long before a restart the fence method counts as the one the host went down with.
+FENCE_SETTING_WINDOW = timedelta(minutes=10)
+
+
 def reboot_check(*, host: Host, previous_boot: datetime, boot: datetime) -> HostCrashdump | None:
     """A host restarted: if it left no dump but its peers saw it die, record that crash."""
     if HostCrashdump.objects.filter(
@@ -363,9 +371,14 @@ def reboot_check(*, host: Host, previous_boot: datetime, boot: datetime) -> Host
         c.get("fence_method")
         for c in (health.probe if health else {}).get("heartbeat", {}).get("clusters", [])
     }
+    # The last probe may already be the restarted host's (or none, while it was down); the
+    # alert on the setting tells how it was in the minutes before the restart.
+    by_reset = "reset" in methods or alert_was_open(
+        name=IO_ALERTS["fence_method"], target=host, since=boot - FENCE_SETTING_WINDOW, until=boot
+    )
     how = (
         "O2CB fences by reset on this host, which restarts it at once without a dump."
-        if "reset" in methods
+        if by_reset
         else "It left no crash dump (fence by reset, a power cut or a hardware reset)."
     )
     return crashdump_record(

@@ -1,6 +1,5 @@
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
@@ -9,7 +8,7 @@ from console.errors import ConsoleError
 from console.permissions import OPERATE
 
 from . import selectors, services
-from .bundle import bug_report_bundle
+from .bundle import bundle_response
 from .forms import CrashUploadForm
 from .models import HostCrashdump
 
@@ -60,6 +59,4 @@ def crash_acknowledge(request, pk: int):
 @role_required()
 def crash_bundle(request, pk: int):
     crash = get_object_or_404(HostCrashdump.objects.select_related("host"), pk=pk)
-    response = HttpResponse(bug_report_bundle(crash), content_type="application/zip")
-    response["Content-Disposition"] = f'attachment; filename="bug-report-{crash.uuid}.zip"'
-    return response
+    return bundle_response(crash)

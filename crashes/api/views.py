@@ -1,4 +1,3 @@
-from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
@@ -8,7 +7,7 @@ from rest_framework.response import Response
 
 from console.permissions import OPERATE
 from crashes import selectors, services
-from crashes.bundle import bug_report_bundle
+from crashes.bundle import bundle_response
 from crashes.models import CrashIncident, HostCrashdump
 
 from .serializers import (
@@ -55,10 +54,7 @@ class HostCrashdumpViewSet(
     @action(detail=True, methods=["get"])
     def bundle(self, request, pk=None):
         """The bug report bundle: metadata, evidence, signature, host facts and cited logs."""
-        crash = self.get_object()
-        response = HttpResponse(bug_report_bundle(crash), content_type="application/zip")
-        response["Content-Disposition"] = f'attachment; filename="bug-report-{crash.uuid}.zip"'
-        return response
+        return bundle_response(self.get_object())
 
 
 class CrashIncidentViewSet(viewsets.ReadOnlyModelViewSet):

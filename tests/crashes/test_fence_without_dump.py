@@ -25,7 +25,7 @@ def test_a_reset_fence_is_explained_from_what_the_peers_logged(heartbeating_pool
         message="the restart was never explained",
     )
     assert crash.source == "peers" and crash.cause == "o2cb"
-    assert "left no crash dump" in crash.explanation or "fences by reset" in crash.explanation
+    assert "O2CB fences by reset on this host" in crash.explanation
     assert any(e["file"].startswith(f"{survivor.hostname}:") for e in crash.evidence)
     assert any("No longer connected to node" in e["text"] for e in crash.evidence)
     from crashes.services import recommendations
