@@ -25,6 +25,8 @@ LATE_HEARTBEAT_MS = 2 * HEARTBEAT_ROUND_MS
 # HA and O2CB timeouts closer than this race: either may fence first.
 TIMEOUT_RACE_MARGIN_S = 10
 PATH_OK_CHECKER = {"ready", "ghost", None, "undef", "i/o pending"}
+# Findings about settings (not state): reported apart, each with its fix.
+CONFIG_KINDS = ("queueing", "ha_timeout", "fence_method")
 SEVERITY_ORDER = [
     IOHealthState.OK,
     IOHealthState.UNKNOWN,
@@ -72,9 +74,9 @@ def map_paths(map_: dict) -> list[dict]:
 
 
 def lun_views(probe: dict) -> dict[str, dict]:
-    """Each multipath map of a probe by WWID: its name, paths up of total, and the heartbeat
-    region written to it with its lag. Kept beside the verdict, so a page about one LUN
-    reads a few numbers per host instead of every host's whole probe."""
+    """Each multipath map of a probe by WWID: its label (the subject of its findings), paths
+    up of total, and the heartbeat region written to it with its lag. Kept beside the
+    verdict, so a page about one LUN reads a few numbers per host, not whole probes."""
     regions = {}
     for cluster in probe.get("heartbeat", {}).get("clusters", []):
         for region in cluster.get("regions", []):
@@ -87,7 +89,7 @@ def lun_views(probe: dict) -> dict[str, dict]:
     for map_ in probe.get("multipath", {}).get("maps", []):
         paths = map_paths(map_)
         views[map_.get("wwid") or map_.get("name")] = {
-            "name": map_.get("name"),
+            "label": _map_label(map_),
             "up": sum(path_ok(p) for p in paths),
             "total": len(paths),
             **regions.get(map_.get("dm"), {"region": None, "lag_ms": None, "dead_ms": None}),

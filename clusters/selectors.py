@@ -469,13 +469,11 @@ def sr_io_overview(sr: SR) -> dict:
     for host in hosts:
         health = getattr(host, "io_health", None)
         view = host.lun_view if health else None
-        subjects = {wwid, view and view["name"], view and view["region"]}
+        # This LUN's own problems: its map's and its heartbeat region's (named exactly:
+        # map mpatha is no part of mpathab).
+        subjects = {view["label"], view["region"]} - {None} if view else set()
         problems = health.problems if health else []
-        mine = [
-            p
-            for p in problems
-            if p["kind"] == "agent" or any(s and s in p["subject"] for s in subjects)
-        ]
+        mine = [p for p in problems if p["kind"] == "agent" or p["subject"] in subjects]
         if health is None:
             state = IOHealthState.UNKNOWN
         elif view is None:

@@ -535,7 +535,7 @@ IO_ALERTS = {
 
 
 def _alert_priority(kind: str, severity: str) -> int:
-    if kind in ("queueing", "ha_timeout", "fence_method"):
+    if kind in iohealth.CONFIG_KINDS:
         return 4
     if severity == IOHealthState.CRITICAL:
         return 1 if kind == "heartbeat" else 2
@@ -559,19 +559,22 @@ def io_health_record(*, host: Host, probe: dict | None, error: str | None = None
             health = HostIOHealth(host=host, since=now)
         if health.state != verdict.state:
             health.since = now
-        for name, value in verdict.as_fields().items():
+        fields = verdict.as_fields()
+        if probe is None:
+            # No news: the page keeps the last probe and its settings, the alerts stay open.
+            del fields["config_warnings"]
+        for name, value in fields.items():
             setattr(health, name, value)
         health.checked = now
-        # An unanswered round keeps the last probe: the page still shows what was seen.
         if probe is not None:
             health.probe = probe
             health.luns = iohealth.lun_views(probe)
         health.save()
+        if probe is None:
+            return health
         findings = verdict.problems + verdict.config_warnings
         for kind, name in IO_ALERTS.items():
             mine = [f for f in findings if f.kind == kind]
-            if probe is None and kind not in ("queueing", "ha_timeout", "fence_method"):
-                continue  # no news about this host's paths: keep what is open
             message = "\n".join(f"{f.message} What to do: {f.fix}" for f in mine) if mine else None
             severity = iohealth.worst(f.severity for f in mine) if mine else IOHealthState.OK
             alert_sync(

@@ -2,8 +2,51 @@
 
 from django.db import migrations, models
 
-from clusters.iohealth import lun_views
-from clusters.models import peers_in_brief
+# The views in brief as this migration first computed them (frozen here: the app's own
+# functions may change; the next collection round and monitor run rewrite them anyway).
+PATH_OK_CHECKER = {"ready", "ghost", None, "undef", "i/o pending"}
+
+
+def lun_views(probe):
+    regions = {}
+    for cluster in probe.get("heartbeat", {}).get("clusters", []):
+        for region in cluster.get("regions", []):
+            regions[region.get("device")] = {
+                "region": f"{cluster.get('name')}/{region.get('region')}",
+                "lag_ms": region.get("elapsed_ms"),
+                "dead_ms": cluster.get("dead_ms"),
+            }
+    views = {}
+    for map_ in probe.get("multipath", {}).get("maps", []):
+        paths = [p for g in map_.get("path_groups", []) for p in g.get("paths", [])]
+        name, wwid = map_.get("name"), map_.get("wwid")
+        views[wwid or name] = {
+            "label": name if not wwid or wwid == name else f"{name} ({wwid})",
+            "up": sum(
+                p.get("dm_state") == "active" and p.get("checker_state") in PATH_OK_CHECKER
+                for p in paths
+            ),
+            "total": len(paths),
+            **regions.get(map_.get("dm"), {"region": None, "lag_ms": None, "dead_ms": None}),
+        }
+    return views
+
+
+def peers_in_brief(peers):
+    alive = []
+    for number in sorted(
+        p["number"] for p in peers if p.get("state") == "alive" and p.get("number") is not None
+    ):
+        if alive and number == alive[-1][1] + 1:
+            alive[-1][1] = number
+        else:
+            alive.append([number, number])
+    not_alive = {
+        str(p["number"]): p.get("state") or "unknown"
+        for p in peers
+        if p.get("state") != "alive" and p.get("number") is not None
+    }
+    return {"peers_alive": alive, "peers_not_alive": not_alive}
 
 
 def fill_in_brief(apps, schema_editor):

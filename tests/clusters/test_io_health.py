@@ -213,12 +213,15 @@ def test_alerts_are_raised_once_updated_and_cleared():
 @pytest.mark.django_db
 def test_an_unanswered_round_is_critical_but_keeps_the_last_probe_and_its_alerts():
     host = HostFactory()
-    services.io_health_record(host=host, probe=probe(bonds=("active_backup_all_down.txt",)))
+    last = probe(bonds=("active_backup_all_down.txt",), fence_method="reset")
+    services.io_health_record(host=host, probe=last)
+    opened = open_alerts(host)
     health = services.io_health_record(host=host, probe=None, error="did not answer in 5 s")
     assert health.state == "critical"
     assert health.problems[0]["kind"] == "agent"
     assert health.probe["bonds"], "the page still shows what was last seen"
-    assert "BOND_STATUS_CHANGED" in open_alerts(host)
+    assert [w["kind"] for w in health.config_warnings] == ["fence_method"]
+    assert open_alerts(host) == opened, "no alert cleared (or raised again) for lack of news"
 
 
 @pytest.mark.django_db
