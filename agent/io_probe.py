@@ -8,7 +8,6 @@ Each part fails on its own: a host without multipath still reports its bonds.
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 import xml.etree.ElementTree as ElementTree
 from datetime import UTC, datetime
@@ -16,6 +15,7 @@ from datetime import UTC, datetime
 from .errors import AgentError
 from .heartbeat import probe_heartbeat
 from .hostroot import HostRoot
+from .kernel import find_tool
 from .probes.bonding import parse_bonding
 from .probes.multipath import parse_multipath
 from .probes.multipath_conf import parse_multipath_conf, queueing_for
@@ -26,8 +26,11 @@ O2NET_CONNECTED = "sys/kernel/debug/o2net/connected_nodes"
 HA_TIMEOUTS = ("HeartbeatTimeout", "StateFileTimeout")
 
 
-def _run(*command: str) -> str | None:
-    if shutil.which(command[0]) is None:
+def _run(tool: str, *args: str) -> str | None:
+    """A tool's output, or None when it is missing or fails (multipathd lives in sbin)."""
+    try:
+        command = [find_tool(tool), *args]
+    except AgentError:
         return None
     result = subprocess.run(command, capture_output=True, text=True, timeout=30)
     return result.stdout if result.returncode == 0 else None

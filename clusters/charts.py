@@ -26,8 +26,6 @@ class Chart:
     line: str  # polyline points of the mean
     peaks: str  # polyline points of the maximum
     top_label: str
-    since: datetime
-    until: datetime
     latest: float | None
     empty: bool
 
@@ -61,8 +59,6 @@ def lag_chart(
         line=" ".join(f"{x(p.time)},{y(p.mean)}" for p in points),
         peaks=" ".join(f"{x(p.time)},{y(p.maximum)}" for p in points),
         top_label=f"{top / 1000:g} s",
-        since=since,
-        until=until,
         latest=points[-1].mean if points else None,
         empty=not points,
     )
