@@ -11,6 +11,7 @@ import logging
 import os
 import threading
 import time
+from contextlib import nullcontext
 from datetime import datetime
 from pathlib import Path
 from socket import gethostname
@@ -112,9 +113,12 @@ def cluster_stop(host_uuid: str, cluster: str) -> dict:
 
 @app.task(name="agent.io_probe")
 def io_probe(host_uuid: str) -> dict:
-    # Read-only (the sandbox only rewrites what it shows): no host lock, so a long
-    # membership change never delays health collection.
-    return probe_io(root_for(host_uuid))
+    # Read-only on a real host: no host lock, so a long membership change never delays
+    # health collection. A sandbox host's probe moves its emulation on (and may fence it),
+    # which must not interleave with a fault being injected.
+    root = root_for(host_uuid)
+    with host_lock(host_uuid) if root.sandbox else nullcontext():
+        return probe_io(root)
 
 
 @app.task(name="agent.sandbox_fault")
