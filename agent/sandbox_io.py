@@ -18,14 +18,14 @@ from pathlib import Path
 from .errors import AgentError
 from .faults import FAULTS
 from .fsutil import read_json, write_atomic, write_json
+from .heartbeat import DEBUGFS_O2HB, REGION_TIMEOUT_MS, probe_heartbeat
 from .hostroot import HostRoot
+from .io_probe import MULTIPATH_CONF
 from .kernel import CONFIGFS
 
 STATE_FILE = "var/lib/sandbox/io.json"
 TOPOLOGY_FILE = "var/lib/sandbox/multipath-topology"
 BONDING_DIR = "proc/net/bonding"
-DEBUGFS_O2HB = "sys/kernel/debug/o2hb"
-MULTIPATH_CONF = "etc/multipath.conf"
 # Queue for 6 checker rounds of 5 s: 30 s, inside O2CB's default 60 s dead time.
 DEFAULT_MULTIPATH_CONF = """defaults {
 	user_friendly_names no
@@ -35,9 +35,8 @@ DEFAULT_MULTIPATH_CONF = """defaults {
 """
 BOND = "bond0"
 SLAVES = ("eth0", "eth1")
-# Heartbeat lag the sandbox shows: a write every 2 s when healthy; "slow" is a
+# Heartbeat lag the sandbox shows: a write every round (2 s) when healthy; "slow" is a
 # struggling array (late writes, still well inside the dead time).
-NORMAL_LAG_MS = 2000
 SLOW_LAG_MS = 9000
 
 
@@ -238,35 +237,24 @@ def render_bond(state: dict) -> str:
 def _write_heartbeat_lag(root: HostRoot, state: dict, luns: list[dict]) -> None:
     now = time.time()
     by_dm = {lun["dm"]: lun["wwid"] for lun in luns}
-    base = root.path(CONFIGFS)
-    for heartbeat in base.glob("*/heartbeat") if base.is_dir() else []:
-        threshold = _read_int(heartbeat / "dead_threshold") or 31
-        dead_ms = (threshold - 1) * NORMAL_LAG_MS
-        for region in (p for p in heartbeat.iterdir() if p.is_dir()):
-            try:
-                device = (region / "dev").read_text().strip()
-            except FileNotFoundError:
-                device = ""
+    # The regions and fence deadlines as the probe reads them, so both agree on when.
+    for cluster in probe_heartbeat(root)["clusters"]:
+        for region in cluster["regions"]:
+            device = region["device"] or ""
             lun_down = state["lun_down_since"].get(by_dm.get(device, ""))
             # A written heartbeat resets the lag; it climbs until the next write.
-            lag = int(now * 1000) % NORMAL_LAG_MS
+            lag = int(now * 1000) % REGION_TIMEOUT_MS
             if lun_down is not None:
                 lag = int((now - lun_down) * 1000)
             elif state["heartbeat"] == "stall" and state["heartbeat_since"]:
                 lag = int((now - state["heartbeat_since"]) * 1000)
             elif state["heartbeat"] == "slow":
                 lag = SLOW_LAG_MS + lag
-            if lag >= dead_ms:
-                fence(root, heartbeat.parent.name, region.name, device, lag)
+            if lag >= cluster["dead_ms"]:
+                fence(root, cluster["name"], region["region"], device, lag)
                 return
-            write_atomic(root.path(f"{DEBUGFS_O2HB}/{region.name}/elapsed_time_in_ms"), f"{lag}\n")
-
-
-def _read_int(path: Path) -> int | None:
-    try:
-        return int(path.read_text().strip())
-    except (FileNotFoundError, ValueError):
-        return None
+            elapsed = root.path(f"{DEBUGFS_O2HB}/{region['region']}/elapsed_time_in_ms")
+            write_atomic(elapsed, f"{lag}\n")
 
 
 def _kernel_stamp(root: HostRoot, at: float) -> str:
