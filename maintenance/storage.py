@@ -104,6 +104,17 @@ def storage_add_preview(*, cluster: Cluster, requests: list[dict]) -> dict:
                 + (f" labelled {lun['label']}" if lun.get("label") else "")
                 + ": formatting destroys it. Type the LUN's id to confirm."
             )
+    return {
+        "cluster": cluster.name,
+        "members": [h.hostname for h in _members(cluster)],
+        "steps": _steps(requests),
+        "luns": [by_id.get(r.get("scsi_id")) for r in requests],
+        "refusals": refusals,
+    }
+
+
+def _steps(requests: list[dict]) -> list[str]:
+    """The runner's steps, in its order (a step is known by its position)."""
     steps = ["Start the cluster on every member"]
     for request in requests:
         steps += [
@@ -112,24 +123,23 @@ def storage_add_preview(*, cluster: Cluster, requests: list[dict]) -> dict:
         ]
     steps.append("Find or create the cluster's o2cb_statefile VDI")
     steps += [f"Plug {request.get('name')} on every member" for request in requests]
-    return {
-        "cluster": cluster.name,
-        "members": [h.hostname for h in _members(cluster)],
-        "steps": steps,
-        "luns": [by_id.get(r.get("scsi_id")) for r in requests],
-        "refusals": refusals,
-    }
+    return steps
 
 
 @transaction.atomic
 def storage_add(*, cluster: Cluster, requests: list[dict], actor) -> Task:
-    preview = storage_add_preview(cluster=cluster, requests=requests)
-    refuse_unless_clear(preview)
+    refuse_unless_clear(storage_add_preview(cluster=cluster, requests=requests))
+    return storage_add_enqueue(cluster=cluster, requests=requests, actor=actor)
+
+
+def storage_add_enqueue(*, cluster: Cluster, requests: list[dict], actor, name: str = "") -> Task:
+    """Queue the adding of storage without a preview: for the demo's seed, which runs
+    before any agent answers (the runner checks again as it goes)."""
     task = task_create(
-        name=f"Add {len(requests)} SR{'s' if len(requests) != 1 else ''} to {cluster}",
+        name=name or f"Add {len(requests)} SR{'s' if len(requests) != 1 else ''} to {cluster}",
         kind="maintenance.add_storage",
         celery_task="maintenance.add_storage",
-        steps=preview["steps"],
+        steps=_steps(requests),
         user=actor,
         target=cluster,
         params={

@@ -29,24 +29,16 @@ class Command(BaseCommand):
         so the demo opens with disk heartbeat to watch (and to stall)."""
         from agent.sandbox_io import create_sandbox_san
         from console.models import Task
-        from console.services import task_create
+        from maintenance.storage import storage_add_enqueue
 
         if cluster.srs.exists() or Task.objects.filter(kind="maintenance.add_storage").exists():
             return
         lun = create_sandbox_san(settings.SANDBOX_DIR)[0]
-        task_create(
+        storage_add_enqueue(
+            cluster=cluster,
+            requests=[{"scsi_id": lun["wwid"], "name": "Demo SR", "format": "vhd"}],
+            actor=None,
             name=f"Add the demo SR to {cluster}",
-            kind="maintenance.add_storage",
-            celery_task="maintenance.add_storage",
-            steps=[
-                "Start the cluster on every member",
-                "Format Demo SR (mkfs.ocfs2 on the first sandbox LUN)",
-                "Make Demo SR a heartbeat region on every member",
-                "Find or create the cluster's o2cb_statefile VDI",
-                "Plug Demo SR on every member",
-            ],
-            target=cluster,
-            params={"requests": [{"scsi_id": lun["wwid"], "name": "Demo SR", "format": "vhd"}]},
         )
         self.stdout.write("Queued: the demo SR, on the sandbox SAN's first LUN.")
 
