@@ -383,6 +383,21 @@ def _probe_maps(probe: dict) -> list[dict]:
     return maps
 
 
+def region_lag_chart(
+    *, host_id: int, region: str, dead_ms: int, since: datetime, until: datetime, points: int
+):
+    """A heartbeat region's lag between two times, drawn against its fence deadline."""
+    series = health_series(
+        host_id=host_id,
+        metric="heartbeat_lag_ms",
+        subject=region,
+        since=since,
+        until=until,
+        points=points,
+    )
+    return lag_chart(series, since=since, until=until, dead_ms=dead_ms)
+
+
 def host_io_overview(host: Host, *, charts: bool = True) -> dict:
     """Everything the host's I/O-path page shows, from its last probe and its samples."""
     now = timezone.now()
@@ -393,15 +408,14 @@ def host_io_overview(host: Host, *, charts: bool = True) -> dict:
         for region in cluster.get("regions", []):
             drawn = []
             for label, window, points in CHART_WINDOWS if charts else ():
-                series = health_series(
+                chart = region_lag_chart(
                     host_id=host.pk,
-                    metric="heartbeat_lag_ms",
-                    subject=region["region"],
+                    region=region["region"],
+                    dead_ms=cluster["dead_ms"],
                     since=now - window,
                     until=now,
                     points=points,
                 )
-                chart = lag_chart(series, since=now - window, until=now, dead_ms=cluster["dead_ms"])
                 drawn.append((label, chart))
             regions.append({**region, "cluster": cluster, "charts": drawn})
     return {

@@ -6,8 +6,7 @@ from datetime import datetime, timedelta
 
 from django.db.models import Count, Max, Min
 
-from clusters.charts import lag_chart
-from clusters.selectors import health_series
+from clusters.selectors import region_lag_chart
 
 from .choices import CrashCause
 from .models import HostCrashdump
@@ -67,23 +66,16 @@ def io_before(crash: HostCrashdump) -> list[dict]:
     series = []
     for cluster in (health.probe if health else {}).get("heartbeat", {}).get("clusters", []):
         for region in cluster.get("regions", []):
-            points = health_series(
+            chart = region_lag_chart(
                 host_id=crash.host_id,
-                metric="heartbeat_lag_ms",
-                subject=region["region"],
+                region=region["region"],
+                dead_ms=cluster["dead_ms"],
                 since=since,
                 until=until,
                 points=60,
             )
-            if points:
-                series.append(
-                    {
-                        "region": region["region"],
-                        "chart": lag_chart(
-                            points, since=since, until=until, dead_ms=cluster["dead_ms"]
-                        ),
-                    }
-                )
+            if not chart.empty:
+                series.append({"region": region["region"], "chart": chart})
     return series
 
 
