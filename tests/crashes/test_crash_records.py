@@ -199,3 +199,34 @@ def test_a_long_logs_tail_highlights_the_lines_the_evidence_cites(tmp_path, clie
     page = client.get(reverse("crash-detail", args=[crash.pk])).content.decode()
     assert f'<span class="muted">{cited["line"]:>6}</span> Nov 25 10:00:00' in page
     assert "o2hb_write_timeout" in page.split(f"{cited['line']:>6}</span>")[1].split("\n")[0]
+
+
+def test_the_crash_page_draws_the_heartbeat_lag_of_the_minutes_before(client, readonly_user):
+    from datetime import datetime, timedelta
+
+    from clusters import services as cluster_services
+    from clusters.models import HealthSample
+    from tests.clusters.test_io_health import probe
+
+    host = HostFactory()
+    cluster_services.io_health_record(host=host, probe=probe())
+    region = host.io_health.probe["heartbeat"]["clusters"][0]["regions"][0]["region"]
+    crash = services.crashdump_record(host=host, dump=O2CB_DUMP, source="agent")
+    client.force_login(readonly_user)
+    before = client.get(reverse("crash-detail", args=[crash.pk])).content.decode()
+    assert "no heartbeat samples of" in before
+    crashed = datetime.fromisoformat(O2CB_DUMP["analysis"]["crash_time"])
+    HealthSample.objects.bulk_create(
+        HealthSample(
+            host=host,
+            metric="heartbeat_lag_ms",
+            subject=region,
+            time=crashed - timedelta(seconds=5 * i),
+            value=2000.0 + 500 * (10 - i),
+        )
+        for i in range(1, 10)
+    )
+    page = client.get(reverse("crash-detail", args=[crash.pk])).content.decode()
+    assert "Disk heartbeat before the crash" in page and 'class="lag-line"' in page
+    # The last 15 s bucket before the crash: samples of 6,500, 6,000 and 5,500 ms.
+    assert "now 6000 ms" in page
