@@ -241,7 +241,6 @@ LOGIN_FAILURES_PER_USER = int(os.environ.get("LOGIN_FAILURES_PER_USER", "5"))
 LOGIN_FAILURES_PER_ADDRESS = int(os.environ.get("LOGIN_FAILURES_PER_ADDRESS", "20"))
 LOGIN_LOCKOUT = timedelta(minutes=int(os.environ.get("LOGIN_LOCKOUT_MINUTES", "15")))
 
-# Sandbox hosts live here, one directory per host, for the demo and the tests.
 # Crash dumps: the logs they cite and admins' uploads are kept here.
 CRASH_STORE = Path(os.environ.get("CRASH_STORE", BASE_DIR / "var" / "crashes"))
 CRASH_UPLOAD_MAX_BYTES = int(os.environ.get("CRASH_UPLOAD_MAX_BYTES", str(512 * 1024 * 1024)))
@@ -257,6 +256,7 @@ XENAPI_PASSWORD = os.environ.get("XENAPI_PASSWORD", "")
 REBOOT_TIMEOUT = float(os.environ.get("REBOOT_TIMEOUT", "900"))
 # Seconds a sandbox VM takes to live-migrate.
 SANDBOX_VM_MOVE_SECONDS = float(os.environ.get("SANDBOX_VM_MOVE_SECONDS", "0.5"))
+# Sandbox hosts live here, one directory per host, for the demo and the tests.
 SANDBOX_DIR = Path(os.environ.get("SANDBOX_DIR", BASE_DIR / "var" / "sandbox"))
 # A host not heard from for this long is shown as silent.
 AGENT_SILENT_AFTER = timedelta(seconds=float(os.environ.get("AGENT_SILENT_AFTER", "45")))

@@ -19,6 +19,15 @@ def run(*args: str) -> None:
     subprocess.run([PY, *args], cwd=ROOT, check=True)
 
 
+def note_exit(
+    exits: list[float], now: float, window: float = 60, limit: int = 3
+) -> tuple[list[float], bool]:
+    """A process exited at `now`: its recent exits, and whether to stop restarting it (more
+    than `limit` within `window` seconds)."""
+    recent = [t for t in exits if now - t < window] + [now]
+    return recent, len(recent) > limit
+
+
 def main() -> int:
     addr = os.environ.get("DEMO_ADDR", "127.0.0.1:8000")
     sandbox = os.environ.get("SANDBOX_DIR", str(ROOT / "var" / "sandbox"))
@@ -63,9 +72,8 @@ def main() -> int:
         for name, child in children.items():
             if child.poll() is None:
                 continue
-            now = time.monotonic()
-            exits[name] = [t for t in exits[name] if now - t < 60] + [now]
-            if len(exits[name]) > 3:
+            exits[name], give_up = note_exit(exits[name], time.monotonic())
+            if give_up:
                 print(f"{name} keeps exiting; stopping the rest.", file=sys.stderr)
                 exit_code, stopping = 1, True
                 break
