@@ -1,6 +1,7 @@
 """Real browser tests: Playwright drives Debian's Chromium against a live console."""
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -64,3 +65,12 @@ def log_in(page, username: str, password: str = "correct-horse-battery") -> None
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Log in").click()
+
+
+def task_ends(page, expected: str = "Succeeded", timeout_ms: int = 90_000) -> None:
+    """On the task page a job led to, wait until the task ends; it must end as expected."""
+    page.wait_for_url("**/tasks/*/")
+    page.locator("#task-status", has_text=re.compile("^(Succeeded|Failed)$")).wait_for(
+        timeout=timeout_ms
+    )
+    assert page.locator("#task-status").inner_text() == expected

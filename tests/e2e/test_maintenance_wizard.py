@@ -6,18 +6,9 @@ from clusters.agents import agent_call
 from clusters.models import VM, Host
 from console.models import Task
 from tests.conftest import wait_for
-from tests.e2e.conftest import log_in
+from tests.e2e.conftest import log_in, task_ends
 
 pytestmark = [pytest.mark.e2e, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
-
-
-def task_succeeds(page):
-    page.wait_for_url("**/tasks/*/")
-    for _ in range(300):
-        if page.locator("#task-status").inner_text() in ("Succeeded", "Failed"):
-            break
-        page.wait_for_timeout(100)
-    assert page.locator("#task-status").inner_text() == "Succeeded"
 
 
 def test_operator_takes_a_host_through_maintenance(
@@ -39,7 +30,7 @@ def test_operator_takes_a_host_through_maintenance(
     assert "2 of 3 nodes keep heartbeating" in page.locator("#quorum").inner_text()
     screenshot("enter-preview")
     page.get_by_role("button", name="Enter maintenance").click()
-    task_succeeds(page)
+    task_ends(page)
     assert not VM.objects.filter(resident_on=host).exists()
 
     page.goto(f"/hosts/{host.pk}/maintenance/")
@@ -50,7 +41,7 @@ def test_operator_takes_a_host_through_maintenance(
     wait_for(lambda: Host.objects.get(pk=host.pk).boot_time > booted, 30)
     page.reload()
     page.get_by_role("button", name="Exit maintenance").click()
-    task_succeeds(page)
+    task_ends(page)
     screenshot("exit-done")
     assert Host.objects.get(pk=host.pk).enabled
     assert Task.objects.filter(kind="maintenance.exit", status="succeeded").count() == 1

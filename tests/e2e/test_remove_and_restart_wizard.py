@@ -3,18 +3,9 @@
 import pytest
 
 from clusters.models import Host, Membership
-from tests.e2e.conftest import log_in
+from tests.e2e.conftest import log_in, task_ends
 
 pytestmark = [pytest.mark.e2e, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
-
-
-def task_ends(page, expected="Succeeded"):
-    page.wait_for_url("**/tasks/*/")
-    for _ in range(900):
-        if page.locator("#task-status").inner_text() in ("Succeeded", "Failed"):
-            break
-        page.wait_for_timeout(100)
-    assert page.locator("#task-status").inner_text() == expected
 
 
 def test_admin_removes_a_host_and_the_rolling_restart_clears_the_banner(

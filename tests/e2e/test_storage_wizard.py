@@ -8,7 +8,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.worker, pytest.mark.django_db(transac
 
 
 def test_admin_adds_two_luns(page, screenshot, storage_pool, admin_user):
-    from tests.e2e.conftest import log_in
+    from tests.e2e.conftest import log_in, task_ends
 
     cluster, _roots = storage_pool
     log_in(page, admin_user.username)
@@ -25,12 +25,7 @@ def test_admin_adds_two_luns(page, screenshot, storage_pool, admin_user):
     assert steps[0] == "Start the cluster on every member" and len(steps) == 8
     screenshot("storage-preview")
     page.get_by_role("button", name="Add storage").click()
-    page.wait_for_url("**/tasks/*/")
-    for _ in range(600):
-        if page.locator("#task-status").inner_text() in ("Succeeded", "Failed"):
-            break
-        page.wait_for_timeout(100)
-    assert page.locator("#task-status").inner_text() == "Succeeded"
+    task_ends(page)
     screenshot("storage-added")
     assert sorted(SR.objects.values_list("name", flat=True)) == ["Gold", "Silver"]
     assert PBD.objects.filter(plugged=True).count() == 6
