@@ -1,11 +1,20 @@
 """Shared set-up for the benchmarks: a database of their own and Django."""
 
 import os
+import socket
 import sys
 import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # the project's packages, for every benchmark
+
+
+def free_port() -> int:
+    """A free loopback TCP port."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def fresh_postgres(server_url: str, name: str = "o2cb_bench") -> str:
@@ -25,7 +34,6 @@ def setup_django(postgres: str | None, prefix: str) -> Path:
         fresh_postgres(postgres) if postgres else f"sqlite:///{work / 'bench.sqlite3'}"
     )
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "console.settings")
-    sys.path.insert(0, str(ROOT))
     import django
 
     django.setup()

@@ -15,7 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from _common import ROOT
+
 CLOCK = os.sysconf("SC_CLK_TCK")
 BARE_APP = """
 import os
@@ -53,7 +54,6 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=30)
     args = parser.parse_args()
-    sys.path.insert(0, str(ROOT))
     from agent.hostroot import create_sandbox_host
     from agent.sandbox_io import create_sandbox_san
     from agent.worker import app

@@ -21,7 +21,7 @@ import threading
 import time
 from pathlib import Path
 
-from _common import ROOT, setup_django
+from _common import ROOT, free_port, setup_django
 
 BARE_PROJECT = """
 import os
@@ -60,12 +60,6 @@ def rows(request):
 
 urlpatterns = [path("rows/", rows)]
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def serve(module: str, cwd: Path, env: dict) -> tuple[subprocess.Popen, int]:

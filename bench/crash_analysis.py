@@ -21,10 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from _common import ROOT
 
-from agent.crash.rules import NEEDLES  # noqa: E402
+from agent.crash.rules import NEEDLES
 
 NOISE = [
     "kernel: [{up:12.6f}] device vif{a}.0 entered promiscuous mode",
@@ -71,7 +70,8 @@ def write_log(path: Path, megabytes: int, fence_at: float | None) -> int:
                 fields = {"up": uptime, "a": rng.randrange(64), "b": rng.randrange(9999)}
                 fields["pid"] = rng.randrange(1, 40000)
                 lines.append(f"{stamp} xs-host-03 {template.format(**fields)}\n")
-            if fence_byte is not None and size >= fence_byte:
+            last_chunk = size + sum(len(line) for line in lines) >= target
+            if fence_byte is not None and (size >= fence_byte or last_chunk):
                 stamp = time.strftime("%b %d %H:%M:%S", time.gmtime(seconds))
                 lines += [f"{stamp} xs-host-03 {t.format(up=uptime)}\n" for t in FENCE]
                 fence_byte = None

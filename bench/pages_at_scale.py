@@ -22,7 +22,7 @@ SRS = 32
 PATHS_PER_LUN = 4
 
 
-def probe_for(index: int, wwids: list[str]) -> dict:
+def probe_for(wwids: list[str]) -> dict:
     maps = []
     for n, wwid in enumerate(wwids):
         paths = [
@@ -116,13 +116,11 @@ def grow(cluster, srs, wwids, count: int) -> None:
     ]
     ClusterHostStatus.objects.filter(cluster=cluster).update(peers=peers, **peers_in_brief(peers))
     PBD.objects.bulk_create(PBD(host=h, sr=sr, plugged=True) for h in hosts for sr in srs)
-    probes = [probe_for(i, wwids) for i in range(len(hosts))]
+    probe = probe_for(wwids)  # every host sees the same LUNs the same way
+    luns = iohealth.lun_views(probe)  # as a collection round stores them
     HostIOHealth.objects.bulk_create(
-        # As a collection round stores them: the probe and each LUN's view from it.
-        HostIOHealth(
-            host=h, state="ok", since=now, checked=now, probe=p, luns=iohealth.lun_views(p)
-        )
-        for h, p in zip(hosts, probes, strict=True)
+        HostIOHealth(host=h, state="ok", since=now, checked=now, probe=probe, luns=luns)
+        for h in hosts
     )
 
 
