@@ -25,9 +25,9 @@ from console.services import (
 )
 
 from .agents import HostUnreachable, agent_call, agent_call_many
-from .choices import HostRegistration
+from .choices import HostRegistration, VDIType
 from .models import Cluster, ClusterHostStatus, Host, peers_in_brief
-from .selectors import timeout_differences
+from .selectors import cluster_members, timeout_differences
 from .services import (
     cluster_reconcile_start,
     io_health_record,
@@ -211,11 +211,7 @@ def cluster_reconcile_run(task: Task) -> Task:
     """One monitor run for the cluster a claimed Task targets; a step per member host."""
     wait_for_earlier_runs(task)
     cluster = Cluster.objects.get(pk=task.target_id)
-    members = list(
-        Host.objects.filter(memberships__cluster=cluster, memberships__left__isnull=True).order_by(
-            "hostname"
-        )
-    )
+    members = cluster_members(cluster)
     desired = desired_nodes(cluster)
     *host_steps, gc_step = task_steps_add(
         task=task,
@@ -308,23 +304,30 @@ def _update_timeouts_alert(cluster: Cluster) -> None:
     )
 
 
+def statefile_uuid(cluster: Cluster) -> str | None:
+    """The cluster's o2cb_statefile VDI, which Cluster.start is given (None before storage)."""
+    statefile = cluster.statefiles.filter(vdi_type=VDIType.O2CB_STATEFILE).first()
+    return str(statefile.uuid) if statefile else None
+
+
+def start_on_host(
+    host: Host, cluster_name: str, desired: dict[int, DesiredNode], statefile: str | None
+) -> dict:
+    """Runs in a worker thread: bring the host's cluster.conf up to date, then start."""
+    converge_host(host, cluster_name, desired)
+    return _call(host, "cluster_start", cluster=cluster_name, statefile_vdi=statefile)
+
+
 def cluster_start_run(task: Task) -> None:
     """Start the cluster on each member: bring its cluster.conf up to date, then start."""
     wait_for_earlier_runs(task)
     cluster = Cluster.objects.get(pk=task.target_id)
     steps = {host: position for position, host in task_hosts(task) if host is not None}
-    desired = desired_nodes(cluster)
-    statefile = cluster.statefiles.filter(vdi_type="o2cb_statefile").first()
+    desired, statefile = desired_nodes(cluster), statefile_uuid(cluster)
     task_step_start(task=task, position=list(steps.values()))
 
     def start(host: Host) -> dict:
-        converge_host(host, cluster.cluster_name, desired)
-        return _call(
-            host,
-            "cluster_start",
-            cluster=cluster.cluster_name,
-            statefile_vdi=str(statefile.uuid) if statefile else None,
-        )
+        return start_on_host(host, cluster.cluster_name, desired, statefile)
 
     failed = []
     for host, outcome in agent_call_many(steps, start).items():

@@ -285,6 +285,20 @@ def clusters_with_counts():
     )
 
 
+def cluster_members(cluster: Cluster) -> list[Host]:
+    """The hosts that are members of the cluster now, by name."""
+    return list(
+        Host.objects.filter(memberships__cluster=cluster, memberships__left__isnull=True).order_by(
+            "hostname"
+        )
+    )
+
+
+def host_clusters(host: Host) -> list[Cluster]:
+    """The clusters the host is a member of now."""
+    return list(Cluster.objects.filter(memberships__host=host, memberships__left__isnull=True))
+
+
 def hosts_with_memberships():
     return Host.objects.prefetch_related(
         Prefetch(

@@ -30,6 +30,7 @@ from . import iohealth
 from .agents import agent_call
 from .choices import O2CB_MAX_NODES, HostRegistration, IOHealthState
 from .models import Cluster, HealthRollup, HealthSample, Host, HostIOHealth, Membership
+from .selectors import cluster_members
 
 # Hosts ---------------------------------------------------------------------------------
 
@@ -275,9 +276,7 @@ def cluster_check_now(*, cluster: Cluster, actor) -> Task:
 @transaction.atomic
 def memberships_collect_garbage(*, cluster: Cluster) -> list[Membership]:
     """Forget departed memberships once every current member has started since they left."""
-    members = list(
-        Host.objects.filter(memberships__cluster=cluster, memberships__left__isnull=True)
-    )
+    members = cluster_members(cluster)
     boot_times = [host.boot_time for host in members]
     forgotten = []
     for membership in cluster.memberships.filter(left__isnull=False):
@@ -321,11 +320,7 @@ def hosts_mark_silent(*, silent_after) -> list[Host]:
 
 def cluster_start(*, cluster: Cluster, actor) -> Task:
     """Start the cluster software on every member host (global heartbeat, service enabled)."""
-    members = list(
-        Host.objects.filter(memberships__cluster=cluster, memberships__left__isnull=True).order_by(
-            "hostname"
-        )
-    )
+    members = cluster_members(cluster)
     if not members:
         raise ConsoleError(f"{cluster} has no members to start.")
     task = task_create(

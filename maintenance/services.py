@@ -15,6 +15,8 @@ from django.db import transaction
 
 from clusters.agents import agent_call
 from clusters.models import PBD, Cluster, ClusterHostStatus, Host, Membership
+from clusters.monitor import statefile_uuid
+from clusters.selectors import cluster_members, host_clusters
 from clusters.services import cluster_reconcile_start, membership_destroy, task_hosts
 from console.choices import AuditOutcome, StepStatus, TaskStatus
 from console.errors import ConsoleError
@@ -75,16 +77,10 @@ EXIT_STEPS = (
 # Previews ---------------------------------------------------------------------------------
 
 
-def _clusters_of(host: Host) -> list[Cluster]:
-    return list(
-        Cluster.objects.filter(memberships__host=host, memberships__left__isnull=True).distinct()
-    )
-
-
 def quorum_impact(host: Host) -> list[dict]:
     """For each of the host's clusters: how many nodes keep heartbeating once it leaves."""
     impact = []
-    for cluster in _clusters_of(host):
+    for cluster in host_clusters(host):
         running = set(
             ClusterHostStatus.objects.filter(
                 cluster=cluster, reachable=True, running=True
@@ -320,7 +316,7 @@ def _enter_action(key: str, host: Host, state: HostMaintenance, driver) -> str:
         return f"Unplugged {len(unplugged)} SR{'s' if len(unplugged) != 1 else ''}."
     if key == "leave":
         left = list(state.left_clusters)
-        for cluster in _clusters_of(host):
+        for cluster in host_clusters(host):
             agent_call(host, "cluster_stop", cluster=cluster.cluster_name)
             left.append(cluster.pk)
             state.left_clusters = left
@@ -338,12 +334,11 @@ def _enter_action(key: str, host: Host, state: HostMaintenance, driver) -> str:
 def _exit_action(key: str, host: Host, state: HostMaintenance, driver) -> str:
     if key == "start":
         for cluster in Cluster.objects.filter(pk__in=state.left_clusters):
-            statefile = cluster.statefiles.filter(vdi_type="o2cb_statefile").first()
             agent_call(
                 host,
                 "cluster_start",
                 cluster=cluster.cluster_name,
-                statefile_vdi=str(statefile.uuid) if statefile else None,
+                statefile_vdi=statefile_uuid(cluster),
             )
         _record(state, key)
         return f"Rejoined {len(state.left_clusters)} cluster(s)."
@@ -401,7 +396,7 @@ def enter_run(task: Task) -> None:
 def exit_run(task: Task) -> None:
     def finish(host, state):
         state.delete()
-        for cluster in _clusters_of(host):
+        for cluster in host_clusters(host):
             cluster_reconcile_start(cluster=cluster, reason=f"{host} is back from maintenance")
 
     _run(task, EXIT_STEPS, _exit_action, finish)
@@ -433,7 +428,7 @@ def host_addresses_change(*, host: Host, addresses: list[str], actor) -> Host:
     host.addresses = list(addresses)
     host.save(update_fields=["addresses"])
     audit_record(actor=actor, action="host.addresses", target=host, message=", ".join(addresses))
-    for cluster in Cluster.objects.filter(memberships__host=host, memberships__left__isnull=True):
+    for cluster in host_clusters(host):
         cluster_reconcile_start(cluster=cluster, reason=f"{host} has new addresses")
     return host
 
@@ -441,16 +436,8 @@ def host_addresses_change(*, host: Host, addresses: list[str], actor) -> Host:
 # Rolling restart ----------------------------------------------------------------------------
 
 
-def _cluster_hosts(cluster: Cluster) -> list[Host]:
-    return list(
-        Host.objects.filter(memberships__cluster=cluster, memberships__left__isnull=True)
-        .order_by("hostname")
-        .distinct()
-    )
-
-
 def rolling_restart_preview(cluster: Cluster) -> dict:
-    members = _cluster_hosts(cluster)
+    members = cluster_members(cluster)
     refusals = []
     busy = HostMaintenance.objects.filter(host__in=members).select_related("host")
     if busy.exists():
@@ -481,7 +468,7 @@ def rolling_restart(*, cluster: Cluster, actor) -> Task:
     """Restart the cluster's hosts one at a time through maintenance, so that a pending
     removal takes effect and its node number can be freed; stops at the first failure."""
     refuse_unless_clear(rolling_restart_preview(cluster))
-    members = _cluster_hosts(cluster)
+    members = cluster_members(cluster)
     task = task_create(
         name=f"Rolling restart of {cluster}",
         kind="maintenance.rolling_restart",
@@ -585,7 +572,7 @@ def host_remove_preview(host: Host, *, powered_off: bool = False) -> dict:
             f"Put {host} into maintenance first (its VMs move away and it leaves its "
             "clusters cleanly), or, if it is dead, state that it is powered off to forget it."
         )
-    clusters = _clusters_of(host)
+    clusters = host_clusters(host)
     return {
         "host": host.hostname,
         "steps": [

@@ -12,8 +12,14 @@ from django.db import IntegrityError, transaction
 
 from clusters.agents import agent_call, agent_call_many
 from clusters.choices import SRFormat, VDIType
-from clusters.models import LUN, PBD, SR, VDI, Cluster, Host
-from clusters.monitor import converge_host, desired_nodes, wait_for_earlier_runs
+from clusters.models import LUN, PBD, SR, VDI, Cluster
+from clusters.monitor import (
+    desired_nodes,
+    start_on_host,
+    statefile_uuid,
+    wait_for_earlier_runs,
+)
+from clusters.selectors import cluster_members
 from console.choices import AuditOutcome, StepStatus, TaskStatus
 from console.errors import ConsoleError
 from console.models import Task
@@ -31,17 +37,9 @@ from .services import refuse_unless_clear
 STATEFILE_SIZE = 4 << 20
 
 
-def _members(cluster: Cluster) -> list[Host]:
-    return list(
-        Host.objects.filter(memberships__cluster=cluster, memberships__left__isnull=True).order_by(
-            "hostname"
-        )
-    )
-
-
 def lun_candidates(cluster: Cluster) -> dict:
     """The LUNs every member sees (only those can carry a cluster's SR), and who failed."""
-    members = _members(cluster)
+    members = cluster_members(cluster)
     answers = agent_call_many(members, lambda host: agent_call(host, "lun_list"))
     silent = sorted(h.hostname for h, a in answers.items() if isinstance(a, Exception))
     seen = [
@@ -106,7 +104,7 @@ def storage_add_preview(*, cluster: Cluster, requests: list[dict]) -> dict:
             )
     return {
         "cluster": cluster.name,
-        "members": [h.hostname for h in _members(cluster)],
+        "members": [h.hostname for h in cluster_members(cluster)],
         "steps": _steps(requests),
         "luns": [by_id.get(r.get("scsi_id")) for r in requests],
         "refusals": refusals,
@@ -195,7 +193,7 @@ def _each_member(members, call, **kwargs) -> None:
 def storage_add_run(task: Task) -> None:
     wait_for_earlier_runs(task)
     cluster = Cluster.objects.get(pk=task.target_id)
-    members = _members(cluster)
+    members = cluster_members(cluster)
     slots = min(255, max(8, 2 * len(members)))
     position = 0
     created: list[SR] = []
@@ -217,19 +215,12 @@ def storage_add_run(task: Task) -> None:
 
     def start():
         # Bring each member's cluster.conf up to date first, as a cluster start does.
-        desired = desired_nodes(cluster)
-        statefile = cluster.statefiles.filter(vdi_type=VDIType.O2CB_STATEFILE).first()
+        desired, statefile = desired_nodes(cluster), statefile_uuid(cluster)
 
-        def converge_and_start(host):
-            converge_host(host, cluster.cluster_name, desired)
-            return agent_call(
-                host,
-                "cluster_start",
-                cluster=cluster.cluster_name,
-                statefile_vdi=str(statefile.uuid) if statefile else None,
-            )
+        def start_one(host):
+            return start_on_host(host, cluster.cluster_name, desired, statefile)
 
-        _raise_failures(agent_call_many(members, converge_and_start))
+        _raise_failures(agent_call_many(members, start_one))
         return f"Running on {len(members)} hosts."
 
     step(start)
