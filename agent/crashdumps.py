@@ -10,7 +10,7 @@ evidence points into (never the memory images).
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from .crash.rules import wall_time
@@ -22,7 +22,6 @@ REPORTED_FILE = "var/lib/o2cb-console/crashdumps-reported.json"
 # Logs a surviving host keeps of its peers' deaths (Debian and XenServer dom0 names).
 PEER_LOGS = ("var/log/kern.log", "var/log/messages", "var/log/syslog")
 PEER_LINE_RE = re.compile(r"o2net|o2hb|o2dlm|o2quo|o2cb|ocfs2|\bdlm\b", re.I)
-DUMP_NAME_TIME_RE = re.compile(r"^(?P<stamp>\d{8}-\d{6})")
 LOG_BYTES_KEPT = 256 * 1024
 PEER_LINES_KEPT = 400
 
@@ -76,13 +75,7 @@ def describe_dump(path: Path) -> dict:
         {"name": str(p.relative_to(path)) if path.is_dir() else p.name, "size": p.stat().st_size}
         for p in files
     ]
-    analysis = analyse_path(path)
-    if not analysis.get("crash_time"):
-        # XenServer names each dump directory after the crash time.
-        match = DUMP_NAME_TIME_RE.match(path.name)
-        if match:
-            moment = datetime.strptime(match["stamp"], "%Y%m%d-%H%M%S").replace(tzinfo=UTC)
-            analysis["crash_time"] = moment.isoformat()
+    analysis = analyse_path(path)  # it falls back on the time the dump is named after
     cited = {item["file"] for item in analysis.get("evidence", [])}
     logs = {}
     if path.is_dir():
