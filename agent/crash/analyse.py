@@ -580,7 +580,7 @@ def _root(events: list[Event]) -> Event | None:
 
 
 def _bug_candidates(logs: list[SourceLog]):
-    """(rank, log, terminal, events) for each log with a failure, best first."""
+    """(rank, terminal, events, root) for each log with a failure, best first."""
     ranked = []
     for order, log in enumerate(logs):
         if log.incident:
@@ -589,13 +589,13 @@ def _bug_candidates(logs: list[SourceLog]):
             weak = terminal.kind == rules.XEN_DOM0_CRASHED
             root = _root(events)
             if root:
-                ranked.append(
-                    ((1 if weak else 0, rules.FAILURE_TIER[root.kind], order), terminal, events)
-                )
+                rank = (1 if weak else 0, rules.FAILURE_TIER[root.kind], order)
+                ranked.append((rank, terminal, events, root))
         else:
             root = _root(log.last_epoch)
             if root:
-                ranked.append(((2, rules.FAILURE_TIER[root.kind], order), None, log.last_epoch))
+                rank = (2, rules.FAILURE_TIER[root.kind], order)
+                ranked.append((rank, None, log.last_epoch, root))
     ranked.sort(key=lambda item: item[0])
     return ranked
 
@@ -604,18 +604,13 @@ def _bug_result(logs, files, clock: Clock) -> dict:
     candidates = _bug_candidates(logs)
     if not candidates:
         return _nothing_found(logs, files, clock)
-    _rank, terminal, events = candidates[0]
-    root = _root(events)
-    assert root is not None
+    _rank, terminal, events, root = candidates[0]
     failure_text = _failure_text(root)
     location = root.fields.get("location")
-    before, after = _trace_lines(root)
-    faulting = trace.faulting_function(after) or (
-        trace.faulting_function(list(reversed(before))) if root.kind in rules.TRACE_BEFORE else None
-    )
-    frames = trace.call_trace(before, last=True) if root.kind in rules.TRACE_BEFORE else []
-    frames = frames or trace.call_trace(after)
-    top = trace.top_frames(faulting[:2] if faulting else None, frames)
+    faulting, rip = _faulting(root) or (None, None)
+    frames = trace.call_trace(root.before, last=True) if root.kind in rules.TRACE_BEFORE else []
+    frames = frames or trace.call_trace(root.after)
+    top = trace.top_frames(faulting, frames)
     details: dict = {
         "kind": root.kind,
         "failure": failure_text,
@@ -625,7 +620,7 @@ def _bug_result(logs, files, clock: Clock) -> dict:
         details["location"] = location + (
             f":{root.fields['source_line']}" if "source_line" in root.fields else ""
         )
-    function, module = (faulting[0], faulting[1]) if faulting else (None, None)
+    function, module = faulting or (None, None)
     if function is None and top:
         function = top[0]
         module = next((m for f, m in frames if f == function), None)
@@ -641,7 +636,6 @@ def _bug_result(logs, files, clock: Clock) -> dict:
             details[key] = root.fields[key]
     _with_uptime(details, root)
     evidence = [root]
-    rip = _rip_event(root, after, before)
     if rip:
         evidence.append(rip)
     if terminal and terminal is not root:
@@ -691,21 +685,20 @@ def _failure_text(root: Event) -> str:
     return trace.message(root.text).strip()
 
 
-def _trace_lines(root: Event) -> tuple[list[str], list[str]]:
-    if root.before or root.after:
-        return root.before, root.after
-    return [], []
-
-
-def _rip_event(root: Event, after: list[str], before: list[str]) -> Event | None:
+def _faulting(root: Event) -> tuple[tuple[str, str | None], Event] | None:
+    """(function, module) the CPU was in, from the RIP/EIP/PC line after the failure (or
+    before it, for failures that print their registers first), and that line as evidence."""
+    before, after = root.before, root.after
     found = trace.faulting_function(after)
     if found:
-        return Event("rip", root.source, root.line + 1 + found[2], -1, after[found[2]])
+        line = root.line + 1 + found[2]
+        return found[:2], Event("rip", root.source, line, -1, after[found[2]])
     if root.kind in rules.TRACE_BEFORE:
         found = trace.faulting_function(list(reversed(before)))
         if found:
             index = len(before) - 1 - found[2]
-            return Event("rip", root.source, root.line - len(before) + index, -1, before[index])
+            line = root.line - len(before) + index
+            return found[:2], Event("rip", root.source, line, -1, before[index])
     return None
 
 
