@@ -230,3 +230,59 @@ def test_the_crash_page_draws_the_heartbeat_lag_of_the_minutes_before(client, re
     assert "Disk heartbeat before the crash" in page and 'class="lag-line"' in page
     # The last 15 s bucket before the crash: samples of 6,500, 6,000 and 5,500 ms.
     assert "now 6000 ms" in page
+
+
+def survivor_line(host, about, at):
+    """One line a surviving host logged, as peer_logs gathers them from the agents."""
+    return {
+        "file": "var/log/kern.log",
+        "line": 10 + about.pk,
+        "time": at.isoformat(),
+        "text": f"o2net: No longer connected to node {about.hostname}",
+        "host": host.hostname,
+        "role": "survivor",
+        "about_crashed": True,
+    }
+
+
+def test_hosts_fenced_minutes_apart_are_one_incident_with_its_survivors(monkeypatch):
+    from datetime import datetime, timedelta
+
+    first, second, survivor = HostFactory(), HostFactory(), HostFactory()
+    at = datetime.fromisoformat(O2CB_DUMP["analysis"]["crash_time"])
+    monkeypatch.setattr(
+        services, "peer_logs", lambda host, around: [survivor_line(survivor, host, around)]
+    )
+    crashes = []
+    for host, when in ((first, at), (second, at + timedelta(minutes=3))):
+        dump = {**O2CB_DUMP, "analysis": {**O2CB_DUMP["analysis"], "crash_time": when.isoformat()}}
+        crash = services.crashdump_record(host=host, dump=dump, source="agent")
+        crashes.append(services.incident_collect(crash=crash))
+    assert crashes[0].pk == crashes[1].pk, "one incident"
+    incident = crashes[1]
+    assert incident.summary == (
+        f"{first.hostname}, {second.hostname} went down (fenced by o2cb); "
+        f"{survivor.hostname} saw it and recovered its locks and journal."
+    )
+    assert [e["role"] for e in incident.timeline].count("survivor") == 2
+    later = {
+        **O2CB_DUMP,
+        "analysis": {**O2CB_DUMP["analysis"], "crash_time": "2026-11-25T07:10:00+00:00"},
+    }
+    apart = services.crashdump_record(host=first, dump={**later, "name": "later"}, source="agent")
+    assert services.incident_collect(crash=apart).pk != incident.pk, "an hour later: another"
+
+
+def test_a_restart_nobody_saw_die_records_no_crash(monkeypatch):
+    from datetime import datetime, timedelta
+
+    host, peer = HostFactory(), HostFactory()
+    boot = datetime.fromisoformat("2026-11-25T06:10:00+00:00")
+    quiet = {**survivor_line(peer, host, boot), "about_crashed": False}
+    monkeypatch.setattr(services, "peer_logs", lambda host, around: [quiet])
+    previous = boot - timedelta(days=3)
+    assert services.reboot_check(host=host, previous_boot=previous, boot=boot) is None
+    assert not HostCrashdump.objects.exists()
+    monkeypatch.setattr(services, "peer_logs", lambda h, around: [survivor_line(peer, h, boot)])
+    crash = services.reboot_check(host=host, previous_boot=previous, boot=boot)
+    assert crash.source == "peers" and crash.cause == "o2cb"
