@@ -54,7 +54,12 @@ def multipath_text(root: HostRoot) -> tuple[str | None, str | None]:
 
 
 def probe_multipath(root: HostRoot) -> dict:
-    topology, config = multipath_text(root)
+    return multipath_report(*multipath_text(root))
+
+
+def multipath_report(topology: str | None, config: str | None) -> dict:
+    """The maps of multipathd's topology text and how long each queues I/O without paths
+    (None topology: multipath is not installed)."""
     if topology is None or not topology.strip():
         return {"available": topology is not None, "maps": [], "queueing": [], "error": None}
     try:

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 from django.urls import reverse
 
+from agent.io_probe import multipath_report
 from agent.probes.bonding import parse_bonding
 from agent.probes.multipath import parse_multipath
 from agent.probes.multipath_conf import parse_multipath_conf, queueing_for
@@ -19,14 +20,7 @@ FIXTURES = Path(__file__).resolve().parent.parent / "agent" / "fixtures"
 
 
 def multipath(name: str, config: str | None = None) -> dict:
-    parsed = parse_multipath((FIXTURES / "multipath" / name).read_text())
-    conf = parse_multipath_conf(config) if config else None
-    return {
-        "available": True,
-        "maps": parsed["maps"],
-        "queueing": [queueing_for(conf, m) for m in parsed["maps"]],
-        "error": None,
-    }
+    return multipath_report((FIXTURES / "multipath" / name).read_text(), config)
 
 
 def bond(name: str) -> dict:
