@@ -97,3 +97,43 @@ def test_two_concurrent_workflows_end_with_one_statefile(storage_pool, admin_use
     for task in tasks:
         assert finished(task, timeout=120).status == "succeeded", task.error
     assert VDI.objects.filter(cluster=cluster, vdi_type="o2cb_statefile").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_racing_statefile_creators_meet_on_one_vdi():
+    """Eight creators at once (the workflows are serialised, but a statefile must stay one
+    even if they were not): one makes it, the others find it."""
+    import threading
+
+    from django.db import connection
+
+    from clusters.models import LUN, SR
+    from maintenance.storage import statefile_find_or_create
+    from tests.clusters.factories import ClusterFactory
+
+    if connection.vendor != "postgresql":
+        pytest.skip("concurrent inserts are checked on PostgreSQL (CI)")
+    cluster = ClusterFactory()
+    srs = [
+        SR.objects.create(
+            name=f"S{i}", cluster=cluster, lun=LUN.objects.create(scsi_id=f"36{i}", size=1)
+        )
+        for i in range(8)
+    ]
+    results, barrier = [], threading.Barrier(len(srs))
+
+    def create(sr):
+        try:
+            barrier.wait()
+            results.append(statefile_find_or_create(cluster=cluster, sr=sr))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=create, args=(sr,)) for sr in srs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len({vdi.pk for vdi, _made in results}) == 1 and len(results) == 8
+    assert [made for _vdi, made in results].count(True) == 1
+    assert VDI.objects.filter(cluster=cluster, vdi_type="o2cb_statefile").count() == 1
