@@ -11,6 +11,7 @@ demo: setup
 
 lint: setup
 	.venv/bin/ruff check .
+	$(VENV_PY) manage.py makemigrations --check --dry-run
 
 test: lint
 	$(VENV_PY) scripts/with_redis.py $(VENV_PY) -m pytest $(PYTEST_ARGS)

@@ -30,7 +30,9 @@ from .sandbox_io import inject_fault
 logger = logging.getLogger(__name__)
 
 # No Django fixup, even when DJANGO_SETTINGS_MODULE is set: the agent never loads Django.
-app = Celery("agent", fixups=[])
+# Not the process's current app either: a console process that imports this module keeps
+# sending through its own app.
+app = Celery("agent", fixups=[], set_as_current=False)
 app.conf.update(
     broker_url=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
     result_backend=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),

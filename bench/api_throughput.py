@@ -129,8 +129,8 @@ def main() -> None:
     from django.contrib.auth.models import Group
 
     from clusters.models import Cluster, Host, Membership
-    from console.choices import Role
-    from console.services import api_token_create
+    from core.choices import Role
+    from core.services.auth import api_token_create
 
     user = get_user_model().objects.create_user("bench")
     user.groups.add(Group.objects.get(name=Role.READ_ONLY))

@@ -37,7 +37,7 @@ def main() -> None:
     from agent.hostroot import create_sandbox_host
     from clusters import services
     from clusters.models import Host, Membership
-    from console.models import Task
+    from core.models import Task
 
     sandbox = work / "sandbox"
     roots = [

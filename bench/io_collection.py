@@ -57,7 +57,7 @@ def main() -> None:
     from agent.sandbox_io import render_bond
     from clusters import services
     from clusters.models import HealthSample, Host
-    from console.models import Alert
+    from core.models import Alert
 
     hosts = [
         Host.objects.create(hostname=f"h{i:03d}", registration="accepted")

@@ -159,7 +159,7 @@ def main() -> None:
     from django.utils import timezone
 
     from clusters.models import LUN, SR, Cluster, Host
-    from console.choices import Role
+    from core.choices import Role
     from crashes.models import HostCrashdump
 
     user = get_user_model().objects.create_user("bench", password="x")  # noqa: S106

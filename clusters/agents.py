@@ -5,11 +5,11 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from celery import current_app
 from celery.exceptions import TimeoutError as CeleryTimeout
 from django.conf import settings
 
-from console.celery import app
-from console.errors import ConsoleError
+from core.errors import ConsoleError
 
 from .models import Host
 
@@ -29,7 +29,7 @@ class AgentCallFailed(ConsoleError):
 def agent_call(host: Host, call: str, *, timeout: float | None = None, **kwargs: Any) -> dict:
     """Run one agent call on `host` and wait for its plain-data answer."""
     timeout = settings.AGENT_CALL_TIMEOUT if timeout is None else timeout
-    result = app.send_task(
+    result = current_app.send_task(
         f"agent.{call}",
         kwargs={"host_uuid": str(host.uuid), **kwargs},
         queue=host.queue,

@@ -14,15 +14,10 @@ from dataclasses import dataclass, field
 from django.db.models import Q
 from django.utils import timezone
 
-from console.choices import StepStatus, TaskStatus
-from console.models import Task
-from console.services import (
-    alert_sync,
-    task_finish,
-    task_step_finish,
-    task_step_start,
-    task_steps_add,
-)
+from core.choices import StepStatus, TaskStatus
+from core.models import Task
+from core.services.alerts import alert_sync
+from core.services.tasks import task_finish, task_step_finish, task_step_start, task_steps_add
 
 from .agents import HostUnreachable, agent_call, agent_call_many
 from .choices import HostRegistration, VDIType

@@ -12,14 +12,13 @@ from django.db.models.functions import TruncHour
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from console.choices import AuditOutcome, StepStatus, TaskStatus
-from console.errors import ConsoleError
-from console.models import Task
-from console.services import (
-    alert_clear,
-    alert_raise,
-    alert_sync,
-    audit_record,
+from core.choices import AuditOutcome, StepStatus, TaskStatus
+from core.errors import ConsoleError
+from core.models import Task
+from core.services.alerts import alert_clear, alert_raise, alert_sync
+from core.services.audit import audit_record
+from core.services.tasks import (
+    enqueue_on_commit,
     task_create,
     task_finish,
     task_step_finish,
@@ -120,17 +119,10 @@ def _host_record(host_uuid, hostname: str, report: dict) -> Host:
 def _check_reboot_later(host: Host, previous_boot: datetime) -> None:
     """Was that restart a crash? Asked after a grace period, once the host's agent has had
     time to send any crash dump it found."""
-    from console.celery import app
-
-    args = [host.pk, previous_boot.isoformat(), host.boot_time.isoformat()]
-    transaction.on_commit(
-        lambda: app.send_task(
-            "crashes.check_reboot",
-            args=args,
-            queue=settings.CONSOLE_QUEUE,
-            countdown=settings.CRASH_REBOOT_GRACE,
-            ignore_result=True,
-        )
+    enqueue_on_commit(
+        "crashes.check_reboot",
+        args=[host.pk, previous_boot.isoformat(), host.boot_time.isoformat()],
+        countdown=settings.CRASH_REBOOT_GRACE,
     )
 
 
@@ -397,38 +389,6 @@ def hosts_check_run(task: Task) -> None:
         )
     else:
         task_finish(task=task, status=TaskStatus.SUCCEEDED)
-
-
-# Sandbox pool ------------------------------------------------------------------------------
-
-
-def sandbox_pool_seed(*, sandbox_dir, host_count: int = 4, cluster_name: str = "pool") -> Cluster:
-    """Make the demo pool: sandbox hosts, accepted, members of one auto-join cluster.
-
-    Idempotent: hosts and the cluster that exist are kept as they are.
-    """
-    from agent.host import hello
-    from agent.hostroot import create_sandbox_host
-    from agent.sandbox_io import create_sandbox_san
-
-    with transaction.atomic():
-        cluster = Cluster.objects.filter(cluster_name=cluster_name).first()
-        created = cluster is None
-        if created:
-            cluster = cluster_create(
-                name="OCFS2 pool cluster", cluster_name=cluster_name, hosts=[], actor=None
-            )
-        create_sandbox_san(sandbox_dir)
-        for index in range(1, host_count + 1):
-            root = create_sandbox_host(
-                sandbox_dir, f"sandbox-{index:02d}", address=f"127.0.1.{index}"
-            )
-            host = host_record_report(report=hello(root))
-            host_accept(host=host, actor=None)
-        if created:
-            # The worker starts it once the agent answers, so the demo opens on a live cluster.
-            cluster_start(cluster=cluster, actor=None)
-    return cluster
 
 
 # I/O-path health samples -----------------------------------------------------------------

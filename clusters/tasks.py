@@ -7,9 +7,9 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
-from console.errors import ConsoleError
-from console.services import tasks_prune
-from console.tasks import run_claimed
+from core.errors import ConsoleError
+from core.services.tasks import tasks_prune
+from core.tasks import run_claimed
 
 from . import monitor, services
 from .models import Cluster

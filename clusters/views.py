@@ -4,9 +4,9 @@ from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from console.decorators import role_required
-from console.errors import ConsoleError
-from console.permissions import ADMINISTER
+from core.decorators import role_required
+from core.errors import ConsoleError
+from core.permissions import ADMINISTER
 
 from . import selectors, services
 from .choices import HostRegistration

@@ -1,17 +1,11 @@
 from django.apps import AppConfig
-from django.db.models.signals import post_migrate
-
-
-def _ensure_roles(sender, **kwargs):
-    from .services import roles_ensure
-
-    roles_ensure()
 
 
 class ConsoleConfig(AppConfig):
+    """The project shell: settings, URLs, the Celery app, the dashboard, demo seeding.
+
+    It has no models of its own; its migrations keep the history of the tables that
+    moved to `core`, so databases made before the move carry on."""
+
     name = "console"
     verbose_name = "Console"
-
-    def ready(self):
-        # Roles are data every installation needs; (re)create them after each migrate.
-        post_migrate.connect(_ensure_roles, sender=self)

@@ -1,7 +1,6 @@
 from clusters.models import Host
 from clusters.selectors import restart_banners
-
-from .permissions import can_administer, can_operate, can_view
+from core.permissions import can_administer, can_operate, can_view
 
 
 def console(request):

@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "core",
     "console",
     "clusters",
     "maintenance",
@@ -96,7 +97,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / "test-db.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-AUTHENTICATION_BACKENDS = ["console.backends.RoleBackend"]
+AUTHENTICATION_BACKENDS = ["core.backends.RoleBackend"]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -145,18 +146,18 @@ SECURE_PROXY_SSL_HEADER = (
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Token first: an anonymous client is told 401 with how to authenticate.
-        "console.authentication.ApiTokenAuthentication",
+        "core.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["console.permissions.CanViewPool"],
-    "DEFAULT_PAGINATION_CLASS": "console.api.pagination.PagePagination",
+    "DEFAULT_PERMISSION_CLASSES": ["core.permissions.CanViewPool"],
+    "DEFAULT_PAGINATION_CLASS": "core.api.pagination.PagePagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
         "rest_framework.filters.OrderingFilter",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "console.api.exceptions.exception_handler",
+    "EXCEPTION_HANDLER": "core.api.exceptions.exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     # `?format=` filters SRs by disk format (vhd, raw); the schema is chosen by Accept.
     "URL_FORMAT_OVERRIDE": None,
@@ -173,7 +174,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {"IOHealthStateEnum": "clusters.choices.IOHealthState"},
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "console.api.schema.add_error_responses",
+        "core.api.schema.add_error_responses",
     ],
 }
 
@@ -208,7 +209,7 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"queue": CONSOLE_QUEUE, "expires": MONITOR_INTERVAL},
     },
     "fail-stalled-tasks": {
-        "task": "console.fail_stalled_tasks",
+        "task": "core.fail_stalled_tasks",
         "schedule": 60.0,
         "options": {"queue": CONSOLE_QUEUE, "expires": 60.0},
     },

@@ -4,18 +4,11 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from . import views
-from .auth_views import ThrottledLoginView
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
-    path("login/", ThrottledLoginView.as_view(), name="login"),
+    path("", include("core.urls")),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("tasks/", views.task_list, name="task-list"),
-    path("tasks/<int:pk>/", views.task_detail, name="task-detail"),
-    path("audit/", views.audit_list, name="audit-list"),
-    path("alerts/", views.alert_list, name="alert-list"),
-    path("tokens/", views.token_list, name="token-list"),
-    path("alerts/<int:pk>/acknowledge/", views.alert_acknowledge, name="alert-acknowledge"),
     path("", include("clusters.urls")),
     path("", include("crashes.urls")),
     path("", include("maintenance.urls")),

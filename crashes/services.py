@@ -24,8 +24,10 @@ from clusters.agents import agent_call, agent_call_many
 from clusters.choices import HostRegistration
 from clusters.models import Host, HostIOHealth, Membership
 from clusters.services import IO_ALERTS
-from console.errors import ConsoleError
-from console.services import alert_raise, alert_was_open, audit_record
+from core.errors import ConsoleError
+from core.services.alerts import alert_raise, alert_was_open
+from core.services.audit import audit_record
+from core.services.tasks import enqueue_on_commit
 
 from .choices import CrashCause, CrashSource
 from .models import CrashIncident, HostCrashdump
@@ -193,16 +195,7 @@ def crashdump_record(*, host: Host | None, dump: dict, source: str, actor=None) 
 
 
 def _collect_incident_later(crash: HostCrashdump) -> None:
-    from console.celery import app
-
-    transaction.on_commit(
-        lambda: app.send_task(
-            "crashes.collect_incident",
-            args=[crash.pk],
-            queue=settings.CONSOLE_QUEUE,
-            ignore_result=True,
-        )
-    )
+    enqueue_on_commit("crashes.collect_incident", args=[crash.pk])
 
 
 def crashdump_upload(*, uploaded, host: Host | None, actor) -> HostCrashdump:

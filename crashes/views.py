@@ -3,9 +3,9 @@ from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from console.decorators import role_required
-from console.errors import ConsoleError
-from console.permissions import OPERATE
+from core.decorators import role_required
+from core.errors import ConsoleError
+from core.permissions import OPERATE
 
 from . import selectors, services
 from .bundle import bundle_response

@@ -18,7 +18,7 @@ from django.conf import settings
 
 from clusters.choices import HostRegistration, PowerState
 from clusters.models import PBD, VM, Host
-from console.errors import ConsoleError
+from core.errors import ConsoleError
 
 
 class DriverError(ConsoleError):

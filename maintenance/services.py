@@ -18,16 +18,11 @@ from clusters.models import PBD, Cluster, ClusterHostStatus, Host, Membership
 from clusters.monitor import statefile_uuid
 from clusters.selectors import cluster_members, host_clusters
 from clusters.services import cluster_reconcile_start, membership_destroy, task_hosts
-from console.choices import AuditOutcome, StepStatus, TaskStatus
-from console.errors import ConsoleError
-from console.models import Task
-from console.services import (
-    audit_record,
-    task_create,
-    task_finish,
-    task_step_finish,
-    task_step_start,
-)
+from core.choices import AuditOutcome, StepStatus, TaskStatus
+from core.errors import ConsoleError
+from core.models import Task
+from core.services.audit import audit_record
+from core.services.tasks import task_create, task_finish, task_step_finish, task_step_start
 
 from .choices import MaintenanceState
 from .drivers import pool_driver

@@ -20,16 +20,11 @@ from clusters.monitor import (
     wait_for_earlier_runs,
 )
 from clusters.selectors import cluster_members
-from console.choices import AuditOutcome, StepStatus, TaskStatus
-from console.errors import ConsoleError
-from console.models import Task
-from console.services import (
-    audit_record,
-    task_create,
-    task_finish,
-    task_step_finish,
-    task_step_start,
-)
+from core.choices import AuditOutcome, StepStatus, TaskStatus
+from core.errors import ConsoleError
+from core.models import Task
+from core.services.audit import audit_record
+from core.services.tasks import task_create, task_finish, task_step_finish, task_step_start
 
 from .drivers import pool_driver
 from .services import refuse_unless_clear

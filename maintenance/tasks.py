@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from console.tasks import run_claimed
+from core.tasks import run_claimed
 
 from . import services, storage
 

@@ -4,9 +4,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from clusters.models import Cluster, Host
-from console.decorators import role_required
-from console.errors import ConsoleError
-from console.permissions import ADMINISTER, OPERATE
+from core.decorators import role_required
+from core.errors import ConsoleError
+from core.permissions import ADMINISTER, OPERATE
 
 from . import services, storage
 from .choices import MaintenanceState

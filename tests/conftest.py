@@ -14,7 +14,7 @@ from django.conf import settings
 from django.contrib.auth.models import Group, User
 from rest_framework.test import APIClient
 
-from console.choices import Role
+from core.choices import Role
 
 # Fixtures shared by several test packages.
 pytest_plugins = ["tests.fencing", "tests.pools"]

@@ -8,7 +8,7 @@ from agent import storage
 from agent.kernel import CONFIGFS
 from agent.o2cb import O2CBPlugin
 from agent.sandbox_io import STATE_FILE, inject_fault
-from clusters import services
+from console.demo import sandbox_pool_seed
 from tests.conftest import start_agent, stop_process, wait_for
 
 
@@ -18,7 +18,7 @@ def heartbeating_pool(sandbox_dir, console_worker, settings):
     from agent.hostroot import iter_sandbox_hosts
 
     settings.AGENT_CALL_TIMEOUT = 10
-    cluster = services.sandbox_pool_seed(sandbox_dir=sandbox_dir, host_count=2)
+    cluster = sandbox_pool_seed(sandbox_dir=sandbox_dir, host_count=2)
     agent = start_agent(sandbox_dir, report_interval=1.0)
     roots = iter_sandbox_hosts(sandbox_dir)
 

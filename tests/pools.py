@@ -4,7 +4,8 @@ import pytest
 
 from agent import storage
 from clusters.models import VM, Host
-from console.models import Task
+from console.demo import sandbox_pool_seed
+from core.models import Task
 from maintenance.storage import storage_add
 from tests.clusters.test_cluster_lifecycle import finished
 from tests.conftest import start_agent, stop_process, wait_for
@@ -27,11 +28,10 @@ def wait_until_monitor_sees_running(cluster, count: int) -> None:
 @pytest.fixture
 def maintenance_pool(sandbox_dir, console_worker, settings):
     from agent.hostroot import iter_sandbox_hosts
-    from clusters import services
 
     settings.AGENT_CALL_TIMEOUT = 10
     settings.SANDBOX_VM_MOVE_SECONDS = 0.05
-    cluster = services.sandbox_pool_seed(sandbox_dir=sandbox_dir, host_count=3)
+    cluster = sandbox_pool_seed(sandbox_dir=sandbox_dir, host_count=3)
     agent = start_agent(sandbox_dir, report_interval=1.0)
     start = Task.objects.filter(kind="clusters.start").latest("pk")
     assert finished(start).status == "succeeded"
@@ -54,10 +54,9 @@ def maintenance_pool(sandbox_dir, console_worker, settings):
 @pytest.fixture
 def storage_pool(sandbox_dir, console_worker, settings):
     from agent.hostroot import iter_sandbox_hosts
-    from clusters import services
 
     settings.AGENT_CALL_TIMEOUT = 10
-    cluster = services.sandbox_pool_seed(sandbox_dir=sandbox_dir, host_count=3)
+    cluster = sandbox_pool_seed(sandbox_dir=sandbox_dir, host_count=3)
     agent = start_agent(sandbox_dir)
     assert finished(Task.objects.filter(kind="clusters.start").latest("pk")).status == "succeeded"
     yield cluster, {r.hostname: r for r in iter_sandbox_hosts(sandbox_dir)}

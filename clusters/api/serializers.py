@@ -13,7 +13,7 @@ from clusters.models import (
     HostIOHealth,
     Membership,
 )
-from console.api.fields import DetailUrlField
+from core.api.fields import DetailUrlField
 
 
 class HostSerializer(serializers.ModelSerializer):

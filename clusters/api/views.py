@@ -27,8 +27,8 @@ from clusters.models import (
     HostIOHealth,
     Membership,
 )
-from console.api.serializers import TaskAcceptedSerializer
-from console.api.views import task_accepted
+from core.api.serializers import TaskAcceptedSerializer
+from core.api.views import task_accepted
 
 from .serializers import (
     ClusterSerializer,

@@ -2,10 +2,9 @@ from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
 from clusters.api import views as cluster_views
+from core.api import views
 from crashes.api import views as crash_views
 from maintenance.api import views as maintenance_views
-
-from . import views
 
 app_name = "api"
 

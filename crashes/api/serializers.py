@@ -1,7 +1,7 @@
 from rest_framework import serializers
 
 from clusters.models import Host
-from console.api.fields import DetailUrlField
+from core.api.fields import DetailUrlField
 from crashes.models import CrashIncident, HostCrashdump
 
 

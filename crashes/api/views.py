@@ -5,7 +5,7 @@ from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
-from console.permissions import OPERATE
+from core.permissions import OPERATE
 from crashes import selectors, services
 from crashes.bundle import bundle_response
 from crashes.models import CrashIncident, HostCrashdump

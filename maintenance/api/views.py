@@ -4,9 +4,9 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from clusters.models import Cluster, Host
-from console.api.serializers import TaskAcceptedSerializer
-from console.api.views import task_accepted
-from console.permissions import ADMINISTER, OPERATE
+from core.api.serializers import TaskAcceptedSerializer
+from core.api.views import task_accepted
+from core.permissions import ADMINISTER, OPERATE
 from maintenance import services, storage
 from maintenance.models import HostMaintenance
 

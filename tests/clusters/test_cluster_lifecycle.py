@@ -9,7 +9,7 @@ from django.urls import reverse
 from clusters import services
 from clusters.agents import agent_call
 from clusters.models import ClusterHostStatus, Host, Membership
-from console.models import Task
+from core.models import Task
 from tests.conftest import start_agent, stop_process, wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
@@ -164,7 +164,7 @@ def test_a_host_that_does_not_answer_never_blocks_the_others(pool, admin_user, s
 
 
 def test_a_host_booted_with_other_timeouts_raises_an_alert(pool, admin_user, client):
-    from console.models import Alert
+    from core.models import Alert
 
     cluster, roots = pool
     defaults = roots[2].path("etc/default/o2cb")

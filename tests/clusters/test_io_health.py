@@ -11,7 +11,7 @@ from agent.probes.multipath import parse_multipath
 from agent.probes.multipath_conf import parse_multipath_conf, queueing_for
 from clusters import iohealth, services
 from clusters.models import LUN, PBD, SR
-from console.models import Alert
+from core.models import Alert
 from tests.conftest import api_client_for
 
 from .factories import ClusterFactory, HostFactory
@@ -296,7 +296,7 @@ def test_fault_panel_is_for_pool_admins_only(client, operator_user, admin_user, 
 
 @pytest.mark.django_db
 def test_faults_are_refused_on_real_hosts(admin_user):
-    from console.errors import ConsoleError
+    from core.errors import ConsoleError
 
     with pytest.raises(ConsoleError, match="real host"):
         services.sandbox_fault_inject(

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from clusters import services
 from clusters.models import HostIOHealth
-from console.models import Alert
+from core.models import Alert
 from tests.conftest import ROOT, start_agent, stop_process, wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]

@@ -89,7 +89,7 @@ def test_runs_of_one_cluster_never_overlap(monkeypatch):
     from django.utils import timezone
 
     from clusters import monitor
-    from console.models import Task
+    from core.models import Task
 
     from .factories import ClusterFactory
 

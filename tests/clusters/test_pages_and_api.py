@@ -5,7 +5,7 @@ from django.utils import timezone
 
 from clusters import services
 from clusters.models import ClusterHostStatus, Membership
-from console.models import Task
+from core.models import Task
 from tests.conftest import api_client_for
 
 from .factories import ClusterFactory, HostFactory, hold_every_number
@@ -135,7 +135,7 @@ def test_list_queries_do_not_grow_with_the_pool(client, admin_user):
 
 
 def test_operations_asked_through_the_api_are_audited(admin_user):
-    from console.models import AuditEvent
+    from core.models import AuditEvent
 
     cluster, _ = make_cluster(2)
     client = api_client_for(admin_user)

@@ -12,7 +12,7 @@ from agent.host import hello
 from agent.hostroot import create_sandbox_host
 from clusters import services
 from clusters.models import Membership
-from console.models import Task
+from core.models import Task
 from tests.clusters.test_cluster_lifecycle import assert_succeeded, finished, o2cb_nodes
 from tests.conftest import start_agent, stop_process
 

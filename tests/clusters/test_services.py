@@ -7,8 +7,9 @@ from django.utils import timezone
 
 from clusters import services
 from clusters.models import Membership
-from console.errors import ConsoleError
-from console.models import AuditEvent, Task
+from console.demo import sandbox_pool_seed
+from core.errors import ConsoleError
+from core.models import AuditEvent, Task
 
 from .factories import ClusterFactory, HostFactory, hold_every_number
 
@@ -144,7 +145,7 @@ def test_concurrent_creations_get_distinct_lowest_free_numbers():
 
 
 def test_a_silent_host_raises_one_alert_cleared_when_it_reports_again(db):
-    from console.models import Alert
+    from core.models import Alert
 
     host = HostFactory(last_heard=timezone.now() - timedelta(minutes=5))
     services.hosts_mark_silent(silent_after=timedelta(seconds=45))
@@ -157,9 +158,9 @@ def test_a_silent_host_raises_one_alert_cleared_when_it_reports_again(db):
 
 
 def test_seeding_the_demo_twice_changes_nothing(db, tmp_path):
-    first = services.sandbox_pool_seed(sandbox_dir=tmp_path, host_count=4)
+    first = sandbox_pool_seed(sandbox_dir=tmp_path, host_count=4)
     numbers = list(Membership.objects.values_list("hostname", "number"))
-    second = services.sandbox_pool_seed(sandbox_dir=tmp_path, host_count=4)
+    second = sandbox_pool_seed(sandbox_dir=tmp_path, host_count=4)
     assert first.pk == second.pk
     assert list(Membership.objects.values_list("hostname", "number")) == numbers
     assert len(numbers) == 4
@@ -181,7 +182,7 @@ def test_a_reboot_is_audited_and_starts_a_monitor_run(db):
 
 
 def test_a_new_identity_under_a_taken_name_is_refused_and_alerted(db):
-    from console.models import Alert
+    from core.models import Alert
 
     existing = HostFactory(hostname="xs-7")
     report = {"uuid": "0b1d2c3e-4f50-4a61-8b72-9c83d94ea5f6", "hostname": "xs-7"}

@@ -5,8 +5,10 @@ import yaml
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from console import services
-from console.models import AuditEvent
+from core.models import AuditEvent
+from core.services.alerts import alert_raise
+from core.services.audit import audit_record
+from core.services.auth import api_token_create
 from tests.conftest import api_client_for
 
 
@@ -63,7 +65,7 @@ def test_errors_have_one_json_shape(admin_api):
 
 
 def test_read_only_user_may_read_but_not_acknowledge(readonly_user, operator_user):
-    alert = services.alert_raise(name="X", target=None, priority=3, message="m")
+    alert = alert_raise(name="X", target=None, priority=3, message="m")
     reader = api_client_for(readonly_user)
     assert reader.get("/api/alerts/").status_code == 200
     url = f"/api/alerts/{alert.pk}/acknowledge/"
@@ -95,13 +97,13 @@ def test_named_tokens_are_made_shown_once_used_and_revoked(readonly_user, admin_
 
 
 def test_users_do_not_see_each_others_tokens(readonly_user, operator_user):
-    services.api_token_create(user=operator_user, name="ci")
+    api_token_create(user=operator_user, name="ci")
     assert api_client_for(readonly_user).get("/api/tokens/").json()["results"] == []
 
 
 def test_audit_api_filters_by_actor_and_action(admin_user, readonly_user):
-    services.audit_record(actor=admin_user, action="cluster.create")
-    services.audit_record(actor=readonly_user, action="alert.acknowledge")
+    audit_record(actor=admin_user, action="cluster.create")
+    audit_record(actor=readonly_user, action="alert.acknowledge")
     client = api_client_for(readonly_user)
     results = client.get("/api/audit/", {"actor": "pool-admin"}).json()["results"]
     assert [e["action"] for e in results] == ["cluster.create"]
@@ -122,7 +124,7 @@ def test_pages_refuse_a_user_without_a_role(client, outsider_user):
 
 
 def test_acknowledge_button_only_offered_to_operators(client, readonly_user, operator_user):
-    services.alert_raise(name="X", target=None, priority=3, message="m")
+    alert_raise(name="X", target=None, priority=3, message="m")
     client.force_login(readonly_user)
     assert b"Acknowledge</button>" not in client.get(reverse("alert-list")).content
     client.force_login(operator_user)

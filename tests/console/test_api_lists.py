@@ -7,8 +7,8 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from clusters.models import Host
-from console.permissions import can_operate, can_view
-from console.services import api_token_create
+from core.permissions import can_operate, can_view
+from core.services.auth import api_token_create
 
 
 @pytest.fixture

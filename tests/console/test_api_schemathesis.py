@@ -10,7 +10,7 @@ from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 
-from console.services import api_token_create
+from core.services.auth import api_token_create
 
 from ..clusters.factories import ClusterFactory, HostFactory
 

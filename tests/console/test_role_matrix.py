@@ -10,7 +10,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from clusters.models import Membership
-from console import services
+from core.services.alerts import alert_raise
 from crashes.services import crashdump_record
 from tests.clusters.factories import ClusterFactory, HostFactory
 from tests.conftest import api_client_for
@@ -60,7 +60,7 @@ def objects(db):
     host = HostFactory(registration="pending")
     member = HostFactory()
     membership, task = services_membership(cluster, member)
-    alert = services.alert_raise(name="X", target=None, priority=3, message="m")
+    alert = alert_raise(name="X", target=None, priority=3, message="m")
     crash = crashdump_record(
         host=member, dump={"name": "d", "analysis": None, "error": "test"}, source="agent"
     )

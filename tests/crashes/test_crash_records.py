@@ -7,7 +7,7 @@ import pytest
 from django.urls import reverse
 
 from clusters.models import HostIOHealth
-from console.models import Alert
+from core.models import Alert
 from crashes import services
 from crashes.models import HostCrashdump
 from tests.clusters.factories import HostFactory
@@ -127,7 +127,7 @@ def test_api_lists_filters_and_acknowledges(operator_user, readonly_user):
 def test_uploads_are_analysed_and_bad_ones_refused_with_nothing_kept(settings, tmp_path):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    from console.errors import ConsoleError
+    from core.errors import ConsoleError
 
     log = (
         b"Nov 25 10:00:00 h kernel: [ 9.0] (o2hb-AB,2917,2):o2hb_write_timeout:290 ERROR: "
@@ -161,7 +161,7 @@ def test_an_unsafe_archive_upload_is_refused(tmp_path):
 
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    from console.errors import ConsoleError
+    from core.errors import ConsoleError
 
     archive = tmp_path / "evil.tar"
     with tarfile.open(archive, "w") as tar:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from clusters import services
+from console.demo import sandbox_pool_seed
 from tests.conftest import start_agent, stop_process, wait_for
 from tests.e2e.conftest import log_in
 
@@ -15,7 +15,7 @@ def sandbox_pool(sandbox_dir, console_worker, settings):
     from agent.hostroot import iter_sandbox_hosts
 
     settings.AGENT_CALL_TIMEOUT = 10
-    cluster = services.sandbox_pool_seed(sandbox_dir=sandbox_dir, host_count=4)
+    cluster = sandbox_pool_seed(sandbox_dir=sandbox_dir, host_count=4)
     for root in iter_sandbox_hosts(sandbox_dir):
         # The sandbox's emulated slow host: each agent call takes this long.
         root.path("etc/sandbox").mkdir(parents=True, exist_ok=True)
@@ -78,7 +78,7 @@ def test_read_only_user_is_not_offered_changes(page, sandbox_dir, readonly_user,
 def test_removing_a_node_explains_itself_and_raises_the_restart_banner(
     page, screenshot, sandbox_pool, admin_user
 ):
-    from console.models import Task
+    from core.models import Task
 
     # The demo pool starts its cluster on its own; wait until that and its check are done.
     wait_for(

@@ -2,7 +2,8 @@
 
 import pytest
 
-from clusters import monitor, services
+from clusters import monitor
+from console.demo import sandbox_pool_seed
 from tests.conftest import start_agent, stop_process
 from tests.e2e.conftest import log_in
 
@@ -12,7 +13,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.worker, pytest.mark.django_db(transac
 @pytest.fixture
 def sandbox_pool(sandbox_dir, console_worker, settings):
     settings.AGENT_CALL_TIMEOUT = 10
-    cluster = services.sandbox_pool_seed(sandbox_dir=sandbox_dir, host_count=2)
+    cluster = sandbox_pool_seed(sandbox_dir=sandbox_dir, host_count=2)
     agent = start_agent(sandbox_dir)
     monitor.io_health_collect(timeout=10)
     yield cluster

@@ -4,7 +4,7 @@ import pytest
 
 from clusters.agents import agent_call
 from clusters.models import VM, Host
-from console.models import Task
+from core.models import Task
 from tests.conftest import wait_for
 from tests.e2e.conftest import log_in, task_ends
 

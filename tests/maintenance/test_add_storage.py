@@ -4,7 +4,7 @@ import pytest
 
 from clusters.agents import agent_call
 from clusters.models import PBD, SR, VDI, Host, Membership
-from console.models import Task
+from core.models import Task
 from tests.clusters.factories import HostFactory
 from tests.clusters.test_cluster_lifecycle import finished
 from tests.conftest import api_client_for

@@ -5,7 +5,7 @@ import pytest
 
 from clusters.agents import agent_call
 from clusters.models import PBD, VM, Host
-from console.models import Task
+from core.models import Task
 from maintenance.models import HostMaintenance
 from tests.clusters.test_cluster_lifecycle import finished
 from tests.conftest import api_client_for, wait_for

@@ -16,7 +16,7 @@ import pytest
 import redis
 
 from clusters.models import LUN, PBD, SR, VM, Cluster, ClusterHostStatus, Host
-from console.models import Task
+from core.models import Task
 from maintenance.models import HostMaintenance
 from tests.clusters.test_cluster_lifecycle import finished
 from tests.conftest import ROOT, start_agent, stop_process, wait_for
@@ -111,7 +111,7 @@ def test_a_redis_restart_mid_workflow_loses_no_step_and_repeats_none(
     # The agent serves the sandbox hosts it finds when it starts: make them first.
     console_do(
         env,
-        "import os; from clusters.services import sandbox_pool_seed; "
+        "import os; from console.demo import sandbox_pool_seed; "
         "sandbox_pool_seed(sandbox_dir=os.environ['SANDBOX_DIR'], host_count=3)",
     )
     agent = start_agent(sandbox_dir, redis_url=private_redis.url)

@@ -5,7 +5,7 @@ import pytest
 from clusters.models import ClusterHostStatus, Host, Membership
 from clusters.selectors import restart_banners
 from clusters.services import cluster_reconcile_start
-from console.models import Task
+from core.models import Task
 from tests.clusters.test_cluster_lifecycle import finished
 from tests.conftest import api_client_for
 

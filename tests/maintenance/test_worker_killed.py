@@ -12,8 +12,9 @@ from django.conf import settings
 from django.db import connection
 
 from clusters.models import LUN, PBD, SR, VM, Host
-from console.models import Task
-from console.services import tasks_fail_stalled
+from console.demo import sandbox_pool_seed
+from core.models import Task
+from core.services.tasks import tasks_fail_stalled
 from maintenance import services
 from maintenance.models import HostMaintenance
 from tests.clusters.test_cluster_lifecycle import finished
@@ -69,9 +70,7 @@ def start_worker(sandbox_dir, log, redis_url=None):
     reason="a worker in another process needs a shared database: PostgreSQL (CI)",
 )
 def test_a_killed_worker_leaves_maintenance_resumable(sandbox_dir, tmp_path, admin_user):
-    from clusters import services as cluster_services
-
-    cluster = cluster_services.sandbox_pool_seed(sandbox_dir=sandbox_dir, host_count=3)
+    cluster = sandbox_pool_seed(sandbox_dir=sandbox_dir, host_count=3)
     log = open(tmp_path / "worker.log", "ab")  # noqa: SIM115 - the children own it
     agent = start_agent(sandbox_dir)
     worker = start_worker(sandbox_dir, log)

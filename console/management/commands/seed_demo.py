@@ -6,8 +6,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 
-from clusters.services import sandbox_pool_seed
-from console.choices import Role
+from console.demo import sandbox_pool_seed
+from core.choices import Role
 
 
 class Command(BaseCommand):
@@ -28,7 +28,7 @@ class Command(BaseCommand):
         """One SR on the sandbox SAN's first LUN, added by the worker once the agent runs,
         so the demo opens with disk heartbeat to watch (and to stall)."""
         from agent.sandbox_io import create_sandbox_san
-        from console.models import Task
+        from core.models import Task
         from maintenance.storage import storage_add_enqueue
 
         if cluster.srs.exists() or Task.objects.filter(kind="maintenance.add_storage").exists():

@@ -1,8 +1,8 @@
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 
-from . import services
 from .errors import ConsoleError
+from .services import auth
 
 
 class ThrottledLoginView(auth_views.LoginView):
@@ -14,7 +14,7 @@ class ThrottledLoginView(auth_views.LoginView):
     def post(self, request, *args, **kwargs):
         username, address = self._identity(request)
         try:
-            services.login_throttle_check(username=username, address=address)
+            auth.login_throttle_check(username=username, address=address)
         except ConsoleError as exc:
             messages.error(request, exc.message)
             return self.render_to_response(self.get_context_data(), status=429)
@@ -22,9 +22,9 @@ class ThrottledLoginView(auth_views.LoginView):
 
     def form_invalid(self, form):
         username, address = self._identity(self.request)
-        services.login_failure_record(username=username, address=address)
+        auth.login_failure_record(username=username, address=address)
         return super().form_invalid(form)
 
     def form_valid(self, form):
-        services.login_success_record(username=form.get_user().get_username())
+        auth.login_success_record(username=form.get_user().get_username())
         return super().form_valid(form)

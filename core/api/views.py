@@ -4,10 +4,12 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from console import services
-from console.filtersets import AlertFilterSet, AuditEventFilterSet, TaskFilterSet
-from console.models import Alert, ApiToken, AuditEvent, Task
-from console.permissions import ADMINISTER, OPERATE, VIEW
+from core.filtersets import AlertFilterSet, AuditEventFilterSet, TaskFilterSet
+from core.models import Alert, ApiToken, AuditEvent, Task
+from core.permissions import ADMINISTER, OPERATE, VIEW
+from core.services.alerts import alert_acknowledge
+from core.services.auth import api_token_create, api_token_revoke
+from core.services.tasks import task_cancel
 
 from .serializers import (
     AlertSerializer,
@@ -37,7 +39,7 @@ class TaskViewSet(viewsets.ReadOnlyModelViewSet):
     @extend_schema(request=None, responses=TaskSerializer)
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
-        task = services.task_cancel(task=self.get_object(), actor=request.user)
+        task = task_cancel(task=self.get_object(), actor=request.user)
         return Response(TaskSerializer(task, context={"request": request}).data)
 
 
@@ -56,7 +58,7 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     @extend_schema(request=None, responses=AlertSerializer)
     @action(detail=True, methods=["post"])
     def acknowledge(self, request, pk=None):
-        alert = services.alert_acknowledge(alert=self.get_object(), actor=request.user)
+        alert = alert_acknowledge(alert=self.get_object(), actor=request.user)
         return Response(AlertSerializer(alert, context={"request": request}).data)
 
 
@@ -82,9 +84,7 @@ class ApiTokenViewSet(
     def create(self, request, *args, **kwargs):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        token, key = services.api_token_create(
-            user=request.user, name=serializer.validated_data["name"]
-        )
+        token, key = api_token_create(user=request.user, name=serializer.validated_data["name"])
         data = ApiTokenCreatedSerializer(token, context={"request": request}).data
         data["key"] = key
         return Response(data, status=status.HTTP_201_CREATED)
@@ -92,5 +92,5 @@ class ApiTokenViewSet(
     @extend_schema(request=None, responses=ApiTokenSerializer)
     @action(detail=True, methods=["post"])
     def revoke(self, request, pk=None):
-        token = services.api_token_revoke(token=self.get_object(), actor=request.user)
+        token = api_token_revoke(token=self.get_object(), actor=request.user)
         return Response(self.get_serializer(token).data)

@@ -6,9 +6,9 @@ operate_pool (pool-operator) and administer_pool (pool-admin).
 
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
-VIEW = "console.view_pool"
-OPERATE = "console.operate_pool"
-ADMINISTER = "console.administer_pool"
+VIEW = "core.view_pool"
+OPERATE = "core.operate_pool"
+ADMINISTER = "core.administer_pool"
 
 
 def can_view(user) -> bool:

@@ -1,7 +1,7 @@
 from rest_framework import serializers
 
-from console.api.fields import DetailUrlField
-from console.models import Alert, ApiToken, AuditEvent, Task, TaskStep
+from core.api.fields import DetailUrlField
+from core.models import Alert, ApiToken, AuditEvent, Task, TaskStep
 
 
 class TargetFields(serializers.Serializer):

@@ -6,10 +6,10 @@ from collections.abc import Callable
 from celery import shared_task
 from django.conf import settings
 
-from console.choices import TaskStatus
-from console.errors import ConsoleError
-from console.models import Task
-from console.services import task_claim, task_finish, tasks_fail_stalled
+from core.choices import TaskStatus
+from core.errors import ConsoleError
+from core.models import Task
+from core.services.tasks import task_claim, task_finish, tasks_fail_stalled
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +29,6 @@ def run_claimed(task_id: int, run: Callable[[Task], object]) -> None:
         raise
 
 
-@shared_task(name="console.fail_stalled_tasks")
+@shared_task(name="core.fail_stalled_tasks")
 def fail_stalled_tasks() -> None:
     tasks_fail_stalled(quiet_for=settings.TASK_STALLED_AFTER)

@@ -1,0 +1,80 @@
+"""Alerts: messages for the admin, one row per incident, like XAPI's messages."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from core.choices import AlertPriority
+from core.errors import ConsoleError
+from core.models import Alert
+from core.services.audit import audit_record, target_fields
+
+
+def alert_raise(*, name: str, target: models.Model | None, priority: int, message: str) -> Alert:
+    """Raise an alert once per incident: an open one with the same name and target is updated."""
+    if priority not in AlertPriority.values:
+        raise ConsoleError(f"Alert priority must be 1 to 5, not {priority}.")
+    fields = target_fields(target)
+    alert = (
+        Alert.objects.filter(
+            name=name,
+            target_type=fields["target_type"],
+            target_id=fields["target_id"],
+            cleared__isnull=True,
+        )
+        .order_by("-created")
+        .first()
+    )
+    if alert is None:
+        return Alert.objects.create(name=name, priority=priority, message=message, **fields)
+    if alert.message != message or alert.priority != priority:
+        alert.message, alert.priority = message, priority
+        alert.save(update_fields=["message", "priority", "updated"])
+    return alert
+
+
+def alert_clear(*, name: str, target: models.Model | None) -> int:
+    """The condition behind an alert ended; returns how many alerts were cleared."""
+    fields = target_fields(target)
+    return Alert.objects.filter(
+        name=name,
+        target_type=fields["target_type"],
+        target_id=fields["target_id"],
+        cleared__isnull=True,
+    ).update(cleared=timezone.now())
+
+
+def alert_sync(*, name: str, target: models.Model | None, priority: int, message: str | None):
+    """Keep one alert in step with a condition checked again and again: `message` None
+    means the condition is gone (clear it), otherwise raise or update it."""
+    if message is None:
+        alert_clear(name=name, target=target)
+        return None
+    return alert_raise(name=name, target=target, priority=priority, message=message)
+
+
+def alert_was_open(*, name: str, target: models.Model | None, since, until) -> bool:
+    """Whether an alert of this name on this target was open at some time in a past span."""
+    fields = target_fields(target)
+    return (
+        Alert.objects.filter(
+            name=name,
+            target_type=fields["target_type"],
+            target_id=fields["target_id"],
+            created__lte=until,
+        )
+        .filter(Q(cleared__isnull=True) | Q(cleared__gte=since))
+        .exists()
+    )
+
+
+def alert_acknowledge(*, alert: Alert, actor) -> Alert:
+    if alert.acknowledged is not None:
+        return alert
+    alert.acknowledged = timezone.now()
+    alert.acknowledged_by = actor
+    alert.save(update_fields=["acknowledged", "acknowledged_by", "updated"])
+    audit_record(actor=actor, action="alert.acknowledge", target=alert, message=alert.name)
+    return alert

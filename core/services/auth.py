@@ -1,0 +1,107 @@
+"""Log-in throttling and API tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from core.choices import AuditOutcome
+from core.errors import ConsoleError
+from core.models import ApiToken
+from core.services.audit import audit_record
+
+
+def _login_keys(username: str, address: str) -> list[tuple[str, int]]:
+    return [
+        (f"login-failures:user:{username.lower()}", settings.LOGIN_FAILURES_PER_USER),
+        (f"login-failures:address:{address}", settings.LOGIN_FAILURES_PER_ADDRESS),
+    ]
+
+
+def login_throttle_check(*, username: str, address: str) -> None:
+    """Refuse a log-in attempt while the account or the address had too many failures."""
+    from django.core.cache import cache
+
+    for key, limit in _login_keys(username, address):
+        if (cache.get(key) or 0) >= limit:
+            minutes = int(settings.LOGIN_LOCKOUT.total_seconds() // 60)
+            raise ConsoleError(
+                f"Too many failed log-ins; try again in {minutes} minutes.", status_code=429
+            )
+
+
+def login_failure_record(*, username: str, address: str) -> None:
+    from django.core.cache import cache
+
+    timeout = int(settings.LOGIN_LOCKOUT.total_seconds())
+    for key, _limit in _login_keys(username, address):
+        cache.add(key, 0, timeout=timeout)
+        cache.incr(key)
+    audit_record(
+        actor=None,
+        action="login.failed",
+        outcome=AuditOutcome.DENIED,
+        message=f"Failed log-in for '{username}' from {address}.",
+    )
+
+
+def login_success_record(*, username: str) -> None:
+    from django.core.cache import cache
+
+    cache.delete(f"login-failures:user:{username.lower()}")
+
+
+# API tokens ------------------------------------------------------------------------------
+
+
+def _token_hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+@transaction.atomic
+def api_token_create(*, user, name: str) -> tuple[ApiToken, str]:
+    """Make a named token; returns it with its key, which is never shown again."""
+    name = name.strip()
+    if not name:
+        raise ConsoleError("Give the token a name, so you know later what uses it.")
+    if user.api_tokens.filter(name=name, revoked=None).exists():
+        raise ConsoleError(f"You already have an active token called '{name}'.")
+    key = secrets.token_urlsafe(32)
+    token = ApiToken.objects.create(user=user, name=name, prefix=key[:8], key_hash=_token_hash(key))
+    audit_record(actor=user, action="token.create", target=token)
+    return token, key
+
+
+def api_token_revoke(*, token: ApiToken, actor) -> ApiToken:
+    if token.revoked is not None:
+        return token
+    token.revoked = timezone.now()
+    token.save(update_fields=["revoked"])
+    audit_record(
+        actor=actor,
+        action="token.revoke",
+        target=token,
+        message=f"Token '{token.name}' of {token.user.get_username()} revoked.",
+    )
+    return token
+
+
+def api_token_authenticate(*, key: str) -> ApiToken | None:
+    """The active token with this key, its use recorded; None for anything else."""
+    token = (
+        ApiToken.objects.select_related("user")
+        .filter(key_hash=_token_hash(key), revoked=None)
+        .first()
+    )
+    if token is None or not token.user.is_active:
+        return None
+    now = timezone.now()
+    # Recording every request would write on every call; once a minute is enough to see use.
+    if token.last_used is None or now - token.last_used > timedelta(minutes=1):
+        ApiToken.objects.filter(pk=token.pk).update(last_used=now)
+    return token
