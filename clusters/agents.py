@@ -9,13 +9,13 @@ from celery import current_app
 from celery.exceptions import TimeoutError as CeleryTimeout
 from django.conf import settings
 
-from core.errors import ConsoleError
+from core.errors import ConsoleError, TransientError
 
 from .models import Host
 
 
-class HostUnreachable(ConsoleError):
-    """The host's agent did not answer in time."""
+class HostUnreachable(TransientError):
+    """The host's agent did not answer in time (transient: the step runner retries it)."""
 
     status_code = 503
 

@@ -269,3 +269,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
+# The step runner's retries of a step after a transient host error (no answer in time):
+# at most STEP_RETRIES, the first after STEP_RETRY_BACKOFF seconds, doubling up to the max.
+STEP_RETRIES = int(os.environ.get("STEP_RETRIES", "3"))
+STEP_RETRY_BACKOFF = float(os.environ.get("STEP_RETRY_BACKOFF", "2"))
+STEP_RETRY_BACKOFF_MAX = float(os.environ.get("STEP_RETRY_BACKOFF_MAX", "60"))

@@ -45,6 +45,9 @@ class Task(TargetMixin):
     finished = models.DateTimeField(null=True, blank=True)
     # Moves whenever a step starts or ends: a running task whose worker died stops moving.
     last_activity = models.DateTimeField(null=True, blank=True)
+    # Which delivery runs it: a rescheduled run (retry, or "check again later") carries
+    # the next number, so each delivery is claimed once however often it arrives.
+    attempt = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["-created", "-id"]
@@ -75,16 +78,28 @@ class Task(TargetMixin):
 class TaskStep(models.Model):
     task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="steps")
     position = models.PositiveIntegerField()
+    # The workflow's name for the step: how a rerun knows what an earlier one finished.
+    key = models.CharField(max_length=100, blank=True)
     name = models.CharField(max_length=200)
+    why = models.TextField(blank=True, help_text="What the step is for, in a sentence")
     status = models.CharField(max_length=16, choices=StepStatus.choices, default=StepStatus.PENDING)
     message = models.TextField(blank=True)
     started = models.DateTimeField(null=True, blank=True)
     finished = models.DateTimeField(null=True, blank=True)
+    # Times it was tried again after a transient host error (the step runner's retries).
+    retries = models.PositiveSmallIntegerField(default=0)
+    # Since when it waits for something ("not yet, check again"): its wait is bounded.
+    waiting_since = models.DateTimeField(null=True, blank=True)
+    # What the step found that a later step needs (kept across reschedules).
+    output = models.JSONField(null=True, blank=True)
 
     class Meta:
         ordering = ["task", "position"]
         constraints = [
-            models.UniqueConstraint(fields=["task", "position"], name="task_step_position_unique")
+            models.UniqueConstraint(fields=["task", "position"], name="task_step_position_unique"),
+            models.UniqueConstraint(
+                fields=["task", "key"], condition=~models.Q(key=""), name="task_step_key_unique"
+            ),
         ]
 
     def __str__(self) -> str:

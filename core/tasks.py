@@ -5,28 +5,44 @@ from collections.abc import Callable
 
 from celery import shared_task
 from django.conf import settings
+from django.utils import timezone
 
 from core.choices import TaskStatus
-from core.errors import ConsoleError
+from core.errors import ConsoleError, NotYet, Reschedule
 from core.models import Task
 from core.services.tasks import task_claim, task_finish, tasks_fail_stalled
 
 logger = logging.getLogger(__name__)
 
 
-def run_claimed(task_id: int, run: Callable[[Task], object]) -> None:
-    """Claim the Task (once, whatever the deliveries) and run it; record any failure."""
-    task = task_claim(task_id=task_id)
+def run_claimed(task_id: int, run: Callable[[Task], object], *, attempt: int = 0) -> float | None:
+    """Claim the Task (once per attempt, whatever the deliveries) and run it; record any
+    failure. Returns a countdown when the run asked to continue later (core.steps)."""
+    task = task_claim(task_id=task_id, attempt=attempt)
     if task is None:
-        return
+        return None
     try:
         run(task)
+    except Reschedule as again:
+        return _later(task, again.countdown)
+    except NotYet as wait:  # the workflow waits before its steps: bounded from its start
+        if (timezone.now() - task.started).total_seconds() > wait.give_up_after:
+            task_finish(task=task, status=TaskStatus.FAILED, error=wait.failure)
+            return None
+        return _later(task, wait.again_in)
     except ConsoleError as exc:
         task_finish(task=task, status=TaskStatus.FAILED, error=exc.message)
     except Exception as exc:
         logger.exception("task %s (%s) failed", task.pk, task.kind)
         task_finish(task=task, status=TaskStatus.FAILED, error=f"Internal error: {exc}")
         raise
+    return None
+
+
+def _later(task: Task, countdown: float) -> float:
+    # It is still moving: the stalled-task sweep leaves it alone while it waits.
+    Task.objects.filter(pk=task.pk).update(last_activity=timezone.now())
+    return countdown
 
 
 @shared_task(name="core.fail_stalled_tasks")

@@ -13,7 +13,17 @@ class TargetFields(serializers.Serializer):
 class TaskStepSerializer(serializers.ModelSerializer):
     class Meta:
         model = TaskStep
-        fields = ["position", "name", "status", "message", "started", "finished"]
+        fields = [
+            "position",
+            "key",
+            "name",
+            "why",
+            "status",
+            "message",
+            "retries",
+            "started",
+            "finished",
+        ]
 
 
 class TaskSerializer(TargetFields, serializers.ModelSerializer):

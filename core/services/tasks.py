@@ -23,7 +23,7 @@ def task_create(
     name: str,
     kind: str,
     celery_task: str,
-    steps: Sequence[str],
+    steps: Sequence,
     user=None,
     target: models.Model | None = None,
     params: dict | None = None,
@@ -38,9 +38,7 @@ def task_create(
         params=params or {},
         **target_fields(target),
     )
-    TaskStep.objects.bulk_create(
-        TaskStep(task=task, position=index, name=step) for index, step in enumerate(steps, 1)
-    )
+    TaskStep.objects.bulk_create(_step_rows(task, steps, first=1))
     enqueue_on_commit(celery_task, args=[task.pk])
     return task
 
@@ -61,24 +59,42 @@ def enqueue_on_commit(celery_task: str, *, args: list, countdown: float | None =
     )
 
 
-def task_claim(*, task_id: int) -> Task | None:
-    """Move a pending task to running; None when another delivery already claimed it."""
+def _step_rows(task: Task, steps: Sequence, *, first: int) -> list[TaskStep]:
+    """Rows for steps given as names, or as the step runner's steps (key, name, why)."""
+    return [
+        TaskStep(task=task, position=position, name=step)
+        if isinstance(step, str)
+        else TaskStep(task=task, position=position, key=step.key, name=step.name, why=step.why)
+        for position, step in enumerate(steps, first)
+    ]
+
+
+def task_claim(*, task_id: int, attempt: int = 0) -> Task | None:
+    """Move a pending task to running; None when another delivery already claimed it.
+
+    A rescheduled run (attempt 1, 2, ...) claims the running task from the attempt
+    before it, so a delivery that arrives twice still runs once."""
     now = timezone.now()
-    claimed = Task.objects.filter(pk=task_id, status=TaskStatus.PENDING).update(
-        status=TaskStatus.RUNNING, started=now, last_activity=now
-    )
+    if attempt == 0:
+        claimed = Task.objects.filter(pk=task_id, status=TaskStatus.PENDING).update(
+            status=TaskStatus.RUNNING, started=now, last_activity=now
+        )
+    else:
+        claimed = Task.objects.filter(
+            pk=task_id, status=TaskStatus.RUNNING, attempt=attempt - 1
+        ).update(attempt=attempt, last_activity=now)
     if claimed != 1:
         logger.info("task %s already claimed or gone; this delivery does nothing", task_id)
         return None
     return Task.objects.get(pk=task_id)
 
 
-def task_steps_add(*, task: Task, names: Sequence[str]) -> list[TaskStep]:
-    """Append steps discovered while running (e.g. one per member host), in one write."""
+def task_steps_add(*, task: Task, names: Sequence) -> list[TaskStep]:
+    """Append steps discovered while running (e.g. one per member host), in one write.
+
+    `names` are step names, or the step runner's steps (key, name, why)."""
     last = task.steps.aggregate(last=models.Max("position"))["last"] or 0
-    return TaskStep.objects.bulk_create(
-        TaskStep(task=task, position=last + index, name=name) for index, name in enumerate(names, 1)
-    )
+    return TaskStep.objects.bulk_create(_step_rows(task, names, first=last + 1))
 
 
 def task_step_start(*, task: Task, position: int | Sequence[int], message: str = "") -> None:
