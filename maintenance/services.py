@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import transaction
 
 from clusters.agents import agent_call
@@ -18,55 +19,77 @@ from clusters.models import PBD, Cluster, ClusterHostStatus, Host, Membership
 from clusters.monitor import statefile_uuid
 from clusters.selectors import cluster_members, host_clusters
 from clusters.services import cluster_reconcile_start, membership_destroy, task_hosts
-from core.choices import AuditOutcome, StepStatus, TaskStatus
+from core.choices import AuditOutcome, TaskStatus
 from core.errors import ConsoleError
 from core.models import Task
 from core.services.audit import audit_record
-from core.services.tasks import task_create, task_finish, task_step_finish, task_step_start
+from core.services.tasks import task_create, task_finish
+from core.steps import NotYet, SkipStep, Step, run_steps
 
 from .choices import MaintenanceState
 from .drivers import pool_driver
 from .models import HostMaintenance
 
 
-@dataclass(frozen=True)
-class Step:
-    key: str
-    name: str
-    why: str
+@dataclass
+class Maintaining:
+    """What a maintenance step works on: the host, its recorded state, the pool driver."""
+
+    host: Host
+    state: HostMaintenance
+    driver: object
+
+
+def _enter(context: Maintaining, step: Step) -> str:
+    return _enter_action(step.key, context.host, context.state, context.driver)
+
+
+def _exit(context: Maintaining, step: Step) -> str:
+    return _exit_action(step.key, context.host, context.state, context.driver)
 
 
 ENTER_STEPS = (
-    Step("disable", "Disable the host", "No new VM starts on it; running VMs are untouched."),
+    Step(
+        "disable",
+        "Disable the host",
+        "No new VM starts on it; running VMs are untouched.",
+        _enter,
+    ),
     Step(
         "evacuate",
         "Move its VMs to other hosts",
         "Each running VM is live-migrated: it keeps running while it moves.",
+        _enter,
     ),
     Step(
         "unplug",
         "Unplug its storage",
         "Each SR is unmounted on this host only; the other hosts keep using it. With nothing "
         "plugged, changing this host's network can no longer fence it.",
+        _enter,
     ),
     Step(
         "leave",
         "Leave its O2CB clusters",
         "The cluster stack stops cleanly here: the other hosts see a planned departure, "
         "not a failure, and keep their quorum.",
+        _enter,
     ),
     Step(
         "await_reboot",
         "Wait for a reboot",
         "The host stays in maintenance until it has restarted, so it comes back with a "
         "clean cluster stack and any change made to it in effect.",
+        _enter,
     ),
 )
 EXIT_STEPS = (
-    Step("start", "Rejoin its clusters", "The cluster stack starts and heartbeats again."),
-    Step("plug", "Plug its storage", "Each SR it had is mounted again."),
-    Step("enable", "Enable the host", "VMs may start on it again."),
+    Step("start", "Rejoin its clusters", "The cluster stack starts and heartbeats again.", _exit),
+    Step("plug", "Plug its storage", "Each SR it had is mounted again.", _exit),
+    Step("enable", "Enable the host", "VMs may start on it again.", _exit),
 )
+# Seconds between looks at whether a rebooting host is back (each look is a new delivery).
+REBOOT_POLL = 0.5
 
 
 # Previews ---------------------------------------------------------------------------------
@@ -223,7 +246,7 @@ def _start(host: Host, kind: str, steps, actor, name: str) -> Task:
         name=f"{name} {host}",
         kind=f"maintenance.{kind}",
         celery_task=f"maintenance.{kind}",
-        steps=[s.name for s in steps],
+        steps=steps,
         user=actor,
         target=host,
     )
@@ -312,6 +335,8 @@ def _enter_action(key: str, host: Host, state: HostMaintenance, driver) -> str:
     if key == "leave":
         left = list(state.left_clusters)
         for cluster in host_clusters(host):
+            if cluster.pk in left:  # left by an earlier try of this step
+                continue
             agent_call(host, "cluster_stop", cluster=cluster.cluster_name)
             left.append(cluster.pk)
             state.left_clusters = left
@@ -349,43 +374,32 @@ def _exit_action(key: str, host: Host, state: HostMaintenance, driver) -> str:
     return "Enabled." if state.was_enabled else "Left disabled, as it was before maintenance."
 
 
-def _run(task: Task, steps, action, finish) -> None:
+def _run(task: Task, steps, finish) -> None:
     host = Host.objects.get(pk=task.target_id)
     state = HostMaintenance.objects.get(host=host)
-    driver = pool_driver()
-    for position, step in enumerate(steps, 1):
-        if step.key in state.done:
-            task_step_finish(
-                task=task,
-                position=position,
-                status=StepStatus.SUCCEEDED,
-                message="Done by an earlier run.",
-            )
-            continue
-        task_step_start(task=task, position=position)
-        try:
-            message = action(step.key, host, state, driver)
-        except ConsoleError as exc:  # DriverError is one too
-            task_step_finish(
-                task=task, position=position, status=StepStatus.FAILED, message=exc.message
-            )
-            done = [s.name.lower() for s in steps if s.key in state.done]
-            task_finish(
-                task=task,
-                status=TaskStatus.FAILED,
-                error=f"{step.name} failed: {exc.message} {host} is "
-                + (f"part-way: done so far: {'; '.join(done)}." if done else "unchanged.")
-                + " Fix the cause, then retry (it continues from this step)"
-                + (" or roll back." if task.kind == "maintenance.enter" else "."),
-            )
-            return
-        task_step_finish(task=task, position=position, status=StepStatus.SUCCEEDED, message=message)
+
+    def failure(step: Step, message: str) -> str:
+        done = [s.name.lower() for s in steps if s.key in state.done]
+        return (
+            f"{step.name} failed: {message} {host} is "
+            + (f"part-way: done so far: {'; '.join(done)}." if done else "unchanged.")
+            + " Fix the cause, then retry (it continues from this step)"
+            + (" or roll back." if task.kind == "maintenance.enter" else ".")
+        )
+
+    run_steps(
+        task,
+        steps,
+        Maintaining(host, state, pool_driver()),
+        done=lambda context, step: step.key in context.state.done,
+        failure=failure,
+    )
     finish(host, state)
     task_finish(task=task, status=TaskStatus.SUCCEEDED)
 
 
 def enter_run(task: Task) -> None:
-    _run(task, ENTER_STEPS, _enter_action, lambda host, state: None)
+    _run(task, ENTER_STEPS, lambda host, state: None)
 
 
 def exit_run(task: Task) -> None:
@@ -394,7 +408,7 @@ def exit_run(task: Task) -> None:
         for cluster in host_clusters(host):
             cluster_reconcile_start(cluster=cluster, reason=f"{host} is back from maintenance")
 
-    _run(task, EXIT_STEPS, _exit_action, finish)
+    _run(task, EXIT_STEPS, finish)
 
 
 def rollback_run(task: Task) -> None:
@@ -468,7 +482,7 @@ def rolling_restart(*, cluster: Cluster, actor) -> Task:
         name=f"Rolling restart of {cluster}",
         kind="maintenance.rolling_restart",
         celery_task="maintenance.rolling_restart",
-        steps=[f"Restart {host}" for host in members],
+        steps=[_restart_step(host.pk, host) for host in members],
         user=actor,
         target=cluster,
         params={"hosts": [host.pk for host in members]},
@@ -483,23 +497,26 @@ def rolling_restart(*, cluster: Cluster, actor) -> Task:
     return task
 
 
-def _wait_for_boot(host: Host, state: HostMaintenance, timeout: float) -> None:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        host.refresh_from_db(fields=["boot_time"])
-        if _rebooted(host, state):
-            return
-        time.sleep(0.5)
-    raise ConsoleError(
-        f"{host} did not come back within {timeout:g} s of its reboot; it stays in "
-        "maintenance. Check its console, then exit maintenance when it is up."
+def _restart_step(pk: int, host: Host | None) -> Step:
+    return Step(
+        f"restart-{pk}",
+        f"Restart {host}",
+        "Through maintenance and back: its VMs move away, it leaves its clusters cleanly, "
+        "reboots, and rejoins; the other hosts keep the cluster's quorum meanwhile.",
+        _restart,
+        subject=host,
     )
 
 
+def _restart(driver, step: Step) -> str:
+    if step.subject is None:
+        raise SkipStep("The host was removed since.")
+    return restart_host(step.subject, driver, reboot_timeout=settings.REBOOT_TIMEOUT)
+
+
 def restart_host(host: Host, driver, *, reboot_timeout: float) -> str:
-    """One host through maintenance and back; every effect recorded as it happens."""
+    """One host through maintenance and back; every effect recorded as it happens, so
+    the step can be run again (after a retry, or to look whether the host is back)."""
     state, _ = HostMaintenance.objects.get_or_create(
         host=host,
         defaults={"state": MaintenanceState.ENTERING, "was_enabled": host.enabled},
@@ -510,7 +527,15 @@ def restart_host(host: Host, driver, *, reboot_timeout: float) -> str:
     if "reboot" not in state.done:
         driver.host_reboot(host)
         _record(state, "reboot")
-    _wait_for_boot(host, state, reboot_timeout)
+    host.refresh_from_db(fields=["boot_time"])
+    if not _rebooted(host, state):
+        raise NotYet(
+            f"Rebooted; waiting for {host} to come back.",
+            again_in=REBOOT_POLL,
+            give_up_after=reboot_timeout,
+            failure=f"{host} did not come back within {reboot_timeout:g} s of its reboot; it "
+            "stays in maintenance. Check its console, then exit maintenance when it is up.",
+        )
     for step in EXIT_STEPS:
         if step.key not in state.done:
             _exit_action(step.key, host, state, driver)
@@ -519,34 +544,18 @@ def restart_host(host: Host, driver, *, reboot_timeout: float) -> str:
 
 
 def rolling_restart_run(task: Task) -> None:
-    from django.conf import settings
+    def failure(step: Step, message: str) -> str:
+        return (
+            f"{step.subject}: {message} The restart stopped there; hosts after it were "
+            "not touched. Fix it (its maintenance page says where it stands), then start "
+            "the rolling restart again."
+        )
 
-    driver = pool_driver()
-    for position, host in task_hosts(task):
-        if host is None:
-            task_step_finish(
-                task=task,
-                position=position,
-                status=StepStatus.SKIPPED,
-                message="The host was removed since.",
-            )
-            continue
-        task_step_start(task=task, position=position)
-        try:
-            message = restart_host(host, driver, reboot_timeout=settings.REBOOT_TIMEOUT)
-        except ConsoleError as exc:
-            task_step_finish(
-                task=task, position=position, status=StepStatus.FAILED, message=exc.message
-            )
-            task_finish(
-                task=task,
-                status=TaskStatus.FAILED,
-                error=f"{host}: {exc.message} The restart stopped there; hosts after it were "
-                "not touched. Fix it (its maintenance page says where it stands), then start "
-                "the rolling restart again.",
-            )
-            return
-        task_step_finish(task=task, position=position, status=StepStatus.SUCCEEDED, message=message)
+    steps = [
+        _restart_step(pk, host)
+        for (_position, host), pk in zip(task_hosts(task), task.params["hosts"], strict=True)
+    ]
+    run_steps(task, steps, pool_driver(), failure=failure)
     cluster = Cluster.objects.get(pk=task.target_id)
     cluster_reconcile_start(cluster=cluster, reason="rolling restart finished")
     task_finish(task=task, status=TaskStatus.SUCCEEDED)

@@ -8,11 +8,13 @@ two concurrent workflows end with one); each member gets a PBD, plugged.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.db import IntegrityError, transaction
 
 from clusters.agents import agent_call, agent_call_many
 from clusters.choices import SRFormat, VDIType
-from clusters.models import LUN, PBD, SR, VDI, Cluster
+from clusters.models import LUN, PBD, SR, VDI, Cluster, Host
 from clusters.monitor import (
     desired_nodes,
     start_on_host,
@@ -20,11 +22,12 @@ from clusters.monitor import (
     wait_for_earlier_runs,
 )
 from clusters.selectors import cluster_members
-from core.choices import AuditOutcome, StepStatus, TaskStatus
-from core.errors import ConsoleError
+from core.choices import AuditOutcome, TaskStatus
+from core.errors import ConsoleError, TransientError
 from core.models import Task
 from core.services.audit import audit_record
-from core.services.tasks import task_create, task_finish, task_step_finish, task_step_start
+from core.services.tasks import task_create, task_finish
+from core.steps import Step, run_steps, step_note, step_noted
 
 from .drivers import pool_driver
 from .services import refuse_unless_clear
@@ -100,22 +103,60 @@ def storage_add_preview(*, cluster: Cluster, requests: list[dict]) -> dict:
     return {
         "cluster": cluster.name,
         "members": [h.hostname for h in cluster_members(cluster)],
-        "steps": _steps(requests),
+        "steps": [step.name for step in _steps(requests)],
         "luns": [by_id.get(r.get("scsi_id")) for r in requests],
         "refusals": refusals,
     }
 
 
-def _steps(requests: list[dict]) -> list[str]:
-    """The runner's steps, in its order (a step is known by its position)."""
-    steps = ["Start the cluster on every member"]
+def _steps(requests: list[dict]) -> list[Step]:
+    """The runner's steps, each known by its key (the LUN's id for a LUN's steps)."""
+    steps = [
+        Step(
+            "start",
+            "Start the cluster on every member",
+            "Each member's cluster.conf is brought up to date and O2CB runs, so every "
+            "member can heartbeat on the new storage.",
+            _start,
+        )
+    ]
     for request in requests:
+        name, scsi_id = request.get("name"), request.get("scsi_id")
         steps += [
-            f"Format {request.get('name')} (mkfs.ocfs2 on {request.get('scsi_id')})",
-            f"Make {request.get('name')} a heartbeat region on every member",
+            Step(
+                f"format-{scsi_id}",
+                f"Format {name} (mkfs.ocfs2 on {scsi_id})",
+                "One OCFS2 filesystem with a node slot per possible member.",
+                _format,
+                subject=request,
+                retries=0,  # formatting again is not harmless: a timeout fails it
+            ),
+            Step(
+                f"region-{scsi_id}",
+                f"Make {name} a heartbeat region on every member",
+                "Global heartbeat: each member writes its heartbeat on the new volume.",
+                _region,
+                subject=request,
+            ),
         ]
-    steps.append("Find or create the cluster's o2cb_statefile VDI")
-    steps += [f"Plug {request.get('name')} on every member" for request in requests]
+    steps.append(
+        Step(
+            "statefile",
+            "Find or create the cluster's o2cb_statefile VDI",
+            "The cluster's state file lives on its first SR; a cluster has exactly one.",
+            _statefile,
+        )
+    )
+    steps += [
+        Step(
+            f"plug-{r.get('scsi_id')}",
+            f"Plug {r.get('name')} on every member",
+            "Each member gets a PBD and mounts the SR.",
+            _plug,
+            subject=r,
+        )
+        for r in requests
+    ]
     return steps
 
 
@@ -176,107 +217,108 @@ def statefile_find_or_create(*, cluster: Cluster, sr: SR) -> tuple[VDI, bool]:
 
 
 def _raise_failures(answers: dict) -> None:
-    failed = {h.hostname: str(a) for h, a in answers.items() if isinstance(a, Exception)}
-    if failed:
-        raise ConsoleError("; ".join(f"{name}: {error}" for name, error in sorted(failed.items())))
+    """One error for every member that failed; transient (tried again) when every one of
+    them only did not answer in time."""
+    errors = {h: a for h, a in answers.items() if isinstance(a, Exception)}
+    if errors:
+        message = "; ".join(f"{h.hostname}: {errors[h]}" for h in sorted(errors, key=str))
+        transient = all(isinstance(error, TransientError) for error in errors.values())
+        raise (TransientError if transient else ConsoleError)(message)
 
 
 def _each_member(members, call, **kwargs) -> None:
     _raise_failures(agent_call_many(members, lambda host: agent_call(host, call, **kwargs)))
 
 
+@dataclass
+class AddingStorage:
+    """What the steps of adding storage work on."""
+
+    task: Task
+    cluster: Cluster
+    members: list[Host]
+
+    @property
+    def slots(self) -> int:
+        return min(255, max(8, 2 * len(self.members)))
+
+
+def _start(adding: AddingStorage, step: Step) -> str:
+    # Bring each member's cluster.conf up to date first, as a cluster start does.
+    cluster = adding.cluster
+    desired, statefile = desired_nodes(cluster), statefile_uuid(cluster)
+
+    def start_one(host):
+        return start_on_host(host, cluster.cluster_name, desired, statefile)
+
+    _raise_failures(agent_call_many(adding.members, start_one))
+    return f"Running on {len(adding.members)} hosts."
+
+
+def _format(adding: AddingStorage, step: Step) -> str:
+    request = step.subject
+    done = agent_call(
+        adding.members[0],
+        "lun_format",
+        scsi_id=request["scsi_id"],
+        cluster=adding.cluster.cluster_name,
+        label=request["name"],
+        slots=adding.slots,
+        timeout=600,
+    )
+    step_note(adding.task, step.key, region=done["region"])
+    return f"OCFS2 volume {done['region']}, {adding.slots} node slots."
+
+
+def _region(adding: AddingStorage, step: Step) -> str:
+    """The volume heartbeats on every member; then it is recorded as the SR."""
+    request = step.subject
+    region = step_noted(adding.task, f"format-{request['scsi_id']}")["region"]
+    _each_member(
+        adding.members, "heartbeat_region_add", cluster=adding.cluster.cluster_name, region=region
+    )
+    lun_info = agent_call(adding.members[0], "lun_list")
+    info = next(lun for lun in lun_info if lun["scsi_id"] == request["scsi_id"])
+    with transaction.atomic():
+        lun, _ = LUN.objects.get_or_create(
+            scsi_id=request["scsi_id"],
+            defaults={"size": info["size"] or 0, "vendor": info["vendor"], "model": info["model"]},
+        )
+        SR.objects.get_or_create(
+            lun=lun,
+            defaults={
+                "name": request["name"],
+                "format": request["format"],
+                "cluster": adding.cluster,
+            },
+        )
+    return f"Heartbeating on {len(adding.members)} hosts."
+
+
+def _sr(request: dict) -> SR:
+    return SR.objects.get(lun__scsi_id=request["scsi_id"])
+
+
+def _statefile(adding: AddingStorage, step: Step) -> str:
+    first = _sr(adding.task.params["requests"][0])
+    vdi, made = statefile_find_or_create(cluster=adding.cluster, sr=first)
+    return f"{'Created' if made else 'Found'} {vdi.name} on {vdi.sr}."
+
+
+def _plug(adding: AddingStorage, step: Step) -> str:
+    sr, driver = _sr(step.subject), pool_driver()
+    for host in adding.members:
+        pbd, _ = PBD.objects.get_or_create(host=host, sr=sr)
+        driver.pbd_plug(pbd)
+        PBD.objects.filter(pk=pbd.pk).update(plugged=True)
+    return f"Plugged on {len(adding.members)} hosts."
+
+
 def storage_add_run(task: Task) -> None:
     wait_for_earlier_runs(task)
     cluster = Cluster.objects.get(pk=task.target_id)
-    members = cluster_members(cluster)
-    slots = min(255, max(8, 2 * len(members)))
-    position = 0
-    created: list[SR] = []
-
-    def step(work):
-        nonlocal position
-        position += 1
-        task_step_start(task=task, position=position)
-        try:
-            message = work()
-        except ConsoleError as exc:
-            task_step_finish(
-                task=task, position=position, status=StepStatus.FAILED, message=exc.message
-            )
-            raise
-        task_step_finish(
-            task=task, position=position, status=StepStatus.SUCCEEDED, message=message or ""
-        )
-
-    def start():
-        # Bring each member's cluster.conf up to date first, as a cluster start does.
-        desired, statefile = desired_nodes(cluster), statefile_uuid(cluster)
-
-        def start_one(host):
-            return start_on_host(host, cluster.cluster_name, desired, statefile)
-
-        _raise_failures(agent_call_many(members, start_one))
-        return f"Running on {len(members)} hosts."
-
-    step(start)
-    for request in task.params["requests"]:
-        region = {}
-
-        def format_lun(request=request, region=region):
-            done = agent_call(
-                members[0],
-                "lun_format",
-                scsi_id=request["scsi_id"],
-                cluster=cluster.cluster_name,
-                label=request["name"],
-                slots=slots,
-                timeout=600,
-            )
-            region["name"] = done["region"]
-            return f"OCFS2 volume {done['region']}, {slots} node slots."
-
-        def add_region(region=region):
-            _each_member(
-                members,
-                "heartbeat_region_add",
-                cluster=cluster.cluster_name,
-                region=region["name"],
-            )
-            return f"Heartbeating on {len(members)} hosts."
-
-        step(format_lun)
-        step(add_region)
-        lun_info = agent_call(members[0], "lun_list")
-        info = next(lun for lun in lun_info if lun["scsi_id"] == request["scsi_id"])
-        with transaction.atomic():
-            lun, _ = LUN.objects.get_or_create(
-                scsi_id=request["scsi_id"],
-                defaults={
-                    "size": info["size"] or 0,
-                    "vendor": info["vendor"],
-                    "model": info["model"],
-                },
-            )
-            created.append(
-                SR.objects.create(
-                    name=request["name"], format=request["format"], lun=lun, cluster=cluster
-                )
-            )
-
-    def statefile():
-        vdi, made = statefile_find_or_create(cluster=cluster, sr=created[0])
-        return f"{'Created' if made else 'Found'} {vdi.name} on {vdi.sr}."
-
-    step(statefile)
-    driver = pool_driver()
-    for sr in created:
-
-        def plug(sr=sr):
-            for host in members:
-                pbd, _ = PBD.objects.get_or_create(host=host, sr=sr)
-                driver.pbd_plug(pbd)
-                PBD.objects.filter(pk=pbd.pk).update(plugged=True)
-            return f"Plugged on {len(members)} hosts."
-
-        step(plug)
-    task_finish(task=task, status=TaskStatus.SUCCEEDED, result={"srs": [sr.pk for sr in created]})
+    requests = task.params["requests"]
+    adding = AddingStorage(task, cluster, cluster_members(cluster))
+    run_steps(task, _steps(requests), adding, failure=lambda step, message: message)
+    srs = [_sr(request).pk for request in requests]
+    task_finish(task=task, status=TaskStatus.SUCCEEDED, result={"srs": srs})
