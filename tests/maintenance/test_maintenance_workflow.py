@@ -152,3 +152,28 @@ def test_one_workflow_per_host_at_a_time(maintenance_pool, operator_user, settin
     second = post(operator_user, "retry", host=host.pk)
     assert second.status_code == 409 and "under way" in second.json()["message"]
     assert finished(Task.objects.get(pk=task_id)).status == "succeeded"
+
+
+def test_a_host_that_answers_late_is_retried_without_the_admin(
+    maintenance_pool, operator_user, settings
+):
+    """The host is slow for a while (its agent answers after the console gave up): the
+    step is tried again by itself, says so, and the workflow ends as if nothing happened."""
+    (host, _other, _third), roots = maintenance_pool
+    settings.AGENT_CALL_TIMEOUT = 2
+    settings.STEP_RETRY_BACKOFF = 3
+    delay = roots[host.hostname].path("etc/sandbox/agent-delay")
+    delay.parent.mkdir(parents=True, exist_ok=True)
+    delay.write_text("4\n")
+    task = Task.objects.get(pk=post(operator_user, "enter", host=host.pk).json()["task_id"])
+    unplug = wait_for(lambda: task.steps.filter(key="unplug", retries=1).first(), 60)
+    assert f"{host} did not answer 'sr_unmount' within 2 s." in unplug.message
+    assert "Trying again in 3 s (retry 1 of 3)." in unplug.message
+    delay.write_text("")  # the host answers in time again
+    task = finished(task)
+    assert task.status == "succeeded", task.error
+    unplug = task.steps.get(key="unplug")
+    assert unplug.retries == 1
+    assert unplug.message == "Unplugged 1 SR. (succeeded after 1 retry)"
+    assert not PBD.objects.get(host=host).plugged and mounted(roots[host.hostname]) == []
+    assert HostMaintenance.objects.get(host=host).state == "in"
