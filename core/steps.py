@@ -135,6 +135,9 @@ def run_steps(
     outcome, later = Outcome(), []
     for step in steps:
         row = rows[step.key]
+        if row.status == StepStatus.FAILED:  # failed in an earlier delivery of this task
+            outcome.failed.append(step)
+            continue
         try:
             _run_one(task, step, row, context, done)
         except Reschedule as again:
@@ -146,15 +149,13 @@ def run_steps(
                 error = failure(step, failed.message) if failure else None
                 raise ConsoleError(error or f"{step.name} failed: {failed.message}") from None
             outcome.failed.append(step)
-        if row.status == StepStatus.FAILED:  # failed in an earlier delivery of this task
-            outcome.failed.append(step)
     if later:
         raise Reschedule(min(later))
     return outcome
 
 
 def _run_one(task: Task, step: Step, row: TaskStep, context, done) -> None:
-    if row.status in (StepStatus.SUCCEEDED, StepStatus.SKIPPED, StepStatus.FAILED):
+    if row.status in (StepStatus.SUCCEEDED, StepStatus.SKIPPED):
         return  # an earlier delivery of this task ended it
     if done is not None and done(context, step):
         _finish(task, row, StepStatus.SUCCEEDED, EARLIER_RUN)
@@ -204,7 +205,8 @@ def _fail(task: Task, step: Step, row: TaskStep, message: str) -> None:
 def _retry(task: Task, step: Step, row: TaskStep, exc: TransientError) -> None:
     limit = _limit(step)
     if row.retries >= limit:
-        gave_up = f" (gave up after {row.retries} retries)" if row.retries else ""
+        tries = f"{row.retries} {'retry' if row.retries == 1 else 'retries'}"
+        gave_up = f" (gave up after {tries})" if row.retries else ""
         _fail(task, step, row, exc.message + gave_up)
     countdown = get_exponential_backoff_interval(
         factor=settings.STEP_RETRY_BACKOFF if step.backoff is None else step.backoff,
@@ -244,10 +246,10 @@ def run_each(
     )
     for step in todo:
         rows[step.key].status = StepStatus.RUNNING
-    answers = _in_threads(todo, fetch)
+    answers = {step.key: answer for step, answer in _in_threads(todo, fetch).items()}
 
     def settled(context, step):
-        answer = answers[step]
+        answer = answers[step.key]
         if isinstance(answer, TransientError) and rows[step.key].retries < _limit(step):
             raise answer  # run_steps schedules the retry
         return record(step, answer)
