@@ -8,30 +8,35 @@ its agent; the database is written by the calling thread.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from core.choices import StepStatus, TaskStatus
+from core.choices import TaskStatus
+from core.errors import ConsoleError
 from core.models import Task
 from core.services.alerts import alert_sync
-from core.services.tasks import task_finish, task_step_finish, task_step_start, task_steps_add
+from core.services.tasks import task_finish
+from core.steps import NotYet, Step, run_each, run_steps, step_note, step_noted, step_rows
 
-from .agents import HostUnreachable, agent_call, agent_call_many
+from .agents import agent_call, agent_call_many
 from .choices import HostRegistration, VDIType
 from .models import Cluster, ClusterHostStatus, Host, peers_in_brief
 from .selectors import cluster_members, timeout_differences
 from .services import (
+    START_WHY,
     cluster_reconcile_start,
     io_health_record,
     memberships_collect_garbage,
     task_hosts,
 )
 
-# Seconds to wait before each retry of a call the host did not answer.
-RETRY_DELAYS = (0.5,)
+# A host that did not answer is asked again once, half a second later, in the same run
+# (the step runner reschedules its step); the next periodic run tries it again anyway.
+HOST_STEP_RETRIES = 1
+HOST_STEP_BACKOFF = 0.5
 
 
 @dataclass(frozen=True)
@@ -117,27 +122,18 @@ def _o2cb_address(addresses) -> str | None:
     return f"{ip}:{port or 7777}"
 
 
-def _call(host: Host, call: str, **kwargs) -> dict:
-    for delay in RETRY_DELAYS:
-        try:
-            return agent_call(host, call, **kwargs)
-        except HostUnreachable:
-            time.sleep(delay)
-    return agent_call(host, call, **kwargs)
-
-
 def _reason(error: Exception) -> str:
     return str(getattr(error, "message", error))
 
 
 def converge_host(host: Host, cluster_name: str, desired: dict[int, DesiredNode]) -> dict:
     """Runs in a worker thread: agent calls only, no database access."""
-    report = _call(host, "cluster_query", cluster=cluster_name)
+    report = agent_call(host, "cluster_query", cluster=cluster_name)
     plan = plan_host(desired, report)
     applied = []
     for call, kwargs, description in plan.calls:
         # Each change answers with the host's state after it: no second query needed.
-        report = _call(host, call, cluster=cluster_name, **kwargs)["query"]
+        report = agent_call(host, call, cluster=cluster_name, **kwargs)["query"]
         applied.append(description)
     return {"report": report, "applied": applied, "drift": plan_host(desired, report).drift}
 
@@ -181,25 +177,65 @@ def _store_status(cluster: Cluster, host: Host, outcome) -> None:
 
 # Runs that rewrite a cluster's cluster.conf files from a snapshot of the database.
 CONVERGING_KINDS = ("clusters.reconcile", "clusters.start", "maintenance.add_storage")
+# Seconds between looks at whether the earlier runs have finished.
 EARLIER_RUN_POLL = 0.2
+
+
+def earlier_runs(task: Task):
+    """Runs of the same cluster claimed before this one and still running."""
+    return Task.objects.filter(
+        Q(started__lt=task.started) | Q(started=task.started, pk__lt=task.pk),
+        kind__in=CONVERGING_KINDS,
+        target_type=task.target_type,
+        target_id=task.target_id,
+        status=TaskStatus.RUNNING,
+    ).order_by("started", "pk")
 
 
 def wait_for_earlier_runs(task: Task) -> None:
     """Let runs of the same cluster that were claimed earlier finish first.
 
     Each run converges hosts to the snapshot it read; two at once could undo each
-    other (an older snapshot would comment out a node a newer one just added). A run
-    whose worker was lost is failed by the stalled-task sweep, which ends the wait.
+    other (an older snapshot would comment out a node a newer one just added). The wait
+    holds no worker thread: the run is rescheduled until they are done, and gives up
+    after EARLIER_RUN_WAIT seconds (a run whose worker was lost is failed by the
+    stalled-task sweep, which then runs; meanwhile the waiting ones fail clearly).
     """
-    earlier = Task.objects.filter(
-        Q(started__lt=task.started) | Q(started=task.started, pk__lt=task.pk),
-        kind__in=CONVERGING_KINDS,
-        target_type=task.target_type,
-        target_id=task.target_id,
-        status=TaskStatus.RUNNING,
+    first = earlier_runs(task).first()
+    if first is None:
+        return
+    limit = settings.EARLIER_RUN_WAIT
+    raise NotYet(
+        f"Waiting for an earlier run of {task.target_repr} to finish: {first.name}.",
+        again_in=EARLIER_RUN_POLL,
+        give_up_after=limit,
+        failure=f"Gave up after waiting {limit:g} s for an earlier run of {task.target_repr} "
+        f"to finish: '{first.name}' (task {first.pk}) still shows as running. If its worker "
+        "was lost it is failed by the stalled-task sweep; then run this again.",
     )
-    while earlier.exists():
-        time.sleep(EARLIER_RUN_POLL)
+
+
+def _host_step(key: str, name: str, why: str, host: Host) -> Step:
+    return Step(key, name, why, subject=host, retries=HOST_STEP_RETRIES, backoff=HOST_STEP_BACKOFF)
+
+
+def _converge_steps(members: list[Host]) -> list[Step]:
+    why = "Its cluster.conf is made to hold exactly the cluster's members."
+    return [_host_step(f"converge-{h.pk}", f"Converge {h}", why, h) for h in members]
+
+
+def _forget(task: Task, step: Step) -> str:
+    forgotten = memberships_collect_garbage(cluster=Cluster.objects.get(pk=task.target_id))
+    step_note(task, step.key, numbers=[m.number for m in forgotten])
+    return ", ".join(f"node {m.number} ({m.hostname})" for m in forgotten) or "nothing to forget"
+
+
+GC_STEP = Step(
+    "forget",
+    "Forget departed nodes once every member restarted",
+    "A removed node's number is held until no running member still knows it.",
+    _forget,
+)
 
 
 def cluster_reconcile_run(task: Task) -> Task:
@@ -208,50 +244,35 @@ def cluster_reconcile_run(task: Task) -> Task:
     cluster = Cluster.objects.get(pk=task.target_id)
     members = cluster_members(cluster)
     desired = desired_nodes(cluster)
-    *host_steps, gc_step = task_steps_add(
-        task=task,
-        names=[f"Converge {host}" for host in members]
-        + ["Forget departed nodes once every member restarted"],
-    )
-    steps = dict(zip(members, host_steps, strict=True))
-    task_step_start(task=task, position=[step.position for step in host_steps])
+    steps = _converge_steps(members)
+    step_rows(task, [*steps, GC_STEP])  # in this order, before any runs
 
-    outcomes = agent_call_many(
-        members, lambda host: converge_host(host, cluster.cluster_name, desired)
-    )
-    failed = []
-    for host, outcome in outcomes.items():
-        _store_status(cluster, host, outcome)
-        position = steps[host].position
+    def record(step: Step, outcome) -> str:
+        _store_status(cluster, step.subject, outcome)
         if isinstance(outcome, Exception):
-            failed.append(host.hostname)
-            task_step_finish(
-                task=task, position=position, status=StepStatus.FAILED, message=_reason(outcome)
-            )
-            continue
+            raise ConsoleError(_reason(outcome))
         summary = "; ".join(outcome["applied"]) or "already up to date"
         if outcome["report"].get("needs_restart"):
             summary += " (needs a cluster restart)"
-        task_step_finish(task=task, position=position, status=StepStatus.SUCCEEDED, message=summary)
+        return summary
 
+    converged = run_each(
+        task,
+        steps,
+        lambda step: converge_host(step.subject, cluster.cluster_name, desired),
+        record,
+    )
     # Statuses of hosts that are no longer members say nothing about this cluster now.
     ClusterHostStatus.objects.filter(cluster=cluster).exclude(host__in=members).delete()
-    task_step_start(task=task, position=gc_step.position)
-    forgotten = memberships_collect_garbage(cluster=cluster)
-    task_step_finish(
-        task=task,
-        position=gc_step.position,
-        status=StepStatus.SUCCEEDED,
-        message=", ".join(f"node {m.number} ({m.hostname})" for m in forgotten)
-        or "nothing to forget",
-    )
+    run_steps(task, [GC_STEP], task)
     _update_restart_alert(cluster)
     _update_timeouts_alert(cluster)
-    result = {
-        "hosts": len(members),
-        "failed": failed,
-        "forgotten": [m.number for m in forgotten],
-    }
+    return _reconcile_finish(task, members, [step.subject.hostname for step in converged.failed])
+
+
+def _reconcile_finish(task: Task, members: list[Host], failed: list[str]) -> Task:
+    forgotten = step_noted(task, GC_STEP.key).get("numbers", [])
+    result = {"hosts": len(members), "failed": failed, "forgotten": forgotten}
     if failed:
         return task_finish(
             task=task,
@@ -310,31 +331,29 @@ def start_on_host(
 ) -> dict:
     """Runs in a worker thread: bring the host's cluster.conf up to date, then start."""
     converge_host(host, cluster_name, desired)
-    return _call(host, "cluster_start", cluster=cluster_name, statefile_vdi=statefile)
+    return agent_call(host, "cluster_start", cluster=cluster_name, statefile_vdi=statefile)
 
 
 def cluster_start_run(task: Task) -> None:
     """Start the cluster on each member: bring its cluster.conf up to date, then start."""
     wait_for_earlier_runs(task)
     cluster = Cluster.objects.get(pk=task.target_id)
-    steps = {host: position for position, host in task_hosts(task) if host is not None}
+    steps = [
+        _host_step(f"start-{host.pk}", f"Start on {host}", START_WHY, host)
+        for _position, host in task_hosts(task)
+        if host is not None
+    ]
     desired, statefile = desired_nodes(cluster), statefile_uuid(cluster)
-    task_step_start(task=task, position=list(steps.values()))
 
-    def start(host: Host) -> dict:
-        return start_on_host(host, cluster.cluster_name, desired, statefile)
+    def start(step: Step) -> dict:
+        return start_on_host(step.subject, cluster.cluster_name, desired, statefile)
 
-    failed = []
-    for host, outcome in agent_call_many(steps, start).items():
-        ok = not isinstance(outcome, Exception)
-        if not ok:
-            failed.append(host.hostname)
-        task_step_finish(
-            task=task,
-            position=steps[host],
-            status=StepStatus.SUCCEEDED if ok else StepStatus.FAILED,
-            message="running" if ok else _reason(outcome),
-        )
+    def record(step: Step, outcome) -> str:
+        if isinstance(outcome, Exception):
+            raise ConsoleError(_reason(outcome))
+        return "running"
+
+    failed = [step.subject.hostname for step in run_each(task, steps, start, record).failed]
     if failed:
         task_finish(
             task=task,

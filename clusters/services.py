@@ -12,7 +12,7 @@ from django.db.models.functions import TruncHour
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from core.choices import AuditOutcome, StepStatus, TaskStatus
+from core.choices import AuditOutcome, TaskStatus
 from core.errors import ConsoleError
 from core.models import Task
 from core.services.alerts import alert_clear, alert_raise, alert_sync
@@ -21,9 +21,8 @@ from core.services.tasks import (
     enqueue_on_commit,
     task_create,
     task_finish,
-    task_step_finish,
-    task_step_start,
 )
+from core.steps import SkipStep, Step, run_steps
 
 from . import iohealth
 from .agents import agent_call
@@ -310,6 +309,9 @@ def hosts_mark_silent(*, silent_after) -> list[Host]:
 # Operations that run as Tasks ------------------------------------------------------------
 
 
+START_WHY = "Its cluster.conf is brought up to date, then O2CB starts and heartbeats."
+
+
 def cluster_start(*, cluster: Cluster, actor) -> Task:
     """Start the cluster software on every member host (global heartbeat, service enabled)."""
     members = cluster_members(cluster)
@@ -319,7 +321,7 @@ def cluster_start(*, cluster: Cluster, actor) -> Task:
         name=f"Start {cluster} on every member",
         kind="clusters.start",
         celery_task="clusters.cluster_start",
-        steps=[f"Start on {host}" for host in members],
+        steps=[Step(f"start-{host.pk}", f"Start on {host}", START_WHY) for host in members],
         user=actor,
         target=cluster,
         params={"hosts": [host.pk for host in members]},
@@ -347,7 +349,7 @@ def hosts_check(*, actor) -> Task:
         name="Check every host's agent",
         kind="clusters.check_hosts",
         celery_task="clusters.check_hosts",
-        steps=[f"Ask {host}" for host in hosts],
+        steps=[_ask_step(host.pk, host) for host in hosts],
         user=actor,
         params={"hosts": [host.pk for host in hosts]},
     )
@@ -355,34 +357,34 @@ def hosts_check(*, actor) -> Task:
     return task
 
 
+def _ask_step(pk: int, host: Host | None) -> Step:
+    # Asked again once if it does not answer: the check is about who answers now.
+    return Step(
+        f"ask-{pk}",
+        f"Ask {host}",
+        "Its agent says who it is and when it booted.",
+        _ask,
+        subject=host,
+        stops=False,
+        retries=1,
+    )
+
+
+def _ask(context, step: Step) -> str:
+    if step.subject is None:
+        raise SkipStep("host no longer in the pool")
+    report = agent_call(step.subject, "hello")
+    host_record_report(report=report)
+    return f"agent {report.get('agent_version')}, booted {report.get('boot_time')}"
+
+
 def hosts_check_run(task: Task) -> None:
     """One host after the other, so the page shows the check moving through the pool."""
-    silent = []
-    for position, host in task_hosts(task):
-        task_step_start(task=task, position=position)
-        if host is None:
-            task_step_finish(
-                task=task,
-                position=position,
-                status=StepStatus.SKIPPED,
-                message="host no longer in the pool",
-            )
-            continue
-        try:
-            report = agent_call(host, "hello")
-        except ConsoleError as exc:
-            silent.append(host.hostname)
-            task_step_finish(
-                task=task, position=position, status=StepStatus.FAILED, message=exc.message
-            )
-            continue
-        host_record_report(report=report)
-        task_step_finish(
-            task=task,
-            position=position,
-            status=StepStatus.SUCCEEDED,
-            message=f"agent {report.get('agent_version')}, booted {report.get('boot_time')}",
-        )
+    steps = [
+        _ask_step(pk, host)
+        for (_position, host), pk in zip(task_hosts(task), task.params["hosts"], strict=True)
+    ]
+    silent = [step.subject.hostname for step in run_steps(task, steps).failed]
     if silent:
         task_finish(
             task=task, status=TaskStatus.FAILED, error=f"No answer from: {', '.join(silent)}."

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from core.errors import ConsoleError
 from core.services.tasks import tasks_prune
-from core.tasks import run_claimed
+from core.steps import workflow_task
 
 from . import monitor, services
 from .models import Cluster
@@ -17,14 +17,10 @@ from .models import Cluster
 logger = logging.getLogger(__name__)
 
 
-@shared_task(name="clusters.reconcile_cluster")
-def reconcile_cluster(task_id: int) -> None:
-    run_claimed(task_id, monitor.cluster_reconcile_run)
-
-
-@shared_task(name="clusters.cluster_start")
-def cluster_start(task_id: int) -> None:
-    run_claimed(task_id, monitor.cluster_start_run)
+# Workflows: each runs through the step runner (it may reschedule itself).
+reconcile_cluster = workflow_task("clusters.reconcile_cluster", monitor.cluster_reconcile_run)
+cluster_start = workflow_task("clusters.cluster_start", monitor.cluster_start_run)
+check_hosts = workflow_task("clusters.check_hosts", services.hosts_check_run)
 
 
 @shared_task(name="clusters.reconcile_all")
@@ -52,11 +48,6 @@ def agent_report(report: dict) -> None:
         # A refused report (e.g. a reinstalled host under a taken name) is the admin's to
         # settle: it is alerted by the service; retrying would only repeat it.
         logger.warning("agent report refused: %s", exc.message)
-
-
-@shared_task(name="clusters.check_hosts")
-def check_hosts(task_id: int) -> None:
-    run_claimed(task_id, services.hosts_check_run)
 
 
 @shared_task(name="clusters.collect_io_health", ignore_result=True)

@@ -274,3 +274,6 @@ LOGGING = {
 STEP_RETRIES = int(os.environ.get("STEP_RETRIES", "3"))
 STEP_RETRY_BACKOFF = float(os.environ.get("STEP_RETRY_BACKOFF", "2"))
 STEP_RETRY_BACKOFF_MAX = float(os.environ.get("STEP_RETRY_BACKOFF_MAX", "60"))
+# How long a run that rewrites a cluster's cluster.conf waits for earlier runs of the same
+# cluster before it fails (it holds no worker while it waits).
+EARLIER_RUN_WAIT = float(os.environ.get("EARLIER_RUN_WAIT", "600"))
