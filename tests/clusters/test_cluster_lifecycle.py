@@ -178,3 +178,46 @@ def test_a_host_booted_with_other_timeouts_raises_an_alert(pool, admin_user, cli
     client.force_login(admin_user)
     page = client.get(reverse("cluster-detail", args=[cluster.pk])).content.decode()
     assert "O2CB timeouts differ between hosts" in page
+
+
+def test_a_run_orphaned_by_a_lost_worker_never_wedges_the_others(pool, admin_user, settings):
+    """A start whose worker was killed still shows as running. Later runs of the cluster
+    wait for it without holding a worker (more of them than the worker has threads, and
+    a hosts check still runs), fail with a clear message once their bound passes, and
+    once the stalled-task sweep has failed the orphan the monitor works again."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from core.services.audit import target_fields
+    from core.services.tasks import tasks_fail_stalled
+
+    cluster, _roots = pool
+    settings.EARLIER_RUN_WAIT = 4
+    long_ago = timezone.now() - timedelta(hours=1)
+    orphan = Task.objects.create(
+        name=f"Start {cluster} on every member",
+        kind="clusters.start",
+        status="running",
+        started=long_ago,
+        last_activity=long_ago,
+        **target_fields(cluster),
+    )
+    waiting = []
+    for _ in range(5):  # the worker has 4 threads
+        run = services.cluster_reconcile_start(cluster=cluster, reason="test")
+        wait_for(lambda run=run: Task.objects.get(pk=run.pk).status == "running", 10)
+        waiting.append(run)
+    check = finished(services.hosts_check(actor=admin_user), timeout=20)
+    assert check.status == "succeeded", check.error
+    for run in waiting:
+        run = finished(run, timeout=30)
+        assert run.status == "failed"
+        assert run.error == (
+            f"Gave up after waiting 4 s for an earlier run of {cluster} to finish: "
+            f"'{orphan.name}' (task {orphan.pk}) still shows as running. If its worker was "
+            "lost it is failed by the stalled-task sweep; then run this again."
+        )
+    assert tasks_fail_stalled(quiet_for=timedelta(minutes=30)) == [orphan]
+    after = finished(services.cluster_reconcile_start(cluster=cluster, reason="test"))
+    assert after.status == "succeeded", after.error
