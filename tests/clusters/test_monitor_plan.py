@@ -81,7 +81,7 @@ def test_a_host_whose_address_changed_is_drift_not_a_silent_rewrite():
 
 
 @pytest.mark.django_db
-def test_runs_of_one_cluster_never_overlap(monkeypatch):
+def test_runs_of_one_cluster_never_overlap():
     """An older snapshot converging at the same time could undo a newer one's change."""
     from datetime import timedelta
 
@@ -89,6 +89,7 @@ def test_runs_of_one_cluster_never_overlap(monkeypatch):
     from django.utils import timezone
 
     from clusters import monitor
+    from core.errors import NotYet
     from core.models import Task
 
     from .factories import ClusterFactory
@@ -109,15 +110,10 @@ def test_runs_of_one_cluster_never_overlap(monkeypatch):
     first = run(now - timedelta(seconds=5), kind="clusters.start")
     run(now - timedelta(seconds=9), target=other_cluster)  # another cluster: no wait
     second = run(now)
-    waits = []
-
-    def sleep(seconds):
-        waits.append(seconds)
-        Task.objects.filter(pk=first.pk).update(status="succeeded")
-
-    monkeypatch.setattr(monitor.time, "sleep", sleep)
-    monitor.wait_for_earlier_runs(second)
-    assert len(waits) == 1, "waited for the earlier run of the same cluster, only while it ran"
-    waits.clear()
-    monitor.wait_for_earlier_runs(first)
-    assert waits == [], "the earlier run never waits for a later one"
+    with pytest.raises(NotYet) as waiting:
+        monitor.wait_for_earlier_runs(second)
+    assert "earlier run" in waiting.value.message, "it waits for the earlier run of the cluster"
+    assert waiting.value.give_up_after > 0, "and not without a bound"
+    Task.objects.filter(pk=first.pk).update(status="succeeded")
+    monitor.wait_for_earlier_runs(second)  # only while it runs
+    monitor.wait_for_earlier_runs(first)  # the earlier run never waits for a later one
