@@ -14,24 +14,24 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from core.choices import TaskStatus
+from clusters.selectors.clusters import timeout_differences
+from clusters.selectors.hosts import cluster_members
+from clusters.services.hosts import task_hosts
+from clusters.services.memberships import (
+    START_WHY,
+    cluster_reconcile_start,
+    memberships_collect_garbage,
+)
+from core.choices import AlertName, TaskStatus
 from core.errors import ConsoleError
 from core.models import Task
 from core.services.alerts import alert_sync
 from core.services.tasks import task_finish
 from core.steps import NotYet, Step, run_each, run_steps, step_note, step_noted, step_rows
 
-from .agents import agent_call, agent_call_many
-from .choices import HostRegistration, VDIType
+from .agents import agent_call
+from .choices import O2CB_PORT, VDIType
 from .models import Cluster, ClusterHostStatus, Host, peers_in_brief
-from .selectors import cluster_members, timeout_differences
-from .services import (
-    START_WHY,
-    cluster_reconcile_start,
-    io_health_record,
-    memberships_collect_garbage,
-    task_hosts,
-)
 
 # A host that did not answer is asked again once, half a second later, in the same run
 # (the step runner reschedules its step); the next periodic run tries it again anyway.
@@ -115,11 +115,11 @@ def plan_host(desired: dict[int, DesiredNode], report: dict) -> HostPlan:
 
 
 def _o2cb_address(addresses) -> str | None:
-    """The first management address as O2CB writes it (ip:port, port 7777 by default)."""
+    """The first management address as O2CB writes it (ip:port, O2CB's port by default)."""
     if not addresses:
         return None
     ip, _, port = addresses[0].partition(":")
-    return f"{ip}:{port or 7777}"
+    return f"{ip}:{port or O2CB_PORT}"
 
 
 def _reason(error: Exception) -> str:
@@ -291,9 +291,8 @@ def _update_restart_alert(cluster: Cluster) -> None:
         )
     )
     alert_sync(
-        name="CLUSTER_NEEDS_RESTART",
+        name=AlertName.CLUSTER_NEEDS_RESTART,
         target=cluster,
-        priority=2,
         message=(
             f"{cluster} needs a restart on {len(hosts)} host(s) ({', '.join(hosts)}) "
             "before a removal takes effect. Run a rolling restart."
@@ -309,9 +308,8 @@ def _update_timeouts_alert(cluster: Cluster) -> None:
     )
     differences = timeout_differences({s.host.hostname: s.timeouts for s in statuses})
     alert_sync(
-        name="O2CB_TIMEOUTS_DIFFER",
+        name=AlertName.O2CB_TIMEOUTS_DIFFER,
         target=cluster,
-        priority=2,
         message=" ".join(differences)
         + " O2CB refuses to connect nodes whose timeouts differ: set the same values in "
         "/etc/default/o2cb on every host, then restart the cluster host by host."
@@ -363,21 +361,3 @@ def cluster_start_run(task: Task) -> None:
     else:
         task_finish(task=task, status=TaskStatus.SUCCEEDED)
     cluster_reconcile_start(cluster=cluster, reason="after start")
-
-
-def io_health_collect(*, timeout: float) -> dict[Host, str]:
-    """One collection round: probe every accepted host's I/O paths at once and judge them.
-
-    Returns each host's new state. A host that does not answer within `timeout` is
-    critical ("not heard from") until its next answer.
-    """
-    hosts = list(Host.objects.filter(registration=HostRegistration.ACCEPTED))
-    answers = agent_call_many(hosts, lambda host: agent_call(host, "io_probe", timeout=timeout))
-    states = {}
-    for host, answer in answers.items():
-        if isinstance(answer, Exception):
-            health = io_health_record(host=host, probe=None, error=_reason(answer))
-        else:
-            health = io_health_record(host=host, probe=answer)
-        states[host] = health.state
-    return states

@@ -7,11 +7,14 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
+from clusters.iohealth.services import io_health_collect, samples_roll_up
+from clusters.services.hosts import host_record_report, hosts_check_run, hosts_mark_silent
+from clusters.services.memberships import cluster_reconcile_start
 from core.errors import ConsoleError
 from core.services.tasks import tasks_prune
 from core.steps import workflow_task
 
-from . import monitor, services
+from . import monitor
 from .models import Cluster
 
 logger = logging.getLogger(__name__)
@@ -20,13 +23,13 @@ logger = logging.getLogger(__name__)
 # Workflows: each runs through the step runner (it may reschedule itself).
 reconcile_cluster = workflow_task("clusters.reconcile_cluster", monitor.cluster_reconcile_run)
 cluster_start = workflow_task("clusters.cluster_start", monitor.cluster_start_run)
-check_hosts = workflow_task("clusters.check_hosts", services.hosts_check_run)
+check_hosts = workflow_task("clusters.check_hosts", hosts_check_run)
 
 
 @shared_task(name="clusters.reconcile_all")
 def reconcile_all() -> None:
     for cluster in Cluster.objects.all():
-        services.cluster_reconcile_start(cluster=cluster, reason="periodic check")
+        cluster_reconcile_start(cluster=cluster, reason="periodic check")
     now = timezone.now()
     tasks_prune(
         kind="clusters.reconcile",
@@ -37,13 +40,13 @@ def reconcile_all() -> None:
 
 @shared_task(name="clusters.mark_silent_hosts")
 def mark_silent_hosts() -> None:
-    services.hosts_mark_silent(silent_after=settings.AGENT_SILENT_AFTER)
+    hosts_mark_silent(silent_after=settings.AGENT_SILENT_AFTER)
 
 
 @shared_task(name="console.agent_report", ignore_result=True)
 def agent_report(report: dict) -> None:
     try:
-        services.host_record_report(report=report)
+        host_record_report(report=report)
     except ConsoleError as exc:
         # A refused report (e.g. a reinstalled host under a taken name) is the admin's to
         # settle: it is alerted by the service; retrying would only repeat it.
@@ -53,11 +56,9 @@ def agent_report(report: dict) -> None:
 @shared_task(name="clusters.collect_io_health", ignore_result=True)
 def collect_io_health() -> None:
     # Answers later than one interval would only overlap the next round.
-    monitor.io_health_collect(timeout=settings.IO_HEALTH_INTERVAL)
+    io_health_collect(timeout=settings.IO_HEALTH_INTERVAL)
 
 
 @shared_task(name="clusters.roll_up_samples", ignore_result=True)
 def roll_up_samples() -> None:
-    services.samples_roll_up(
-        full_resolution_for=timedelta(days=1), keep_rollups_for=timedelta(days=366)
-    )
+    samples_roll_up(full_resolution_for=timedelta(days=1), keep_rollups_for=timedelta(days=366))

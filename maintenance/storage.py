@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from django.db import IntegrityError, transaction
 
 from clusters.agents import agent_call, agent_call_many
-from clusters.choices import SRFormat, VDIType
+from clusters.choices import O2CB_MAX_NODES, SRFormat, VDIType
 from clusters.models import LUN, PBD, SR, VDI, Cluster, Host
 from clusters.monitor import (
     desired_nodes,
@@ -21,7 +21,7 @@ from clusters.monitor import (
     statefile_uuid,
     wait_for_earlier_runs,
 )
-from clusters.selectors import cluster_members
+from clusters.selectors.hosts import cluster_members
 from core.choices import AuditOutcome, TaskStatus
 from core.errors import ConsoleError, TransientError
 from core.models import Task
@@ -240,7 +240,7 @@ class AddingStorage:
 
     @property
     def slots(self) -> int:
-        return min(255, max(8, 2 * len(self.members)))
+        return min(O2CB_MAX_NODES, max(8, 2 * len(self.members)))
 
 
 def _start(adding: AddingStorage, step: Step) -> str:
