@@ -33,9 +33,11 @@ from .agents import agent_call
 from .choices import O2CB_PORT, VDIType
 from .models import Cluster, ClusterHostStatus, Host, peers_in_brief
 
-# A host that did not answer is asked again once, half a second later, in the same run
-# (the step runner reschedules its step); the next periodic run tries it again anyway.
-HOST_STEP_RETRIES = 1
+# A host that did not answer is asked again, half a second later and then a second later,
+# in the same run (the step runner reschedules its step; the whole converge of that host
+# runs again, where the old loop retried each call once). The next periodic run tries
+# again anyway.
+HOST_STEP_RETRIES = 2
 HOST_STEP_BACKOFF = 0.5
 
 

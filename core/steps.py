@@ -20,7 +20,6 @@ No worker thread ever sleeps: a step that must wait is rescheduled with
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -36,8 +35,6 @@ from core.errors import ConsoleError, NotYet, Reschedule, TransientError
 from core.models import Task, TaskStep
 from core.services.tasks import task_step_finish, task_step_start, task_steps_add
 from core.tasks import run_claimed
-
-logger = logging.getLogger(__name__)
 
 EARLIER_RUN = "Done by an earlier run."
 

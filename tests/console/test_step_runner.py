@@ -12,6 +12,7 @@ from core.models import Task
 from core.services.tasks import task_create, task_finish
 from core.steps import EARLIER_RUN, NotYet, Step, run_steps, workflow_task
 from tests.clusters.test_cluster_lifecycle import finished
+from tests.conftest import wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -117,14 +118,19 @@ def test_a_wait_that_passes_its_bound_fails_with_a_clear_message(fast_retries):
 def test_waiting_runs_do_not_hold_the_workers(fast_retries):
     """Each wait frees its worker thread: more waiting runs than threads (4), and a run
     started after them still finishes at once."""
-    waiting = [start({"w": ["wait", 8.0]}) for _ in range(6)]
-    quick = finished(start({"q": ["ok"]}), timeout=5)
+    waiting = [start({"w": ["wait", 10.0]}) for _ in range(6)]
+
+    def all_waiting():
+        return all("Checking again in 0.2 s" in steps_of(t)["w"].message for t in waiting)
+
+    wait_for(all_waiting, 10, message="every run took a thread once and is now waiting")
+    quick = finished(start({"q": ["ok"]}), timeout=8)
     assert quick.status == "succeeded"
-    assert all(Task.objects.get(pk=t.pk).status == "running" for t in waiting)
+    assert all(Task.objects.get(pk=t.pk).status == "running" for t in waiting), "still waiting"
     for task in waiting:
-        assert "Checking again in 0.2 s" in steps_of(task)["w"].message
-    for task in waiting:
-        assert finished(task, timeout=30).status == "failed"
+        task = finished(task, timeout=40)
+        assert task.status == "failed"
+        assert task.error == "Step w failed: The host did not come back within 10 s."
 
 
 def test_a_resumed_run_skips_what_an_earlier_run_did(fast_retries):
