@@ -22,10 +22,12 @@ from . import storage
 from .crashdumps import describe_dump, mark_reported, new_dumps, peer_log_lines
 from .errors import AgentError
 from .host import hello
-from .hostroot import HostRoot, iter_sandbox_hosts
+from .hostroot import HostRoot
 from .io_probe import probe_io
 from .o2cb import O2CBPlugin
-from .sandbox_io import inject_fault
+from .realkernel import real_root
+from .sandbox.host import iter_sandbox_hosts
+from .sandbox.io import inject_fault
 
 logger = logging.getLogger(__name__)
 
@@ -67,12 +69,9 @@ def root_for(host_uuid: str) -> HostRoot:
     root = SERVED.get(str(host_uuid).lower())
     if root is None:
         raise AgentError(f"This agent does not serve host {host_uuid}.")
-    if root.sandbox:
-        # The sandbox's slow host: an emulated delay before each answer.
-        try:
-            time.sleep(float(root.path("etc/sandbox/agent-delay").read_text().strip() or 0))
-        except (FileNotFoundError, ValueError):
-            pass
+    delay = root.kernel.answer_delay()  # the sandbox's slow host
+    if delay > 0:
+        time.sleep(delay)
     return root
 
 
@@ -169,11 +168,9 @@ def crash_peer_logs(host_uuid: str, since: str, until: str) -> list[dict]:
 
 @app.task(name="agent.sandbox_reboot")
 def sandbox_reboot(host_uuid: str) -> dict:
-    from .kernel import kernel_for
-
     root = root_for(host_uuid)
     with host_lock(host_uuid):
-        kernel_for(root).reboot()
+        root.kernel.reboot()
     report(root)
     return hello(root)
 
@@ -233,7 +230,7 @@ def _report_loop(interval: float, stop: threading.Event) -> None:
 
 
 def serve(sandbox: Path | None, report_interval: float, concurrency: int = 4) -> None:
-    roots = iter_sandbox_hosts(sandbox) if sandbox else [HostRoot.real()]
+    roots = iter_sandbox_hosts(sandbox) if sandbox else [real_root()]
     if not roots:
         raise AgentError(f"No sandbox hosts under {sandbox}.")
     queues = serve_hosts(roots)

@@ -34,7 +34,7 @@ def main() -> None:
     import django
 
     from agent.host import hello
-    from agent.hostroot import create_sandbox_host
+    from agent.sandbox.host import create_sandbox_host
     from clusters import services
     from clusters.models import Host, Membership
     from core.models import Task

@@ -543,7 +543,7 @@ def io_health_record(*, host: Host, probe: dict | None, error: str | None = None
 
 def sandbox_fault_inject(*, host: Host, fault: str, target: str | None, actor) -> dict:
     """Break or mend a sandbox host's I/O paths, for demos and drills (sandbox hosts only)."""
-    from agent.faults import FAULTS
+    from agent.sandbox.faults import FAULTS
 
     if not host.sandbox:
         raise ConsoleError(f"{host} is a real host: faults are only injected into sandbox hosts.")

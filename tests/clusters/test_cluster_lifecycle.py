@@ -51,7 +51,7 @@ def o2cb_nodes(root, cluster_name: str) -> list[tuple[int, str]]:
 def pool(sandbox_dir, console_worker, admin_user, settings):
     """Six sandbox hosts on disk, the first four accepted into one started cluster."""
     from agent.host import hello
-    from agent.hostroot import create_sandbox_host
+    from agent.sandbox.host import create_sandbox_host
 
     settings.AGENT_CALL_TIMEOUT = 10
     roots = [

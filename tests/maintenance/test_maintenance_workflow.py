@@ -19,7 +19,7 @@ def running(host) -> bool:
 
 def mounted(root) -> list[str]:
     from agent.fsutil import read_json
-    from agent.storage import SANDBOX_MOUNTS
+    from agent.sandbox.kernel import SANDBOX_MOUNTS
 
     return list(read_json(root.path(SANDBOX_MOUNTS), {}))
 
