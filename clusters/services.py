@@ -12,6 +12,7 @@ from django.db.models.functions import TruncHour
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from agent.contract import encode
 from core.choices import AuditOutcome, StepStatus, TaskStatus
 from core.errors import ConsoleError
 from core.models import Task
@@ -26,7 +27,7 @@ from core.services.tasks import (
 )
 
 from . import iohealth
-from .agents import agent_call
+from .agents import agent
 from .choices import O2CB_MAX_NODES, HostRegistration, IOHealthState
 from .models import Cluster, HealthRollup, HealthSample, Host, HostIOHealth, Membership
 from .selectors import cluster_members
@@ -369,19 +370,19 @@ def hosts_check_run(task: Task) -> None:
             )
             continue
         try:
-            report = agent_call(host, "hello")
+            identity = agent(host).hello()
         except ConsoleError as exc:
             silent.append(host.hostname)
             task_step_finish(
                 task=task, position=position, status=StepStatus.FAILED, message=exc.message
             )
             continue
-        host_record_report(report=report)
+        host_record_report(report=encode(identity))
         task_step_finish(
             task=task,
             position=position,
             status=StepStatus.SUCCEEDED,
-            message=f"agent {report.get('agent_version')}, booted {report.get('boot_time')}",
+            message=f"agent {identity.agent_version}, booted {identity.boot_time}",
         )
     if silent:
         task_finish(
@@ -549,7 +550,7 @@ def sandbox_fault_inject(*, host: Host, fault: str, target: str | None, actor) -
         raise ConsoleError(f"{host} is a real host: faults are only injected into sandbox hosts.")
     if fault not in FAULTS:
         raise ConsoleError(f"Unknown fault '{fault}'; use one of: {', '.join(FAULTS)}.")
-    state = agent_call(host, "sandbox_fault", fault=fault, target=target or None)
+    state = encode(agent(host).sandbox_fault(fault, target or None))
     audit_record(
         actor=actor,
         action="sandbox.fault",

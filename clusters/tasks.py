@@ -7,11 +7,13 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
+from agent import contract as agent_contract
 from core.errors import ConsoleError
 from core.services.tasks import tasks_prune
 from core.tasks import run_claimed
 
 from . import monitor, services
+from .agents import AgentContractMismatch, decode_report
 from .models import Cluster
 
 logger = logging.getLogger(__name__)
@@ -44,10 +46,13 @@ def mark_silent_hosts() -> None:
     services.hosts_mark_silent(silent_after=settings.AGENT_SILENT_AFTER)
 
 
-@shared_task(name="console.agent_report", ignore_result=True)
-def agent_report(report: dict) -> None:
+@shared_task(name=agent_contract.AGENT_REPORT, ignore_result=True)
+def agent_report(report: dict, contract: int | None = None) -> None:
     try:
-        services.host_record_report(report=report)
+        identity = decode_report(contract, report)
+        services.host_record_report(report=agent_contract.encode(identity))
+    except AgentContractMismatch as exc:
+        logger.warning("agent report refused: %s", exc.message)
     except ConsoleError as exc:
         # A refused report (e.g. a reinstalled host under a taken name) is the admin's to
         # settle: it is alerted by the service; retrying would only repeat it.
