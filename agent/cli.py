@@ -15,6 +15,7 @@ from .sandbox.faults import FAULTS
 # Commands import what they use: `analyse-crash` runs on any machine, and quickly.
 
 
+# Long: every subcommand's arguments declared in one place, read top to bottom as --help.
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m agent",

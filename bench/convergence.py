@@ -35,8 +35,9 @@ def main() -> None:
 
     from agent.host import hello
     from agent.sandbox.host import create_sandbox_host
-    from clusters import services
     from clusters.models import Host, Membership
+    from clusters.services.hosts import host_accept, host_record_report
+    from clusters.services.memberships import cluster_create
     from core.models import Task
 
     sandbox = work / "sandbox"
@@ -85,9 +86,9 @@ def main() -> None:
         stderr=subprocess.DEVNULL,
     )
     try:
-        cluster = services.cluster_create(name="Bench", cluster_name="bench", hosts=[], actor=None)
+        cluster = cluster_create(name="Bench", cluster_name="bench", hosts=[], actor=None)
         for root in roots[: args.hosts]:
-            services.host_accept(host=services.host_record_report(report=hello(root)), actor=None)
+            host_accept(host=host_record_report(report=hello(root)), actor=None)
         wait_idle(Task)
         timings = []
         for round_ in range(args.rounds):
@@ -97,7 +98,7 @@ def main() -> None:
             )
             confs = [sandbox / h.hostname / "etc/ocfs2/cluster.conf" for h in members]
             start = time.perf_counter()
-            services.host_accept(host=services.host_record_report(report=hello(root)), actor=None)
+            host_accept(host=host_record_report(report=hello(root)), actor=None)
             number = Membership.objects.get(host__hostname=root.hostname).number
             needle = f"name = {root.hostname}"
             pending = set(confs)

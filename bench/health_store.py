@@ -26,9 +26,9 @@ def main() -> None:
     from django.db import connection
     from django.utils import timezone
 
-    from clusters import services
+    from clusters.iohealth.selectors import health_series
+    from clusters.iohealth.services import samples_record
     from clusters.models import Host
-    from clusters.selectors import health_series
 
     hosts = [
         Host.objects.create(hostname=f"h{i:03d}", registration="accepted")
@@ -40,7 +40,7 @@ def main() -> None:
     for round_ in range(args.rounds):
         at = now - timedelta(seconds=5 * (args.rounds - round_))
         for host in hosts:
-            written += services.samples_record(host=host, time=at, values=values)
+            written += samples_record(host=host, time=at, values=values)
     elapsed = time.perf_counter() - start
     print(f"db={connection.vendor} hosts={args.hosts} paths={args.paths} rounds={args.rounds}")
     print(

@@ -55,7 +55,7 @@ def main() -> None:
     from agent.probes.multipath import parse_multipath
     from agent.probes.multipath_conf import queueing_for
     from agent.sandbox.io import render_bond
-    from clusters import services
+    from clusters.iohealth.services import io_health_record
     from clusters.models import HealthSample, Host
     from core.models import Alert
 
@@ -98,7 +98,7 @@ def main() -> None:
                 this = {**probe, "multipath": {**probe["multipath"], "maps": healthy}}
             else:
                 this = probe
-            services.io_health_record(host=host, probe=this)
+            io_health_record(host=host, probe=this)
         console_times.append(time.perf_counter() - start)
 
     paths = args.luns * args.paths_per_lun

@@ -79,7 +79,7 @@ def probe_for(wwids: list[str]) -> dict:
 def grow(cluster, srs, wwids, count: int) -> None:
     from django.utils import timezone
 
-    from clusters import iohealth
+    from clusters.iohealth import rules
     from clusters.models import (
         PBD,
         ClusterHostStatus,
@@ -117,7 +117,7 @@ def grow(cluster, srs, wwids, count: int) -> None:
     ClusterHostStatus.objects.filter(cluster=cluster).update(peers=peers, **peers_in_brief(peers))
     PBD.objects.bulk_create(PBD(host=h, sr=sr, plugged=True) for h in hosts for sr in srs)
     probe = probe_for(wwids)  # every host sees the same LUNs the same way
-    luns = iohealth.lun_views(probe)  # as a collection round stores them
+    luns = rules.lun_views(probe)  # as a collection round stores them
     HostIOHealth.objects.bulk_create(
         HostIOHealth(host=h, state="ok", since=now, checked=now, probe=probe, luns=luns)
         for h in hosts

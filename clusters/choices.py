@@ -1,7 +1,8 @@
 from django.db import models
 
-# O2CB node numbers run 0..254 (the kernel's O2NM_MAX_NODES is 255).
-O2CB_MAX_NODES = 255
+# The agent's facts about O2CB, kept in one place: node numbers run 0..O2CB_MAX_NODES-1.
+from agent.cluster_conf import DEFAULT_PORT as O2CB_PORT  # noqa: F401
+from agent.cluster_conf import MAX_NODES as O2CB_MAX_NODES  # noqa: F401
 
 
 class HostRegistration(models.TextChoices):

@@ -9,6 +9,7 @@ from .choices import (
     HeartbeatMode,
     HostRegistration,
     IOHealthState,
+    NodeState,
     PowerState,
     SRFormat,
     VDIType,
@@ -127,7 +128,9 @@ def peers_in_brief(peers: list[dict]) -> dict:
     each node it does not see alive."""
     alive: list[list[int]] = []
     for number in sorted(
-        p["number"] for p in peers if p.get("state") == "alive" and p.get("number") is not None
+        p["number"]
+        for p in peers
+        if p.get("state") == NodeState.ALIVE and p.get("number") is not None
     ):
         if alive and number == alive[-1][1] + 1:
             alive[-1][1] = number
@@ -138,7 +141,7 @@ def peers_in_brief(peers: list[dict]) -> dict:
         "peers_not_alive": {
             str(p["number"]): p.get("state") or "unknown"
             for p in peers
-            if p.get("state") != "alive" and p.get("number") is not None
+            if p.get("state") != NodeState.ALIVE and p.get("number") is not None
         },
     }
 

@@ -15,21 +15,18 @@ from django.db.models import Q
 from django.utils import timezone
 
 from agent.contract import ClusterQuery, encode
-from core.choices import StepStatus, TaskStatus
+from clusters.selectors.clusters import timeout_differences
+from clusters.selectors.hosts import cluster_members
+from clusters.services.hosts import task_hosts
+from clusters.services.memberships import cluster_reconcile_start, memberships_collect_garbage
+from core.choices import AlertName, StepStatus, TaskStatus
 from core.models import Task
 from core.services.alerts import alert_sync
 from core.services.tasks import task_finish, task_step_finish, task_step_start, task_steps_add
 
 from .agents import HostUnreachable, agent, agent_call_many
-from .choices import HostRegistration, VDIType
+from .choices import O2CB_PORT, VDIType
 from .models import Cluster, ClusterHostStatus, Host, peers_in_brief
-from .selectors import cluster_members, timeout_differences
-from .services import (
-    cluster_reconcile_start,
-    io_health_record,
-    memberships_collect_garbage,
-    task_hosts,
-)
 
 # Seconds to wait before each retry of a call the host did not answer.
 RETRY_DELAYS = (0.5,)
@@ -109,11 +106,11 @@ def plan_host(desired: dict[int, DesiredNode], report: ClusterQuery) -> HostPlan
 
 
 def _o2cb_address(addresses) -> str | None:
-    """The first management address as O2CB writes it (ip:port, port 7777 by default)."""
+    """The first management address as O2CB writes it (ip:port, O2CB's port by default)."""
     if not addresses:
         return None
     ip, _, port = addresses[0].partition(":")
-    return f"{ip}:{port or 7777}"
+    return f"{ip}:{port or O2CB_PORT}"
 
 
 def _retrying(work):
@@ -273,9 +270,8 @@ def _update_restart_alert(cluster: Cluster) -> None:
         )
     )
     alert_sync(
-        name="CLUSTER_NEEDS_RESTART",
+        name=AlertName.CLUSTER_NEEDS_RESTART,
         target=cluster,
-        priority=2,
         message=(
             f"{cluster} needs a restart on {len(hosts)} host(s) ({', '.join(hosts)}) "
             "before a removal takes effect. Run a rolling restart."
@@ -291,9 +287,8 @@ def _update_timeouts_alert(cluster: Cluster) -> None:
     )
     differences = timeout_differences({s.host.hostname: s.timeouts for s in statuses})
     alert_sync(
-        name="O2CB_TIMEOUTS_DIFFER",
+        name=AlertName.O2CB_TIMEOUTS_DIFFER,
         target=cluster,
-        priority=2,
         message=" ".join(differences)
         + " O2CB refuses to connect nodes whose timeouts differ: set the same values in "
         "/etc/default/o2cb on every host, then restart the cluster host by host."
@@ -347,22 +342,3 @@ def cluster_start_run(task: Task) -> None:
     else:
         task_finish(task=task, status=TaskStatus.SUCCEEDED)
     cluster_reconcile_start(cluster=cluster, reason="after start")
-
-
-def io_health_collect(*, timeout: float) -> dict[Host, str]:
-    """One collection round: probe every accepted host's I/O paths at once and judge them.
-
-    Returns each host's new state. A host that does not answer within `timeout` is
-    critical ("not heard from") until its next answer.
-    """
-    hosts = list(Host.objects.filter(registration=HostRegistration.ACCEPTED))
-    answers = agent_call_many(hosts, lambda host: agent(host, timeout=timeout).io_probe())
-    states = {}
-    for host, answer in answers.items():
-        if isinstance(answer, Exception):
-            health = io_health_record(host=host, probe=None, error=_reason(answer))
-        else:
-            # Stored and judged as the JSON the agent sent (iohealth reads its parts).
-            health = io_health_record(host=host, probe=encode(answer))
-        states[host] = health.state
-    return states

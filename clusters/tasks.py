@@ -8,11 +8,14 @@ from django.conf import settings
 from django.utils import timezone
 
 from agent import contract as agent_contract
+from clusters.iohealth.services import io_health_collect, samples_roll_up
+from clusters.services.hosts import host_record_report, hosts_check_run, hosts_mark_silent
+from clusters.services.memberships import cluster_reconcile_start
 from core.errors import ConsoleError
 from core.services.tasks import tasks_prune
 from core.tasks import run_claimed
 
-from . import monitor, services
+from . import monitor
 from .agents import AgentContractMismatch, decode_report
 from .models import Cluster
 
@@ -32,7 +35,7 @@ def cluster_start(task_id: int) -> None:
 @shared_task(name="clusters.reconcile_all")
 def reconcile_all() -> None:
     for cluster in Cluster.objects.all():
-        services.cluster_reconcile_start(cluster=cluster, reason="periodic check")
+        cluster_reconcile_start(cluster=cluster, reason="periodic check")
     now = timezone.now()
     tasks_prune(
         kind="clusters.reconcile",
@@ -43,14 +46,14 @@ def reconcile_all() -> None:
 
 @shared_task(name="clusters.mark_silent_hosts")
 def mark_silent_hosts() -> None:
-    services.hosts_mark_silent(silent_after=settings.AGENT_SILENT_AFTER)
+    hosts_mark_silent(silent_after=settings.AGENT_SILENT_AFTER)
 
 
 @shared_task(name=agent_contract.AGENT_REPORT, ignore_result=True)
 def agent_report(report: dict, contract: int | None = None) -> None:
     try:
         identity = decode_report(contract, report)
-        services.host_record_report(report=agent_contract.encode(identity))
+        host_record_report(report=agent_contract.encode(identity))
     except AgentContractMismatch as exc:
         logger.warning("agent report refused: %s", exc.message)
     except ConsoleError as exc:
@@ -61,17 +64,15 @@ def agent_report(report: dict, contract: int | None = None) -> None:
 
 @shared_task(name="clusters.check_hosts")
 def check_hosts(task_id: int) -> None:
-    run_claimed(task_id, services.hosts_check_run)
+    run_claimed(task_id, hosts_check_run)
 
 
 @shared_task(name="clusters.collect_io_health", ignore_result=True)
 def collect_io_health() -> None:
     # Answers later than one interval would only overlap the next round.
-    monitor.io_health_collect(timeout=settings.IO_HEALTH_INTERVAL)
+    io_health_collect(timeout=settings.IO_HEALTH_INTERVAL)
 
 
 @shared_task(name="clusters.roll_up_samples", ignore_result=True)
 def roll_up_samples() -> None:
-    services.samples_roll_up(
-        full_resolution_for=timedelta(days=1), keep_rollups_for=timedelta(days=366)
-    )
+    samples_roll_up(full_resolution_for=timedelta(days=1), keep_rollups_for=timedelta(days=366))

@@ -4,11 +4,15 @@ from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from clusters.iohealth.selectors import host_io_overview, sr_io_overview
+from clusters.selectors.clusters import MEMBERS_PER_PAGE, cluster_overview, clusters_with_counts
+from clusters.selectors.hosts import hosts_with_memberships
+from clusters.services import hosts as host_services
+from clusters.services import memberships
 from core.decorators import role_required
 from core.errors import ConsoleError
 from core.permissions import ADMINISTER
 
-from . import selectors, services
 from .choices import HostRegistration
 from .filtersets import HostFilterSet
 from .forms import ClusterForm
@@ -17,7 +21,7 @@ from .models import SR, Cluster, Host, Membership
 
 @role_required()
 def host_list(request):
-    filterset = HostFilterSet(request.GET, queryset=selectors.hosts_with_memberships())
+    filterset = HostFilterSet(request.GET, queryset=hosts_with_memberships())
     return render(request, "clusters/host_list.html", {"filter": filterset, "hosts": filterset.qs})
 
 
@@ -30,7 +34,7 @@ def cluster_list(request):
             raise PermissionDenied
         if form.is_valid():
             try:
-                cluster = services.cluster_create(actor=request.user, **form.cleaned_data)
+                cluster = memberships.cluster_create(actor=request.user, **form.cleaned_data)
             except ConsoleError as exc:
                 messages.error(request, exc.message)
             else:
@@ -39,14 +43,14 @@ def cluster_list(request):
     return render(
         request,
         "clusters/cluster_list.html",
-        {"clusters": selectors.clusters_with_counts(), "form": form},
+        {"clusters": clusters_with_counts(), "form": form},
     )
 
 
 @role_required()
 def cluster_detail(request, pk: int):
     cluster = get_object_or_404(Cluster, pk=pk)
-    overview = selectors.cluster_overview(cluster)
+    overview = cluster_overview(cluster)
     joinable = Host.objects.filter(registration=HostRegistration.ACCEPTED).exclude(
         memberships__cluster=cluster, memberships__left__isnull=True
     )
@@ -56,9 +60,7 @@ def cluster_detail(request, pk: int):
         else "clusters/cluster_detail.html"
     )
     # A page of members at a time: 255 rows redrawn every 5 s would make the page crawl.
-    members = Paginator(overview.member_rows, selectors.MEMBERS_PER_PAGE).get_page(
-        request.GET.get("page")
-    )
+    members = Paginator(overview.member_rows, MEMBERS_PER_PAGE).get_page(request.GET.get("page"))
     return render(
         request,
         template,
@@ -79,14 +81,14 @@ def _run(request, operation, fallback):
 @require_POST
 @role_required(ADMINISTER)
 def hosts_check(request):
-    return _run(request, lambda: services.hosts_check(actor=request.user), "host-list")
+    return _run(request, lambda: host_services.hosts_check(actor=request.user), "host-list")
 
 
 @require_POST
 @role_required(ADMINISTER)
 def host_accept(request, pk: int):
     host = get_object_or_404(Host, pk=pk)
-    services.host_accept(host=host, actor=request.user)
+    host_services.host_accept(host=host, actor=request.user)
     messages.success(request, f"{host} accepted; it joins the pool's auto-join clusters.")
     return redirect("host-list")
 
@@ -97,7 +99,7 @@ def cluster_start(request, pk: int):
     cluster = get_object_or_404(Cluster, pk=pk)
     return _run(
         request,
-        lambda: services.cluster_start(cluster=cluster, actor=request.user),
+        lambda: memberships.cluster_start(cluster=cluster, actor=request.user),
         cluster.get_absolute_url(),
     )
 
@@ -108,7 +110,7 @@ def cluster_reconcile(request, pk: int):
     cluster = get_object_or_404(Cluster, pk=pk)
     return _run(
         request,
-        lambda: services.cluster_check_now(cluster=cluster, actor=request.user),
+        lambda: memberships.cluster_check_now(cluster=cluster, actor=request.user),
         cluster.get_absolute_url(),
     )
 
@@ -120,7 +122,7 @@ def membership_create(request, pk: int):
     host = get_object_or_404(Host, pk=request.POST.get("host") or 0)
     return _run(
         request,
-        lambda: services.membership_create(cluster=cluster, host=host, actor=request.user)[1],
+        lambda: memberships.membership_create(cluster=cluster, host=host, actor=request.user)[1],
         cluster.get_absolute_url(),
     )
 
@@ -138,7 +140,7 @@ def membership_destroy(request, pk: int):
         )
     return _run(
         request,
-        lambda: services.membership_destroy(membership=membership, actor=request.user)[1],
+        lambda: memberships.membership_destroy(membership=membership, actor=request.user)[1],
         membership.cluster.get_absolute_url(),
     )
 
@@ -152,14 +154,14 @@ def host_io(request, pk: int):
         if request.headers.get("HX-Request")
         else "clusters/host_io.html"
     )
-    return render(request, template, {"host": host, "io": selectors.host_io_overview(host)})
+    return render(request, template, {"host": host, "io": host_io_overview(host)})
 
 
 @role_required()
 def sr_io(request, pk: int):
     sr = get_object_or_404(SR.objects.select_related("lun", "cluster"), pk=pk)
-    overview = selectors.sr_io_overview(sr)
-    rows = Paginator(overview["rows"], selectors.MEMBERS_PER_PAGE).get_page(request.GET.get("page"))
+    overview = sr_io_overview(sr)
+    rows = Paginator(overview["rows"], MEMBERS_PER_PAGE).get_page(request.GET.get("page"))
     return render(request, "clusters/sr_io.html", {"o": overview, "page": rows})
 
 
@@ -171,7 +173,7 @@ def sandbox_faults(request):
     if request.method == "POST":
         host = get_object_or_404(Host, pk=request.POST.get("host") or 0, sandbox=True)
         try:
-            services.sandbox_fault_inject(
+            host_services.sandbox_fault_inject(
                 host=host,
                 fault=request.POST.get("fault", ""),
                 target=request.POST.get("target", "").strip(),
@@ -187,5 +189,5 @@ def sandbox_faults(request):
             )
         return redirect("sandbox-faults")
     hosts = Host.objects.filter(sandbox=True, registration=HostRegistration.ACCEPTED)
-    rows = [(host, selectors.host_io_overview(host, charts=False)) for host in hosts]
+    rows = [(host, host_io_overview(host, charts=False)) for host in hosts]
     return render(request, "clusters/sandbox_faults.html", {"rows": rows, "faults": FAULTS})

@@ -1,5 +1,5 @@
 from clusters.models import Host
-from clusters.selectors import restart_banners
+from clusters.selectors.clusters import restart_banners
 from core.permissions import can_administer, can_operate, can_view
 
 

@@ -6,7 +6,8 @@ from agent.host import hello
 from agent.sandbox.host import create_sandbox_host
 from agent.sandbox.io import create_sandbox_san
 from clusters.models import Cluster
-from clusters.services import cluster_create, cluster_start, host_accept, host_record_report
+from clusters.services.hosts import host_accept, host_record_report
+from clusters.services.memberships import cluster_create, cluster_start
 
 
 def sandbox_pool_seed(*, sandbox_dir, host_count: int = 4, cluster_name: str = "pool") -> Cluster:

@@ -5,7 +5,9 @@ from django.http import JsonResponse
 from django.shortcuts import render
 from django.utils import timezone
 
-from clusters.selectors import clusters_with_counts, dashboard_hosts, io_summary
+from clusters.iohealth.selectors import io_summary
+from clusters.selectors.clusters import clusters_with_counts
+from clusters.selectors.hosts import dashboard_hosts
 from core.choices import TaskStatus
 from core.decorators import role_required
 from core.models import Alert, Task

@@ -40,3 +40,44 @@ class Role(models.TextChoices):
     READ_ONLY = "read-only", "Read-only"
     POOL_OPERATOR = "pool-operator", "Pool operator"
     POOL_ADMIN = "pool-admin", "Pool admin"
+
+
+class AlertName(models.TextChoices):
+    """Every alert the console raises, under XAPI's name where XAPI has one."""
+
+    HOST_WAITING_FOR_ACCEPTANCE = "HOST_WAITING_FOR_ACCEPTANCE", "A new host waits for a pool-admin"
+    HOST_NAME_TAKEN = "HOST_NAME_TAKEN", "A host reports a name another host holds"
+    HOST_SILENT = "HOST_SILENT", "A host's agent stopped reporting"
+    CLUSTER_NEEDS_RESTART = "CLUSTER_NEEDS_RESTART", "A removal takes effect only at a restart"
+    O2CB_TIMEOUTS_DIFFER = "O2CB_TIMEOUTS_DIFFER", "Members run different O2CB timeouts"
+    MULTIPATH_PERIODIC_ALERT = "MULTIPATH_PERIODIC_ALERT", "A LUN lost paths"
+    BOND_STATUS_CHANGED = "BOND_STATUS_CHANGED", "A bond lost slaves"
+    O2CB_HEARTBEAT_DELAYED = "O2CB_HEARTBEAT_DELAYED", "Disk heartbeat nears the fence deadline"
+    MULTIPATH_QUEUEING_OUTLASTS_FENCE = (
+        "MULTIPATH_QUEUEING_OUTLASTS_FENCE",
+        "multipath queues I/O for longer than O2CB waits",
+    )
+    HA_TIMEOUT_RACES_O2CB = "HA_TIMEOUT_RACES_O2CB", "HA's timeout races O2CB's"
+    O2CB_FENCE_LEAVES_NO_DUMP = "O2CB_FENCE_LEAVES_NO_DUMP", "O2CB fences by reset, no dump"
+    HOST_FENCED_BY_O2CB = "HOST_FENCED_BY_O2CB", "A host was fenced by O2CB"
+    HOST_FENCED_BY_HA_WATCHDOG = "HOST_FENCED_BY_HA_WATCHDOG", "A host was fenced by HA"
+    HOST_CRASHED_BY_A_BUG = "HOST_CRASHED_BY_A_BUG", "A host crashed on a software bug"
+
+
+# The priority an alert is raised with when its raiser does not judge it case by case.
+ALERT_PRIORITY = {
+    AlertName.HOST_WAITING_FOR_ACCEPTANCE: AlertPriority.MINOR,
+    AlertName.HOST_NAME_TAKEN: AlertPriority.WARNING,
+    AlertName.HOST_SILENT: AlertPriority.MAJOR,
+    AlertName.CLUSTER_NEEDS_RESTART: AlertPriority.MAJOR,
+    AlertName.O2CB_TIMEOUTS_DIFFER: AlertPriority.MAJOR,
+    AlertName.MULTIPATH_PERIODIC_ALERT: AlertPriority.WARNING,
+    AlertName.BOND_STATUS_CHANGED: AlertPriority.WARNING,
+    AlertName.O2CB_HEARTBEAT_DELAYED: AlertPriority.WARNING,
+    AlertName.MULTIPATH_QUEUEING_OUTLASTS_FENCE: AlertPriority.MINOR,
+    AlertName.HA_TIMEOUT_RACES_O2CB: AlertPriority.MINOR,
+    AlertName.O2CB_FENCE_LEAVES_NO_DUMP: AlertPriority.MINOR,
+    AlertName.HOST_FENCED_BY_O2CB: AlertPriority.MAJOR,
+    AlertName.HOST_FENCED_BY_HA_WATCHDOG: AlertPriority.MAJOR,
+    AlertName.HOST_CRASHED_BY_A_BUG: AlertPriority.WARNING,
+}

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 from django.db.models import Count, Max, Min
 
-from clusters.selectors import region_lag_chart
+from clusters.iohealth.selectors import region_lag_chart
 
 from .choices import CrashCause
 from .models import HostCrashdump

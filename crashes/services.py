@@ -23,8 +23,9 @@ from django.utils.dateparse import parse_datetime
 from agent.contract import encode
 from clusters.agents import agent, agent_call_many
 from clusters.choices import HostRegistration
+from clusters.iohealth.services import IO_ALERTS
 from clusters.models import Host, HostIOHealth, Membership
-from clusters.services import IO_ALERTS
+from core.choices import AlertName
 from core.errors import ConsoleError
 from core.services.alerts import alert_raise, alert_was_open
 from core.services.audit import audit_record
@@ -34,9 +35,9 @@ from .choices import CrashCause, CrashSource
 from .models import CrashIncident, HostCrashdump
 
 CRASH_ALERTS = {
-    CrashCause.O2CB: "HOST_FENCED_BY_O2CB",
-    CrashCause.XHAD: "HOST_FENCED_BY_HA_WATCHDOG",
-    CrashCause.BUG: "HOST_CRASHED_BY_A_BUG",
+    CrashCause.O2CB: AlertName.HOST_FENCED_BY_O2CB,
+    CrashCause.XHAD: AlertName.HOST_FENCED_BY_HA_WATCHDOG,
+    CrashCause.BUG: AlertName.HOST_CRASHED_BY_A_BUG,
 }
 # Crashes this close together are one incident (a storage outage fences several hosts).
 INCIDENT_WINDOW = timedelta(minutes=5)
@@ -184,7 +185,6 @@ def crashdump_record(*, host: Host | None, dump: dict, source: str, actor=None) 
         alert_raise(
             name=CRASH_ALERTS[crash.cause],
             target=crash,
-            priority=2 if crash.cause != CrashCause.BUG else 3,
             message=_alert_message(crash),
         )
         audit_record(

@@ -16,8 +16,9 @@ from django.db import transaction
 from clusters.agents import agent
 from clusters.models import PBD, Cluster, ClusterHostStatus, Host, Membership
 from clusters.monitor import statefile_uuid
-from clusters.selectors import cluster_members, host_clusters
-from clusters.services import cluster_reconcile_start, membership_destroy, task_hosts
+from clusters.selectors.hosts import cluster_members, host_clusters
+from clusters.services.hosts import task_hosts
+from clusters.services.memberships import cluster_reconcile_start, membership_destroy
 from core.choices import AuditOutcome, StepStatus, TaskStatus
 from core.errors import ConsoleError
 from core.models import Task

@@ -12,7 +12,7 @@ from django.db import IntegrityError, transaction
 
 from agent.contract import encode
 from clusters.agents import agent, agent_call_many
-from clusters.choices import SRFormat, VDIType
+from clusters.choices import O2CB_MAX_NODES, SRFormat, VDIType
 from clusters.models import LUN, PBD, SR, VDI, Cluster
 from clusters.monitor import (
     desired_nodes,
@@ -20,7 +20,7 @@ from clusters.monitor import (
     statefile_uuid,
     wait_for_earlier_runs,
 )
-from clusters.selectors import cluster_members
+from clusters.selectors.hosts import cluster_members
 from core.choices import AuditOutcome, StepStatus, TaskStatus
 from core.errors import ConsoleError
 from core.models import Task
@@ -191,7 +191,7 @@ def storage_add_run(task: Task) -> None:
     wait_for_earlier_runs(task)
     cluster = Cluster.objects.get(pk=task.target_id)
     members = cluster_members(cluster)
-    slots = min(255, max(8, 2 * len(members)))
+    slots = min(O2CB_MAX_NODES, max(8, 2 * len(members)))
     position = 0
     created: list[SR] = []
 

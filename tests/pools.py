@@ -14,7 +14,7 @@ from tests.conftest import start_agent, stop_process, wait_for
 def wait_until_monitor_sees_running(cluster, count: int) -> None:
     """Previews judge quorum from what the monitor last saw: let it see every member."""
     from clusters.models import ClusterHostStatus
-    from clusters.services import cluster_reconcile_start
+    from clusters.services.memberships import cluster_reconcile_start
 
     def seen():
         if ClusterHostStatus.objects.filter(cluster=cluster, running=True).count() == count:

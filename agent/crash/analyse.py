@@ -356,17 +356,7 @@ def _o2cb_result(incident: Incident, files, clock: Clock) -> dict:
     method = fence.fields["method"] if fence else None
     details: dict = {"fence_method": method}
     evidence = [e for e in (timeout, quorum, stop, fence) if e]
-    if quorum and idle:
-        mechanism = "network"
-    elif quorum:
-        mechanism = "quorum"
-    elif timeout:
-        mechanism = "disk_heartbeat"
-    elif idle:
-        mechanism = "network"
-    else:
-        mechanism = "unknown"
-    details["mechanism"] = mechanism
+    mechanism = details["mechanism"] = _o2cb_mechanism(quorum, idle, timeout)
     if mechanism == "disk_heartbeat" and timeout:
         details["device"] = timeout.fields["device"]
         details["timeout_ms"] = timeout.fields["timeout_ms"]
@@ -408,6 +398,16 @@ def _o2cb_result(incident: Incident, files, clock: Clock) -> dict:
     )
 
 
+def _o2cb_mechanism(quorum, idle, timeout) -> str:
+    """What failed first: a quorum lost after an idle peer is the network's doing; a disk
+    heartbeat timeout outweighs an idle peer without a quorum loss."""
+    if quorum:
+        return "network" if idle else "quorum"
+    if timeout:
+        return "disk_heartbeat"
+    return "network" if idle else "unknown"
+
+
 def _region(events: list[Event], timeout: Event) -> str | None:
     device = timeout.fields["device"]
     for event in reversed(events):
@@ -425,68 +425,80 @@ def _o2cb_explanation(details: dict, fenced: bool) -> str:
         "panic": "panicked on purpose (fence method panic, which leaves a crash dump)",
         "reset": "restarted itself at once (fence method reset)",
     }.get(details["fence_method"], "fenced itself")
-    mechanism = details["mechanism"]
-    if mechanism == "disk_heartbeat":
-        seconds = details["timeout_ms"] / 1000
-        text = (
-            f"O2CB fenced this host: its heartbeat writes to {details['device']} did not "
-            f"complete for {seconds:.1f} s ({details['timeout_ms']} ms), longer than the "
-            f"heartbeat dead threshold, so the host {how}: its peers could then recover its "
-            "locks and journals safely. The storage path failed, not the host: fix the path to "
-            f"{details['device']} (multipath paths, HBA, cabling, switch ports, the array's "
-            "controller logs at that time); if the array can stall this long during normal "
-            "events such as a controller failover, raise O2CB_HEARTBEAT_THRESHOLD on every host."
+    explain = {
+        "disk_heartbeat": _disk_heartbeat_text,
+        "network": _network_text,
+        "quorum": _quorum_text,
+    }.get(details["mechanism"])
+    if explain is None:
+        return (
+            f"O2CB fenced this host: it {how}. The log does not show whether its disk "
+            "heartbeat or its cluster network failed first; check both the storage paths and "
+            "the cluster network around the crash time."
         )
-        if not fenced:
-            text += (
-                " The fence message itself is not in the log (a restart leaves no time to "
-                "write it), but nothing else followed the timeout."
-            )
-        return text
-    if mechanism == "network":
-        quorum = details.get("quorum")
+    return explain(details, how, fenced)
+
+
+def _disk_heartbeat_text(details: dict, how: str, fenced: bool) -> str:
+    seconds = details["timeout_ms"] / 1000
+    text = (
+        f"O2CB fenced this host: its heartbeat writes to {details['device']} did not "
+        f"complete for {seconds:.1f} s ({details['timeout_ms']} ms), longer than the "
+        f"heartbeat dead threshold, so the host {how}: its peers could then recover its "
+        "locks and journals safely. The storage path failed, not the host: fix the path to "
+        f"{details['device']} (multipath paths, HBA, cabling, switch ports, the array's "
+        "controller logs at that time); if the array can stall this long during normal "
+        "events such as a controller failover, raise O2CB_HEARTBEAT_THRESHOLD on every host."
+    )
+    if not fenced:
+        text += (
+            " The fence message itself is not in the log (a restart leaves no time to "
+            "write it), but nothing else followed the timeout."
+        )
+    return text
+
+
+def _network_text(details: dict, how: str, fenced: bool) -> str:
+    quorum = details.get("quorum")
+    numbers = (
+        f" (connected to {quorum['connected']} node(s), {quorum['needed']} needed out of "
+        f"{quorum['heartbeating']} heartbeating)"
+        if quorum and "heartbeating" in quorum
+        else ""
+    )
+    if quorum and "lowest_node" in quorum:
         numbers = (
-            f" (connected to {quorum['connected']} node(s), {quorum['needed']} needed out of "
-            f"{quorum['heartbeating']} heartbeating)"
-            if quorum and "heartbeating" in quorum
-            else ""
-        )
-        if quorum and "lowest_node" in quorum:
-            numbers = (
-                f" (it reached {quorum['connected']} of {quorum['heartbeating']} heartbeating "
-                f"nodes, a half without the lowest node, {quorum['lowest_node']})"
-            )
-        return (
-            f"O2CB fenced this host: its cluster network connection to node "
-            f"{details['node']} (number {details['node_number']}, {details['address']}) "
-            f"was idle for {details['idle_seconds']:g} s, so the host lost quorum{numbers} "
-            f"and {how}. Fix the cluster network between the two hosts: bond slaves, "
-            "cables, switch ports and VLANs of the interconnect; raise O2CB's idle timeout "
-            "only if the network is known to pause that long."
-        )
-    if mechanism == "quorum":
-        quorum = details["quorum"]
-        if "lowest_node" in quorum:
-            reason = (
-                f"it could reach only half of the {quorum['heartbeating']} heartbeating "
-                f"nodes ({quorum['connected']}), and not the half holding the lowest node "
-                f"({quorum['lowest_node']})"
-            )
-        else:
-            reason = (
-                f"it was connected to only {quorum['connected']} node(s) while "
-                f"{quorum['needed']} were needed for a quorum of {quorum['heartbeating']} "
-                "heartbeating nodes"
-            )
-        return (
-            f"O2CB fenced this host because it lost quorum: {reason}; it {how}. Check the "
-            "cluster network shared by the hosts (bonds, switches): several peers became "
-            "unreachable at once."
+            f" (it reached {quorum['connected']} of {quorum['heartbeating']} heartbeating "
+            f"nodes, a half without the lowest node, {quorum['lowest_node']})"
         )
     return (
-        f"O2CB fenced this host: it {how}. The log does not show whether its disk "
-        "heartbeat or its cluster network failed first; check both the storage paths and "
-        "the cluster network around the crash time."
+        f"O2CB fenced this host: its cluster network connection to node "
+        f"{details['node']} (number {details['node_number']}, {details['address']}) "
+        f"was idle for {details['idle_seconds']:g} s, so the host lost quorum{numbers} "
+        f"and {how}. Fix the cluster network between the two hosts: bond slaves, "
+        "cables, switch ports and VLANs of the interconnect; raise O2CB's idle timeout "
+        "only if the network is known to pause that long."
+    )
+
+
+def _quorum_text(details: dict, how: str, fenced: bool) -> str:
+    quorum = details["quorum"]
+    if "lowest_node" in quorum:
+        reason = (
+            f"it could reach only half of the {quorum['heartbeating']} heartbeating "
+            f"nodes ({quorum['connected']}), and not the half holding the lowest node "
+            f"({quorum['lowest_node']})"
+        )
+    else:
+        reason = (
+            f"it was connected to only {quorum['connected']} node(s) while "
+            f"{quorum['needed']} were needed for a quorum of {quorum['heartbeating']} "
+            "heartbeating nodes"
+        )
+    return (
+        f"O2CB fenced this host because it lost quorum: {reason}; it {how}. Check the "
+        "cluster network shared by the hosts (bonds, switches): several peers became "
+        "unreachable at once."
     )
 
 
@@ -640,23 +652,7 @@ def _bug_result(logs, files, clock: Clock) -> dict:
         evidence.append(rip)
     if terminal and terminal is not root:
         evidence.append(terminal)
-    description = DESCRIPTIONS[root.kind].format_map(
-        _Defaults({**root.fields, "failure": failure_text})
-    )
-    where = f" in {function}" + (f" ({module})" if module else "") if function else ""
-    if terminal is None:
-        ending = (
-            "The log ends after it with no panic or fence: the host probably hung and was "
-            "reset from outside. "
-        )
-    else:
-        ending = ""
-    explanation = (
-        f"A software failure, not a fence, ended this host: {description}{where}. {ending}"
-        "Send the bug report bundle (failure, stack and signature) to the vendor of "
-        f"{'the hypervisor' if details['where'] == 'hypervisor' else 'the kernel or module'}; "
-        "crashes with the same signature are the same bug."
-    )
+    explanation = _bug_explanation(root, terminal, failure_text, details)
     result = _base(
         "bug",
         explanation,
@@ -667,6 +663,27 @@ def _bug_result(logs, files, clock: Clock) -> dict:
     )
     result["signature"] = trace.signature(root.kind, location, top, failure_text)
     return result
+
+
+def _bug_explanation(root: Event, terminal, failure_text: str, details: dict) -> str:
+    description = DESCRIPTIONS[root.kind].format_map(
+        _Defaults({**root.fields, "failure": failure_text})
+    )
+    function, module = details.get("function"), details.get("module")
+    where = f" in {function}" + (f" ({module})" if module else "") if function else ""
+    if terminal is None:
+        ending = (
+            "The log ends after it with no panic or fence: the host probably hung and was "
+            "reset from outside. "
+        )
+    else:
+        ending = ""
+    return (
+        f"A software failure, not a fence, ended this host: {description}{where}. {ending}"
+        "Send the bug report bundle (failure, stack and signature) to the vendor of "
+        f"{'the hypervisor' if details['where'] == 'hypervisor' else 'the kernel or module'}; "
+        "crashes with the same signature are the same bug."
+    )
 
 
 class _Defaults(dict):

@@ -5,7 +5,6 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from clusters import selectors, services
 from clusters.filtersets import (
     ClusterFilterSet,
     HostFilterSet,
@@ -15,6 +14,7 @@ from clusters.filtersets import (
     VDIFilterSet,
     VMFilterSet,
 )
+from clusters.iohealth.selectors import sr_io_overview
 from clusters.models import (
     LUN,
     PBD,
@@ -26,6 +26,14 @@ from clusters.models import (
     Host,
     HostIOHealth,
     Membership,
+)
+from clusters.services.hosts import host_accept, hosts_check
+from clusters.services.memberships import (
+    cluster_check_now,
+    cluster_create,
+    cluster_start,
+    membership_create,
+    membership_destroy,
 )
 from core.api.serializers import TaskAcceptedSerializer
 from core.api.views import task_accepted
@@ -54,7 +62,7 @@ class HostViewSet(viewsets.ReadOnlyModelViewSet):
     @extend_schema(request=None, responses=HostSerializer)
     @action(detail=True, methods=["post"])
     def accept(self, request, pk=None):
-        host = services.host_accept(host=self.get_object(), actor=request.user)
+        host = host_accept(host=self.get_object(), actor=request.user)
         return Response(self.get_serializer(host).data)
 
     @extend_schema(responses=HostIOHealthDetailSerializer)
@@ -67,7 +75,7 @@ class HostViewSet(viewsets.ReadOnlyModelViewSet):
     @extend_schema(request=None, responses={202: TaskAcceptedSerializer})
     @action(detail=False, methods=["post"])
     def check(self, request):
-        return task_accepted(request, services.hosts_check(actor=request.user))
+        return task_accepted(request, hosts_check(actor=request.user))
 
 
 class ClusterViewSet(
@@ -86,21 +94,19 @@ class ClusterViewSet(
     def create(self, request, *args, **kwargs):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        cluster = services.cluster_create(actor=request.user, **serializer.validated_data)
+        cluster = cluster_create(actor=request.user, **serializer.validated_data)
         cluster = self.get_queryset().get(pk=cluster.pk)
         return Response(self.get_serializer(cluster).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=None, responses={202: TaskAcceptedSerializer})
     @action(detail=True, methods=["post"])
     def start(self, request, pk=None):
-        return task_accepted(
-            request, services.cluster_start(cluster=self.get_object(), actor=request.user)
-        )
+        return task_accepted(request, cluster_start(cluster=self.get_object(), actor=request.user))
 
     @extend_schema(request=None, responses={202: TaskAcceptedSerializer})
     @action(detail=True, methods=["post"])
     def reconcile(self, request, pk=None):
-        task = services.cluster_check_now(cluster=self.get_object(), actor=request.user)
+        task = cluster_check_now(cluster=self.get_object(), actor=request.user)
         return task_accepted(request, task)
 
 
@@ -119,16 +125,12 @@ class MembershipViewSet(
     def create(self, request, *args, **kwargs):
         serializer = MembershipCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        _membership, task = services.membership_create(
-            actor=request.user, **serializer.validated_data
-        )
+        _membership, task = membership_create(actor=request.user, **serializer.validated_data)
         return task_accepted(request, task)
 
     @extend_schema(responses={202: TaskAcceptedSerializer})
     def destroy(self, request, *args, **kwargs):
-        _membership, task = services.membership_destroy(
-            membership=self.get_object(), actor=request.user
-        )
+        _membership, task = membership_destroy(membership=self.get_object(), actor=request.user)
         return task_accepted(request, task)
 
 
@@ -147,7 +149,7 @@ class SRViewSet(viewsets.ReadOnlyModelViewSet):
     def io(self, request, pk=None):
         """Each host's paths to the SR's LUN and its heartbeat lag on it."""
         sr = get_object_or_404(SR.objects.select_related("lun"), pk=pk)
-        return Response(SRIOHealthSerializer(selectors.sr_io_overview(sr)).data)
+        return Response(SRIOHealthSerializer(sr_io_overview(sr)).data)
 
 
 class HostIOHealthViewSet(viewsets.ReadOnlyModelViewSet):

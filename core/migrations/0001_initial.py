@@ -13,7 +13,15 @@ MOVED = ["task", "taskstep", "auditevent", "alert", "apitoken"]
 
 def move_content_types(apps, schema_editor):
     ContentType = apps.get_model("contenttypes", "ContentType")
-    ContentType.objects.filter(app_label="console", model__in=MOVED).update(app_label="core")
+    for model in MOVED:
+        old = ContentType.objects.filter(app_label="console", model=model).first()
+        if old is None:
+            continue
+        # The old row carries the permissions and the rows that point at it; a core row
+        # made meanwhile (by a migrate that ran the apps' post-migrate hooks) gives way.
+        ContentType.objects.filter(app_label="core", model=model).delete()
+        old.app_label = "core"
+        old.save(update_fields=["app_label"])
 
 
 class Migration(migrations.Migration):

@@ -6,14 +6,27 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from core.choices import AlertPriority
+from core.choices import ALERT_PRIORITY, AlertName, AlertPriority
 from core.errors import ConsoleError
 from core.models import Alert
 from core.services.audit import audit_record, target_fields
 
 
-def alert_raise(*, name: str, target: models.Model | None, priority: int, message: str) -> Alert:
-    """Raise an alert once per incident: an open one with the same name and target is updated."""
+def _known(name: str) -> AlertName:
+    # A misspelt name would raise alerts that nothing ever clears.
+    if name not in AlertName.values:
+        raise ConsoleError(f"'{name}' is not an alert the console knows (core.choices.AlertName).")
+    return AlertName(name)
+
+
+def alert_raise(
+    *, name: str, target: models.Model | None, message: str, priority: int | None = None
+) -> Alert:
+    """Raise an alert once per incident: an open one with the same name and target is updated.
+
+    `priority` defaults to the catalogue's (core.choices.ALERT_PRIORITY)."""
+    name = _known(name)
+    priority = ALERT_PRIORITY[name] if priority is None else priority
     if priority not in AlertPriority.values:
         raise ConsoleError(f"Alert priority must be 1 to 5, not {priority}.")
     fields = target_fields(target)
@@ -37,6 +50,7 @@ def alert_raise(*, name: str, target: models.Model | None, priority: int, messag
 
 def alert_clear(*, name: str, target: models.Model | None) -> int:
     """The condition behind an alert ended; returns how many alerts were cleared."""
+    name = _known(name)
     fields = target_fields(target)
     return Alert.objects.filter(
         name=name,
@@ -46,7 +60,9 @@ def alert_clear(*, name: str, target: models.Model | None) -> int:
     ).update(cleared=timezone.now())
 
 
-def alert_sync(*, name: str, target: models.Model | None, priority: int, message: str | None):
+def alert_sync(
+    *, name: str, target: models.Model | None, message: str | None, priority: int | None = None
+):
     """Keep one alert in step with a condition checked again and again: `message` None
     means the condition is gone (clear it), otherwise raise or update it."""
     if message is None:

@@ -15,8 +15,8 @@ from agent.host import hello
 from agent.sandbox.host import create_sandbox_host
 from agent.sandbox.io import create_sandbox_san
 from agent.worker import cluster_query as cluster_query_task
-from clusters import services
 from clusters.agents import AgentCallFailed, AgentClient, AgentContractMismatch, agent
+from clusters.services.hosts import host_record_report
 from tests.conftest import start_agent, stop_process, wait_for
 
 HOST = SimpleNamespace(hostname="xs-7", uuid="6f1c0e0a-8a47-4bd2-9c39-1d7b2a1f0b11")
@@ -147,7 +147,7 @@ def test_the_client_round_trips_every_call_against_a_real_agent(
     settings.AGENT_CALL_TIMEOUT = 20
     create_sandbox_san(sandbox_dir, count=1, size=64 << 20)
     root = create_sandbox_host(sandbox_dir, "ct-1", address="127.0.4.1")
-    host = services.host_record_report(report=hello(root))
+    host = host_record_report(report=hello(root))
     process = start_agent(sandbox_dir)
     try:
         wait_for(lambda: _answers(host), message="the agent never answered")

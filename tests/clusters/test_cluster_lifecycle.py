@@ -6,9 +6,16 @@ import subprocess
 import pytest
 from django.urls import reverse
 
-from clusters import services
 from clusters.agents import agent
 from clusters.models import ClusterHostStatus, Host, Membership
+from clusters.services.hosts import host_accept, host_record_report
+from clusters.services.memberships import (
+    _lowest_free_number,
+    cluster_create,
+    cluster_reconcile_start,
+    cluster_start,
+    membership_destroy,
+)
 from core.models import Task
 from tests.conftest import start_agent, stop_process, wait_for
 
@@ -59,15 +66,13 @@ def pool(sandbox_dir, console_worker, admin_user, settings):
     ]
     agent = start_agent(sandbox_dir)
     try:
-        cluster = services.cluster_create(
-            name="Pool", cluster_name="pool", hosts=[], actor=admin_user
-        )
+        cluster = cluster_create(name="Pool", cluster_name="pool", hosts=[], actor=admin_user)
         for root in roots[:4]:
-            host = services.host_record_report(report=hello(root))
-            services.host_accept(host=host, actor=admin_user)
+            host = host_record_report(report=hello(root))
+            host_accept(host=host, actor=admin_user)
         reconcile = Task.objects.filter(kind="clusters.reconcile").latest("created")
         assert_succeeded(finished(reconcile))
-        start = services.cluster_start(cluster=cluster, actor=admin_user)
+        start = cluster_start(cluster=cluster, actor=admin_user)
         assert_succeeded(finished(start))
         yield cluster, roots
     finally:
@@ -92,8 +97,8 @@ def test_add_remove_restart_frees_the_number_only_after_every_member_restarted(
     members = roots[:5]
 
     # Add a fifth host: every member's cluster.conf lists the same five nodes.
-    fifth = services.host_record_report(report=hello(roots[4]))
-    services.host_accept(host=fifth, actor=admin_user)
+    fifth = host_record_report(report=hello(roots[4]))
+    host_accept(host=fifth, actor=admin_user)
     task = Task.objects.filter(kind="clusters.reconcile").latest("pk")
     assert latest_reconcile_after(task).status == "succeeded", task.error
     expected = [(i, f"node-{i + 1}") for i in range(5)]
@@ -103,7 +108,7 @@ def test_add_remove_restart_frees_the_number_only_after_every_member_restarted(
     # Remove node-2: the others comment it out and say a restart is needed; the banner shows.
     leaving = Membership.objects.get(cluster=cluster, hostname="node-2")
     agent(leaving.host).cluster_stop("pool")
-    _, task = services.membership_destroy(membership=leaving, actor=admin_user)
+    _, task = membership_destroy(membership=leaving, actor=admin_user)
     assert finished(task).status == "succeeded", task.error
     survivors = [r for r in members if r.hostname != "node-2"]
     for root in survivors:
@@ -115,7 +120,7 @@ def test_add_remove_restart_frees_the_number_only_after_every_member_restarted(
     client.force_login(admin_user)
     page = client.get(reverse("dashboard")).content.decode()
     assert "needs a cluster restart" in page and "node-2" in page
-    assert services._lowest_free_number(cluster) == 5  # node 1 is still held
+    assert _lowest_free_number(cluster) == 5  # node 1 is still held
 
     # Restart the remaining hosts one by one: the flag clears and node 1 is forgotten.
     for root in survivors:
@@ -127,15 +132,15 @@ def test_add_remove_restart_frees_the_number_only_after_every_member_restarted(
             30,
             message=f"{host} never reported its new boot time",
         )
-    task = services.cluster_reconcile_start(cluster=cluster, reason="test")
+    task = cluster_reconcile_start(cluster=cluster, reason="test")
     assert finished(task).status == "succeeded", task.error
     assert not ClusterHostStatus.objects.filter(cluster=cluster, needs_restart=True).exists()
     assert not Membership.objects.filter(cluster=cluster, hostname="node-2").exists()
     assert "needs a cluster restart" not in client.get(reverse("dashboard")).content.decode()
 
     # Only now is number 1 given out again, and every member learns the new node 1.
-    sixth = services.host_record_report(report=hello(roots[5]))
-    services.host_accept(host=sixth, actor=admin_user)
+    sixth = host_record_report(report=hello(roots[5]))
+    host_accept(host=sixth, actor=admin_user)
     assert Membership.objects.get(host=sixth).number == 1
     task = Task.objects.filter(kind="clusters.reconcile").latest("pk")
     assert_succeeded(latest_reconcile_after(task))
@@ -149,7 +154,7 @@ def test_a_host_that_does_not_answer_never_blocks_the_others(pool, admin_user, s
     cluster, roots = pool
     settings.AGENT_CALL_TIMEOUT = 2
     ghost = HostFactory(hostname="ghost", addresses=["127.0.1.99"], registration="pending")
-    services.host_accept(host=ghost, actor=admin_user)  # joins the auto-join cluster
+    host_accept(host=ghost, actor=admin_user)  # joins the auto-join cluster
     task = finished(Task.objects.filter(kind="clusters.reconcile").latest("pk"))
     assert task.status == "failed"
     assert "1 of 5 hosts could not be brought up to date (ghost;" in task.error
@@ -171,7 +176,7 @@ def test_a_host_booted_with_other_timeouts_raises_an_alert(pool, admin_user, cli
     defaults.write_text(defaults.read_text() + "O2CB_HEARTBEAT_THRESHOLD=61\n")
     odd = Host.objects.get(hostname=roots[2].hostname)
     agent(odd).sandbox_reboot()  # the new threshold takes effect at boot
-    task = services.cluster_reconcile_start(cluster=cluster, reason="test")
+    task = cluster_reconcile_start(cluster=cluster, reason="test")
     assert_succeeded(finished(task))
     alert = Alert.objects.get(name="O2CB_TIMEOUTS_DIFFER", cleared__isnull=True)
     assert "61 on node-3" in alert.message and "31 on node-1, node-2, node-4" in alert.message

@@ -3,9 +3,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from clusters import services
+from clusters.iohealth.selectors import health_series
+from clusters.iohealth.services import samples_record, samples_roll_up
 from clusters.models import HealthRollup, HealthSample
-from clusters.selectors import health_series
 
 from .factories import HostFactory
 
@@ -18,13 +18,13 @@ def host(db):
 
 
 def record(host, time, value, subject="sdb"):
-    services.samples_record(host=host, time=time, values=[("path_up", subject, value)])
+    samples_record(host=host, time=time, values=[("path_up", subject, value)])
 
 
 def test_a_collection_round_is_stored_in_one_go(host, django_assert_max_num_queries):
     values = [("path_up", f"sd{i}", 1.0) for i in range(64)]
     with django_assert_max_num_queries(3):  # savepoint, one insert, release
-        assert services.samples_record(host=host, time=timezone.now(), values=values) == 64
+        assert samples_record(host=host, time=timezone.now(), values=values) == 64
     assert HealthSample.objects.count() == 64
 
 
@@ -33,12 +33,12 @@ def test_old_samples_become_hourly_rollups_and_late_ones_merge(host):
     for minute, value in [(0, 10.0), (20, 30.0), (40, 20.0)]:
         record(host, hour + timedelta(minutes=minute), value)
     record(host, timezone.now(), 99.0)  # recent: stays at full resolution
-    assert services.samples_roll_up(full_resolution_for=DAY, keep_rollups_for=YEAR) == 1
+    assert samples_roll_up(full_resolution_for=DAY, keep_rollups_for=YEAR) == 1
     rollup = HealthRollup.objects.get()
     assert (rollup.count, rollup.minimum, rollup.maximum, rollup.mean) == (3, 10.0, 30.0, 20.0)
     assert list(HealthSample.objects.values_list("value", flat=True)) == [99.0]
     record(host, hour + timedelta(minutes=50), 60.0)  # arrives late
-    services.samples_roll_up(full_resolution_for=DAY, keep_rollups_for=YEAR)
+    samples_roll_up(full_resolution_for=DAY, keep_rollups_for=YEAR)
     rollup.refresh_from_db()
     assert (rollup.count, rollup.maximum, rollup.mean) == (4, 60.0, 30.0)
 
@@ -54,7 +54,7 @@ def test_rollups_older_than_a_year_are_dropped(host):
         maximum=1,
         mean=1,
     )
-    services.samples_roll_up(full_resolution_for=DAY, keep_rollups_for=YEAR)
+    samples_roll_up(full_resolution_for=DAY, keep_rollups_for=YEAR)
     assert not HealthRollup.objects.exists()
 
 
@@ -63,7 +63,7 @@ def test_a_series_joins_rollups_and_recent_samples_into_buckets(host):
     old_hour = (now - timedelta(hours=30)).replace(minute=0)
     record(host, old_hour + timedelta(minutes=5), 4.0)
     record(host, old_hour + timedelta(minutes=6), 8.0)
-    services.samples_roll_up(full_resolution_for=DAY, keep_rollups_for=YEAR)
+    samples_roll_up(full_resolution_for=DAY, keep_rollups_for=YEAR)
     record(host, now - timedelta(minutes=10), 1.0)
     record(host, now - timedelta(minutes=9), 3.0)
     record(host, now - timedelta(minutes=9), 50.0, subject="sdc")  # another series

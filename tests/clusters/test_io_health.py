@@ -9,8 +9,11 @@ from agent.io_probe import multipath_report
 from agent.probes.bonding import parse_bonding
 from agent.probes.multipath import parse_multipath
 from agent.probes.multipath_conf import parse_multipath_conf, queueing_for
-from clusters import iohealth, services
+from clusters.iohealth import rules
+from clusters.iohealth.services import io_health_record
 from clusters.models import LUN, PBD, SR
+from clusters.services.hosts import sandbox_fault_inject
+from clusters.services.memberships import membership_create
 from core.models import Alert
 from tests.conftest import api_client_for
 
@@ -55,7 +58,7 @@ def kinds(findings):
 
 
 def test_healthy_host_is_ok():
-    verdict = iohealth.evaluate(probe())
+    verdict = rules.evaluate(probe())
     assert verdict.state == "ok"
     assert verdict.problems == []
     assert verdict.time_to_fence is None
@@ -66,7 +69,7 @@ def test_healthy_host_is_ok():
     ["current_failed_faulty_offline.txt", "old_048_failed_faulty.txt"],
 )
 def test_a_failed_path_in_either_multipath_layout_is_degraded(fixture):
-    verdict = iohealth.evaluate(probe(mp=fixture))
+    verdict = rules.evaluate(probe(mp=fixture))
     assert verdict.state == "degraded"
     problem = verdict.problems[0]
     assert problem.kind == "multipath"
@@ -74,30 +77,30 @@ def test_a_failed_path_in_either_multipath_layout_is_degraded(fixture):
 
 
 def test_the_last_path_down_is_critical_and_names_the_lun():
-    verdict = iohealth.evaluate(probe(mp="current_all_paths_down_queueing.txt"))
+    verdict = rules.evaluate(probe(mp="current_all_paths_down_queueing.txt"))
     assert verdict.state == "critical"
     assert "no working path" in verdict.problems[0].message
 
 
 def test_ghost_paths_are_standby_not_failures():
-    verdict = iohealth.evaluate(probe(mp="current_ghost_standby.txt"))
+    verdict = rules.evaluate(probe(mp="current_ghost_standby.txt"))
     assert verdict.state == "ok", [p.message for p in verdict.problems]
 
 
 def test_bond_slave_down_is_degraded_and_all_down_is_critical():
-    one_down = iohealth.evaluate(probe(bonds=("active_backup_failed_over_slave_down.txt",)))
+    one_down = rules.evaluate(probe(bonds=("active_backup_failed_over_slave_down.txt",)))
     assert one_down.state == "degraded"
     assert kinds(one_down.problems) == ["bonding"]
     assert "without redundancy" in one_down.problems[0].message
-    all_down = iohealth.evaluate(probe(bonds=("active_backup_all_down.txt",)))
+    all_down = rules.evaluate(probe(bonds=("active_backup_all_down.txt",)))
     assert all_down.state == "critical"
 
 
 def test_late_heartbeat_is_degraded_and_past_half_the_dead_time_critical_with_time_left():
-    late = iohealth.evaluate(probe(lag_ms=9000))
+    late = rules.evaluate(probe(lag_ms=9000))
     assert late.state == "degraded"
     assert late.time_to_fence == pytest.approx(51.0)
-    near = iohealth.evaluate(probe(lag_ms=45000))
+    near = rules.evaluate(probe(lag_ms=45000))
     assert near.state == "critical"
     assert near.time_to_fence == pytest.approx(15.0)
     assert "fences this host at 60 s" in near.problems[0].message
@@ -106,7 +109,7 @@ def test_late_heartbeat_is_degraded_and_past_half_the_dead_time_critical_with_ti
 def test_a_heartbeat_lun_without_paths_counts_down_to_the_fence():
     parsed = multipath("current_all_paths_down_queueing.txt")
     dm = parsed["maps"][0]["dm"]
-    verdict = iohealth.evaluate(
+    verdict = rules.evaluate(
         {"multipath": parsed, "bonds": [], "heartbeat": heartbeat(lag_ms=1000, device=dm)}
     )
     assert verdict.state == "critical"
@@ -125,7 +128,7 @@ def test_configuration_that_turns_an_outage_into_a_fence_is_warned_apart():
         "heartbeat": heartbeat(device=dm, fence_method="reset"),
         "ha": {"enabled": True, "timeouts_s": {"StateFileTimeout": 55}},
     }
-    verdict = iohealth.evaluate(data)
+    verdict = rules.evaluate(data)
     assert verdict.state == "ok", "settings alone do not make a host unhealthy"
     assert kinds(verdict.config_warnings) == ["fence_method", "ha_timeout", "queueing"]
     queueing = next(w for w in verdict.config_warnings if w.kind == "queueing")
@@ -139,7 +142,7 @@ def test_bounded_queueing_inside_the_dead_time_is_fine():
         "bonds": [],
         "heartbeat": heartbeat(),
     }
-    assert "queueing" not in kinds(iohealth.evaluate(data).config_warnings)
+    assert "queueing" not in kinds(rules.evaluate(data).config_warnings)
 
 
 def test_multipath_conf_precedence_follows_libmultipath():
@@ -174,7 +177,7 @@ def test_multipath_conf_precedence_follows_libmultipath():
 
 
 def test_samples_cover_heartbeat_paths_and_slaves():
-    values = iohealth.samples(probe(bonds=("active_backup_failed_over_slave_down.txt",)))
+    values = rules.samples(probe(bonds=("active_backup_failed_over_slave_down.txt",)))
     metrics = {metric for metric, _subject, _value in values}
     assert metrics == {"heartbeat_lag_ms", "paths_up", "path_up", "slave_up"}
     assert ("heartbeat_lag_ms", "A" * 32, 500) in values
@@ -191,15 +194,15 @@ def open_alerts(host):
 @pytest.mark.django_db
 def test_alerts_are_raised_once_updated_and_cleared():
     host = HostFactory()
-    services.io_health_record(host=host, probe=probe(mp="current_failed_faulty_offline.txt"))
-    services.io_health_record(host=host, probe=probe(mp="current_failed_faulty_offline.txt"))
+    io_health_record(host=host, probe=probe(mp="current_failed_faulty_offline.txt"))
+    io_health_record(host=host, probe=probe(mp="current_failed_faulty_offline.txt"))
     alerts = open_alerts(host)
     assert Alert.objects.filter(name="MULTIPATH_PERIODIC_ALERT").count() == 1
     assert alerts["MULTIPATH_PERIODIC_ALERT"].priority == 3
-    services.io_health_record(host=host, probe=probe(mp="current_all_paths_down_queueing.txt"))
+    io_health_record(host=host, probe=probe(mp="current_all_paths_down_queueing.txt"))
     assert open_alerts(host)["MULTIPATH_PERIODIC_ALERT"].priority == 2, "escalated in place"
     assert Alert.objects.filter(name="MULTIPATH_PERIODIC_ALERT").count() == 1
-    health = services.io_health_record(host=host, probe=probe())
+    health = io_health_record(host=host, probe=probe())
     assert health.state == "ok"
     assert "MULTIPATH_PERIODIC_ALERT" not in open_alerts(host)
 
@@ -208,9 +211,9 @@ def test_alerts_are_raised_once_updated_and_cleared():
 def test_an_unanswered_round_is_critical_but_keeps_the_last_probe_and_its_alerts():
     host = HostFactory()
     last = probe(bonds=("active_backup_all_down.txt",), fence_method="reset")
-    services.io_health_record(host=host, probe=last)
+    io_health_record(host=host, probe=last)
     opened = open_alerts(host)
-    health = services.io_health_record(host=host, probe=None, error="did not answer in 5 s")
+    health = io_health_record(host=host, probe=None, error="did not answer in 5 s")
     assert health.state == "critical"
     assert health.problems[0]["kind"] == "agent"
     assert health.probe["bonds"], "the page still shows what was last seen"
@@ -221,7 +224,7 @@ def test_an_unanswered_round_is_critical_but_keeps_the_last_probe_and_its_alerts
 @pytest.mark.django_db
 def test_heartbeat_alert_is_the_most_urgent():
     host = HostFactory()
-    services.io_health_record(host=host, probe=probe(lag_ms=50000))
+    io_health_record(host=host, probe=probe(lag_ms=50000))
     alert = open_alerts(host)["O2CB_HEARTBEAT_DELAYED"]
     assert alert.priority == 1
     assert "in about 10 s" in alert.message
@@ -235,8 +238,8 @@ def sick_pool(db):
     cluster = ClusterFactory()
     host, other = HostFactory(), HostFactory()
     data = probe(mp="current_failed_faulty_offline.txt", lag_ms=9000)
-    services.io_health_record(host=host, probe=data)
-    services.io_health_record(host=other, probe=probe())
+    io_health_record(host=host, probe=data)
+    io_health_record(host=other, probe=probe())
     map_ = data["multipath"]["maps"][0]
     lun = LUN.objects.create(scsi_id=map_["wwid"], size=2 << 40, vendor="NETAPP")
     sr = SR.objects.create(name="Gold", lun=lun, cluster=cluster)
@@ -299,7 +302,7 @@ def test_faults_are_refused_on_real_hosts(admin_user):
     from core.errors import ConsoleError
 
     with pytest.raises(ConsoleError, match="real host"):
-        services.sandbox_fault_inject(
+        sandbox_fault_inject(
             host=HostFactory(sandbox=False), fault="path-fail", target="sdb", actor=admin_user
         )
 
@@ -308,8 +311,8 @@ def test_cluster_page_groups_risky_settings_and_links_storage(client, readonly_u
     cluster = ClusterFactory()
     hosts = [HostFactory(), HostFactory()]
     for host in hosts:
-        services.membership_create(cluster=cluster, host=host, actor=None)
-        services.io_health_record(host=host, probe=probe(fence_method="reset"))
+        membership_create(cluster=cluster, host=host, actor=None)
+        io_health_record(host=host, probe=probe(fence_method="reset"))
     lun = LUN.objects.create(scsi_id="3600a0980abc", size=1 << 40)
     sr = SR.objects.create(name="Silver", lun=lun, cluster=cluster)
     client.force_login(readonly_user)
@@ -323,7 +326,7 @@ def test_cluster_page_groups_risky_settings_and_links_storage(client, readonly_u
 def test_a_member_that_does_not_see_the_lun_is_critical_for_that_sr(sick_pool, readonly_user):
     host, _other, sr, _map = sick_pool
     blind = HostFactory()
-    services.io_health_record(host=blind, probe=probe(mp="current_ghost_standby.txt"))
+    io_health_record(host=blind, probe=probe(mp="current_ghost_standby.txt"))
     PBD.objects.create(host=blind, sr=sr, plugged=False)
     rows = {
         r["hostname"]: r

@@ -9,8 +9,8 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
-from clusters import services
 from clusters.models import HostIOHealth
+from clusters.services.hosts import host_accept, host_record_report
 from core.models import Alert
 from tests.conftest import ROOT, start_agent, stop_process, wait_for
 
@@ -92,8 +92,8 @@ def test_path_failure_is_alerted_within_two_rounds_and_cleared_after_restore(
     try:
         hosts = []
         for root in roots:
-            host = services.host_record_report(report=hello(root))
-            hosts.append(services.host_accept(host=host, actor=None))
+            host = host_record_report(report=hello(root))
+            hosts.append(host_accept(host=host, actor=None))
         host = hosts[0]
         wait_for(
             lambda: HostIOHealth.objects.filter(host=host, state="ok").exists(),

@@ -7,7 +7,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from clusters import services
+from clusters.iohealth.services import io_health_record
 from clusters.models import LUN, PBD, SR, ClusterHostStatus, Membership, peers_in_brief
 from tests.clusters.test_io_health import probe
 
@@ -96,8 +96,8 @@ def test_the_sr_page_puts_the_hosts_in_trouble_first(client, readonly_user, db):
     healthy = [HostFactory(hostname=f"a-{n}") for n in range(3)]
     blind = HostFactory(hostname="z-blind")  # its multipath shows other LUNs only
     for host in healthy:
-        services.io_health_record(host=host, probe=probe())
-    services.io_health_record(host=blind, probe=probe(mp="current_failed_faulty_offline.txt"))
+        io_health_record(host=host, probe=probe())
+    io_health_record(host=blind, probe=probe(mp="current_failed_faulty_offline.txt"))
     wwid = probe()["multipath"]["maps"][0]["wwid"]
     sr = SR.objects.create(
         name="Gold", lun=LUN.objects.create(scsi_id=wwid, size=1), cluster=cluster
@@ -118,7 +118,7 @@ def test_a_lun_whose_wwid_is_all_digits_is_found(client, readonly_user, db):
     data = probe()
     data["multipath"]["maps"][0]["wwid"] = wwid
     host = HostFactory()
-    services.io_health_record(host=host, probe=data)
+    io_health_record(host=host, probe=data)
     sr = SR.objects.create(
         name="Digits", lun=LUN.objects.create(scsi_id=wwid, size=1), cluster=ClusterFactory()
     )
@@ -137,7 +137,7 @@ def test_an_sr_row_holds_its_own_luns_problems_not_a_similar_names(client, reado
     healthy["name"] = broken["name"][:-3]
     data["multipath"]["maps"].append(healthy)
     host = HostFactory()
-    services.io_health_record(host=host, probe=data)
+    io_health_record(host=host, probe=data)
     assert any(broken["name"] in p["subject"] for p in host.io_health.problems)
     sr = SR.objects.create(
         name="Healthy",

@@ -11,8 +11,8 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
-from clusters import services
 from clusters.models import Membership
+from clusters.services.memberships import membership_create, memberships_collect_garbage
 
 from .factories import ClusterFactory, HostFactory
 
@@ -36,7 +36,7 @@ class MembershipMachine(RuleBasedStateMachine):
         self.boot[host.pk] = host.boot_time
         held = set(self.members.values()) | set(self.departed)
         expected = min(n for n in range(255) if n not in held)
-        membership, _ = services.membership_create(cluster=self.cluster, host=host, actor=None)
+        membership, _ = membership_create(cluster=self.cluster, host=host, actor=None)
         assert membership.number == expected
         self.members[host.pk] = expected
 
@@ -64,7 +64,7 @@ class MembershipMachine(RuleBasedStateMachine):
     def collect_garbage(self):
         boots = [self.boot[pk] for pk in self.members]
         expected = {n for n, left in self.departed.items() if all(b > left for b in boots)}
-        forgotten = services.memberships_collect_garbage(cluster=self.cluster)
+        forgotten = memberships_collect_garbage(cluster=self.cluster)
         assert {m.number for m in forgotten} == expected
         for number in expected:
             del self.departed[number]

@@ -77,7 +77,7 @@ def test_nodes_added_by_hand_are_reported_as_drift_not_removed():
 
 
 def test_timeouts_that_differ_between_hosts_are_named_with_their_hosts():
-    from clusters.selectors import timeout_differences
+    from clusters.selectors.clusters import timeout_differences
 
     same = {"dead_threshold": 31, "idle_timeout_ms": 30000}
     assert timeout_differences({"a": same, "b": same}) == []

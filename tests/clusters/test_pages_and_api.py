@@ -3,8 +3,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from clusters import services
 from clusters.models import ClusterHostStatus, Membership
+from clusters.services.memberships import membership_create, membership_destroy
 from core.models import Task
 from tests.conftest import api_client_for
 
@@ -15,7 +15,7 @@ def make_cluster(host_count=3, name="Pool"):
     cluster = ClusterFactory(name=name, cluster_name=name.lower())
     hosts = HostFactory.create_batch(host_count, boot_time=timezone.now())
     for host in hosts:
-        services.membership_create(cluster=cluster, host=host, actor=None)
+        membership_create(cluster=cluster, host=host, actor=None)
     return cluster, hosts
 
 
@@ -42,7 +42,7 @@ def report_restart_needed(cluster, hosts, departed: Membership):
 def test_cluster_page_shows_members_beliefs_and_departed_nodes(client, readonly_user):
     cluster, hosts = make_cluster()
     leaving = Membership.objects.get(host=hosts[1])
-    services.membership_destroy(membership=leaving, actor=None)
+    membership_destroy(membership=leaving, actor=None)
     survivors = [hosts[0], hosts[2]]
     report_restart_needed(cluster, survivors, leaving)
     client.force_login(readonly_user)
@@ -56,7 +56,7 @@ def test_cluster_page_shows_members_beliefs_and_departed_nodes(client, readonly_
 def test_needs_restart_banner_is_on_every_page(client, readonly_user):
     cluster, hosts = make_cluster()
     leaving = Membership.objects.get(host=hosts[1])
-    services.membership_destroy(membership=leaving, actor=None)
+    membership_destroy(membership=leaving, actor=None)
     report_restart_needed(cluster, [hosts[0], hosts[2]], leaving)
     client.force_login(readonly_user)
     for name in ["dashboard", "host-list", "task-list", "alert-list", "audit-list"]:
@@ -129,7 +129,7 @@ def test_list_queries_do_not_grow_with_the_pool(client, admin_user):
     small = {url: _queries(api if url.startswith("/api/") else client, url) for url in urls}
     cluster = make_cluster(0, name="Big")[0]
     for host in HostFactory.create_batch(20, boot_time=timezone.now()):
-        services.membership_create(cluster=cluster, host=host, actor=None)
+        membership_create(cluster=cluster, host=host, actor=None)
     large = {url: _queries(api if url.startswith("/api/") else client, url) for url in urls}
     assert large == small
 
@@ -155,7 +155,7 @@ def test_operations_asked_through_the_api_are_audited(admin_user):
 def test_cluster_counts_are_not_multiplied_by_host_statuses(client, readonly_user):
     cluster, hosts = make_cluster(3)
     leaving = Membership.objects.get(host=hosts[2])
-    services.membership_destroy(membership=leaving, actor=None)
+    membership_destroy(membership=leaving, actor=None)
     report_restart_needed(cluster, hosts[:2], leaving)
     client.force_login(readonly_user)
     text = " ".join(client.get(reverse("dashboard")).content.decode().split())

@@ -10,8 +10,13 @@ import pytest
 
 from agent.host import hello
 from agent.sandbox.host import create_sandbox_host
-from clusters import services
 from clusters.models import Membership
+from clusters.services.hosts import host_accept, host_record_report
+from clusters.services.memberships import (
+    cluster_create,
+    cluster_reconcile_start,
+    membership_destroy,
+)
 from core.models import Task
 from tests.clusters.test_cluster_lifecycle import assert_succeeded, finished, o2cb_nodes
 from tests.conftest import start_agent, stop_process
@@ -26,21 +31,17 @@ def test_killing_the_agent_mid_change_never_breaks_cluster_conf(
     rng = random.Random(4)  # repeatable moments
     roots = [create_sandbox_host(sandbox_dir, f"k{i}", address=f"127.0.3.{i}") for i in range(1, 9)]
     members = roots[:4]
-    cluster = services.cluster_create(name="Kill", cluster_name="kill", hosts=[], actor=admin_user)
+    cluster = cluster_create(name="Kill", cluster_name="kill", hosts=[], actor=admin_user)
     agent = start_agent(sandbox_dir)
     try:
         for root in members:
-            services.host_accept(
-                host=services.host_record_report(report=hello(root)), actor=admin_user
-            )
+            host_accept(host=host_record_report(report=hello(root)), actor=admin_user)
         assert_succeeded(finished(Task.objects.filter(kind="clusters.reconcile").latest("pk")))
         for newcomer in roots[4:]:
             # A change: one host joins, another leaves, then the agent dies at a random moment.
-            services.host_accept(
-                host=services.host_record_report(report=hello(newcomer)), actor=admin_user
-            )
+            host_accept(host=host_record_report(report=hello(newcomer)), actor=admin_user)
             leaving = Membership.objects.filter(cluster=cluster, left__isnull=True).first()
-            services.membership_destroy(membership=leaving, actor=admin_user)
+            membership_destroy(membership=leaving, actor=admin_user)
             time.sleep(rng.uniform(0.0, 0.4))
             agent.send_signal(signal.SIGKILL)
             agent.wait()
@@ -49,7 +50,7 @@ def test_killing_the_agent_mid_change_never_breaks_cluster_conf(
                     o2cb_nodes(root, "kill")  # raises if o2cb cannot read it
             finished(Task.objects.filter(kind="clusters.reconcile").latest("pk"), timeout=60)
             agent = start_agent(sandbox_dir)
-        task = services.cluster_reconcile_start(cluster=cluster, reason="after the kills")
+        task = cluster_reconcile_start(cluster=cluster, reason="after the kills")
         assert_succeeded(finished(task, timeout=60))
         expected = sorted(
             Membership.objects.filter(cluster=cluster, left__isnull=True).values_list(

@@ -5,8 +5,13 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from clusters import services
 from clusters.models import Membership
+from clusters.services.hosts import host_accept, host_record_report, hosts_mark_silent
+from clusters.services.memberships import (
+    membership_create,
+    membership_destroy,
+    memberships_collect_garbage,
+)
 from console.demo import sandbox_pool_seed
 from core.errors import ConsoleError
 from core.models import AuditEvent, Task
@@ -15,7 +20,7 @@ from .factories import ClusterFactory, HostFactory, hold_every_number
 
 
 def join(cluster, host, actor=None):
-    return services.membership_create(cluster=cluster, host=host, actor=actor)[0]
+    return membership_create(cluster=cluster, host=host, actor=actor)[0]
 
 
 def test_numbers_are_the_lowest_free_from_zero(db):
@@ -28,7 +33,7 @@ def test_removed_node_number_is_not_reused_before_restart(db):
     cluster = ClusterFactory()
     hosts = HostFactory.create_batch(3)
     memberships = [join(cluster, h) for h in hosts]
-    services.membership_destroy(membership=memberships[1], actor=None)
+    membership_destroy(membership=memberships[1], actor=None)
     assert join(cluster, HostFactory()).number == 3
 
 
@@ -36,14 +41,14 @@ def test_number_is_freed_once_every_member_restarted_after_it_left(db):
     cluster = ClusterFactory()
     hosts = HostFactory.create_batch(3, boot_time=timezone.now() - timedelta(days=1))
     memberships = [join(cluster, h) for h in hosts]
-    left, _ = services.membership_destroy(membership=memberships[1], actor=None)
-    assert services.memberships_collect_garbage(cluster=cluster) == []
+    left, _ = membership_destroy(membership=memberships[1], actor=None)
+    assert memberships_collect_garbage(cluster=cluster) == []
     hosts[0].boot_time = timezone.now() + timedelta(seconds=1)
     hosts[0].save()
-    assert services.memberships_collect_garbage(cluster=cluster) == []  # hosts[2] still old
+    assert memberships_collect_garbage(cluster=cluster) == []  # hosts[2] still old
     hosts[2].boot_time = timezone.now() + timedelta(seconds=1)
     hosts[2].save()
-    assert [m.number for m in services.memberships_collect_garbage(cluster=cluster)] == [1]
+    assert [m.number for m in memberships_collect_garbage(cluster=cluster)] == [1]
     assert join(cluster, HostFactory()).number == 1
     assert AuditEvent.objects.filter(action="membership.forget").count() == 1
 
@@ -53,10 +58,10 @@ def test_a_host_with_unknown_boot_time_keeps_departed_numbers_held(db):
     old, unknown = HostFactory(boot_time=timezone.now()), HostFactory(boot_time=None)
     leaving = join(cluster, HostFactory())
     join(cluster, old), join(cluster, unknown)
-    services.membership_destroy(membership=leaving, actor=None)
+    membership_destroy(membership=leaving, actor=None)
     old.boot_time = timezone.now() + timedelta(seconds=5)
     old.save()
-    assert services.memberships_collect_garbage(cluster=cluster) == []
+    assert memberships_collect_garbage(cluster=cluster) == []
 
 
 def test_all_255_numbers_held_is_refused_with_a_restart_hint(db):
@@ -98,9 +103,9 @@ def test_agent_report_registers_a_new_host_as_pending_then_accept_joins_auto_clu
         "agent_version": "0.1.0",
         "addresses": ["10.9.9.9"],
     }
-    host = services.host_record_report(report=report)
+    host = host_record_report(report=report)
     assert host.registration == "pending" and host.memberships.count() == 0
-    services.host_accept(host=host, actor=admin_user)
+    host_accept(host=host, actor=admin_user)
     assert list(host.memberships.values_list("cluster", flat=True)) == [auto.pk]
     assert not manual.memberships.exists()
 
@@ -115,7 +120,7 @@ def test_agent_report_registers_a_new_host_as_pending_then_accept_joins_auto_clu
 )
 def test_malformed_agent_reports_are_refused(db, report):
     with pytest.raises(ConsoleError):
-        services.host_record_report(report=report)
+        host_record_report(report=report)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -148,11 +153,11 @@ def test_a_silent_host_raises_one_alert_cleared_when_it_reports_again(db):
     from core.models import Alert
 
     host = HostFactory(last_heard=timezone.now() - timedelta(minutes=5))
-    services.hosts_mark_silent(silent_after=timedelta(seconds=45))
-    services.hosts_mark_silent(silent_after=timedelta(seconds=45))
+    hosts_mark_silent(silent_after=timedelta(seconds=45))
+    hosts_mark_silent(silent_after=timedelta(seconds=45))
     alert = Alert.objects.get(name="HOST_SILENT")
     assert alert.is_open and host.hostname in alert.message
-    services.host_record_report(report={"uuid": str(host.uuid), "hostname": host.hostname})
+    host_record_report(report={"uuid": str(host.uuid), "hostname": host.hostname})
     alert.refresh_from_db()
     assert alert.cleared is not None
 
@@ -173,7 +178,7 @@ def test_a_reboot_is_audited_and_starts_a_monitor_run(db):
     join(cluster, host)
     Task.objects.all().delete()
     later = (timezone.now() + timedelta(seconds=1)).isoformat()
-    services.host_record_report(
+    host_record_report(
         report={"uuid": str(host.uuid), "hostname": host.hostname, "boot_time": later}
     )
     assert AuditEvent.objects.filter(action="host.rebooted").count() == 1
@@ -187,7 +192,7 @@ def test_a_new_identity_under_a_taken_name_is_refused_and_alerted(db):
     existing = HostFactory(hostname="xs-7")
     report = {"uuid": "0b1d2c3e-4f50-4a61-8b72-9c83d94ea5f6", "hostname": "xs-7"}
     with pytest.raises(ConsoleError, match="already in the pool"):
-        services.host_record_report(report=report)
+        host_record_report(report=report)
     alert = Alert.objects.get(name="HOST_NAME_TAKEN")
     assert alert.target_id == str(existing.pk) and "reinstalled" in alert.message
     assert HostFactory._meta.model.objects.filter(hostname="xs-7").count() == 1

@@ -65,7 +65,7 @@ def test_errors_have_one_json_shape(admin_api):
 
 
 def test_read_only_user_may_read_but_not_acknowledge(readonly_user, operator_user):
-    alert = alert_raise(name="X", target=None, priority=3, message="m")
+    alert = alert_raise(name="HOST_SILENT", target=None, priority=3, message="m")
     reader = api_client_for(readonly_user)
     assert reader.get("/api/alerts/").status_code == 200
     url = f"/api/alerts/{alert.pk}/acknowledge/"
@@ -124,7 +124,7 @@ def test_pages_refuse_a_user_without_a_role(client, outsider_user):
 
 
 def test_acknowledge_button_only_offered_to_operators(client, readonly_user, operator_user):
-    alert_raise(name="X", target=None, priority=3, message="m")
+    alert_raise(name="HOST_SILENT", target=None, priority=3, message="m")
     client.force_login(readonly_user)
     assert b"Acknowledge</button>" not in client.get(reverse("alert-list")).content
     client.force_login(operator_user)

@@ -60,7 +60,7 @@ def objects(db):
     host = HostFactory(registration="pending")
     member = HostFactory()
     membership, task = services_membership(cluster, member)
-    alert = alert_raise(name="X", target=None, priority=3, message="m")
+    alert = alert_raise(name="HOST_SILENT", target=None, priority=3, message="m")
     crash = crashdump_record(
         host=member, dump={"name": "d", "analysis": None, "error": "test"}, source="agent"
     )
@@ -75,9 +75,9 @@ def objects(db):
 
 
 def services_membership(cluster, host):
-    from clusters import services as cluster_services
+    from clusters.services.memberships import membership_create
 
-    return cluster_services.membership_create(cluster=cluster, host=host, actor=None)
+    return membership_create(cluster=cluster, host=host, actor=None)
 
 
 def concrete(path: str, objects) -> str:

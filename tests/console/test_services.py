@@ -83,22 +83,22 @@ def test_cancelling_a_pending_task_is_audited(task, admin_user):
 
 
 def test_alert_is_raised_once_per_incident_and_updated(db, admin_user):
-    first = alert_raise(name="X", target=admin_user, priority=3, message="one")
-    again = alert_raise(name="X", target=admin_user, priority=2, message="worse")
+    first = alert_raise(name="HOST_SILENT", target=admin_user, priority=3, message="one")
+    again = alert_raise(name="HOST_SILENT", target=admin_user, priority=2, message="worse")
     assert first.pk == again.pk and again.priority == 2 and again.message == "worse"
-    assert alert_clear(name="X", target=admin_user) == 1
-    later = alert_raise(name="X", target=admin_user, priority=3, message="again")
+    assert alert_clear(name="HOST_SILENT", target=admin_user) == 1
+    later = alert_raise(name="HOST_SILENT", target=admin_user, priority=3, message="again")
     assert later.pk != first.pk
     assert Alert.objects.count() == 2
 
 
 def test_alert_priority_outside_1_to_5_is_refused(db):
     with pytest.raises(ConsoleError, match="1 to 5"):
-        alert_raise(name="X", target=None, priority=9, message="m")
+        alert_raise(name="HOST_SILENT", target=None, priority=9, message="m")
 
 
 def test_acknowledge_is_idempotent_and_audited(db, operator_user):
-    alert = alert_raise(name="X", target=None, priority=3, message="m")
+    alert = alert_raise(name="HOST_SILENT", target=None, priority=3, message="m")
     alert_acknowledge(alert=alert, actor=operator_user)
     alert_acknowledge(alert=alert, actor=operator_user)
     assert AuditEvent.objects.filter(action="alert.acknowledge").count() == 1
@@ -156,9 +156,21 @@ def test_a_running_task_that_stopped_moving_is_failed_with_how_far_it_got(task):
 
 
 def test_alert_sync_raises_updates_and_clears_with_the_condition(db):
-    first = alert_sync(name="Y", target=None, priority=3, message="bad")
-    again = alert_sync(name="Y", target=None, priority=3, message="worse")
+    first = alert_sync(name="HOST_SILENT", target=None, priority=3, message="bad")
+    again = alert_sync(name="HOST_SILENT", target=None, priority=3, message="worse")
     assert first.pk == again.pk and again.message == "worse"
-    assert alert_sync(name="Y", target=None, priority=3, message=None) is None
+    assert alert_sync(name="HOST_SILENT", target=None, priority=3, message=None) is None
     again.refresh_from_db()
     assert again.cleared is not None
+
+
+def test_an_alert_name_outside_the_catalogue_is_refused(db):
+    # A misspelt name would raise an alert that the code clearing it never finds.
+    with pytest.raises(ConsoleError, match="HOST_SILENCE"):
+        alert_raise(name="HOST_SILENCE", target=None, message="m")
+    assert not Alert.objects.exists()
+
+
+def test_an_alert_takes_its_catalogue_priority_unless_judged(db):
+    assert alert_raise(name="HOST_SILENT", target=None, message="m").priority == 2
+    assert alert_raise(name="HOST_NAME_TAKEN", target=None, message="m", priority=1).priority == 1

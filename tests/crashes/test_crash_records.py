@@ -204,12 +204,12 @@ def test_a_long_logs_tail_highlights_the_lines_the_evidence_cites(tmp_path, clie
 def test_the_crash_page_draws_the_heartbeat_lag_of_the_minutes_before(client, readonly_user):
     from datetime import datetime, timedelta
 
-    from clusters import services as cluster_services
+    from clusters.iohealth.services import io_health_record
     from clusters.models import HealthSample
     from tests.clusters.test_io_health import probe
 
     host = HostFactory()
-    cluster_services.io_health_record(host=host, probe=probe())
+    io_health_record(host=host, probe=probe())
     region = host.io_health.probe["heartbeat"]["clusters"][0]["regions"][0]["region"]
     crash = services.crashdump_record(host=host, dump=O2CB_DUMP, source="agent")
     client.force_login(readonly_user)

@@ -3,6 +3,7 @@
 import pytest
 
 from agent.kernel import CONFIGFS
+from clusters.iohealth.services import io_health_collect
 from crashes.models import HostCrashdump
 from tests.conftest import wait_for
 from tests.fencing import fence
@@ -11,14 +12,12 @@ pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 
 def test_a_reset_fence_is_explained_from_what_the_peers_logged(heartbeating_pool, settings):
-    from clusters import monitor
-
     settings.CRASH_REBOOT_GRACE = 1
     _cluster, (victim, survivor) = heartbeating_pool
     victim.path(f"{CONFIGFS}/pool/fence_method").write_text("reset\n")
-    monitor.io_health_collect(timeout=10)  # the console learns the fence method
+    io_health_collect(timeout=10)  # the console learns the fence method
     fence(victim)
-    monitor.io_health_collect(timeout=10)
+    io_health_collect(timeout=10)
     crash = wait_for(
         lambda: HostCrashdump.objects.filter(hostname=victim.hostname).first(),
         60,

@@ -3,7 +3,7 @@ an uploaded log with markup in it is shown as text."""
 
 import pytest
 
-from clusters import monitor
+from clusters.iohealth.services import io_health_collect
 from crashes.models import HostCrashdump
 from tests.conftest import wait_for
 from tests.e2e.conftest import log_in
@@ -17,7 +17,7 @@ def test_a_sandbox_fence_arrives_explained_on_the_dashboard(
 ):
     _cluster, (victim, survivor) = heartbeating_pool
     fence(victim)
-    monitor.io_health_collect(timeout=10)  # the health round that finds the stall
+    io_health_collect(timeout=10)  # the health round that finds the stall
     crash = wait_for(
         lambda: HostCrashdump.objects.filter(hostname=victim.hostname).first(),
         60,

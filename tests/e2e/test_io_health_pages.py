@@ -2,7 +2,7 @@
 
 import pytest
 
-from clusters import monitor
+from clusters.iohealth.services import io_health_collect
 from console.demo import sandbox_pool_seed
 from tests.conftest import start_agent, stop_process
 from tests.e2e.conftest import log_in
@@ -15,7 +15,7 @@ def sandbox_pool(sandbox_dir, console_worker, settings):
     settings.AGENT_CALL_TIMEOUT = 10
     cluster = sandbox_pool_seed(sandbox_dir=sandbox_dir, host_count=2)
     agent = start_agent(sandbox_dir)
-    monitor.io_health_collect(timeout=10)
+    io_health_collect(timeout=10)
     yield cluster
     stop_process(agent)
 
@@ -35,7 +35,7 @@ def test_admin_breaks_paths_and_sees_the_host_turn_amber_red_and_green(
     page.get_by_role("link", name="Sandbox faults").click()
     apply_fault(page, "sandbox-02", "path-fail", "sdc")
     assert "path-fail sdc done on sandbox-02" in page.locator(".message").first.inner_text()
-    monitor.io_health_collect(timeout=10)
+    io_health_collect(timeout=10)
 
     page.locator('section[data-host="sandbox-02"] h2 a').click()
     state = page.locator("#host-io-live h2 [data-io-state]")
@@ -46,7 +46,7 @@ def test_admin_breaks_paths_and_sees_the_host_turn_amber_red_and_green(
 
     page.get_by_role("link", name="Sandbox faults").click()
     apply_fault(page, "sandbox-02", "path-fail", "sdb")
-    monitor.io_health_collect(timeout=10)
+    io_health_collect(timeout=10)
     page.get_by_role("link", name="Dashboard").click()
     summary = page.locator("#io-summary")
     assert summary.locator("[data-io-state]").first.get_attribute("data-io-state") == "critical"
@@ -55,7 +55,7 @@ def test_admin_breaks_paths_and_sees_the_host_turn_amber_red_and_green(
 
     page.get_by_role("link", name="Sandbox faults").click()
     apply_fault(page, "sandbox-02", "restore")
-    monitor.io_health_collect(timeout=10)
+    io_health_collect(timeout=10)
     page.get_by_role("link", name="sandbox-02").first.click()
     assert page.locator("#host-io-live h2 [data-io-state]").get_attribute("data-io-state") == "ok"
     assert page.console_problems == []

@@ -3,8 +3,8 @@
 import pytest
 
 from clusters.models import ClusterHostStatus, Host, Membership
-from clusters.selectors import restart_banners
-from clusters.services import cluster_reconcile_start
+from clusters.selectors.clusters import restart_banners
+from clusters.services.memberships import cluster_reconcile_start
 from core.models import Task
 from tests.clusters.test_cluster_lifecycle import finished
 from tests.conftest import api_client_for

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from .iohealth import LATE_HEARTBEAT_MS
+from .rules import LATE_HEARTBEAT_MS
 
 
 @dataclass

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from .choices import IOHealthState
+from clusters.choices import IOHealthState
 
 HEARTBEAT_ROUND_MS = 2000
 LATE_HEARTBEAT_MS = 2 * HEARTBEAT_ROUND_MS

@@ -1,0 +1,237 @@
+"""Writes for hosts: their reports, acceptance, silence, checks and sandbox faults."""
+
+from __future__ import annotations
+
+import uuid as uuid_module
+from datetime import datetime
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from agent.contract import encode
+from clusters.agents import agent
+from clusters.choices import HostRegistration
+from clusters.models import Cluster, Host, Membership
+from clusters.services.memberships import cluster_reconcile_start, membership_create
+from core.choices import AlertName, AuditOutcome, StepStatus, TaskStatus
+from core.errors import ConsoleError
+from core.models import Task
+from core.services.alerts import alert_clear, alert_raise
+from core.services.audit import audit_record
+from core.services.tasks import (
+    enqueue_on_commit,
+    task_create,
+    task_finish,
+    task_step_finish,
+    task_step_start,
+)
+
+
+def _parse_time(value) -> datetime | None:
+    if not value:
+        return None
+    if isinstance(value, datetime):
+        return value
+    parsed = parse_datetime(str(value))
+    if parsed is None:
+        raise ConsoleError(f"'{value}' is not an ISO 8601 time.")
+    return parsed
+
+
+def host_record_report(*, report: dict) -> Host:
+    """An agent said hello: record it, or register a new host waiting for acceptance."""
+    try:
+        host_uuid = uuid_module.UUID(str(report["uuid"]))
+        hostname = str(report["hostname"]).strip()
+    except (KeyError, ValueError) as exc:
+        raise ConsoleError("An agent report needs a valid 'uuid' and 'hostname'.") from exc
+    if not hostname:
+        raise ConsoleError("An agent report needs a hostname.")
+    taken = Host.objects.filter(hostname=hostname).exclude(uuid=host_uuid).first()
+    if taken is not None and not Host.objects.filter(uuid=host_uuid).exists():
+        message = (
+            f"A host with a new identity ({host_uuid}) says it is {hostname}, but {hostname} "
+            f"is already in the pool as {taken.uuid}. If it was reinstalled, remove the old "
+            "host first; otherwise rename one of them."
+        )
+        alert_raise(name=AlertName.HOST_NAME_TAKEN, target=taken, message=message)
+        raise ConsoleError(message)
+    with transaction.atomic():
+        return _host_record(host_uuid, hostname, report)
+
+
+def _host_record(host_uuid, hostname: str, report: dict) -> Host:
+    # A report says only what it knows; what it leaves out stays as it was.
+    fields = {"last_heard": timezone.now()}
+    if report.get("boot_time"):
+        fields["boot_time"] = _parse_time(report["boot_time"])
+    if "agent_version" in report:
+        fields["agent_version"] = str(report["agent_version"])[:32]
+    if "sandbox" in report:
+        fields["sandbox"] = bool(report["sandbox"])
+    if report.get("addresses"):
+        fields["addresses"] = [str(a) for a in report["addresses"]]
+    host = Host.objects.select_for_update().filter(uuid=host_uuid).first()
+    if host is None:
+        host = Host.objects.create(uuid=host_uuid, hostname=hostname, **fields)
+        audit_record(
+            actor=None,
+            action="host.register",
+            target=host,
+            message="Agent registered; waiting for a pool-admin to accept it.",
+        )
+        alert_raise(
+            name=AlertName.HOST_WAITING_FOR_ACCEPTANCE,
+            target=host,
+            message=f"A new host, {hostname}, wants to join the pool. A pool-admin must accept it.",
+        )
+        return host
+    previous_boot = host.boot_time
+    rebooted = previous_boot is not None and fields.get("boot_time", previous_boot) != previous_boot
+    for name, value in fields.items():
+        setattr(host, name, value)
+    host.save(update_fields=list(fields))
+    alert_clear(name=AlertName.HOST_SILENT, target=host)
+    if rebooted:
+        audit_record(
+            actor=None,
+            action="host.rebooted",
+            target=host,
+            message=f"Agent reports a new boot time {host.boot_time:%Y-%m-%d %H:%M:%S}.",
+        )
+        # A restart may clear a pending removal and free its node number: look now.
+        for cluster in Cluster.objects.filter(
+            memberships__host=host, memberships__left__isnull=True
+        ):
+            cluster_reconcile_start(cluster=cluster, reason=f"{host} restarted")
+        _check_reboot_later(host, previous_boot)
+    return host
+
+
+def _check_reboot_later(host: Host, previous_boot: datetime) -> None:
+    """Was that restart a crash? Asked after a grace period, once the host's agent has had
+    time to send any crash dump it found."""
+    enqueue_on_commit(
+        "crashes.check_reboot",
+        args=[host.pk, previous_boot.isoformat(), host.boot_time.isoformat()],
+        countdown=settings.CRASH_REBOOT_GRACE,
+    )
+
+
+@transaction.atomic
+def host_accept(*, host: Host, actor) -> Host:
+    """A pool-admin accepts a registered host: it joins the pool and its auto-join clusters."""
+    host = Host.objects.select_for_update().get(pk=host.pk)
+    if host.registration == HostRegistration.ACCEPTED:
+        return host
+    host.registration = HostRegistration.ACCEPTED
+    host.save(update_fields=["registration"])
+    audit_record(actor=actor, action="host.accept", target=host)
+    alert_clear(name=AlertName.HOST_WAITING_FOR_ACCEPTANCE, target=host)
+    pool_join(host=host, actor=actor)
+    return host
+
+
+def pool_join(*, host: Host, actor) -> list[Membership]:
+    """The design's Pool.join resync: a membership in every cluster that auto-joins."""
+    joined = []
+    for cluster in Cluster.objects.filter(auto_join=True):
+        if not cluster.memberships.filter(host=host, left__isnull=True).exists():
+            membership, _task = membership_create(cluster=cluster, host=host, actor=actor)
+            joined.append(membership)
+    return joined
+
+
+def hosts_mark_silent(*, silent_after) -> list[Host]:
+    """Raise an alert for every accepted host whose agent has gone quiet."""
+    cutoff = timezone.now() - silent_after
+    silent = list(
+        Host.objects.filter(registration=HostRegistration.ACCEPTED, last_heard__lt=cutoff)
+    )
+    for host in silent:
+        alert_raise(
+            name=AlertName.HOST_SILENT,
+            target=host,
+            message=(
+                f"{host} has not been heard from since {host.last_heard:%Y-%m-%d %H:%M:%S} UTC. "
+                "Check that it is up and that its agent runs and reaches Redis."
+            ),
+        )
+    return silent
+
+
+def task_hosts(task: Task) -> list[tuple[int, Host | None]]:
+    """Each step's position with the host it is about (None if the host is gone since)."""
+    hosts = Host.objects.in_bulk(task.params["hosts"])
+    return [(position, hosts.get(pk)) for position, pk in enumerate(task.params["hosts"], 1)]
+
+
+def hosts_check(*, actor) -> Task:
+    """Ask every accepted host's agent who it is and when it booted."""
+    hosts = list(Host.objects.filter(registration=HostRegistration.ACCEPTED).order_by("hostname"))
+    task = task_create(
+        name="Check every host's agent",
+        kind="clusters.check_hosts",
+        celery_task="clusters.check_hosts",
+        steps=[f"Ask {host}" for host in hosts],
+        user=actor,
+        params={"hosts": [host.pk for host in hosts]},
+    )
+    audit_record(actor=actor, action="hosts.check", task=task, outcome=AuditOutcome.ACCEPTED)
+    return task
+
+
+def hosts_check_run(task: Task) -> None:
+    """One host after the other, so the page shows the check moving through the pool."""
+    silent = []
+    for position, host in task_hosts(task):
+        task_step_start(task=task, position=position)
+        if host is None:
+            task_step_finish(
+                task=task,
+                position=position,
+                status=StepStatus.SKIPPED,
+                message="host no longer in the pool",
+            )
+            continue
+        try:
+            identity = agent(host).hello()
+        except ConsoleError as exc:
+            silent.append(host.hostname)
+            task_step_finish(
+                task=task, position=position, status=StepStatus.FAILED, message=exc.message
+            )
+            continue
+        host_record_report(report=encode(identity))
+        task_step_finish(
+            task=task,
+            position=position,
+            status=StepStatus.SUCCEEDED,
+            message=f"agent {identity.agent_version}, booted {identity.boot_time}",
+        )
+    if silent:
+        task_finish(
+            task=task, status=TaskStatus.FAILED, error=f"No answer from: {', '.join(silent)}."
+        )
+    else:
+        task_finish(task=task, status=TaskStatus.SUCCEEDED)
+
+
+def sandbox_fault_inject(*, host: Host, fault: str, target: str | None, actor) -> dict:
+    """Break or mend a sandbox host's I/O paths, for demos and drills (sandbox hosts only)."""
+    from agent.sandbox.faults import FAULTS
+
+    if not host.sandbox:
+        raise ConsoleError(f"{host} is a real host: faults are only injected into sandbox hosts.")
+    if fault not in FAULTS:
+        raise ConsoleError(f"Unknown fault '{fault}'; use one of: {', '.join(FAULTS)}.")
+    state = encode(agent(host).sandbox_fault(fault, target or None))
+    audit_record(
+        actor=actor,
+        action="sandbox.fault",
+        target=host,
+        message=f"{fault} {target or ''}".strip(),
+    )
+    return state

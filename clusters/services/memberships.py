@@ -1,0 +1,176 @@
+"""Writes for clusters and memberships: node numbers, reconciles, starts, garbage."""
+
+from __future__ import annotations
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from clusters.choices import O2CB_MAX_NODES, HostRegistration
+from clusters.models import Cluster, Host, Membership
+from clusters.selectors.hosts import cluster_members
+from core.choices import AuditOutcome, TaskStatus
+from core.errors import ConsoleError
+from core.models import Task
+from core.services.audit import audit_record
+from core.services.tasks import (
+    task_create,
+)
+
+
+@transaction.atomic
+def cluster_create(
+    *, name: str, cluster_name: str, auto_join: bool = True, hosts=None, actor
+) -> Cluster:
+    """Create an O2CB cluster; `hosts` (default: every accepted host) become members."""
+    cluster = Cluster(name=name, cluster_name=cluster_name, auto_join=auto_join)
+    cluster.full_clean()
+    cluster.save()
+    audit_record(actor=actor, action="cluster.create", target=cluster)
+    if hosts is None:
+        hosts = Host.objects.filter(registration=HostRegistration.ACCEPTED)
+    for host in hosts:
+        membership_create(cluster=cluster, host=host, actor=actor)
+    return cluster
+
+
+def _lowest_free_number(cluster: Cluster) -> int:
+    held = set(Membership.objects.filter(cluster=cluster).values_list("number", flat=True))
+    for number in range(O2CB_MAX_NODES):
+        if number not in held:
+            return number
+    raise ConsoleError(
+        f"All {O2CB_MAX_NODES} O2CB node numbers of {cluster} are held, some by hosts that "
+        "left. Restart the cluster (rolling restart) so their numbers can be freed.",
+        detail={"cluster": cluster.pk},
+    )
+
+
+def membership_create(*, cluster: Cluster, host: Host, actor) -> tuple[Membership, Task]:
+    """Give `host` the lowest free node number in `cluster` and push it to every member."""
+    if host.registration != HostRegistration.ACCEPTED:
+        raise ConsoleError(
+            f"{host} is waiting for acceptance; accept it before it joins a cluster."
+        )
+    with transaction.atomic():
+        # Serialise allocation per cluster: the row lock queues concurrent creations.
+        cluster = Cluster.objects.select_for_update().get(pk=cluster.pk)
+        existing = cluster.memberships.filter(host=host, left__isnull=True).first()
+        if existing is not None:
+            return existing, cluster_reconcile_start(cluster=cluster, actor=actor)
+        try:
+            with transaction.atomic():
+                membership = Membership.objects.create(
+                    cluster=cluster,
+                    host=host,
+                    host_uuid=host.uuid,
+                    hostname=host.hostname,
+                    number=_lowest_free_number(cluster),
+                )
+        except IntegrityError as exc:
+            raise ConsoleError(
+                f"Could not give {host} a node number in {cluster}; try again.",
+            ) from exc
+        audit_record(
+            actor=actor,
+            action="membership.create",
+            target=membership,
+            message=f"{host} joins {cluster} as node {membership.number}.",
+        )
+        return membership, cluster_reconcile_start(cluster=cluster, actor=actor)
+
+
+def membership_destroy(*, membership: Membership, actor) -> tuple[Membership, Task]:
+    """The host leaves: its number stays held until every member restarted after now."""
+    with transaction.atomic():
+        membership = Membership.objects.select_for_update().get(pk=membership.pk)
+        if membership.left is None:
+            membership.left = timezone.now()
+            membership.save(update_fields=["left"])
+            audit_record(
+                actor=actor,
+                action="membership.destroy",
+                target=membership,
+                message=(
+                    f"{membership.hostname} leaves {membership.cluster}; node "
+                    f"{membership.number} stays reserved until every member restarts."
+                ),
+            )
+        return membership, cluster_reconcile_start(cluster=membership.cluster, actor=actor)
+
+
+def cluster_reconcile_start(*, cluster: Cluster, actor=None, reason: str = "") -> Task:
+    """Queue a monitor run for `cluster`; a run still waiting to start is reused."""
+    waiting = Task.objects.filter(
+        kind="clusters.reconcile", target_id=str(cluster.pk), status=TaskStatus.PENDING
+    ).first()
+    if waiting is not None:
+        return waiting
+    return task_create(
+        name=f"Bring {cluster} up to date on every host",
+        kind="clusters.reconcile",
+        celery_task="clusters.reconcile_cluster",
+        steps=[],  # one step per member host, added when the run starts
+        user=actor,
+        target=cluster,
+        params={"reason": reason},
+    )
+
+
+def cluster_check_now(*, cluster: Cluster, actor) -> Task:
+    """An admin asks for a monitor run now instead of at the next interval."""
+    task = cluster_reconcile_start(cluster=cluster, actor=actor, reason="asked by an admin")
+    audit_record(
+        actor=actor,
+        action="cluster.check",
+        target=cluster,
+        task=task,
+        outcome=AuditOutcome.ACCEPTED,
+    )
+    return task
+
+
+@transaction.atomic
+def memberships_collect_garbage(*, cluster: Cluster) -> list[Membership]:
+    """Forget departed memberships once every current member has started since they left."""
+    members = cluster_members(cluster)
+    boot_times = [host.boot_time for host in members]
+    forgotten = []
+    for membership in cluster.memberships.filter(left__isnull=False):
+        if all(boot is not None and boot > membership.left for boot in boot_times):
+            forgotten.append(membership)
+    for membership in forgotten:
+        audit_record(
+            actor=None,
+            action="membership.forget",
+            target=cluster,
+            message=(
+                f"Node {membership.number} ({membership.hostname}) forgotten: every member "
+                "restarted since it left, so the number can be given out again."
+            ),
+        )
+        membership.delete()
+    return forgotten
+
+
+def cluster_start(*, cluster: Cluster, actor) -> Task:
+    """Start the cluster software on every member host (global heartbeat, service enabled)."""
+    members = cluster_members(cluster)
+    if not members:
+        raise ConsoleError(f"{cluster} has no members to start.")
+    task = task_create(
+        name=f"Start {cluster} on every member",
+        kind="clusters.start",
+        celery_task="clusters.cluster_start",
+        steps=[f"Start on {host}" for host in members],
+        user=actor,
+        target=cluster,
+        params={"hosts": [host.pk for host in members]},
+    )
+    audit_record(
+        actor=actor,
+        action="cluster.start",
+        target=cluster,
+        task=task,
+        outcome=AuditOutcome.ACCEPTED,
+    )
+    return task
