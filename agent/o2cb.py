@@ -20,7 +20,6 @@ from .hostroot import HostRoot
 from .kernel import (
     CONF_FILE,
     KERNEL_DEFAULTS,
-    kernel_for,
     read_defaults,
     run_o2cb,
     update_defaults,
@@ -56,7 +55,7 @@ class O2CBPlugin:
             )
         self.root = root
         self.name = cluster
-        self.kernel = kernel_for(root)
+        self.kernel = root.kernel
         self.conf_path = root.path(CONF_FILE)
         self.members_path = root.path(f"{MEMBERS_DIR}/{cluster}.json")
 
