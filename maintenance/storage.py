@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
 
-from clusters.agents import agent_call, agent_call_many
+from agent.contract import encode
+from clusters.agents import agent, agent_call_many
 from clusters.choices import O2CB_MAX_NODES, SRFormat, VDIType
 from clusters.models import LUN, PBD, SR, VDI, Cluster, Host
 from clusters.monitor import (
@@ -38,10 +39,10 @@ STATEFILE_SIZE = 4 << 20
 def lun_candidates(cluster: Cluster) -> dict:
     """The LUNs every member sees (only those can carry a cluster's SR), and who failed."""
     members = cluster_members(cluster)
-    answers = agent_call_many(members, lambda host: agent_call(host, "lun_list"))
+    answers = agent_call_many(members, lambda host: agent(host).lun_list())
     silent = sorted(h.hostname for h, a in answers.items() if isinstance(a, Exception))
     seen = [
-        {lun["scsi_id"]: lun for lun in answer}
+        {lun.scsi_id: encode(lun) for lun in answer}
         for answer in answers.values()
         if not isinstance(answer, Exception)
     ]
@@ -226,8 +227,9 @@ def _raise_failures(answers: dict) -> None:
         raise (TransientError if transient else ConsoleError)(message)
 
 
-def _each_member(members, call, **kwargs) -> None:
-    _raise_failures(agent_call_many(members, lambda host: agent_call(host, call, **kwargs)))
+def _each_member(members, work) -> None:
+    """`work(client)` on every member's agent at once; any failure fails them all."""
+    _raise_failures(agent_call_many(members, lambda host: work(agent(host))))
 
 
 @dataclass
@@ -257,32 +259,25 @@ def _start(adding: AddingStorage, step: Step) -> str:
 
 def _format(adding: AddingStorage, step: Step) -> str:
     request = step.subject
-    done = agent_call(
-        adding.members[0],
-        "lun_format",
-        scsi_id=request["scsi_id"],
-        cluster=adding.cluster.cluster_name,
-        label=request["name"],
-        slots=adding.slots,
-        timeout=600,
+    done = agent(adding.members[0], timeout=600).lun_format(
+        request["scsi_id"], adding.cluster.cluster_name, request["name"], adding.slots
     )
-    step_note(adding.task, step.key, region=done["region"])
-    return f"OCFS2 volume {done['region']}, {adding.slots} node slots."
+    step_note(adding.task, step.key, region=done.region)
+    return f"OCFS2 volume {done.region}, {adding.slots} node slots."
 
 
 def _region(adding: AddingStorage, step: Step) -> str:
     """The volume heartbeats on every member; then it is recorded as the SR."""
     request = step.subject
     region = step_noted(adding.task, f"format-{request['scsi_id']}")["region"]
-    _each_member(
-        adding.members, "heartbeat_region_add", cluster=adding.cluster.cluster_name, region=region
-    )
-    lun_info = agent_call(adding.members[0], "lun_list")
-    info = next(lun for lun in lun_info if lun["scsi_id"] == request["scsi_id"])
+    cluster_name = adding.cluster.cluster_name
+    _each_member(adding.members, lambda client: client.heartbeat_region_add(cluster_name, region))
+    lun_info = agent(adding.members[0]).lun_list()
+    info = next(lun for lun in lun_info if lun.scsi_id == request["scsi_id"])
     with transaction.atomic():
         lun, _ = LUN.objects.get_or_create(
             scsi_id=request["scsi_id"],
-            defaults={"size": info["size"] or 0, "vendor": info["vendor"], "model": info["model"]},
+            defaults={"size": info.size or 0, "vendor": info.vendor, "model": info.model},
         )
         SR.objects.get_or_create(
             lun=lun,
