@@ -55,6 +55,9 @@ SERVED: dict[str, HostRoot] = {}
 # One call at a time per host: each one reads, changes and replaces that host's files.
 _LOCKS: dict[str, threading.Lock] = {}
 _LOCKS_GUARD = threading.Lock()
+# Reports go to the console's rounds queue (console/settings.py ROUNDS_QUEUE), which no
+# workflow can hold up: a healthy host is never shown silent behind a long maintenance.
+REPORTS_QUEUE = os.environ.get("CONSOLE_QUEUE", "console") + ".rounds"
 # Calls from the console are opened once each (a copy replayed from Redis is refused).
 OPENER = signing.Opener()
 # host uuid -> the calls it refused since its last report, which tells the console.
@@ -248,7 +251,7 @@ def report(root: HostRoot) -> None:
     app.send_task(
         contract.AGENT_REPORT,
         kwargs={"sealed": _sealed_report(root, contract.REPORT_PURPOSE, payload, ttl=60)},
-        queue=os.environ.get("CONSOLE_QUEUE", "console"),
+        queue=REPORTS_QUEUE,
         # Fire and forget: no result to wait for, so nothing piles up in this process.
         ignore_result=True,
         # A report nobody read within a minute is stale; the next one says the same, fresher.
@@ -281,7 +284,7 @@ def report_crash_dumps(root: HostRoot) -> None:
             contract.CRASH_REPORT,
             # A dump waits in the broker for as long as the console takes to come back.
             kwargs={"sealed": _sealed_report(root, contract.CRASH_REPORT_PURPOSE, payload, 86400)},
-            queue=os.environ.get("CONSOLE_QUEUE", "console"),
+            queue=REPORTS_QUEUE,
             ignore_result=True,
         )
         mark_reported(root, path.name)
