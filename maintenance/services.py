@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 
 from clusters.agents import agent
 from clusters.models import PBD, Cluster, ClusterHostStatus, Host, Membership
@@ -324,6 +325,9 @@ def _enter_action(key: str, host: Host, state: HostMaintenance, driver) -> str:
         _record(state, key)
         return f"Moved {len(moving)} VM{'s' if len(moving) != 1 else ''}."
     if key == "unplug":
+        # From here on nothing plugs storage or starts a cluster on it (adding storage
+        # skips it): that is the guarantee maintenance gives.
+        Host.objects.filter(pk=host.pk).update(maintenance_hold=True)
         unplugged = list(state.unplugged_pbds)
         for pbd in PBD.objects.filter(host=host, plugged=True).select_related("host", "sr"):
             driver.pbd_unplug(pbd)
@@ -354,20 +358,41 @@ def _enter_action(key: str, host: Host, state: HostMaintenance, driver) -> str:
 
 def _exit_action(key: str, host: Host, state: HostMaintenance, driver) -> str:
     if key == "start":
+        Host.objects.filter(pk=host.pk).update(maintenance_hold=False)
         for cluster in Cluster.objects.filter(pk__in=state.left_clusters):
+            _heartbeat_on_storage_added_meanwhile(host, cluster)
             agent(host).cluster_start(cluster.cluster_name, statefile_uuid(cluster))
         _record(state, key)
         return f"Rejoined {len(state.left_clusters)} cluster(s)."
     if key == "plug":
-        for pbd in PBD.objects.filter(pk__in=state.unplugged_pbds).select_related("host", "sr"):
+        Host.objects.filter(pk=host.pk).update(maintenance_hold=False)  # a rollback's first
+        # What it had, and the SRs added to its clusters while it was away.
+        pbds = PBD.objects.filter(
+            Q(pk__in=state.unplugged_pbds)
+            | Q(host=host, plugged=False, sr__cluster__in=state.left_clusters)
+        ).select_related("host", "sr")
+        for pbd in pbds:
             driver.pbd_plug(pbd)
             PBD.objects.filter(pk=pbd.pk).update(plugged=True)
         _record(state, key)
-        return f"Plugged {len(state.unplugged_pbds)} SR(s)."
+        return f"Plugged {len(pbds)} SR(s)."
     if state.was_enabled:
         driver.host_enable(host)
     _record(state, key)
     return "Enabled." if state.was_enabled else "Left disabled, as it was before maintenance."
+
+
+def _heartbeat_on_storage_added_meanwhile(host: Host, cluster: Cluster) -> None:
+    """Storage added while the host was in maintenance skipped it: before it rejoins, it
+    heartbeats on those volumes too (O2CB's global heartbeat runs on every region)."""
+    missing = PBD.objects.filter(host=host, plugged=False, sr__cluster=cluster)
+    scsi_ids = set(missing.values_list("sr__lun__scsi_id", flat=True))
+    if not scsi_ids:
+        return
+    client = agent(host)
+    for lun in client.lun_list():
+        if lun.scsi_id in scsi_ids and lun.region:
+            client.heartbeat_region_add(cluster.cluster_name, lun.region)
 
 
 def _run(task: Task, steps, finish) -> None:
