@@ -18,6 +18,7 @@ from pathlib import Path
 from socket import gethostname
 
 from celery import Celery
+from celery.exceptions import Ignore
 
 from . import contract, signing, storage
 from .crashdumps import describe_dump, mark_reported, new_dumps, peer_log_lines
@@ -74,6 +75,8 @@ def root_for(host_uuid: str) -> HostRoot:
     root = SERVED.get(str(host_uuid).lower())
     if root is None:
         raise AgentError(f"This agent does not serve host {host_uuid}.")
+    if root.kernel.powered_off():  # the sandbox's dark host: no answer at all
+        raise Ignore()
     delay = root.kernel.answer_delay()  # the sandbox's slow host
     if delay > 0:
         time.sleep(delay)
@@ -299,6 +302,8 @@ def serve_hosts(roots: list[HostRoot]) -> list[str]:
 def _report_loop(interval: float, stop: threading.Event) -> None:
     while not stop.is_set():
         for root in list(SERVED.values()):
+            if root.kernel.powered_off():
+                continue
             try:
                 report(root)
                 report_crash_dumps(root)

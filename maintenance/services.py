@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
+from django.utils import timezone
 
-from clusters.agents import agent
+from clusters.agents import HostUnreachable, agent
 from clusters.models import PBD, Cluster, ClusterHostStatus, Host, Membership
 from clusters.monitor import statefile_uuid
 from clusters.selectors.hosts import cluster_members, host_clusters
@@ -597,6 +598,14 @@ def host_remove_preview(host: Host, *, powered_off: bool = False) -> dict:
             f"Put {host} into maintenance first (its VMs move away and it leaves its "
             "clusters cleanly), or, if it is dead, state that it is powered off to forget it."
         )
+    if powered_off and not in_maintenance:
+        still_alive = _answers_still(host)
+        if still_alive:
+            refusals.append(
+                f"{host} is not powered off: {still_alive}. Forgetting a running host would "
+                "leave a live node that O2CB's peers no longer know. Put it into maintenance "
+                "and remove it from there, or power it off first."
+            )
     clusters = host_clusters(host)
     return {
         "host": host.hostname,
@@ -610,6 +619,24 @@ def host_remove_preview(host: Host, *, powered_off: bool = False) -> dict:
         "needs_restart": bool(clusters),
         "refusals": refusals,
     }
+
+
+# A host stated powered off must not have been heard from this recently, nor answer now.
+POWERED_OFF_PROBE_TIMEOUT = 3.0
+
+
+def _answers_still(host: Host) -> str:
+    """How `host` shows it is alive (a recent report, or an answer now); "" if silent."""
+    if host.last_heard and timezone.now() - host.last_heard < settings.AGENT_SILENT_AFTER:
+        seconds = (timezone.now() - host.last_heard).total_seconds()
+        return f"its agent reported {seconds:.0f} s ago"
+    try:
+        agent(host, timeout=POWERED_OFF_PROBE_TIMEOUT).hello()
+    except HostUnreachable:
+        return ""
+    except ConsoleError:
+        return "its agent answers (with an error)"
+    return "its agent answers"
 
 
 @transaction.atomic

@@ -74,9 +74,7 @@ def start_worker(sandbox_dir, log, redis_url=None):
     "postgres" not in os.environ.get("DATABASE_URL", ""),
     reason="a worker in another process needs a shared database: PostgreSQL (CI)",
 )
-def test_a_killed_worker_leaves_maintenance_resumable(
-    sandbox_dir, tmp_path, admin_user, settings
-):
+def test_a_killed_worker_leaves_maintenance_resumable(sandbox_dir, tmp_path, admin_user, settings):
     cluster = sandbox_pool_seed(sandbox_dir=sandbox_dir, host_count=3)
     log = open(tmp_path / "worker.log", "ab")  # noqa: SIM115 - the children own it
     agent = start_agent(sandbox_dir)
