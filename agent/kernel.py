@@ -122,6 +122,11 @@ class Kernel:
         """Seconds to wait before each answer (the sandbox's slow host); none here."""
         return 0.0
 
+    def powered_off(self) -> bool:
+        """Whether the host is dark (the sandbox's powered-off host); a running agent's
+        own host never is."""
+        return False
+
     # O2CB: configfs, the heartbeat, the service -------------------------------------------
 
     def sync_cluster(self, name: str) -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 from socket import gethostname
 
 from celery import Celery
+from celery.exceptions import Ignore
 
 from . import contract, signing, storage
 from .crashdumps import describe_dump, mark_reported, new_dumps, peer_log_lines
@@ -55,6 +56,9 @@ SERVED: dict[str, HostRoot] = {}
 # One call at a time per host: each one reads, changes and replaces that host's files.
 _LOCKS: dict[str, threading.Lock] = {}
 _LOCKS_GUARD = threading.Lock()
+# Reports go to the console's rounds queue (console/settings.py ROUNDS_QUEUE), which no
+# workflow can hold up: a healthy host is never shown silent behind a long maintenance.
+REPORTS_QUEUE = os.environ.get("CONSOLE_QUEUE", "console") + ".rounds"
 # Calls from the console are opened once each (a copy replayed from Redis is refused).
 OPENER = signing.Opener()
 # host uuid -> the calls it refused since its last report, which tells the console.
@@ -71,6 +75,8 @@ def root_for(host_uuid: str) -> HostRoot:
     root = SERVED.get(str(host_uuid).lower())
     if root is None:
         raise AgentError(f"This agent does not serve host {host_uuid}.")
+    if root.kernel.powered_off():  # the sandbox's dark host: no answer at all
+        raise Ignore()
     delay = root.kernel.answer_delay()  # the sandbox's slow host
     if delay > 0:
         time.sleep(delay)
@@ -248,7 +254,7 @@ def report(root: HostRoot) -> None:
     app.send_task(
         contract.AGENT_REPORT,
         kwargs={"sealed": _sealed_report(root, contract.REPORT_PURPOSE, payload, ttl=60)},
-        queue=os.environ.get("CONSOLE_QUEUE", "console"),
+        queue=REPORTS_QUEUE,
         # Fire and forget: no result to wait for, so nothing piles up in this process.
         ignore_result=True,
         # A report nobody read within a minute is stale; the next one says the same, fresher.
@@ -281,7 +287,7 @@ def report_crash_dumps(root: HostRoot) -> None:
             contract.CRASH_REPORT,
             # A dump waits in the broker for as long as the console takes to come back.
             kwargs={"sealed": _sealed_report(root, contract.CRASH_REPORT_PURPOSE, payload, 86400)},
-            queue=os.environ.get("CONSOLE_QUEUE", "console"),
+            queue=REPORTS_QUEUE,
             ignore_result=True,
         )
         mark_reported(root, path.name)
@@ -296,6 +302,8 @@ def serve_hosts(roots: list[HostRoot]) -> list[str]:
 def _report_loop(interval: float, stop: threading.Event) -> None:
     while not stop.is_set():
         for root in list(SERVED.values()):
+            if root.kernel.powered_off():
+                continue
             try:
                 report(root)
                 report_crash_dumps(root)

@@ -55,7 +55,7 @@ def main() -> None:
             "console",
             "worker",
             "-Q",
-            env["CONSOLE_QUEUE"],
+            f"{env['CONSOLE_QUEUE']},{env['CONSOLE_QUEUE']}.rounds",
             "--pool",
             "threads",
             "-c",

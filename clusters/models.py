@@ -40,6 +40,11 @@ class Host(models.Model):
     hostname = models.CharField(max_length=253, unique=True, validators=[validate_node_name])
     addresses = models.JSONField(default=list, help_text="Management addresses, first is used")
     enabled = models.BooleanField(default=True, help_text="Off: no new VMs start here")
+    maintenance_hold = models.BooleanField(
+        default=False,
+        help_text="In (or entering) maintenance: no workflow starts a cluster or plugs "
+        "storage here until it leaves",
+    )
     registration = models.CharField(
         max_length=16, choices=HostRegistration.choices, default=HostRegistration.PENDING
     )

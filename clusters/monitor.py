@@ -28,7 +28,16 @@ from core.errors import ConsoleError
 from core.models import Task
 from core.services.alerts import alert_sync
 from core.services.tasks import task_finish
-from core.steps import NotYet, Step, run_each, run_steps, step_note, step_noted, step_rows
+from core.steps import (
+    NotYet,
+    SkipStep,
+    Step,
+    run_each,
+    run_steps,
+    step_note,
+    step_noted,
+    step_rows,
+)
 
 from .agents import agent
 from .choices import O2CB_PORT, VDIType
@@ -347,9 +356,13 @@ def cluster_start_run(task: Task) -> None:
     desired, statefile = desired_nodes(cluster), statefile_uuid(cluster)
 
     def start(step: Step) -> ClusterQuery:
+        if step.subject.maintenance_hold:
+            raise SkipStep(f"{step.subject} is in maintenance: it rejoins when it leaves.")
         return start_on_host(step.subject, cluster.cluster_name, desired, statefile)
 
     def record(step: Step, outcome) -> str:
+        if isinstance(outcome, SkipStep):
+            raise outcome
         if isinstance(outcome, Exception):
             raise ConsoleError(_reason(outcome))
         return "running"

@@ -195,6 +195,10 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # The orchestration queue; tests use their own name so a running demo never steals their work.
 CONSOLE_QUEUE = os.environ.get("CONSOLE_QUEUE", "console")
 CELERY_TASK_DEFAULT_QUEUE = CONSOLE_QUEUE
+# Periodic rounds (I/O health, sweeps, silence) and agents' reports have a queue and a
+# worker of their own, so no workflow, however long or stuck, ever delays them. Agents
+# derive the same name from CONSOLE_QUEUE.
+ROUNDS_QUEUE = f"{CONSOLE_QUEUE}.rounds"
 # The key the console seals its calls to agents with (made on first use); every agent
 # trusts its public half (`manage.py console_key`, then `python -m agent trust-console`).
 CONSOLE_KEY_FILE = Path(
@@ -205,33 +209,37 @@ AGENT_CALL_TIMEOUT = float(os.environ.get("AGENT_CALL_TIMEOUT", "15"))
 MONITOR_INTERVAL = float(os.environ.get("MONITOR_INTERVAL", "60"))
 # Seconds between I/O-path health rounds (multipath, bonds, disk heartbeat) on every host.
 IO_HEALTH_INTERVAL = float(os.environ.get("IO_HEALTH_INTERVAL", "5"))
-# A running task whose steps have not moved for this long lost its worker.
+# A running task whose worker no longer answers a ping, quiet this long, lost its worker.
+TASK_ORPHANED_AFTER = timedelta(seconds=float(os.environ.get("TASK_ORPHANED_AFTER", "60")))
+# A running task that no worker holds (it waits in the queue) and has not moved this long
+# lost its queue message; so has a pending task nothing picked up in TASK_LOST_AFTER.
 TASK_STALLED_AFTER = timedelta(minutes=float(os.environ.get("TASK_STALLED_AFTER_MINUTES", "30")))
+TASK_LOST_AFTER = timedelta(minutes=float(os.environ.get("TASK_LOST_AFTER_MINUTES", "10")))
 CELERY_BEAT_SCHEDULE = {
     "reconcile-clusters": {
         "task": "clusters.reconcile_all",
         "schedule": MONITOR_INTERVAL,
-        "options": {"queue": CONSOLE_QUEUE, "expires": MONITOR_INTERVAL},
+        "options": {"queue": ROUNDS_QUEUE, "expires": MONITOR_INTERVAL},
     },
     "fail-stalled-tasks": {
         "task": "core.fail_stalled_tasks",
         "schedule": 60.0,
-        "options": {"queue": CONSOLE_QUEUE, "expires": 60.0},
+        "options": {"queue": ROUNDS_QUEUE, "expires": 60.0},
     },
     "collect-io-health": {
         "task": "clusters.collect_io_health",
         "schedule": IO_HEALTH_INTERVAL,
-        "options": {"queue": CONSOLE_QUEUE, "expires": IO_HEALTH_INTERVAL},
+        "options": {"queue": ROUNDS_QUEUE, "expires": IO_HEALTH_INTERVAL},
     },
     "roll-up-health-samples": {
         "task": "clusters.roll_up_samples",
         "schedule": 3600.0,
-        "options": {"queue": CONSOLE_QUEUE, "expires": 3600.0},
+        "options": {"queue": ROUNDS_QUEUE, "expires": 3600.0},
     },
     "mark-silent-hosts": {
         "task": "clusters.mark_silent_hosts",
         "schedule": 30.0,
-        "options": {"queue": CONSOLE_QUEUE, "expires": 30.0},
+        "options": {"queue": ROUNDS_QUEUE, "expires": 30.0},
     },
 }
 

@@ -48,6 +48,8 @@ class Task(TargetMixin):
     # Which delivery runs it: a rescheduled run (retry, or "check again later") carries
     # the next number, so each delivery is claimed once however often it arrives.
     attempt = models.PositiveIntegerField(default=0)
+    # The Celery worker holding it now; empty while it waits in the queue (rescheduled).
+    worker = models.CharField(max_length=200, blank=True)
 
     class Meta:
         ordering = ["-created", "-id"]

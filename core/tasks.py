@@ -3,14 +3,20 @@
 import logging
 from collections.abc import Callable
 
-from celery import shared_task
+from celery import current_app, current_task, shared_task
 from django.conf import settings
 from django.utils import timezone
 
 from core.choices import TaskStatus
 from core.errors import ConsoleError, NotYet, Reschedule
 from core.models import Task
-from core.services.tasks import task_claim, task_finish, tasks_fail_stalled
+from core.services.tasks import (
+    task_claim,
+    task_finish,
+    tasks_fail_lost,
+    tasks_fail_orphaned,
+    tasks_fail_stalled,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -18,7 +24,7 @@ logger = logging.getLogger(__name__)
 def run_claimed(task_id: int, run: Callable[[Task], object], *, attempt: int = 0) -> float | None:
     """Claim the Task (once per attempt, whatever the deliveries) and run it; record any
     failure. Returns a countdown when the run asked to continue later (core.steps)."""
-    task = task_claim(task_id=task_id, attempt=attempt)
+    task = task_claim(task_id=task_id, attempt=attempt, worker=_this_worker())
     if task is None:
         return None
     try:
@@ -39,12 +45,27 @@ def run_claimed(task_id: int, run: Callable[[Task], object], *, attempt: int = 0
     return None
 
 
+def _this_worker() -> str:
+    """The name of the Celery worker running this (what its ping answers with)."""
+    request = getattr(current_task, "request", None)
+    return str(getattr(request, "hostname", None) or "")
+
+
 def _later(task: Task, countdown: float) -> float:
-    # It is still moving: the stalled-task sweep leaves it alone while it waits.
-    Task.objects.filter(pk=task.pk).update(last_activity=timezone.now())
+    # It is still moving, and waits in the queue now: no worker holds it meanwhile.
+    Task.objects.filter(pk=task.pk).update(last_activity=timezone.now(), worker="")
     return countdown
 
 
 @shared_task(name="core.fail_stalled_tasks")
 def fail_stalled_tasks() -> None:
+    """Runs every minute on the rounds worker: fail what lost its worker or its message."""
     tasks_fail_stalled(quiet_for=settings.TASK_STALLED_AFTER)
+    tasks_fail_lost(waited_for=settings.TASK_LOST_AFTER)
+    try:
+        replies = current_app.control.ping(timeout=2.0)
+    except Exception:  # the broker is away: no way to tell a dead worker from a quiet one
+        logger.warning("could not ping the workers; orphaned tasks are looked for next time")
+        return
+    alive = {name for reply in replies for name in reply}
+    tasks_fail_orphaned(alive_workers=alive, quiet_for=settings.TASK_ORPHANED_AFTER)

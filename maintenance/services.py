@@ -13,8 +13,10 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
 
-from clusters.agents import agent
+from clusters.agents import HostUnreachable, agent
 from clusters.models import PBD, Cluster, ClusterHostStatus, Host, Membership
 from clusters.monitor import statefile_uuid
 from clusters.selectors.hosts import cluster_members, host_clusters
@@ -324,6 +326,9 @@ def _enter_action(key: str, host: Host, state: HostMaintenance, driver) -> str:
         _record(state, key)
         return f"Moved {len(moving)} VM{'s' if len(moving) != 1 else ''}."
     if key == "unplug":
+        # From here on nothing plugs storage or starts a cluster on it (adding storage
+        # skips it): that is the guarantee maintenance gives.
+        Host.objects.filter(pk=host.pk).update(maintenance_hold=True)
         unplugged = list(state.unplugged_pbds)
         for pbd in PBD.objects.filter(host=host, plugged=True).select_related("host", "sr"):
             driver.pbd_unplug(pbd)
@@ -354,20 +359,41 @@ def _enter_action(key: str, host: Host, state: HostMaintenance, driver) -> str:
 
 def _exit_action(key: str, host: Host, state: HostMaintenance, driver) -> str:
     if key == "start":
+        Host.objects.filter(pk=host.pk).update(maintenance_hold=False)
         for cluster in Cluster.objects.filter(pk__in=state.left_clusters):
+            _heartbeat_on_storage_added_meanwhile(host, cluster)
             agent(host).cluster_start(cluster.cluster_name, statefile_uuid(cluster))
         _record(state, key)
         return f"Rejoined {len(state.left_clusters)} cluster(s)."
     if key == "plug":
-        for pbd in PBD.objects.filter(pk__in=state.unplugged_pbds).select_related("host", "sr"):
+        Host.objects.filter(pk=host.pk).update(maintenance_hold=False)  # a rollback's first
+        # What it had, and the SRs added to its clusters while it was away.
+        pbds = PBD.objects.filter(
+            Q(pk__in=state.unplugged_pbds)
+            | Q(host=host, plugged=False, sr__cluster__in=state.left_clusters)
+        ).select_related("host", "sr")
+        for pbd in pbds:
             driver.pbd_plug(pbd)
             PBD.objects.filter(pk=pbd.pk).update(plugged=True)
         _record(state, key)
-        return f"Plugged {len(state.unplugged_pbds)} SR(s)."
+        return f"Plugged {len(pbds)} SR(s)."
     if state.was_enabled:
         driver.host_enable(host)
     _record(state, key)
     return "Enabled." if state.was_enabled else "Left disabled, as it was before maintenance."
+
+
+def _heartbeat_on_storage_added_meanwhile(host: Host, cluster: Cluster) -> None:
+    """Storage added while the host was in maintenance skipped it: before it rejoins, it
+    heartbeats on those volumes too (O2CB's global heartbeat runs on every region)."""
+    missing = PBD.objects.filter(host=host, plugged=False, sr__cluster=cluster)
+    scsi_ids = set(missing.values_list("sr__lun__scsi_id", flat=True))
+    if not scsi_ids:
+        return
+    client = agent(host)
+    for lun in client.lun_list():
+        if lun.scsi_id in scsi_ids and lun.region:
+            client.heartbeat_region_add(cluster.cluster_name, lun.region)
 
 
 def _run(task: Task, steps, finish) -> None:
@@ -572,6 +598,14 @@ def host_remove_preview(host: Host, *, powered_off: bool = False) -> dict:
             f"Put {host} into maintenance first (its VMs move away and it leaves its "
             "clusters cleanly), or, if it is dead, state that it is powered off to forget it."
         )
+    if powered_off and not in_maintenance:
+        still_alive = _answers_still(host)
+        if still_alive:
+            refusals.append(
+                f"{host} is not powered off: {still_alive}. Forgetting a running host would "
+                "leave a live node that O2CB's peers no longer know. Put it into maintenance "
+                "and remove it from there, or power it off first."
+            )
     clusters = host_clusters(host)
     return {
         "host": host.hostname,
@@ -585,6 +619,24 @@ def host_remove_preview(host: Host, *, powered_off: bool = False) -> dict:
         "needs_restart": bool(clusters),
         "refusals": refusals,
     }
+
+
+# A host stated powered off must not have been heard from this recently, nor answer now.
+POWERED_OFF_PROBE_TIMEOUT = 3.0
+
+
+def _answers_still(host: Host) -> str:
+    """How `host` shows it is alive (a recent report, or an answer now); "" if silent."""
+    if host.last_heard and timezone.now() - host.last_heard < settings.AGENT_SILENT_AFTER:
+        seconds = (timezone.now() - host.last_heard).total_seconds()
+        return f"its agent reported {seconds:.0f} s ago"
+    try:
+        agent(host, timeout=POWERED_OFF_PROBE_TIMEOUT).hello()
+    except HostUnreachable:
+        return ""
+    except ConsoleError:
+        return "its agent answers (with an error)"
+    return "its agent answers"
 
 
 @transaction.atomic

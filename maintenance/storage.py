@@ -38,7 +38,7 @@ STATEFILE_SIZE = 4 << 20
 
 def lun_candidates(cluster: Cluster) -> dict:
     """The LUNs every member sees (only those can carry a cluster's SR), and who failed."""
-    members = cluster_members(cluster)
+    members, _resting = members_split(cluster)
     answers = agent_call_many(members, lambda host: agent(host).lun_list())
     silent = sorted(h.hostname for h, a in answers.items() if isinstance(a, Exception))
     seen = [
@@ -101,9 +101,13 @@ def storage_add_preview(*, cluster: Cluster, requests: list[dict]) -> dict:
                 + (f" labelled {lun['label']}" if lun.get("label") else "")
                 + ": formatting destroys it. Type the LUN's id to confirm."
             )
+    members, resting = members_split(cluster)
     return {
         "cluster": cluster.name,
-        "members": [h.hostname for h in cluster_members(cluster)],
+        "members": [h.hostname for h in members],
+        "skipped": [
+            {"host": h.hostname, "why": f"In maintenance: {RESTING_GET_IT_LATER}"} for h in resting
+        ],
         "steps": [step.name for step in _steps(requests)],
         "luns": [by_id.get(r.get("scsi_id")) for r in requests],
         "refusals": refusals,
@@ -234,15 +238,34 @@ def _each_member(members, work) -> None:
 
 @dataclass
 class AddingStorage:
-    """What the steps of adding storage work on."""
+    """What the steps of adding storage work on: the members it runs on, and those in
+    maintenance, which it leaves alone (they get the SR when they leave maintenance)."""
 
     task: Task
     cluster: Cluster
     members: list[Host]
+    resting: list[Host]
 
     @property
     def slots(self) -> int:
-        return min(O2CB_MAX_NODES, max(8, 2 * len(self.members)))
+        return min(O2CB_MAX_NODES, max(8, 2 * (len(self.members) + len(self.resting))))
+
+    def skipped(self) -> str:
+        if not self.resting:
+            return ""
+        names = ", ".join(h.hostname for h in self.resting)
+        return f" Skipped {names}, in maintenance: {RESTING_GET_IT_LATER}"
+
+
+RESTING_GET_IT_LATER = "it heartbeats on the new storage and plugs it when it leaves maintenance."
+
+
+def members_split(cluster: Cluster) -> tuple[list[Host], list[Host]]:
+    """The cluster's members that adding storage works on, and those in maintenance."""
+    members = cluster_members(cluster)
+    return [h for h in members if not h.maintenance_hold], [
+        h for h in members if h.maintenance_hold
+    ]
 
 
 def _start(adding: AddingStorage, step: Step) -> str:
@@ -254,7 +277,7 @@ def _start(adding: AddingStorage, step: Step) -> str:
         return start_on_host(host, cluster.cluster_name, desired, statefile)
 
     _raise_failures(agent_call_many(adding.members, start_one))
-    return f"Running on {len(adding.members)} hosts."
+    return f"Running on {len(adding.members)} hosts.{adding.skipped()}"
 
 
 def _format(adding: AddingStorage, step: Step) -> str:
@@ -287,7 +310,7 @@ def _region(adding: AddingStorage, step: Step) -> str:
                 "cluster": adding.cluster,
             },
         )
-    return f"Heartbeating on {len(adding.members)} hosts."
+    return f"Heartbeating on {len(adding.members)} hosts.{adding.skipped()}"
 
 
 def _sr(request: dict) -> SR:
@@ -306,14 +329,16 @@ def _plug(adding: AddingStorage, step: Step) -> str:
         pbd, _ = PBD.objects.get_or_create(host=host, sr=sr)
         driver.pbd_plug(pbd)
         PBD.objects.filter(pk=pbd.pk).update(plugged=True)
-    return f"Plugged on {len(adding.members)} hosts."
+    for host in adding.resting:  # unplugged: leaving maintenance plugs it
+        PBD.objects.get_or_create(host=host, sr=sr, defaults={"plugged": False})
+    return f"Plugged on {len(adding.members)} hosts.{adding.skipped()}"
 
 
 def storage_add_run(task: Task) -> None:
     wait_for_earlier_runs(task)
     cluster = Cluster.objects.get(pk=task.target_id)
     requests = task.params["requests"]
-    adding = AddingStorage(task, cluster, cluster_members(cluster))
+    adding = AddingStorage(task, cluster, *members_split(cluster))
     run_steps(task, _steps(requests), adding, failure=lambda step, message: message)
     srs = [_sr(request).pk for request in requests]
     task_finish(task=task, status=TaskStatus.SUCCEEDED, result={"srs": srs})

@@ -55,6 +55,22 @@ def main() -> int:
             "-n",
             "console@%h",
         ],
+        # Rounds (I/O health, sweeps) and reports on a worker of their own: no workflow
+        # can hold them up.
+        "rounds": [
+            *celery,
+            "worker",
+            "-Q",
+            os.environ.get("CONSOLE_QUEUE", "console") + ".rounds",
+            "--pool",
+            "threads",
+            "-c",
+            "4",
+            "-l",
+            "warning",
+            "-n",
+            "rounds@%h",
+        ],
         "beat": [*celery, "beat", "-l", "warning", "-s", str(ROOT / "var" / "celerybeat-schedule")],
         "agent": [PY, "-m", "agent", "serve", "--sandbox", sandbox],
     }

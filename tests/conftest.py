@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # A queue of our own, so a demo running on the same Redis never takes the tests' work.
 settings.CONSOLE_QUEUE = f"console-test-{uuid.uuid4().hex[:8]}"
+settings.ROUNDS_QUEUE = f"{settings.CONSOLE_QUEUE}.rounds"
 os.environ["CONSOLE_QUEUE"] = settings.CONSOLE_QUEUE
 # Likewise for cached state such as log-in failures.
 settings.CACHES["default"]["KEY_PREFIX"] = settings.CONSOLE_QUEUE
@@ -104,7 +105,7 @@ def console_worker(redis_url, transactional_db):
         pool="threads",
         concurrency=4,
         perform_ping_check=False,
-        queues=[settings.CONSOLE_QUEUE],
+        queues=[settings.CONSOLE_QUEUE, settings.ROUNDS_QUEUE],
         shutdown_timeout=30,
     ) as worker:
         yield worker
@@ -184,7 +185,7 @@ def _drop_test_queue_at_exit():
         return
     from agent.sandbox.host import iter_sandbox_hosts
 
-    queues = [settings.CONSOLE_QUEUE]
+    queues = [settings.CONSOLE_QUEUE, settings.ROUNDS_QUEUE]
     for sandbox in SERVED_SANDBOXES:
         for root in iter_sandbox_hosts(sandbox):
             queues += [f"host.{root.uuid}", f"_kombu.binding.host.{root.uuid}"]

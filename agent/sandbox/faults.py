@@ -8,5 +8,10 @@ FAULTS = {
     "heartbeat-slow": "make heartbeat writes late (about 9 s)",
     "heartbeat-stall": "stop heartbeat writes: the lag grows until the host would fence",
     "heartbeat-normal": "heartbeat writes on time again",
+    "power-off": "the host goes dark: its agent answers nothing and reports nothing",
+    "power-on": "the host is back (give it from the command line: its agent does not answer)",
     "restore": "undo every fault on the host",
 }
+
+# The mark of a sandbox host that is powered off (fault power-off).
+POWERED_OFF_FILE = "etc/sandbox/powered-off"

@@ -21,7 +21,7 @@ from ..heartbeat import DEBUGFS_O2HB, REGION_TIMEOUT_MS, probe_heartbeat
 from ..hostroot import HostRoot
 from ..io_probe import MULTIPATH_CONF
 from ..kernel import CONFIGFS
-from .faults import FAULTS
+from .faults import FAULTS, POWERED_OFF_FILE
 
 STATE_FILE = "var/lib/sandbox/io.json"
 TOPOLOGY_FILE = "var/lib/sandbox/multipath-topology"
@@ -156,6 +156,13 @@ def inject_fault(root: HostRoot, fault: str, target: str | None = None) -> dict:
             )
         state["heartbeat"] = fault.removeprefix("heartbeat-")
         state["heartbeat_since"] = now
+    elif fault in ("power-off", "power-on"):
+        dark = root.path(POWERED_OFF_FILE)
+        if fault == "power-off":
+            dark.parent.mkdir(parents=True, exist_ok=True)
+            dark.touch()
+        else:
+            dark.unlink(missing_ok=True)
     else:  # restore
         state.update(failed_paths=[], down_slaves=[], heartbeat="normal", heartbeat_since=None)
     # When a LUN lost its last path: heartbeat writes to it stall from then on.

@@ -23,6 +23,7 @@ from ..io_probe import MULTIPATH_CONF
 from ..kernel import CONF_FILE, CONFIGFS, KERNEL_DEFAULTS, Kernel, read_defaults
 from ..storage import list_luns
 from . import io
+from .faults import POWERED_OFF_FILE
 
 ADDRESS_FILE = "etc/sandbox/address"
 DELAY_FILE = "etc/sandbox/agent-delay"
@@ -66,6 +67,9 @@ class SandboxKernel(Kernel):
         except FileNotFoundError:
             return []
         return [text] if text else []
+
+    def powered_off(self) -> bool:
+        return self.root.path(POWERED_OFF_FILE).exists()
 
     def answer_delay(self) -> float:
         try:

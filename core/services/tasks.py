@@ -69,7 +69,7 @@ def _step_rows(task: Task, steps: Sequence, *, first: int) -> list[TaskStep]:
     ]
 
 
-def task_claim(*, task_id: int, attempt: int = 0) -> Task | None:
+def task_claim(*, task_id: int, attempt: int = 0, worker: str = "") -> Task | None:
     """Move a pending task to running; None when another delivery already claimed it.
 
     A rescheduled run (attempt 1, 2, ...) claims the running task from the attempt
@@ -77,12 +77,12 @@ def task_claim(*, task_id: int, attempt: int = 0) -> Task | None:
     now = timezone.now()
     if attempt == 0:
         claimed = Task.objects.filter(pk=task_id, status=TaskStatus.PENDING).update(
-            status=TaskStatus.RUNNING, started=now, last_activity=now
+            status=TaskStatus.RUNNING, started=now, last_activity=now, worker=worker
         )
     else:
         claimed = Task.objects.filter(
             pk=task_id, status=TaskStatus.RUNNING, attempt=attempt - 1
-        ).update(attempt=attempt, last_activity=now)
+        ).update(attempt=attempt, last_activity=now, worker=worker)
     if claimed != 1:
         logger.info("task %s already claimed or gone; this delivery does nothing", task_id)
         return None
@@ -162,25 +162,70 @@ def task_cancel(*, task: Task, actor) -> Task:
 
 
 def tasks_fail_stalled(*, quiet_for) -> list[Task]:
-    """Fail running tasks that have not moved for `quiet_for`: their worker was lost.
+    """Fail running tasks that no worker holds and that have not moved for `quiet_for`:
+    the message that would have carried them on was lost.
 
     Their steps say how far they got, so the admin knows the state they left.
     """
     cutoff = timezone.now() - quiet_for
-    stalled = list(Task.objects.filter(status=TaskStatus.RUNNING, last_activity__lt=cutoff))
-    for task in stalled:
-        task_finish(
-            task=task,
-            status=TaskStatus.FAILED,
-            error=(
-                f"No progress since {task.last_activity:%Y-%m-%d %H:%M:%S} UTC: the worker "
-                "running it was lost. The steps show how far it got."
-            ),
-        )
+    stalled = Task.objects.filter(status=TaskStatus.RUNNING, worker="", last_activity__lt=cutoff)
+    return _fail_all(
+        stalled,
+        "task.stalled",
+        lambda task: f"No progress since {task.last_activity:%Y-%m-%d %H:%M:%S} UTC and no "
+        "worker holds it: the message that would carry it on was lost. The steps show how "
+        "far it got.",
+    )
+
+
+def tasks_fail_orphaned(*, alive_workers: set[str], quiet_for) -> list[Task]:
+    """Fail running tasks whose worker no longer answers (killed, or its machine gone) and
+    that have not moved for `quiet_for`; a Retry resumes where their steps stopped."""
+    cutoff = timezone.now() - quiet_for
+    orphans = (
+        Task.objects.filter(status=TaskStatus.RUNNING, last_activity__lt=cutoff)
+        .exclude(worker="")
+        .exclude(worker__in=alive_workers)
+    )
+    return _fail_all(
+        orphans,
+        "task.orphaned",
+        lambda task: f"The worker running it, {task.worker}, stopped (it no longer answers); "
+        "nothing carries the task on. The steps show how far it got; Retry resumes there.",
+    )
+
+
+def tasks_fail_lost(*, waited_for) -> list[Task]:
+    """Fail pending tasks that nothing picked up in `waited_for`: their message was lost."""
+    cutoff = timezone.now() - waited_for
+    lost = Task.objects.filter(status=TaskStatus.PENDING, created__lt=cutoff)
+    return _fail_all(
+        lost,
+        "task.lost",
+        lambda task: f"No worker picked it up in {waited_for.total_seconds() / 60:g} minutes: "
+        "its queue message was lost (Redis restarted without saving?) or no console worker "
+        "serves its queue. Nothing was done; start it again.",
+    )
+
+
+def _fail_all(tasks, action: str, reason) -> list[Task]:
+    failed = []
+    for task in list(tasks):
+        if task.status == TaskStatus.PENDING:
+            # Claimed meanwhile by a worker after all: leave it to that worker.
+            if (
+                Task.objects.filter(pk=task.pk, status=TaskStatus.PENDING).update(
+                    status=TaskStatus.RUNNING
+                )
+                != 1
+            ):
+                continue
+        task_finish(task=task, status=TaskStatus.FAILED, error=reason(task))
         audit_record(
-            actor=None, action="task.stalled", target=task, task=task, outcome=AuditOutcome.FAILURE
+            actor=None, action=action, target=task, task=task, outcome=AuditOutcome.FAILURE
         )
-    return stalled
+        failed.append(task)
+    return failed
 
 
 def tasks_prune(*, kind: str, succeeded_before, failed_before) -> int:

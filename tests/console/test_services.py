@@ -145,7 +145,7 @@ def test_a_running_task_that_stopped_moving_is_failed_with_how_far_it_got(task):
     assert tasks_fail_stalled(quiet_for=timedelta(minutes=30)) == []
     Task.objects.filter(pk=task.pk).update(last_activity=timezone.now() - timedelta(hours=1))
     [stalled] = tasks_fail_stalled(quiet_for=timedelta(minutes=30))
-    assert stalled.status == TaskStatus.FAILED and "worker running it was lost" in stalled.error
+    assert stalled.status == TaskStatus.FAILED and "no worker holds it" in stalled.error
     assert list(stalled.steps.values_list("status", flat=True)) == [
         "succeeded",
         "skipped",

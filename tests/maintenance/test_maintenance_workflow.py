@@ -177,3 +177,56 @@ def test_a_host_that_answers_late_is_retried_without_the_admin(
     assert unplug.message == "Unplugged 1 SR. (succeeded after 1 retry)"
     assert not PBD.objects.get(host=host).plugged and mounted(roots[host.hostname]) == []
     assert HostMaintenance.objects.get(host=host).state == "in"
+
+
+def test_storage_added_during_maintenance_waits_for_the_host_to_leave(
+    maintenance_pool, operator_user, admin_user
+):
+    """Maintenance's one guarantee: nothing starts a cluster or plugs storage on the host
+    (so it can be rewired without fencing) until it leaves; then it gets the new SR."""
+    (host, other, third), roots = maintenance_pool
+    entered = finished(
+        Task.objects.get(pk=post(operator_user, "enter", host=host.pk).json()["task_id"])
+    )
+    assert entered.status == "succeeded", entered.error
+    cluster = host.memberships.get().cluster
+    client = api_client_for(admin_user)
+    candidates = client.get(f"/api/storage/luns/?cluster={cluster.pk}").json()
+    free = next(lun["scsi_id"] for lun in candidates["luns"] if not lun["in_use_by"])
+    body = {"cluster": cluster.pk, "luns": [{"scsi_id": free, "name": "Silver"}]}
+
+    preview = client.post("/api/storage/add/", {**body, "dry_run": True}, format="json").json()
+    assert preview["refusals"] == [] and host.hostname not in preview["members"]
+    assert preview["skipped"] == [
+        {
+            "host": host.hostname,
+            "why": "In maintenance: it heartbeats on the new storage and "
+            "plugs it when it leaves maintenance.",
+        }
+    ]
+    added = finished(
+        Task.objects.get(
+            pk=client.post("/api/storage/add/", body, format="json").json()["task_id"]
+        ),
+        timeout=120,
+    )
+    assert added.status == "succeeded", added.error
+    assert f"Skipped {host.hostname}, in maintenance" in added.steps.get(key="start").message
+    assert not running(host), "no cluster was started on the host in maintenance"
+    silver = PBD.objects.get(host=host, sr__name="Silver")
+    assert not silver.plugged and mounted(roots[host.hostname]) == []
+    assert PBD.objects.get(host=other, sr__name="Silver").plugged
+
+    booted = host.boot_time
+    agent(host).sandbox_reboot()
+    wait_for(lambda: Host.objects.get(pk=host.pk).boot_time > booted, 30)
+    left = finished(
+        Task.objects.get(pk=post(operator_user, "exit", host=host.pk).json()["task_id"])
+    )
+    assert left.status == "succeeded", left.error
+    assert running(host)
+    assert PBD.objects.filter(host=host, plugged=True).count() == 2
+    assert agent(host).io_probe().heartbeat["summary"]["regions"] == 2
+    assert sorted(mounted(roots[host.hostname])) == sorted(
+        str(p.sr.uuid) for p in PBD.objects.filter(host=host)
+    )

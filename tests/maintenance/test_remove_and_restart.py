@@ -1,7 +1,12 @@
 """Removing a host and the rolling restart that makes its removal take effect."""
 
-import pytest
+import time
+from datetime import timedelta
 
+import pytest
+from django.utils import timezone
+
+from agent.sandbox.io import inject_fault
 from clusters.models import ClusterHostStatus, Host, Membership
 from clusters.selectors.clusters import restart_banners
 from clusters.services.memberships import cluster_reconcile_start
@@ -63,13 +68,31 @@ def test_remove_a_host_then_a_rolling_restart_clears_the_banner(
     assert Host.objects.filter(enabled=True, registration="accepted").count() == 2
 
 
-def test_a_dead_host_is_forgotten_once_stated_powered_off(maintenance_pool, admin_user):
-    (host, _other, _third), _roots = maintenance_pool
-    forgotten = post(
-        admin_user, "remove", host=host.pk, confirm_name=host.hostname, powered_off=True
-    )
-    assert forgotten.status_code == 200
+def test_a_dead_host_is_forgotten_once_stated_powered_off(maintenance_pool, admin_user, settings):
+    (host, _other, _third), roots = maintenance_pool
+    remove = {"host": host.pk, "confirm_name": host.hostname, "powered_off": True}
+    refused = post(admin_user, "remove", **remove)
+    assert refused.status_code == 409
+    assert f"{host} is not powered off: its agent reported" in refused.json()["message"]
+
+    inject_fault(roots[host.hostname], "power-off")
+    time.sleep(2)  # a report sent just before is read
+    Host.objects.filter(pk=host.pk).update(last_heard=timezone.now() - timedelta(minutes=5))
+    settings.AGENT_SILENT_AFTER = timedelta(seconds=30)
+    forgotten = post(admin_user, "remove", **remove)
+    assert forgotten.status_code == 200, forgotten.json()
     assert Membership.objects.get(hostname=host.hostname).left is not None
+
+
+def test_a_host_stated_powered_off_that_still_answers_is_kept(
+    maintenance_pool, admin_user, settings
+):
+    (host, _other, _third), _roots = maintenance_pool
+    settings.AGENT_SILENT_AFTER = timedelta(0)  # its reports count for nothing: ask it
+    refused = post(admin_user, "remove", host=host.pk, confirm_name=host.hostname, powered_off=True)
+    assert refused.status_code == 409
+    assert "is not powered off: its agent answers" in refused.json()["message"]
+    assert Host.objects.filter(pk=host.pk).exists()
 
 
 def test_a_rolling_restart_stops_at_the_first_failure(maintenance_pool, operator_user):

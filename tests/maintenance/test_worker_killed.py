@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -14,7 +15,7 @@ from django.db import connection
 from clusters.models import LUN, PBD, SR, VM, Host
 from console.demo import sandbox_pool_seed
 from core.models import Task
-from core.services.tasks import tasks_fail_stalled
+from core.tasks import fail_stalled_tasks
 from maintenance import services
 from maintenance.models import HostMaintenance
 from tests.clusters.test_cluster_lifecycle import finished
@@ -50,13 +51,17 @@ def start_worker(sandbox_dir, log, redis_url=None):
             "console",
             "worker",
             "-Q",
-            settings.CONSOLE_QUEUE,
+            f"{settings.CONSOLE_QUEUE},{settings.ROUNDS_QUEUE}",
             "--pool",
             "threads",
             "-c",
             "4",
             "-l",
             "warning",
+            # Its own name: the sweep tells a dead worker by its silence to a ping, and
+            # other workers on this Redis answer for themselves only.
+            "-n",
+            f"console-{uuid.uuid4().hex[:8]}@%h",
         ],
         cwd=ROOT,
         env=env,
@@ -69,7 +74,7 @@ def start_worker(sandbox_dir, log, redis_url=None):
     "postgres" not in os.environ.get("DATABASE_URL", ""),
     reason="a worker in another process needs a shared database: PostgreSQL (CI)",
 )
-def test_a_killed_worker_leaves_maintenance_resumable(sandbox_dir, tmp_path, admin_user):
+def test_a_killed_worker_leaves_maintenance_resumable(sandbox_dir, tmp_path, admin_user, settings):
     cluster = sandbox_pool_seed(sandbox_dir=sandbox_dir, host_count=3)
     log = open(tmp_path / "worker.log", "ab")  # noqa: SIM115 - the children own it
     agent = start_agent(sandbox_dir)
@@ -99,9 +104,11 @@ def test_a_killed_worker_leaves_maintenance_resumable(sandbox_dir, tmp_path, adm
         moved_before = VM.objects.exclude(resident_on=host).count()
         assert 1 <= moved_before < 3
 
-        tasks_fail_stalled(quiet_for=timedelta(0))  # the sweep beat runs every minute
+        settings.TASK_ORPHANED_AFTER = timedelta(0)
+        fail_stalled_tasks()  # the sweep the rounds worker runs every minute
         task.refresh_from_db()
         assert task.status == "failed"
+        assert task.error.startswith("The worker running it, console-") and "Retry" in task.error
 
         worker = start_worker(sandbox_dir, log)
         retried = finished(services.maintenance_retry(host=host, actor=admin_user), timeout=90)
