@@ -12,6 +12,8 @@ demo: setup
 lint: setup
 	.venv/bin/ruff check .
 	$(VENV_PY) manage.py makemigrations --check --dry-run
+	$(VENV_PY) scripts/import_graph.py
+	$(VENV_PY) scripts/code_size.py --top 5
 
 test: lint
 	$(VENV_PY) scripts/with_redis.py $(VENV_PY) -m pytest $(PYTEST_ARGS)

@@ -15,7 +15,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ("maintenance", "0001_initial"),
-        ("clusters", "0006_host_maintenance_hold"),
+        ("clusters", "0007_host_maintenance_hold"),
     ]
 
     operations = [migrations.RunPython(hold, migrations.RunPython.noop)]

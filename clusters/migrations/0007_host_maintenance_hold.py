@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('clusters', '0005_host_public_key'),
+        ('clusters', '0006_o2cb_name_rules'),
     ]
 
     operations = [
