@@ -6,6 +6,7 @@ from celery import shared_task
 from django.utils.dateparse import parse_datetime
 
 from clusters.models import Host
+from core.tasks import run_claimed
 
 from . import services
 from .choices import CrashSource
@@ -37,3 +38,8 @@ def check_reboot(host_id: int, previous_boot: str, boot: str) -> None:
         services.reboot_check(
             host=host, previous_boot=parse_datetime(previous_boot), boot=parse_datetime(boot)
         )
+
+
+@shared_task(name="crashes.analyse_upload", ignore_result=True)
+def analyse_upload(task_id: int) -> None:
+    run_claimed(task_id, lambda task: services.crashdump_upload_analyse(task=task))

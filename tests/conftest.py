@@ -192,3 +192,4 @@ def _drop_test_queue_at_exit():
 def _crash_store(tmp_path, settings):
     """Crash logs and uploads go to the test's own directory, never the checkout's var/."""
     settings.CRASH_STORE = tmp_path / "crash-store"
+    settings.FILE_UPLOAD_TEMP_DIR = str(tmp_path / "upload-spool")
