@@ -118,8 +118,6 @@ def refusal(request, status: int, message: str):
             {"message": message, "back": request.path},
             status=status,
         )
-    # The body was not read: the connection cannot carry another request.
-    response["Connection"] = "close"
     return response
 
 
