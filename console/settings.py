@@ -5,6 +5,7 @@ Redis, sandbox hosts); a real site sets DATABASE_URL, REDIS_URL, SECRET_KEY,
 DEBUG=0 and ALLOWED_HOSTS.
 """
 
+import contextlib
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -255,6 +256,8 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE
 # Files a gated view receives are spooled here (on disk, beside the store they move into,
 # rather than /tmp, often memory), never beyond the view's limit.
 FILE_UPLOAD_TEMP_DIR = os.environ.get("FILE_UPLOAD_TEMP_DIR", str(CRASH_STORE / "incoming"))
+with contextlib.suppress(OSError):  # not ours to make: Django's check says it is missing
+    Path(FILE_UPLOAD_TEMP_DIR).mkdir(parents=True, exist_ok=True)
 # Seconds after a restart before asking whether it was a crash that left no dump.
 CRASH_REBOOT_GRACE = float(os.environ.get("CRASH_REBOOT_GRACE", "45"))
 # Where maintenance moves VMs and plugs storage: "sandbox" (the sandbox hosts) or "xenapi"

@@ -167,6 +167,9 @@ def _read_within(request, limit: int):
         handler.upload_interrupted()  # the client went away mid-upload
         logger.info("upload to %s interrupted after %s bytes", request.path, handler.received)
         return refusal(request, 400, "The upload was interrupted before it was complete.")
+    except BaseException:
+        handler.upload_interrupted()
+        raise
     return None
 
 
