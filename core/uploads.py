@@ -14,7 +14,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.core.files.uploadhandler import TemporaryFileUploadHandler
+from django.core.files.uploadhandler import MemoryFileUploadHandler, TemporaryFileUploadHandler
 from django.http import JsonResponse, UnreadablePostError
 from django.shortcuts import render
 from django.urls import Resolver404, resolve
@@ -143,9 +143,10 @@ def _gate_refusal(request, gate: UploadGate):
     if not user.has_perm(gate.permission):
         return refusal(request, 403, "Your role does not allow uploading files here.")
     length = _content_length(request)
-    if length is None:
+    if length is None and request.META.get("HTTP_TRANSFER_ENCODING"):
+        # Django would read none of it; say so rather than answer "no file".
         return refusal(request, 411, "Send the upload with a Content-Length header.")
-    if length > gate.limit + MULTIPART_OVERHEAD:
+    if (length or 0) > gate.limit + MULTIPART_OVERHEAD:
         return refusal(
             request,
             413,
@@ -158,7 +159,8 @@ def _gate_refusal(request, gate: UploadGate):
 def _read_within(request, limit: int):
     """Read the form through the limited handler; a refusal if it stopped, else None."""
     handler = LimitedUploadHandler(request, limit=limit)
-    request.upload_handlers = [handler]
+    # A small body's file stays in memory (no more than its Content-Length, checked above).
+    request.upload_handlers = [MemoryFileUploadHandler(request), handler]
     try:
         request.POST  # noqa: B018 - parse the form now, under the limit
     except (UploadTooLarge, RequestDataTooBig):

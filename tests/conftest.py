@@ -89,6 +89,18 @@ def api_client_for(user) -> APIClient:
     return client
 
 
+def token_client_for(user) -> APIClient:
+    """A client that authenticates as a real one does, with an API token. Uploads need it:
+    their gate (core/uploads.py) sees who asks before DRF, which alone honours
+    force_authenticate."""
+    from core.services.auth import api_token_create
+
+    _token, key = api_token_create(user=user, name=f"test-{uuid.uuid4().hex[:8]}")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    return client
+
+
 @pytest.fixture
 def admin_api(admin_user):
     return api_client_for(admin_user)

@@ -1,10 +1,11 @@
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
+from core.api.schema import ERRORS
 from core.api.serializers import TaskAcceptedSerializer
 from core.api.views import task_accepted
 from core.permissions import OPERATE
@@ -40,7 +41,14 @@ class HostCrashdumpViewSet(
         "create": UploadGate(permission=OPERATE, limit_setting="CRASH_UPLOAD_MAX_BYTES")
     }
 
-    @extend_schema(request=CrashUploadSerializer, responses={202: TaskAcceptedSerializer})
+    @extend_schema(
+        request=CrashUploadSerializer,
+        responses={
+            202: TaskAcceptedSerializer,
+            411: OpenApiResponse(description=ERRORS["411"]),
+            413: OpenApiResponse(description=ERRORS["413"]),
+        },
+    )
     def create(self, request, *args, **kwargs):
         upload = CrashUploadSerializer(data=request.data)
         upload.is_valid(raise_exception=True)

@@ -8,14 +8,12 @@ import pytest
 import yaml
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
-from rest_framework.test import APIClient
 
 from clusters.models import Membership
 from core.services.alerts import alert_raise
-from core.services.auth import api_token_create
 from crashes.services import crashdump_record
 from tests.clusters.factories import ClusterFactory, HostFactory
-from tests.conftest import api_client_for
+from tests.conftest import api_client_for, token_client_for
 
 ROLES = ["outsider", "read-only", "pool-operator", "pool-admin"]
 RANK = {role: index for index, role in enumerate(ROLES)}
@@ -139,12 +137,9 @@ def test_every_operation_answers_each_role_as_the_matrix_says(
                     continue
                 url = concrete(path, objects)
                 if (method, path) == ("post", "/api/crashdumps/"):
-                    # The upload gate sees who asks before DRF does: a real token, not
-                    # force_authenticate (which only DRF honours).
-                    _token, key = api_token_create(user=role_users[role], name="upload")
                     log = SimpleUploadedFile("kern.log", b"Nov 25 06:00:00 h kernel: hello\n")
-                    response = APIClient().post(
-                        url, {"file": log}, format="multipart", HTTP_AUTHORIZATION=f"Token {key}"
+                    response = token_client_for(role_users[role]).post(
+                        url, {"file": log}, format="multipart"
                     )
                 else:
                     response = getattr(client, method)(url, body_for(path, objects), format="json")

@@ -9,9 +9,8 @@ from rest_framework.test import APIClient
 
 from core.choices import TaskStatus
 from core.models import Task
-from core.services.auth import api_token_create
 from crashes.models import HostCrashdump
-from tests.conftest import wait_for
+from tests.conftest import token_client_for, wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -21,13 +20,6 @@ FENCE_LOG = (
     b"Nov 25 10:00:00 h kernel: [ 9.1] *** ocfs2 is very sorry to be fencing this system "
     b"by restarting ***\n"
 )
-
-
-def token_client(user) -> APIClient:
-    _token, key = api_token_create(user=user, name="uploads")
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
-    return client
 
 
 def finished(task_id: int) -> Task | None:
@@ -43,7 +35,7 @@ def kept_files(settings) -> list[Path]:
 def test_an_api_upload_answers_202_and_a_worker_analyses_it(
     console_worker, operator_user, settings
 ):
-    api = token_client(operator_user)
+    api = token_client_for(operator_user)
     answer = api.post(
         "/api/crashdumps/", {"file": SimpleUploadedFile("kern.log", FENCE_LOG)}, format="multipart"
     )
@@ -62,7 +54,7 @@ def test_an_api_upload_answers_202_and_a_worker_analyses_it(
 
 
 def test_a_failed_analysis_removes_the_kept_file(console_worker, operator_user, settings):
-    api = token_client(operator_user)
+    api = token_client_for(operator_user)
     memory_image = SimpleUploadedFile("vmcore", bytes(range(256)) * 16_384)  # 4 MiB, spooled
     answer = api.post("/api/crashdumps/", {"file": memory_image}, format="multipart")
     assert answer.status_code == 202, answer.content
@@ -93,7 +85,7 @@ def test_refusals_before_the_body_answer_the_api_error_shape(client, readonly_us
     assert anonymous.status_code == 401 and anonymous["WWW-Authenticate"] == "Token"
     assert set(anonymous.json()) == {"message", "detail"}
     upload = {"file": SimpleUploadedFile("kern.log", FENCE_LOG)}
-    reader = token_client(readonly_user).post("/api/crashdumps/", upload, format="multipart")
+    reader = token_client_for(readonly_user).post("/api/crashdumps/", upload, format="multipart")
     assert reader.status_code == 403 and "role" in reader.json()["message"]
     bad_token = APIClient()
     bad_token.credentials(HTTP_AUTHORIZATION="Token nope")

@@ -84,7 +84,8 @@ def test_a_client_that_sends_more_file_than_the_limit_is_cut_off_at_the_limit(
 ):
     """The Content-Length passes (within the room for the form around the file) but the
     file is larger than the limit: the streaming limit stops it and removes the spool."""
-    limit = settings.CRASH_UPLOAD_MAX_BYTES = 1024 * 1024
+    # Above FILE_UPLOAD_MAX_MEMORY_SIZE, so the file is spooled to disk as it arrives.
+    limit = settings.CRASH_UPLOAD_MAX_BYTES = 4 * 1024 * 1024
     body = multipart_body(b"x" * (limit + 32 * 1024))
     peak = []
     sampling = threading.Event()
@@ -110,7 +111,7 @@ def test_a_client_that_sends_more_file_than_the_limit_is_cut_off_at_the_limit(
         sampling.set()
         sampler.join()
     assert status == 413, answer[:300]
-    assert b"larger than the limit of 1,048,576 bytes" in answer
+    assert b"larger than the limit of 4,194,304 bytes" in answer
     assert max(peak) <= limit, f"spooled {max(peak):,} bytes past the limit"
     assert files_under(settings.FILE_UPLOAD_TEMP_DIR) == []
     assert bytes_under(settings.CRASH_STORE) == 0
