@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from .errors import AgentError
-from .faults import FAULTS
+from .sandbox.faults import FAULTS
 
 # Commands import what they use: `analyse-crash` runs on any machine, and quickly.
 
@@ -91,7 +91,13 @@ def build_parser() -> argparse.ArgumentParser:
     crash.add_argument("path", type=Path)
     crash.add_argument("--json", action="store_true", help="print JSON instead of a summary")
 
-    sub.add_parser("hello", help="this host's identity, boot time and agent version")
+    sub.add_parser("hello", help="this host's identity, boot time, agent version and key")
+    trust = sub.add_parser(
+        "trust-console",
+        help="install the console's public key (from `manage.py console_key`); the agent "
+        "refuses every call it did not seal",
+    )
+    trust.add_argument("key", help="ed25519:...")
     sub.add_parser("sandbox-reboot", help="reboot a sandbox host (sandbox only)")
 
     serve = sub.add_parser("serve", help="run the Celery worker for this host (or a sandbox)")
@@ -107,13 +113,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def resolve_root(path: Path | None):
-    from .hostroot import HostRoot, create_sandbox_host
+    from .realkernel import real_root
+    from .sandbox.host import create_sandbox_host, sandbox_root
 
     if path is None or path.resolve() == Path("/"):
-        return HostRoot.real()
+        return real_root()
     if not path.exists() or (path.is_dir() and not any(path.iterdir())):
         return create_sandbox_host(path.parent, path.name)
-    return HostRoot.for_sandbox(path)
+    return sandbox_root(path)
 
 
 def run_probe(kind: str, file: Path | None, root) -> dict:
@@ -190,10 +197,10 @@ def run(args: argparse.Namespace) -> object:
 def run_on_host(args: argparse.Namespace) -> object:
     from . import storage
     from .cluster_conf import ClusterConf
-    from .host import hello
-    from .kernel import CONF_FILE, kernel_for
+    from .host import hello, trust_console
+    from .kernel import CONF_FILE
     from .o2cb import O2CBPlugin
-    from .sandbox_io import inject_fault
+    from .sandbox.io import inject_fault
 
     root = resolve_root(args.root)
     if args.command == "conf-show":
@@ -203,6 +210,8 @@ def run_on_host(args: argparse.Namespace) -> object:
         return conf.as_dict() if args.json else conf_summary(conf)
     if args.command == "hello":
         return hello(root)
+    if args.command == "trust-console":
+        return f"Trusting the console key {trust_console(root, args.key)}."
     if args.command == "probe":
         return run_probe(args.kind, args.file, root)
     if args.command == "luns":
@@ -214,7 +223,7 @@ def run_on_host(args: argparse.Namespace) -> object:
     if args.command == "sandbox-fault":
         return inject_fault(root, args.fault, args.target)
     if args.command == "sandbox-reboot":
-        kernel_for(root).reboot()
+        root.kernel.reboot()
         return hello(root)
     plugin = O2CBPlugin(root, args.cluster)
     if args.command == "membership-create":

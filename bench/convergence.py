@@ -34,7 +34,7 @@ def main() -> None:
     import django
 
     from agent.host import hello
-    from agent.hostroot import create_sandbox_host
+    from agent.sandbox.host import create_sandbox_host
     from clusters.models import Host, Membership
     from clusters.services.hosts import host_accept, host_record_report
     from clusters.services.memberships import cluster_create
@@ -66,7 +66,10 @@ def main() -> None:
         cwd=ROOT,
         env=env,
     )
+    from clusters.agents import console_public_key
+
     agent_env = {k: v for k, v in env.items() if k != "DJANGO_SETTINGS_MODULE"}
+    agent_env["AGENT_CONSOLE_KEY"] = console_public_key()
     agent = subprocess.Popen(
         [
             sys.executable,

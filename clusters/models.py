@@ -3,6 +3,8 @@ import uuid
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
+from agent.signing import fingerprint
+
 from .choices import (
     O2CB_MAX_NODES,
     ClusterPlugin,
@@ -28,6 +30,9 @@ class Host(models.Model):
     boot_time = models.DateTimeField(null=True, blank=True, help_text="Last start, from the agent")
     last_heard = models.DateTimeField(null=True, blank=True)
     agent_version = models.CharField(max_length=32, blank=True)
+    public_key = models.CharField(
+        max_length=100, blank=True, help_text="The key its agent seals answers and reports with"
+    )
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -39,6 +44,10 @@ class Host(models.Model):
     @property
     def address(self) -> str:
         return self.addresses[0] if self.addresses else ""
+
+    @property
+    def key_fingerprint(self) -> str:
+        return fingerprint(self.public_key) if self.public_key else ""
 
     @property
     def queue(self) -> str:

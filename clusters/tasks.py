@@ -7,9 +7,11 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
+from agent import contract as agent_contract
 from clusters.iohealth.services import io_health_collect, samples_roll_up
-from clusters.services.hosts import host_record_report, hosts_check_run, hosts_mark_silent
+from clusters.services.hosts import hosts_check_run, hosts_mark_silent
 from clusters.services.memberships import cluster_reconcile_start
+from clusters.services.reports import agent_report_receive, message_refused
 from core.errors import ConsoleError
 from core.services.tasks import tasks_prune
 from core.tasks import run_claimed
@@ -47,10 +49,13 @@ def mark_silent_hosts() -> None:
     hosts_mark_silent(silent_after=settings.AGENT_SILENT_AFTER)
 
 
-@shared_task(name="console.agent_report", ignore_result=True)
-def agent_report(report: dict) -> None:
+@shared_task(name=agent_contract.AGENT_REPORT, ignore_result=True)
+def agent_report(sealed=None, **unsealed) -> None:
+    if sealed is None:
+        message_refused(unsealed, "report", "the message is not sealed")
+        return
     try:
-        host_record_report(report=report)
+        agent_report_receive(sealed)
     except ConsoleError as exc:
         # A refused report (e.g. a reinstalled host under a taken name) is the admin's to
         # settle: it is alerted by the service; retrying would only repeat it.

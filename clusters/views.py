@@ -168,7 +168,7 @@ def sr_io(request, pk: int):
 @role_required(ADMINISTER)
 def sandbox_faults(request):
     """The demo panel: break and mend sandbox hosts' I/O paths to watch health react."""
-    from agent.faults import FAULTS
+    from agent.sandbox.faults import FAULTS
 
     if request.method == "POST":
         host = get_object_or_404(Host, pk=request.POST.get("host") or 0, sandbox=True)

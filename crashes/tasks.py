@@ -5,7 +5,10 @@ import logging
 from celery import shared_task
 from django.utils.dateparse import parse_datetime
 
+from agent import contract as agent_contract
+from agent.signing import SealRefused
 from clusters.models import Host
+from clusters.services.reports import message_refused, open_sealed
 from core.tasks import run_claimed
 
 from . import services
@@ -15,13 +18,28 @@ from .models import HostCrashdump
 logger = logging.getLogger(__name__)
 
 
-@shared_task(name="console.crash_report", ignore_result=True)
-def crash_report(host_uuid: str, dump: dict) -> None:
-    host = Host.objects.filter(uuid=host_uuid).first()
-    if host is None:
-        logger.warning("crash dump %s from unknown host %s ignored", dump.get("name"), host_uuid)
+@shared_task(name=agent_contract.CRASH_REPORT, ignore_result=True)
+def crash_report(sealed=None, **unsealed) -> None:
+    kind = "crash report"
+    if sealed is None:
+        message_refused(unsealed, kind, "the message is not sealed")
         return
-    services.crashdump_record(host=host, dump=dump, source=CrashSource.AGENT)
+    try:
+        host, payload = open_sealed(sealed, agent_contract.CRASH_REPORT_PURPOSE)
+    except SealRefused as exc:
+        message_refused(sealed, kind, str(exc))
+        return
+    dump = payload.get("dump")
+    name = dump.get("name") if isinstance(dump, dict) else None
+    try:
+        agent_contract.check_report(host.hostname, payload.get("contract"))
+        typed = agent_contract.decode(agent_contract.CrashDump, dump, f"{host}'s crash report")
+    except agent_contract.ContractError as exc:
+        logger.warning("crash dump %s refused: %s", name, exc)
+        return
+    services.crashdump_record(
+        host=host, dump=agent_contract.encode(typed), source=CrashSource.AGENT
+    )
 
 
 @shared_task(name="crashes.collect_incident", ignore_result=True)

@@ -141,10 +141,13 @@ def start_agent(
     Its log goes to a file beside the sandbox (a pipe nobody reads would fill and stall it).
     """
     SERVED_SANDBOXES.append(sandbox_dir)
+    from clusters.agents import console_public_key
+
     env = dict(
         os.environ,
         REDIS_URL=redis_url or settings.REDIS_URL,
         CONSOLE_QUEUE=settings.CONSOLE_QUEUE,
+        AGENT_CONSOLE_KEY=console_public_key(),
     )
     env.pop("DJANGO_SETTINGS_MODULE", None)
     log = open(sandbox_dir.parent / "agent.log", "ab")  # noqa: SIM115 - the child owns it
@@ -191,7 +194,7 @@ def _drop_test_queue_at_exit():
     yield
     if not redis_answers():
         return
-    from agent.hostroot import iter_sandbox_hosts
+    from agent.sandbox.host import iter_sandbox_hosts
 
     queues = [settings.CONSOLE_QUEUE]
     for sandbox in SERVED_SANDBOXES:

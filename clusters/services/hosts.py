@@ -10,7 +10,9 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from clusters.agents import agent_call
+from agent.contract import encode
+from agent.signing import fingerprint
+from clusters.agents import agent
 from clusters.choices import HostRegistration
 from clusters.models import Cluster, Host, Membership
 from clusters.services.memberships import cluster_reconcile_start, membership_create
@@ -70,9 +72,14 @@ def _host_record(host_uuid, hostname: str, report: dict) -> Host:
         fields["agent_version"] = str(report["agent_version"])[:32]
     if "sandbox" in report:
         fields["sandbox"] = bool(report["sandbox"])
-    if report.get("addresses"):
-        fields["addresses"] = [str(a) for a in report["addresses"]]
+    addresses = [str(a) for a in report.get("addresses") or []]
+    if addresses:
+        fields["addresses"] = addresses
+    if report.get("public_key"):
+        fields["public_key"] = str(report["public_key"])
     host = Host.objects.select_for_update().filter(uuid=host_uuid).first()
+    if host is not None:
+        _keep_what_only_the_console_changes(host, fields)
     if host is None:
         host = Host.objects.create(uuid=host_uuid, hostname=hostname, **fields)
         audit_record(
@@ -107,6 +114,40 @@ def _host_record(host_uuid, hostname: str, report: dict) -> Host:
             cluster_reconcile_start(cluster=cluster, reason=f"{host} restarted")
         _check_reboot_later(host, previous_boot)
     return host
+
+
+def _keep_what_only_the_console_changes(host: Host, fields: dict) -> None:
+    """A report never changes the key on record, nor an accepted host's addresses.
+
+    The key was the one a pool-admin accepted; a new one is alerted (a reinstalled host
+    is removed and accepted again). O2CB's configuration holds the addresses: a change
+    outside maintenance can fence the host, so it is only ever made there
+    (maintenance.services.host_addresses_change), and a report that differs is alerted."""
+    key = fields.pop("public_key", None)
+    if not host.public_key and key:
+        fields["public_key"] = key  # a host registered before seals: its first key
+    elif key and key != host.public_key:
+        alert_raise(
+            name=AlertName.HOST_KEY_CHANGED,
+            target=host,
+            message=f"{host}'s agent reports a new key ({fingerprint(key)}); the console keeps "
+            f"the accepted one ({host.key_fingerprint}) and believes nothing sealed with the "
+            "new key. If the host was reinstalled, remove it and accept it again.",
+        )
+    addresses = fields.get("addresses")
+    if host.registration != HostRegistration.ACCEPTED or addresses is None or not host.addresses:
+        return
+    fields.pop("addresses")
+    if addresses == host.addresses:
+        alert_clear(name=AlertName.HOST_ADDRESSES_DIFFER, target=host)
+        return
+    alert_raise(
+        name=AlertName.HOST_ADDRESSES_DIFFER,
+        target=host,
+        message=f"{host} reports the addresses {', '.join(addresses)}; its clusters use "
+        f"{', '.join(host.addresses) or 'none'}. Network changes are made in maintenance mode "
+        "(the host's maintenance page), where they cannot fence it.",
+    )
 
 
 def _check_reboot_later(host: Host, previous_boot: datetime) -> None:
@@ -196,19 +237,19 @@ def hosts_check_run(task: Task) -> None:
             )
             continue
         try:
-            report = agent_call(host, "hello")
+            identity = agent(host).hello()
         except ConsoleError as exc:
             silent.append(host.hostname)
             task_step_finish(
                 task=task, position=position, status=StepStatus.FAILED, message=exc.message
             )
             continue
-        host_record_report(report=report)
+        host_record_report(report=encode(identity))
         task_step_finish(
             task=task,
             position=position,
             status=StepStatus.SUCCEEDED,
-            message=f"agent {report.get('agent_version')}, booted {report.get('boot_time')}",
+            message=f"agent {identity.agent_version}, booted {identity.boot_time}",
         )
     if silent:
         task_finish(
@@ -220,13 +261,13 @@ def hosts_check_run(task: Task) -> None:
 
 def sandbox_fault_inject(*, host: Host, fault: str, target: str | None, actor) -> dict:
     """Break or mend a sandbox host's I/O paths, for demos and drills (sandbox hosts only)."""
-    from agent.faults import FAULTS
+    from agent.sandbox.faults import FAULTS
 
     if not host.sandbox:
         raise ConsoleError(f"{host} is a real host: faults are only injected into sandbox hosts.")
     if fault not in FAULTS:
         raise ConsoleError(f"Unknown fault '{fault}'; use one of: {', '.join(FAULTS)}.")
-    state = agent_call(host, "sandbox_fault", fault=fault, target=target or None)
+    state = encode(agent(host).sandbox_fault(fault, target or None))
     audit_record(
         actor=actor,
         action="sandbox.fault",
