@@ -63,6 +63,7 @@ def site_env(tmp: Path, database_url: str) -> dict:
         STATIC_ROOT=str(tmp / "static"),
         CRASH_STORE=str(tmp / "crashes"),
         SANDBOX_DIR=str(tmp / "sandbox"),
+        CONSOLE_KEY_FILE=str(tmp / "keys" / "console.key"),
     )
     return env
 
