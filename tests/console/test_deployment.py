@@ -49,7 +49,8 @@ def site_env(tmp: Path, database_url: str) -> dict:
     env = {
         key: value
         for key, value in os.environ.items()
-        if key not in {"DJANGO_SETTINGS_MODULE", "DB_CONN_MAX_AGE"}
+        # The browser tests allow Django's sync ORM under Playwright's loop; a site never does.
+        if key not in {"DJANGO_SETTINGS_MODULE", "DB_CONN_MAX_AGE", "DJANGO_ALLOW_ASYNC_UNSAFE"}
     }
     env.update(
         DEBUG="0",
