@@ -47,6 +47,7 @@ class AlertName(models.TextChoices):
 
     HOST_WAITING_FOR_ACCEPTANCE = "HOST_WAITING_FOR_ACCEPTANCE", "A new host waits for a pool-admin"
     HOST_NAME_TAKEN = "HOST_NAME_TAKEN", "A host reports a name another host holds"
+    HOST_NAME_INVALID = "HOST_NAME_INVALID", "A host reports a name O2CB cannot use"
     HOST_SILENT = "HOST_SILENT", "A host's agent stopped reporting"
     HOST_ADDRESSES_DIFFER = "HOST_ADDRESSES_DIFFER", "A host reports other addresses"
     HOST_KEY_CHANGED = "HOST_KEY_CHANGED", "A host's agent has a new key"
@@ -72,6 +73,7 @@ class AlertName(models.TextChoices):
 ALERT_PRIORITY = {
     AlertName.HOST_WAITING_FOR_ACCEPTANCE: AlertPriority.MINOR,
     AlertName.HOST_NAME_TAKEN: AlertPriority.WARNING,
+    AlertName.HOST_NAME_INVALID: AlertPriority.WARNING,
     AlertName.HOST_SILENT: AlertPriority.MAJOR,
     AlertName.HOST_ADDRESSES_DIFFER: AlertPriority.WARNING,
     AlertName.HOST_KEY_CHANGED: AlertPriority.MAJOR,

@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from agent.contract import encode
+from agent.names import node_name_problem
 from agent.signing import fingerprint
 from clusters.agents import agent
 from clusters.choices import HostRegistration
@@ -48,8 +49,11 @@ def host_record_report(*, report: dict) -> Host:
         hostname = str(report["hostname"]).strip()
     except (KeyError, ValueError) as exc:
         raise ConsoleError("An agent report needs a valid 'uuid' and 'hostname'.") from exc
-    if not hostname:
-        raise ConsoleError("An agent report needs a hostname.")
+    problem = node_name_problem(hostname)
+    if problem:
+        message = f"The agent of host {host_uuid} reports a name the console refuses: {problem}."
+        alert_raise(name=AlertName.HOST_NAME_INVALID, target=None, message=message)
+        raise ConsoleError(message, status_code=400)
     taken = Host.objects.filter(hostname=hostname).exclude(uuid=host_uuid).first()
     if taken is not None and not Host.objects.filter(uuid=host_uuid).exists():
         message = (
