@@ -9,3 +9,6 @@ class ConsoleConfig(AppConfig):
 
     name = "console"
     verbose_name = "Console"
+
+    def ready(self):
+        from . import checks  # noqa: F401 - registers the deployment checks

@@ -5,6 +5,7 @@ Redis, sandbox hosts); a real site sets DATABASE_URL, REDIS_URL, SECRET_KEY,
 DEBUG=0 and ALLOWED_HOSTS.
 """
 
+import contextlib
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -57,6 +58,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Before the CSRF check, the first to read a POST's body: who, size, streaming limit.
+    "core.uploads.UploadGateMiddleware",
     "console.middleware.PagesLoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -258,6 +261,16 @@ LOGIN_LOCKOUT = timedelta(minutes=int(os.environ.get("LOGIN_LOCKOUT_MINUTES", "1
 # Crash dumps: the logs they cite and admins' uploads are kept here.
 CRASH_STORE = Path(os.environ.get("CRASH_STORE", BASE_DIR / "var" / "crashes"))
 CRASH_UPLOAD_MAX_BYTES = int(os.environ.get("CRASH_UPLOAD_MAX_BYTES", str(512 * 1024 * 1024)))
+# Request bodies (core/uploads.py): a request to a view without an upload gate carries at
+# most this much, form fields and files alike, and is held in memory; larger ones are
+# refused (413) before they are read.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE
+# Files a gated view receives are spooled here (on disk, beside the store they move into,
+# rather than /tmp, often memory), never beyond the view's limit.
+FILE_UPLOAD_TEMP_DIR = os.environ.get("FILE_UPLOAD_TEMP_DIR", str(CRASH_STORE / "incoming"))
+with contextlib.suppress(OSError):  # not ours to make: Django's check says it is missing
+    Path(FILE_UPLOAD_TEMP_DIR).mkdir(parents=True, exist_ok=True)
 # Seconds after a restart before asking whether it was a crash that left no dump.
 CRASH_REBOOT_GRACE = float(os.environ.get("CRASH_REBOOT_GRACE", "45"))
 # Where maintenance moves VMs and plugs storage: "sandbox" (the sandbox hosts) or "xenapi"

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
+from django.core.files.move import file_move_safe
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -25,11 +26,18 @@ from clusters.agents import agent, agent_call_many
 from clusters.choices import HostRegistration
 from clusters.iohealth.services import IO_ALERTS
 from clusters.models import Host, HostIOHealth, Membership
-from core.choices import AlertName
+from core.choices import AlertName, StepStatus, TaskStatus
 from core.errors import ConsoleError
+from core.models import Task
 from core.services.alerts import alert_raise, alert_was_open
 from core.services.audit import audit_record
-from core.services.tasks import enqueue_on_commit
+from core.services.tasks import (
+    enqueue_on_commit,
+    task_create,
+    task_finish,
+    task_step_finish,
+    task_step_start,
+)
 
 from .choices import CrashCause, CrashSource
 from .models import CrashIncident, HostCrashdump
@@ -199,48 +207,117 @@ def _collect_incident_later(crash: HostCrashdump) -> None:
     enqueue_on_commit("crashes.collect_incident", args=[crash.pk])
 
 
-def crashdump_upload(*, uploaded, host: Host | None, actor) -> HostCrashdump:
-    """An admin's dump (a log, or an archive of a dump directory): kept, analysed, recorded."""
-    from agent.crash import analyse_path
-    from agent.errors import AgentError
+UPLOAD_STEPS = ["Read the dump and explain the crash", "Record the crash and alert"]
 
+
+def uploads_dir() -> Path:
+    return Path(settings.CRASH_STORE) / "uploads"
+
+
+def _store(uploaded, path: Path) -> None:
+    if hasattr(uploaded, "temporary_file_path"):
+        # Spooled beside the store (FILE_UPLOAD_TEMP_DIR): a rename, not a copy.
+        file_move_safe(uploaded.temporary_file_path(), path)
+        return
+    with open(path, "wb") as out:
+        for chunk in uploaded.chunks():
+            out.write(chunk)
+
+
+def crashdump_upload(*, uploaded, host: Host | None, actor) -> Task:
+    """Keep an admin's dump (a log, or an archive of a dump directory) and analyse it in a
+    task: a large dump takes longer to read than a web request may last."""
     if uploaded.size > settings.CRASH_UPLOAD_MAX_BYTES:
         raise ConsoleError(
             f"The file is {uploaded.size:,} bytes; uploads are limited to "
             f"{settings.CRASH_UPLOAD_MAX_BYTES:,} bytes. Upload the logs (xen.log, dom0.log) "
-            "rather than the memory image."
+            "rather than the memory image.",
+            status_code=413,
         )
     if uploaded.size == 0:
-        raise ConsoleError("The file is empty.")
-    target = Path(settings.CRASH_STORE) / "uploads" / uuid_module.uuid4().hex
+        raise ConsoleError("The file is empty.", status_code=400)
+    target = uploads_dir() / uuid_module.uuid4().hex
     target.mkdir(parents=True)
     path = target / safe_name(uploaded.name)
-    with open(path, "wb") as out:
-        for chunk in uploaded.chunks():
-            out.write(chunk)
+    try:
+        _store(uploaded, path)
+        return task_create(
+            name=f"Analyse the uploaded dump {uploaded.name[:120]}",
+            kind="crashes.upload",
+            celery_task="crashes.analyse_upload",
+            steps=UPLOAD_STEPS,
+            user=actor,
+            target=host,
+            params={
+                "upload": f"{target.name}/{path.name}",
+                "name": uploaded.name[:255],
+                "size": uploaded.size,
+                "host": host.pk if host else None,
+            },
+        )
+    except BaseException:
+        shutil.rmtree(target, ignore_errors=True)
+        raise
+
+
+def _analyse_upload(path: Path, name: str) -> dict:
+    from agent.crash import analyse_path
+    from agent.errors import AgentError
+
     try:
         analysis = analyse_path(path)
     except AgentError as exc:
-        shutil.rmtree(target, ignore_errors=True)
-        raise ConsoleError(f"{uploaded.name}: {exc}") from None
+        raise ConsoleError(f"{name}: {exc}") from None
     if not any(item.get("read") for item in analysis.get("files", [])):
-        shutil.rmtree(target, ignore_errors=True)
         raise ConsoleError(
-            f"{uploaded.name} holds no readable log (binary files such as memory images are "
+            f"{name} holds no readable log (binary files such as memory images are "
             "skipped): upload xen.log, dom0.log or kern.log, or an archive of the dump directory."
         )
-    return crashdump_record(
-        host=host,
-        dump={
-            "name": f"{timezone.now():%Y%m%d-%H%M%S}-{path.name}",
-            "size": uploaded.size,
-            "files": [{"name": uploaded.name, "size": uploaded.size}],
-            "analysis": analysis,
-            "logs": {},
-        },
-        source=CrashSource.UPLOAD,
-        actor=actor,
+    return analysis
+
+
+def crashdump_upload_analyse(*, task: Task) -> HostCrashdump:
+    """Analyse the dump `crashdump_upload` kept and record the crash; on any failure (an
+    unreadable dump, an error, a worker stopping) the kept file is removed."""
+    params = task.params
+    path = uploads_dir() / params["upload"]
+    try:
+        if not path.is_file():
+            raise ConsoleError(f"{params['name']} is no longer in the crash store.")
+        task_step_start(task=task, position=1, message=f"{params['size']:,} bytes")
+        analysis = _analyse_upload(path, params["name"])
+        task_step_finish(
+            task=task,
+            position=1,
+            status=StepStatus.SUCCEEDED,
+            message=f"{len(analysis.get('files', []))} file(s) read",
+        )
+        task_step_start(task=task, position=2)
+        host = Host.objects.filter(pk=params["host"]).first() if params.get("host") else None
+        crash = crashdump_record(
+            host=host,
+            dump={
+                "name": f"{timezone.now():%Y%m%d-%H%M%S}-{path.name}",
+                "size": params["size"],
+                "files": [{"name": params["name"], "size": params["size"]}],
+                "analysis": analysis,
+                "logs": {},
+            },
+            source=CrashSource.UPLOAD,
+            actor=task.user,
+        )
+        task_step_finish(
+            task=task, position=2, status=StepStatus.SUCCEEDED, message=crash.get_cause_display()
+        )
+    except BaseException:
+        shutil.rmtree(path.parent, ignore_errors=True)
+        raise
+    task_finish(
+        task=task,
+        status=TaskStatus.SUCCEEDED,
+        result={"crash": crash.pk, "page": crash.get_absolute_url()},
     )
+    return crash
 
 
 def crashdump_acknowledge(*, crash: HostCrashdump, actor) -> HostCrashdump:

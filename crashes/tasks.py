@@ -9,6 +9,7 @@ from agent import contract as agent_contract
 from agent.signing import SealRefused
 from clusters.models import Host
 from clusters.services.reports import message_refused, open_sealed
+from core.tasks import run_claimed
 
 from . import services
 from .choices import CrashSource
@@ -55,3 +56,8 @@ def check_reboot(host_id: int, previous_boot: str, boot: str) -> None:
         services.reboot_check(
             host=host, previous_boot=parse_datetime(previous_boot), boot=parse_datetime(boot)
         )
+
+
+@shared_task(name="crashes.analyse_upload", ignore_result=True)
+def analyse_upload(task_id: int) -> None:
+    run_claimed(task_id, lambda task: services.crashdump_upload_analyse(task=task))

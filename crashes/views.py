@@ -6,6 +6,7 @@ from django.views.decorators.http import require_POST
 from core.decorators import role_required
 from core.errors import ConsoleError
 from core.permissions import OPERATE
+from core.uploads import upload_gate
 
 from . import selectors, services
 from .bundle import bundle_response
@@ -13,6 +14,7 @@ from .forms import CrashUploadForm
 from .models import HostCrashdump
 
 
+@upload_gate(permission=OPERATE, limit_setting="CRASH_UPLOAD_MAX_BYTES")
 @role_required()
 def crash_list(request):
     form = CrashUploadForm()
@@ -22,7 +24,7 @@ def crash_list(request):
         form = CrashUploadForm(request.POST, request.FILES)
         if form.is_valid():
             try:
-                crash = services.crashdump_upload(
+                task = services.crashdump_upload(
                     uploaded=form.cleaned_data["file"],
                     host=form.cleaned_data["host"],
                     actor=request.user,
@@ -30,8 +32,8 @@ def crash_list(request):
             except ConsoleError as exc:
                 form.add_error("file", exc.message)
             else:
-                messages.success(request, f"{crash.name} analysed: {crash.get_cause_display()}.")
-                return redirect(crash)
+                messages.success(request, "Upload received; the analysis follows here.")
+                return redirect("task-detail", pk=task.pk)
     crashes = HostCrashdump.objects.select_related("host", "incident")[:200]
     return render(
         request,

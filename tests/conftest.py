@@ -90,6 +90,18 @@ def api_client_for(user) -> APIClient:
     return client
 
 
+def token_client_for(user) -> APIClient:
+    """A client that authenticates as a real one does, with an API token. Uploads need it:
+    their gate (core/uploads.py) sees who asks before DRF, which alone honours
+    force_authenticate."""
+    from core.services.auth import api_token_create
+
+    _token, key = api_token_create(user=user, name=f"test-{uuid.uuid4().hex[:8]}")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    return client
+
+
 @pytest.fixture
 def admin_api(admin_user):
     return api_client_for(admin_user)
@@ -196,3 +208,4 @@ def _drop_test_queue_at_exit():
 def _crash_store(tmp_path, settings):
     """Crash logs and uploads go to the test's own directory, never the checkout's var/."""
     settings.CRASH_STORE = tmp_path / "crash-store"
+    settings.FILE_UPLOAD_TEMP_DIR = str(tmp_path / "upload-spool")

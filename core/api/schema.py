@@ -15,6 +15,8 @@ ERRORS = {
     "403": "Your role does not allow this.",
     "404": "No such object, or a page past the end of the list.",
     "409": "Refused in the pool's current state; `message` says why and what to do.",
+    "411": "An upload sent in chunks: send it with a Content-Length.",
+    "413": "The body is larger than this operation takes; refused before it is read.",
     "415": "The body is not JSON, a form or multipart data.",
 }
 CHANGES = {"post", "put", "patch", "delete"}
@@ -35,4 +37,7 @@ def add_error_responses(result, generator, request, public):
                 operation["responses"].setdefault(
                     code, {"description": ERRORS[code], "content": error}
                 )
+            for code, response in operation["responses"].items():
+                if code in ERRORS and "content" not in response:  # declared by the view
+                    response["content"] = error
     return result

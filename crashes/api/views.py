@@ -1,11 +1,15 @@
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, status, viewsets
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
+from core.api.schema import ERRORS
+from core.api.serializers import TaskAcceptedSerializer
+from core.api.views import task_accepted
 from core.permissions import OPERATE
+from core.uploads import UploadGate
 from crashes import selectors, services
 from crashes.bundle import bundle_response
 from crashes.models import CrashIncident, HostCrashdump
@@ -24,25 +28,36 @@ class HostCrashdumpViewSet(
     mixins.RetrieveModelMixin,
     viewsets.GenericViewSet,
 ):
-    """Crash dumps with their cause; POST uploads one (multipart) and answers its analysis."""
+    """Crash dumps with their cause; POST uploads one (multipart) and answers 202 with the
+    task that analyses it (its result names the crash)."""
 
     queryset = HostCrashdump.objects.all()
     serializer_class = HostCrashdumpSerializer
     filterset_fields = ["cause", "host", "signature", "source", "incident"]
     parser_classes = [MultiPartParser, FormParser]
     action_permissions = {"create": OPERATE, "acknowledge": OPERATE}
+    # Checked before the body is read (core/uploads.py).
+    upload_gates = {
+        "create": UploadGate(permission=OPERATE, limit_setting="CRASH_UPLOAD_MAX_BYTES")
+    }
 
-    @extend_schema(request=CrashUploadSerializer, responses={201: HostCrashdumpSerializer})
+    @extend_schema(
+        request=CrashUploadSerializer,
+        responses={
+            202: TaskAcceptedSerializer,
+            411: OpenApiResponse(description=ERRORS["411"]),
+            413: OpenApiResponse(description=ERRORS["413"]),
+        },
+    )
     def create(self, request, *args, **kwargs):
         upload = CrashUploadSerializer(data=request.data)
         upload.is_valid(raise_exception=True)
-        crash = services.crashdump_upload(
+        task = services.crashdump_upload(
             uploaded=upload.validated_data["file"],
             host=upload.validated_data.get("host"),
             actor=request.user,
         )
-        data = self.get_serializer(crash).data
-        return Response(data, status=status.HTTP_201_CREATED)
+        return task_accepted(request, task)
 
     @extend_schema(request=None, responses=HostCrashdumpSerializer)
     @action(detail=True, methods=["post"])

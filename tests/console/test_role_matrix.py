@@ -13,7 +13,7 @@ from clusters.models import Membership
 from core.services.alerts import alert_raise
 from crashes.services import crashdump_record
 from tests.clusters.factories import ClusterFactory, HostFactory
-from tests.conftest import api_client_for
+from tests.conftest import api_client_for, token_client_for
 
 ROLES = ["outsider", "read-only", "pool-operator", "pool-admin"]
 RANK = {role: index for index, role in enumerate(ROLES)}
@@ -138,7 +138,9 @@ def test_every_operation_answers_each_role_as_the_matrix_says(
                 url = concrete(path, objects)
                 if (method, path) == ("post", "/api/crashdumps/"):
                     log = SimpleUploadedFile("kern.log", b"Nov 25 06:00:00 h kernel: hello\n")
-                    response = client.post(url, {"file": log}, format="multipart")
+                    response = token_client_for(role_users[role]).post(
+                        url, {"file": log}, format="multipart"
+                    )
                 else:
                     response = getattr(client, method)(url, body_for(path, objects), format="json")
                 least = "read-only" if method == "get" else LEAST_ROLE[(method, path)]

@@ -124,6 +124,15 @@ def test_api_lists_filters_and_acknowledges(operator_user, readonly_user):
     assert groups[0]["count"] == 1 and groups[0]["signature"].startswith("abc123")
 
 
+def upload_and_analyse(uploaded, host=None):
+    """An upload, then its analysis as the worker runs it (tests/crashes/test_uploads.py
+    runs it on a real worker)."""
+    from core.services.tasks import task_claim
+
+    task = services.crashdump_upload(uploaded=uploaded, host=host, actor=None)
+    return services.crashdump_upload_analyse(task=task_claim(task_id=task.pk))
+
+
 def test_uploads_are_analysed_and_bad_ones_refused_with_nothing_kept(settings, tmp_path):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
@@ -135,9 +144,7 @@ def test_uploads_are_analysed_and_bad_ones_refused_with_nothing_kept(settings, t
         b"Nov 25 10:00:00 h kernel: [ 9.1] *** ocfs2 is very sorry to be fencing this system "
         b"by restarting ***\n"
     )
-    crash = services.crashdump_upload(
-        uploaded=SimpleUploadedFile("kern.log", log), host=None, actor=None
-    )
+    crash = upload_and_analyse(SimpleUploadedFile("kern.log", log))
     assert crash.cause == "o2cb" and crash.source == "upload"
     assert crash.details["device"] == "dm-3"
     store = settings.CRASH_STORE / "uploads"
@@ -147,12 +154,11 @@ def test_uploads_are_analysed_and_bad_ones_refused_with_nothing_kept(settings, t
         ("empty.log", b"", "empty"),
     ]:
         with pytest.raises(ConsoleError, match=message):
-            services.crashdump_upload(
-                uploaded=SimpleUploadedFile(name, content), host=None, actor=None
-            )
+            upload_and_analyse(SimpleUploadedFile(name, content))
     settings.CRASH_UPLOAD_MAX_BYTES = 10
-    with pytest.raises(ConsoleError, match="limited to 10 bytes"):
-        services.crashdump_upload(uploaded=SimpleUploadedFile("k.log", log), host=None, actor=None)
+    with pytest.raises(ConsoleError, match="limited to 10 bytes") as refused:
+        upload_and_analyse(SimpleUploadedFile("k.log", log))
+    assert refused.value.status_code == 413
     assert list(store.iterdir()) == kept, "a refused upload leaves nothing behind"
 
 
@@ -170,9 +176,7 @@ def test_an_unsafe_archive_upload_is_refused(tmp_path):
         info.size = len(data)
         tar.addfile(info, io.BytesIO(data))
     with pytest.raises(ConsoleError, match="evil.tar"):
-        services.crashdump_upload(
-            uploaded=SimpleUploadedFile("evil.tar", archive.read_bytes()), host=None, actor=None
-        )
+        upload_and_analyse(SimpleUploadedFile("evil.tar", archive.read_bytes()))
 
 
 def test_a_long_logs_tail_highlights_the_lines_the_evidence_cites(tmp_path, client, readonly_user):

@@ -42,7 +42,9 @@ def test_a_sandbox_fence_arrives_explained_on_the_dashboard(
     assert page.console_problems == []
 
 
-def test_an_uploaded_log_with_markup_is_shown_as_text(page, screenshot, tmp_path, admin_user):
+def test_an_uploaded_log_with_markup_is_shown_as_text(
+    page, screenshot, tmp_path, admin_user, console_worker
+):
     log = tmp_path / "kern.log"
     log.write_text(
         "Nov 25 06:00:00 h1 kernel: [ 10.0] <b>bold</b> <img src=x onerror=alert(1)>\n"
@@ -55,6 +57,8 @@ def test_an_uploaded_log_with_markup_is_shown_as_text(page, screenshot, tmp_path
     page.get_by_role("link", name="Crashes").click()
     page.locator("#crash-upload input[type=file]").set_input_files(str(log))
     page.get_by_role("button", name="Upload and analyse").click()
+    # The analysis runs in a task; its page follows it and links the crash when done.
+    page.locator("#task-result").click()
     page.locator("#crash-explanation").wait_for()
     assert page.locator("#crash-cause").inner_text() == "Software bug"
     evidence = page.locator("#evidence").inner_text()
