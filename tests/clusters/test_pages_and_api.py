@@ -175,7 +175,7 @@ def test_a_pool_admin_creates_a_cluster_from_its_page_and_others_cannot(
     )
     client.force_login(admin_user)
     bad = client.post(reverse("cluster-list"), {"name": "Y", "cluster_name": "no spaces!"})
-    assert "O2CB cluster names are 1 to 16" in bad.content.decode()
+    assert "An O2CB cluster name is 1 to 16 letters and digits" in bad.content.decode()
     response = client.post(
         reverse("cluster-list"), {"name": "Storage", "cluster_name": "storage", "auto_join": "on"}
     )
