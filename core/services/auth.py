@@ -64,8 +64,17 @@ def _token_hash(key: str) -> str:
 
 
 @transaction.atomic
-def api_token_create(*, user, name: str) -> tuple[ApiToken, str]:
-    """Make a named token; returns it with its key, which is never shown again."""
+def api_token_create(*, user, name: str, by_token: ApiToken | None = None) -> tuple[ApiToken, str]:
+    """Make a named token; returns it with its key, which is never shown again.
+
+    `by_token` is the token the request came with: a token may not mint tokens, or a
+    leaked one could outlive its own revocation through the tokens it made.
+    """
+    if by_token is not None:
+        raise ConsoleError(
+            "An API token cannot create tokens; log in to the console to make one.",
+            status_code=403,
+        )
     name = name.strip()
     if not name:
         raise ConsoleError("Give the token a name, so you know later what uses it.")
@@ -91,15 +100,20 @@ def api_token_revoke(*, token: ApiToken, actor) -> ApiToken:
     return token
 
 
-def api_token_authenticate(*, key: str) -> ApiToken | None:
-    """The active token with this key, its use recorded; None for anything else."""
-    token = (
-        ApiToken.objects.select_related("user")
-        .filter(key_hash=_token_hash(key), revoked=None)
-        .first()
-    )
-    if token is None or not token.user.is_active:
-        return None
+class TokenRefused(ConsoleError):
+    status_code = 401
+
+
+def api_token_authenticate(*, key: str) -> ApiToken:
+    """The active token with this key, its use recorded; TokenRefused says why not."""
+    token = ApiToken.objects.select_related("user").filter(key_hash=_token_hash(key)).first()
+    if token is None:
+        raise TokenRefused("Unknown API token; check it, or make a new one on the tokens page.")
+    if token.revoked is not None:
+        when = timezone.localtime(token.revoked).strftime("%Y-%m-%d %H:%M")
+        raise TokenRefused(f"This API token ('{token.name}') was revoked on {when}.")
+    if not token.user.is_active:
+        raise TokenRefused("This API token's user is disabled.")
     now = timezone.now()
     # Recording every request would write on every call; once a minute is enough to see use.
     if token.last_used is None or now - token.last_used > timedelta(minutes=1):
