@@ -1,7 +1,10 @@
 import uuid
 
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
+
+from core.validators import validate_plain_name
 
 from .choices import (
     O2CB_MAX_NODES,
@@ -82,6 +85,13 @@ class Cluster(models.Model):
         from django.urls import reverse
 
         return reverse("cluster-detail", args=[self.pk])
+
+    def clean(self):
+        # Checked here, not as a field validator, so every form and full_clean() sees it.
+        try:
+            validate_plain_name(self.name)
+        except ValidationError as exc:
+            raise ValidationError({"name": exc}) from exc
 
 
 class Membership(models.Model):

@@ -1,6 +1,7 @@
 """Pages of the ground floor: tasks, audit, alerts and your API tokens."""
 
 from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
@@ -8,6 +9,7 @@ from django.views.decorators.http import require_POST
 from .decorators import role_required
 from .errors import ConsoleError
 from .filtersets import AlertFilterSet, AuditEventFilterSet, TaskFilterSet
+from .forms import posted_id
 from .models import Alert, AuditEvent, Task
 from .permissions import OPERATE
 from .services.alerts import alert_acknowledge as acknowledge
@@ -72,11 +74,11 @@ def alert_acknowledge(request, pk: int):
 @role_required()
 def token_list(request):
     """Your API tokens: make one (its key is shown once, here) or revoke one."""
-    new_key = None
+    new_key, status = None, 200
     if request.method == "POST":
         try:
             if "revoke" in request.POST:
-                token = get_object_or_404(request.user.api_tokens, pk=request.POST["revoke"])
+                token = get_object_or_404(request.user.api_tokens, pk=posted_id(request, "revoke"))
                 api_token_revoke(token=token, actor=request.user)
                 messages.success(request, f"Token '{token.name}' revoked.")
             else:
@@ -85,5 +87,11 @@ def token_list(request):
                 )
         except ConsoleError as exc:
             messages.error(request, exc.message)
+            status = exc.status_code
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+            status = 400
     tokens = request.user.api_tokens.all()
-    return render(request, "core/token_list.html", {"tokens": tokens, "new_key": new_key})
+    return render(
+        request, "core/token_list.html", {"tokens": tokens, "new_key": new_key}, status=status
+    )

@@ -7,7 +7,7 @@ import secrets
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from core.choices import AuditOutcome
@@ -78,10 +78,18 @@ def api_token_create(*, user, name: str, by_token: ApiToken | None = None) -> tu
     name = name.strip()
     if not name:
         raise ConsoleError("Give the token a name, so you know later what uses it.")
-    if user.api_tokens.filter(name=name, revoked=None).exists():
-        raise ConsoleError(f"You already have an active token called '{name}'.")
     key = secrets.token_urlsafe(32)
-    token = ApiToken.objects.create(user=user, name=name, prefix=key[:8], key_hash=_token_hash(key))
+    token = ApiToken(user=user, name=name, prefix=key[:8], key_hash=_token_hash(key))
+    # Before any query: a name the database cannot hold (NUL, too long) is the caller's error.
+    token.full_clean(validate_unique=False, validate_constraints=False)
+    taken = ConsoleError(f"You already have an active token called '{name}'.")
+    if user.api_tokens.filter(name=name, revoked=None).exists():
+        raise taken
+    try:
+        with transaction.atomic():
+            token.save()
+    except IntegrityError:
+        raise taken from None  # made at the same moment by another request
     audit_record(actor=user, action="token.create", target=token)
     return token, key
 
