@@ -1,4 +1,4 @@
-"""Log-in throttling and API tokens."""
+"""Audit of log-ins (core.throttling counts them) and API tokens."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import hashlib
 import secrets
 from datetime import timedelta
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -15,45 +14,37 @@ from core.errors import ConsoleError
 from core.models import ApiToken
 from core.services.audit import audit_record
 
-
-def _login_keys(username: str, address: str) -> list[tuple[str, int]]:
-    return [
-        (f"login-failures:user:{username.lower()}", settings.LOGIN_FAILURES_PER_USER),
-        (f"login-failures:address:{address}", settings.LOGIN_FAILURES_PER_ADDRESS),
-    ]
+# Enough of a typed name to recognise it; the log-in form refuses longer ones anyway.
+RECORDED_NAME_LENGTH = 150
 
 
-def login_throttle_check(*, username: str, address: str) -> None:
-    """Refuse a log-in attempt while the account or the address had too many failures."""
-    from django.core.cache import cache
-
-    for key, limit in _login_keys(username, address):
-        if (cache.get(key) or 0) >= limit:
-            minutes = int(settings.LOGIN_LOCKOUT.total_seconds() // 60)
-            raise ConsoleError(
-                f"Too many failed log-ins; try again in {minutes} minutes.", status_code=429
-            )
+def _recorded_name(username: str) -> str:
+    if len(username) <= RECORDED_NAME_LENGTH:
+        return username
+    return f"{username[:RECORDED_NAME_LENGTH]}… ({len(username)} characters)"
 
 
 def login_failure_record(*, username: str, address: str) -> None:
-    from django.core.cache import cache
-
-    timeout = int(settings.LOGIN_LOCKOUT.total_seconds())
-    for key, _limit in _login_keys(username, address):
-        cache.add(key, 0, timeout=timeout)
-        cache.incr(key)
+    """Audit a failed log-in (core.throttling counts it)."""
     audit_record(
         actor=None,
         action="login.failed",
         outcome=AuditOutcome.DENIED,
-        message=f"Failed log-in for '{username}' from {address}.",
+        message=f"Failed log-in for '{_recorded_name(username)}' from {address}.",
     )
 
 
-def login_success_record(*, username: str) -> None:
-    from django.core.cache import cache
-
-    cache.delete(f"login-failures:user:{username.lower()}")
+def login_locked_out_record(*, username: str, address: str) -> None:
+    """Audit a log-in refused, whatever its password, because of earlier failures."""
+    audit_record(
+        actor=None,
+        action="login.locked_out",
+        outcome=AuditOutcome.DENIED,
+        message=(
+            f"Log-in for '{_recorded_name(username)}' from {address} refused: "
+            "too many failed log-ins."
+        ),
+    )
 
 
 # API tokens ------------------------------------------------------------------------------
