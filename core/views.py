@@ -4,6 +4,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from .decorators import role_required
@@ -68,7 +69,13 @@ def alert_list(request):
 @role_required(OPERATE)
 def alert_acknowledge(request, pk: int):
     acknowledge(alert=get_object_or_404(Alert, pk=pk), actor=request.user)
-    return redirect(request.POST.get("next") or "alert-list")
+    back = request.POST.get("next", "")
+    # Only back to a page of this console: `next` is posted, so anyone can forge it.
+    if url_has_allowed_host_and_scheme(
+        back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return redirect(back)
+    return redirect("alert-list")
 
 
 @role_required()
