@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from .errors import AgentError
-from .faults import FAULTS
+from .sandbox.faults import FAULTS
 
 # Commands import what they use: `analyse-crash` runs on any machine, and quickly.
 
@@ -107,13 +107,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def resolve_root(path: Path | None):
-    from .hostroot import HostRoot, create_sandbox_host
+    from .realkernel import real_root
+    from .sandbox.host import create_sandbox_host, sandbox_root
 
     if path is None or path.resolve() == Path("/"):
-        return HostRoot.real()
+        return real_root()
     if not path.exists() or (path.is_dir() and not any(path.iterdir())):
         return create_sandbox_host(path.parent, path.name)
-    return HostRoot.for_sandbox(path)
+    return sandbox_root(path)
 
 
 def run_probe(kind: str, file: Path | None, root) -> dict:
@@ -191,9 +192,9 @@ def run_on_host(args: argparse.Namespace) -> object:
     from . import storage
     from .cluster_conf import ClusterConf
     from .host import hello
-    from .kernel import CONF_FILE, kernel_for
+    from .kernel import CONF_FILE
     from .o2cb import O2CBPlugin
-    from .sandbox_io import inject_fault
+    from .sandbox.io import inject_fault
 
     root = resolve_root(args.root)
     if args.command == "conf-show":
@@ -214,7 +215,7 @@ def run_on_host(args: argparse.Namespace) -> object:
     if args.command == "sandbox-fault":
         return inject_fault(root, args.fault, args.target)
     if args.command == "sandbox-reboot":
-        kernel_for(root).reboot()
+        root.kernel.reboot()
         return hello(root)
     plugin = O2CBPlugin(root, args.cluster)
     if args.command == "membership-create":

@@ -7,50 +7,24 @@ Each part fails on its own: a host without multipath still reports its bonds.
 
 from __future__ import annotations
 
-import re
-import subprocess
 import xml.etree.ElementTree as ElementTree
 from datetime import UTC, datetime
 
 from .errors import AgentError
 from .heartbeat import probe_heartbeat
 from .hostroot import HostRoot
-from .kernel import find_tool
 from .probes.bonding import parse_bonding
 from .probes.multipath import parse_multipath
 from .probes.multipath_conf import parse_multipath_conf, queueing_for
 
 XHAD_CONF = "etc/xensource/xhad.conf"
 MULTIPATH_CONF = "etc/multipath.conf"
-O2NET_CONNECTED = "sys/kernel/debug/o2net/connected_nodes"
 HA_TIMEOUTS = ("HeartbeatTimeout", "StateFileTimeout")
-
-
-def _run(tool: str, *args: str) -> str | None:
-    """A tool's output, or None when it is missing or fails (multipathd lives in sbin)."""
-    try:
-        command = [find_tool(tool), *args]
-    except AgentError:
-        return None
-    result = subprocess.run(command, capture_output=True, text=True, timeout=30)
-    return result.stdout if result.returncode == 0 else None
 
 
 def multipath_text(root: HostRoot) -> tuple[str | None, str | None]:
     """The host's multipath topology and configuration, as multipathd prints them."""
-    if root.sandbox:
-        from .sandbox_io import TOPOLOGY_FILE
-
-        topology, config = root.path(TOPOLOGY_FILE), root.path(MULTIPATH_CONF)
-        return (
-            topology.read_text() if topology.exists() else None,
-            config.read_text() if config.exists() else None,
-        )
-    topology = _run("multipathd", "show", "topology") or _run("multipath", "-ll")
-    config = _run("multipathd", "show", "config")
-    if config is None and root.path(MULTIPATH_CONF).exists():
-        config = root.path(MULTIPATH_CONF).read_text(errors="replace")
-    return topology, config
+    return root.kernel.multipath_text()
 
 
 def probe_multipath(root: HostRoot) -> dict:
@@ -88,17 +62,7 @@ def probe_bonds(root: HostRoot) -> list[dict]:
 
 def connected_nodes(root: HostRoot, cluster: str) -> list[int] | None:
     """O2CB peers this node has a live network connection to."""
-    if root.sandbox:
-        from .kernel import kernel_for
-
-        kernel = kernel_for(root)
-        local = [n["number"] for n in kernel.live_nodes(cluster) if n["local"]]
-        return sorted(kernel.heartbeat_live_numbers(cluster) - set(local))
-    try:
-        text = root.path(O2NET_CONNECTED).read_text()
-    except (FileNotFoundError, PermissionError):
-        return None
-    return sorted(int(n) for n in re.findall(r"\d+", text))
+    return root.kernel.connected_nodes(cluster)
 
 
 def probe_ha(root: HostRoot) -> dict | None:
@@ -120,10 +84,7 @@ def probe_ha(root: HostRoot) -> dict | None:
 
 
 def probe_io(root: HostRoot) -> dict:
-    if root.sandbox:
-        from .sandbox_io import refresh
-
-        refresh(root)
+    root.kernel.settle()
     heartbeat = probe_heartbeat(root)
     for cluster in heartbeat["clusters"]:
         cluster["connected_nodes"] = connected_nodes(root, cluster["name"])

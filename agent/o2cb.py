@@ -20,7 +20,6 @@ from .hostroot import HostRoot
 from .kernel import (
     CONF_FILE,
     KERNEL_DEFAULTS,
-    kernel_for,
     read_defaults,
     run_o2cb,
     update_defaults,
@@ -56,7 +55,7 @@ class O2CBPlugin:
             )
         self.root = root
         self.name = cluster
-        self.kernel = kernel_for(root)
+        self.kernel = root.kernel
         self.conf_path = root.path(CONF_FILE)
         self.members_path = root.path(f"{MEMBERS_DIR}/{cluster}.json")
 
@@ -196,26 +195,9 @@ class O2CBPlugin:
         for number in sorted(set(nodes) | set(live)):
             node, live_node = nodes.get(number), live.get(number)
             name = node.name if node else live_node["name"]
-            if (
-                node
-                and live_node
-                and (node.name, node.ip_address, node.ip_port)
-                != (live_node["name"], live_node["ip_address"], live_node["ip_port"])
-            ):
-                reasons.append(
-                    f"node {number} is {live_node['name']} at {live_node['ip_address']} in the "
-                    f"running cluster but {node.name} at {node.ip_address} in cluster.conf"
-                )
-            elif live_node and not node:
-                reasons.append(
-                    f"node {number} ({name}) was removed from cluster.conf but is still in the "
-                    "running cluster"
-                )
-            elif node and running and not live_node:
-                reasons.append(
-                    f"node {number} ({name}) is in cluster.conf but the running cluster could "
-                    "not add it"
-                )
+            reason = _restart_reason(number, name, node, live_node, running)
+            if reason:
+                reasons.append(reason)
             if not running:
                 state = "dead"
             elif node and not live_node:
@@ -331,3 +313,26 @@ class O2CBPlugin:
     def _static_vdi_remove(self) -> None:
         for entry in self._static_vdi_entries():
             shutil.rmtree(entry)
+
+
+def _restart_reason(number: int, name: str, node, live_node: dict | None, running: bool):
+    """Why node `number` differs between cluster.conf (`node`) and the running cluster
+    (`live_node`) in a way only a cluster restart mends, or None."""
+    if (
+        node
+        and live_node
+        and (node.name, node.ip_address, node.ip_port)
+        != (live_node["name"], live_node["ip_address"], live_node["ip_port"])
+    ):
+        return (
+            f"node {number} is {live_node['name']} at {live_node['ip_address']} in the "
+            f"running cluster but {node.name} at {node.ip_address} in cluster.conf"
+        )
+    if live_node and not node:
+        return (
+            f"node {number} ({name}) was removed from cluster.conf but is still in the "
+            "running cluster"
+        )
+    if node and running and not live_node:
+        return f"node {number} ({name}) is in cluster.conf but the running cluster could not add it"
+    return None

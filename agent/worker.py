@@ -1,8 +1,9 @@
 """The agent's Celery side: one queue `host.<uuid>` per host it serves.
 
 A real host serves itself; in sandbox mode one process serves every sandbox
-host under a directory. Tasks take the host's UUID, do host-local work only,
-and return plain data. Errors travel back as AgentError with one clear message.
+host under a directory. Tasks take the host's UUID and the
+request of agent/contract.py, do host-local work only, and answer in the contract's
+envelope. Errors travel back as AgentError with one clear message.
 """
 
 from __future__ import annotations
@@ -18,14 +19,16 @@ from socket import gethostname
 
 from celery import Celery
 
-from . import storage
+from . import contract, storage
 from .crashdumps import describe_dump, mark_reported, new_dumps, peer_log_lines
 from .errors import AgentError
 from .host import hello
-from .hostroot import HostRoot, iter_sandbox_hosts
+from .hostroot import HostRoot
 from .io_probe import probe_io
 from .o2cb import O2CBPlugin
-from .sandbox_io import inject_fault
+from .realkernel import real_root
+from .sandbox.host import iter_sandbox_hosts
+from .sandbox.io import inject_fault
 
 logger = logging.getLogger(__name__)
 
@@ -59,130 +62,139 @@ def host_lock(host_uuid: str) -> threading.Lock:
         return _LOCKS.setdefault(str(host_uuid).lower(), threading.Lock())
 
 
-def plugin(host_uuid: str, cluster: str) -> O2CBPlugin:
-    return O2CBPlugin(root_for(host_uuid), cluster)
-
-
 def root_for(host_uuid: str) -> HostRoot:
     root = SERVED.get(str(host_uuid).lower())
     if root is None:
         raise AgentError(f"This agent does not serve host {host_uuid}.")
-    if root.sandbox:
-        # The sandbox's slow host: an emulated delay before each answer.
-        try:
-            time.sleep(float(root.path("etc/sandbox/agent-delay").read_text().strip() or 0))
-        except (FileNotFoundError, ValueError):
-            pass
+    delay = root.kernel.answer_delay()  # the sandbox's slow host
+    if delay > 0:
+        time.sleep(delay)
     return root
 
 
-@app.task(name="agent.hello")
-def hello_task(host_uuid: str) -> dict:
-    return hello(root_for(host_uuid))
+def agent_task(call: contract.Call, *, locked: bool = True):
+    """Register `work(root, request) -> answer` as the Celery task of one contract call.
+
+    The task checks the console's contract version (a console of another one gets a
+    refusal naming both), decodes the request strictly, runs the work under the host's
+    lock (unless `locked` is False) and answers in the contract's envelope.
+    """
+
+    def register(work):
+        @app.task(name=f"agent.{call.name}")
+        def task(host_uuid: str, **fields):
+            sent = fields.pop("contract", None)  # the console's contract version
+            if sent != contract.CONTRACT_VERSION:
+                served = SERVED.get(str(host_uuid).lower())
+                name = served.hostname if served else str(host_uuid)
+                return contract.refusal_envelope(contract.console_mismatch_message(name, sent))
+            request = contract.decode(call.request, fields, f"{call.name} request")
+            root = root_for(host_uuid)
+            lock = host_lock(host_uuid) if locked else nullcontext()
+            with lock:
+                answer = work(root, request)
+            if not isinstance(answer, call.answer):
+                answer = contract.decode(call.answer, answer, f"{call.name} answer")
+            return contract.answer_envelope(answer)
+
+        task.work = work
+        return task
+
+    return register
 
 
-@app.task(name="agent.membership_create")
-def membership_create(
-    host_uuid: str, cluster: str, hostname: str, uuid: str, id: int, addresses: list[str]
-) -> dict:
-    with host_lock(host_uuid):
-        return plugin(host_uuid, cluster).membership_create(hostname, uuid, id, addresses)
+@agent_task(contract.HELLO, locked=False)
+def hello_task(root: HostRoot, request: contract.NoArguments) -> dict:
+    return hello(root)
 
 
-@app.task(name="agent.membership_destroy")
-def membership_destroy(host_uuid: str, cluster: str, uuid: str) -> dict:
-    with host_lock(host_uuid):
-        return plugin(host_uuid, cluster).membership_destroy(uuid)
+@agent_task(contract.MEMBERSHIP_CREATE)
+def membership_create(root: HostRoot, request: contract.MembershipCreate) -> dict:
+    plugin = O2CBPlugin(root, request.cluster)
+    return plugin.membership_create(request.hostname, request.uuid, request.id, request.addresses)
 
 
-@app.task(name="agent.cluster_query")
-def cluster_query(host_uuid: str, cluster: str) -> dict:
-    with host_lock(host_uuid):
-        return plugin(host_uuid, cluster).cluster_query()
+@agent_task(contract.MEMBERSHIP_DESTROY)
+def membership_destroy(root: HostRoot, request: contract.MembershipDestroy) -> dict:
+    return O2CBPlugin(root, request.cluster).membership_destroy(request.uuid)
 
 
-@app.task(name="agent.cluster_start")
-def cluster_start(host_uuid: str, cluster: str, statefile_vdi: str | None = None) -> dict:
-    with host_lock(host_uuid):
-        return plugin(host_uuid, cluster).cluster_start(statefile_vdi)
+@agent_task(contract.CLUSTER_QUERY)
+def cluster_query(root: HostRoot, request: contract.OnCluster) -> dict:
+    return O2CBPlugin(root, request.cluster).cluster_query()
 
 
-@app.task(name="agent.cluster_stop")
-def cluster_stop(host_uuid: str, cluster: str) -> dict:
-    with host_lock(host_uuid):
-        return plugin(host_uuid, cluster).cluster_stop()
+@agent_task(contract.CLUSTER_START)
+def cluster_start(root: HostRoot, request: contract.ClusterStart) -> dict:
+    return O2CBPlugin(root, request.cluster).cluster_start(request.statefile_vdi)
 
 
-@app.task(name="agent.io_probe")
-def io_probe(host_uuid: str) -> dict:
+@agent_task(contract.CLUSTER_STOP)
+def cluster_stop(root: HostRoot, request: contract.OnCluster) -> dict:
+    return O2CBPlugin(root, request.cluster).cluster_stop()
+
+
+@agent_task(contract.IO_PROBE, locked=False)
+def io_probe(root: HostRoot, request: contract.NoArguments) -> dict:
     # Read-only on a real host: no host lock, so a long membership change never delays
     # health collection. A sandbox host's probe moves its emulation on (and may fence it),
     # which must not interleave with a fault being injected.
-    root = root_for(host_uuid)
-    with host_lock(host_uuid) if root.sandbox else nullcontext():
+    with host_lock(root.uuid) if root.sandbox else nullcontext():
         return probe_io(root)
 
 
-@app.task(name="agent.sandbox_fault")
-def sandbox_fault(host_uuid: str, fault: str, target: str | None = None) -> dict:
-    root = root_for(host_uuid)
-    with host_lock(host_uuid):
-        return inject_fault(root, fault, target)
+@agent_task(contract.SANDBOX_FAULT)
+def sandbox_fault(root: HostRoot, request: contract.SandboxFault) -> dict:
+    return inject_fault(root, request.fault, request.target)
 
 
-@app.task(name="agent.lun_list")
-def lun_list(host_uuid: str) -> list[dict]:
-    return storage.list_luns(root_for(host_uuid))
+@agent_task(contract.LUN_LIST, locked=False)
+def lun_list(root: HostRoot, request: contract.NoArguments) -> contract.LunList:
+    return contract.decode(contract.LunList, {"luns": storage.list_luns(root)}, "lun_list answer")
 
 
-@app.task(name="agent.lun_format")
-def lun_format(host_uuid: str, scsi_id: str, cluster: str, label: str, slots: int) -> dict:
-    with host_lock(host_uuid):
-        return storage.format_lun(root_for(host_uuid), scsi_id, cluster, label, slots)
+@agent_task(contract.LUN_FORMAT)
+def lun_format(root: HostRoot, request: contract.LunFormat) -> dict:
+    return storage.format_lun(root, request.scsi_id, request.cluster, request.label, request.slots)
 
 
-@app.task(name="agent.sr_mount")
-def sr_mount(host_uuid: str, scsi_id: str, sr_uuid: str, cluster: str) -> dict:
-    with host_lock(host_uuid):
-        return storage.sr_mount(root_for(host_uuid), scsi_id, sr_uuid, cluster)
+@agent_task(contract.SR_MOUNT)
+def sr_mount(root: HostRoot, request: contract.SrMount) -> dict:
+    return storage.sr_mount(root, request.scsi_id, request.sr_uuid, request.cluster)
 
 
-@app.task(name="agent.sr_unmount")
-def sr_unmount(host_uuid: str, sr_uuid: str) -> dict:
-    with host_lock(host_uuid):
-        return storage.sr_unmount(root_for(host_uuid), sr_uuid)
+@agent_task(contract.SR_UNMOUNT)
+def sr_unmount(root: HostRoot, request: contract.SrUnmount) -> dict:
+    return storage.sr_unmount(root, request.sr_uuid)
 
 
-@app.task(name="agent.heartbeat_region_add")
-def heartbeat_region_add(host_uuid: str, cluster: str, region: str) -> dict:
-    with host_lock(host_uuid):
-        return plugin(host_uuid, cluster).heartbeat_region_add(region)
+@agent_task(contract.HEARTBEAT_REGION_ADD)
+def heartbeat_region_add(root: HostRoot, request: contract.HeartbeatRegionAdd) -> dict:
+    return O2CBPlugin(root, request.cluster).heartbeat_region_add(request.region)
 
 
-@app.task(name="agent.crash_peer_logs")
-def crash_peer_logs(host_uuid: str, since: str, until: str) -> list[dict]:
+@agent_task(contract.CRASH_PEER_LOGS, locked=False)
+def crash_peer_logs(root: HostRoot, request: contract.CrashPeerLogs) -> contract.PeerLogs:
     """What this host logged of O2CB, DLM and OCFS2 between two ISO times (a peer's death)."""
-    return peer_log_lines(
-        root_for(host_uuid), datetime.fromisoformat(since), datetime.fromisoformat(until)
-    )
+    since, until = datetime.fromisoformat(request.since), datetime.fromisoformat(request.until)
+    lines = peer_log_lines(root, since, until)
+    return contract.decode(contract.PeerLogs, {"lines": lines}, "crash_peer_logs answer")
 
 
-@app.task(name="agent.sandbox_reboot")
-def sandbox_reboot(host_uuid: str) -> dict:
-    from .kernel import kernel_for
-
-    root = root_for(host_uuid)
-    with host_lock(host_uuid):
-        kernel_for(root).reboot()
+@agent_task(contract.SANDBOX_REBOOT, locked=False)
+def sandbox_reboot(root: HostRoot, request: contract.NoArguments) -> dict:
+    with host_lock(root.uuid):
+        root.kernel.reboot()
     report(root)
     return hello(root)
 
 
 def report(root: HostRoot) -> None:
     """Tell the console this host is alive (registers a new host)."""
+    identity = contract.decode(contract.HostIdentity, hello(root), "agent report")
     app.send_task(
-        "console.agent_report",
-        kwargs={"report": hello(root)},
+        contract.AGENT_REPORT,
+        kwargs={"contract": contract.CONTRACT_VERSION, "report": contract.encode(identity)},
         queue=os.environ.get("CONSOLE_QUEUE", "console"),
         # Fire and forget: no result to wait for, so nothing piles up in this process.
         ignore_result=True,
@@ -206,9 +218,10 @@ def report_crash_dumps(root: HostRoot) -> None:
                 "analysis": None,
                 "error": str(exc),
             }
+        dump = contract.encode(contract.decode(contract.CrashDump, dump, "crash report"))
         app.send_task(
-            "console.crash_report",
-            kwargs={"host_uuid": root.uuid, "dump": dump},
+            contract.CRASH_REPORT,
+            kwargs={"contract": contract.CONTRACT_VERSION, "host_uuid": root.uuid, "dump": dump},
             queue=os.environ.get("CONSOLE_QUEUE", "console"),
             ignore_result=True,
         )
@@ -233,7 +246,7 @@ def _report_loop(interval: float, stop: threading.Event) -> None:
 
 
 def serve(sandbox: Path | None, report_interval: float, concurrency: int = 4) -> None:
-    roots = iter_sandbox_hosts(sandbox) if sandbox else [HostRoot.real()]
+    roots = iter_sandbox_hosts(sandbox) if sandbox else [real_root()]
     if not roots:
         raise AgentError(f"No sandbox hosts under {sandbox}.")
     queues = serve_hosts(roots)

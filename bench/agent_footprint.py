@@ -54,8 +54,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=30)
     args = parser.parse_args()
-    from agent.hostroot import create_sandbox_host
-    from agent.sandbox_io import create_sandbox_san
+    from agent.sandbox.host import create_sandbox_host
+    from agent.sandbox.io import create_sandbox_san
     from agent.worker import app
 
     work = Path(tempfile.mkdtemp(prefix="bench-footprint-"))

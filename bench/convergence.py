@@ -34,7 +34,7 @@ def main() -> None:
     import django
 
     from agent.host import hello
-    from agent.hostroot import create_sandbox_host
+    from agent.sandbox.host import create_sandbox_host
     from clusters.models import Host, Membership
     from clusters.services.hosts import host_accept, host_record_report
     from clusters.services.memberships import cluster_create

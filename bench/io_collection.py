@@ -18,7 +18,7 @@ from _common import setup_django
 
 
 def topology(luns: int, paths: int, failed: set[str]) -> str:
-    from agent.sandbox_io import render_topology
+    from agent.sandbox.io import render_topology
 
     described = []
     for index in range(luns):
@@ -54,7 +54,7 @@ def main() -> None:
     from agent.probes.bonding import parse_bonding
     from agent.probes.multipath import parse_multipath
     from agent.probes.multipath_conf import queueing_for
-    from agent.sandbox_io import render_bond
+    from agent.sandbox.io import render_bond
     from clusters.iohealth.services import io_health_record
     from clusters.models import HealthSample, Host
     from core.models import Alert

@@ -1,14 +1,24 @@
-"""Calls from the console to host agents, over Celery queues `host.<uuid>`."""
+"""How the console reaches host agents: one client, a method per call of the contract.
+
+`agent(host).cluster_query("pool")` sends the request of agent/contract.py and returns
+its typed answer. How the call travels is the client's transport: CeleryTransport
+(a queue `host.<uuid>` per host) today; a XenServer host plugin or a lab host's own
+channel is one more class with the same `send` method. Every answer is checked for
+the contract version and decoded strictly: an agent of another contract is refused
+with both versions named (AgentContractMismatch), an answer that does not fit is
+AgentCallFailed with what is missing or unknown.
+"""
 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, Protocol
 
 from celery import current_app
 from celery.exceptions import TimeoutError as CeleryTimeout
 from django.conf import settings
 
+from agent import contract
 from core.errors import ConsoleError
 
 from .models import Host
@@ -26,31 +36,155 @@ class AgentCallFailed(ConsoleError):
     status_code = 502
 
 
-def agent_call(host: Host, call: str, *, timeout: float | None = None, **kwargs: Any) -> dict:
-    """Run one agent call on `host` and wait for its plain-data answer."""
-    timeout = settings.AGENT_CALL_TIMEOUT if timeout is None else timeout
-    result = current_app.send_task(
-        f"agent.{call}",
-        kwargs={"host_uuid": str(host.uuid), **kwargs},
-        queue=host.queue,
-        # A call nobody picked up in time is dropped, so a host that comes back later
-        # never replays stale orders.
-        expires=timeout,
-    )
+class AgentContractMismatch(AgentCallFailed):
+    """The agent speaks another version of the agent contract than this console."""
+
+    status_code = 409
+
+
+class Transport(Protocol):
+    """Carries one call to a host's agent and brings back its raw envelope."""
+
+    def send(self, host: Host, call: str, kwargs: dict, timeout: float) -> Any:
+        """The agent's answer envelope; HostUnreachable when it does not answer in time,
+        any other exception for the agent's own error."""
+
+
+class CeleryTransport:
+    """A Celery task `agent.<call>` on the host's own queue `host.<uuid>`."""
+
+    def send(self, host: Host, call: str, kwargs: dict, timeout: float) -> Any:
+        result = current_app.send_task(
+            f"agent.{call}",
+            kwargs=kwargs,
+            queue=host.queue,
+            # A call nobody picked up in time is dropped, so a host that comes back later
+            # never replays stale orders.
+            expires=timeout,
+        )
+        try:
+            return result.get(timeout=timeout, disable_sync_subtasks=False, propagate=True)
+        except CeleryTimeout:
+            result.forget()
+            raise HostUnreachable(
+                f"{host.hostname} did not answer '{call}' within {timeout:g} s.",
+                detail={"host": str(host.uuid), "call": call},
+            ) from None
+
+
+def _older_agent(exc: Exception) -> bool:
+    """An agent from before the contract rejects the `contract` argument itself."""
+    return isinstance(exc, TypeError) and "'contract'" in str(exc)
+
+
+class AgentClient:
+    """The agent of one host, a method per call of agent/contract.py."""
+
+    def __init__(self, host: Host, *, timeout: float | None = None, transport=None):
+        self.host = host
+        self.timeout = settings.AGENT_CALL_TIMEOUT if timeout is None else timeout
+        self.transport = transport or TRANSPORT
+
+    def call(self, call: contract.Call, request: Any) -> Any:
+        """Send one request and return its typed answer."""
+        host, detail = self.host, {"host": str(self.host.uuid), "call": call.name}
+        kwargs = {
+            "host_uuid": str(host.uuid),
+            "contract": contract.CONTRACT_VERSION,
+            **contract.encode(request),
+        }
+        try:
+            envelope = self.transport.send(host, call.name, kwargs, self.timeout)
+        except ConsoleError:
+            raise
+        except Exception as exc:  # the agent's error, rebuilt by the transport
+            if _older_agent(exc):
+                message = contract.mismatch_message(host.hostname, None, None)
+                raise AgentContractMismatch(message, detail=detail) from exc
+            raise AgentCallFailed(
+                f"{host.hostname}: {call.name} failed: {exc}", detail=detail
+            ) from exc
+        try:
+            answer = contract.open_envelope(host.hostname, envelope)
+            return contract.decode(call.answer, answer, f"{host.hostname}'s {call.name} answer")
+        except contract.ContractMismatch as exc:
+            raise AgentContractMismatch(str(exc), detail=detail) from None
+        except contract.ContractError as exc:
+            raise AgentCallFailed(f"{host.hostname}: {exc}", detail=detail) from None
+
+    def hello(self) -> contract.HostIdentity:
+        return self.call(contract.HELLO, contract.NoArguments())
+
+    def membership_create(
+        self, cluster: str, hostname: str, uuid: str, id: int, addresses: list[str]
+    ) -> contract.MembershipAdded:
+        request = contract.MembershipCreate(cluster, hostname, uuid, id, list(addresses))
+        return self.call(contract.MEMBERSHIP_CREATE, request)
+
+    def membership_destroy(self, cluster: str, uuid: str) -> contract.MembershipRemoved:
+        return self.call(contract.MEMBERSHIP_DESTROY, contract.MembershipDestroy(cluster, uuid))
+
+    def cluster_query(self, cluster: str) -> contract.ClusterQuery:
+        return self.call(contract.CLUSTER_QUERY, contract.OnCluster(cluster))
+
+    def cluster_start(
+        self, cluster: str, statefile_vdi: str | None = None
+    ) -> contract.ClusterQuery:
+        return self.call(contract.CLUSTER_START, contract.ClusterStart(cluster, statefile_vdi))
+
+    def cluster_stop(self, cluster: str) -> contract.ClusterQuery:
+        return self.call(contract.CLUSTER_STOP, contract.OnCluster(cluster))
+
+    def io_probe(self) -> contract.IoProbe:
+        return self.call(contract.IO_PROBE, contract.NoArguments())
+
+    def sandbox_fault(self, fault: str, target: str | None = None) -> contract.FaultState:
+        return self.call(contract.SANDBOX_FAULT, contract.SandboxFault(fault, target))
+
+    def lun_list(self) -> list[contract.Lun]:
+        return self.call(contract.LUN_LIST, contract.NoArguments()).luns
+
+    def lun_format(self, scsi_id: str, cluster: str, label: str, slots: int) -> contract.Formatted:
+        request = contract.LunFormat(scsi_id, cluster, label, slots)
+        return self.call(contract.LUN_FORMAT, request)
+
+    def sr_mount(self, scsi_id: str, sr_uuid: str, cluster: str) -> contract.Mounted:
+        return self.call(contract.SR_MOUNT, contract.SrMount(scsi_id, sr_uuid, cluster))
+
+    def sr_unmount(self, sr_uuid: str) -> contract.Unmounted:
+        return self.call(contract.SR_UNMOUNT, contract.SrUnmount(sr_uuid))
+
+    def heartbeat_region_add(self, cluster: str, region: str) -> contract.RegionAdded:
+        request = contract.HeartbeatRegionAdd(cluster, region)
+        return self.call(contract.HEARTBEAT_REGION_ADD, request)
+
+    def crash_peer_logs(self, since: str, until: str) -> list[contract.PeerLogLine]:
+        request = contract.CrashPeerLogs(since, until)
+        return self.call(contract.CRASH_PEER_LOGS, request).lines
+
+    def sandbox_reboot(self) -> contract.HostIdentity:
+        return self.call(contract.SANDBOX_REBOOT, contract.NoArguments())
+
+
+# How calls travel unless a client is given another transport.
+TRANSPORT: Transport = CeleryTransport()
+
+
+def agent(host: Host, *, timeout: float | None = None) -> AgentClient:
+    """The client for `host`'s agent."""
+    return AgentClient(host, timeout=timeout)
+
+
+def decode_report(version: Any, report: Any) -> contract.HostIdentity:
+    """An agent's unasked report of itself, refused when its contract differs."""
+    host = report.get("hostname", "a host") if isinstance(report, dict) else "a host"
     try:
-        return result.get(timeout=timeout, disable_sync_subtasks=False, propagate=True)
-    except CeleryTimeout:
-        result.forget()
-        raise HostUnreachable(
-            f"{host.hostname} did not answer '{call}' within {timeout:g} s.",
-            detail={"host": str(host.uuid), "call": call},
-        ) from None
-    except ConsoleError:
-        raise
-    except Exception as exc:  # the agent's error, rebuilt by Celery from the result
-        raise AgentCallFailed(
-            f"{host.hostname}: {call} failed: {exc}", detail={"host": str(host.uuid), "call": call}
-        ) from exc
+        contract.check_report(host, version)
+        return contract.decode(contract.HostIdentity, report, f"{host}'s report")
+    except contract.ContractMismatch as exc:
+        raise AgentContractMismatch(str(exc)) from None
+    except contract.ContractError as exc:
+        raise AgentCallFailed(str(exc)) from None
 
 
 def agent_call_many(hosts, work, *, max_workers: int = 64) -> dict[Host, Any]:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from django.db.models import Q
 from django.utils import timezone
 
+from agent.contract import ClusterQuery, encode
 from clusters.selectors.clusters import timeout_differences
 from clusters.selectors.hosts import cluster_members
 from clusters.services.hosts import task_hosts
@@ -23,7 +24,7 @@ from core.models import Task
 from core.services.alerts import alert_sync
 from core.services.tasks import task_finish, task_step_finish, task_step_start, task_steps_add
 
-from .agents import HostUnreachable, agent_call, agent_call_many
+from .agents import HostUnreachable, agent, agent_call_many
 from .choices import O2CB_PORT, VDIType
 from .models import Cluster, ClusterHostStatus, Host, peers_in_brief
 
@@ -41,7 +42,7 @@ class DesiredNode:
 
 @dataclass
 class HostPlan:
-    # (agent call, its arguments, what it does in words)
+    # (the AgentClient method, its arguments besides the cluster, what it does in words)
     calls: list[tuple[str, dict, str]] = field(default_factory=list)
     drift: list[str] = field(default_factory=list)
 
@@ -58,39 +59,37 @@ def desired_nodes(cluster: Cluster) -> dict[int, DesiredNode]:
     }
 
 
-def plan_host(desired: dict[int, DesiredNode], report: dict) -> HostPlan:
+def plan_host(desired: dict[int, DesiredNode], report: ClusterQuery) -> HostPlan:
     """What to call on one host so its cluster.conf holds exactly the desired nodes."""
     plan = HostPlan()
-    configured = {
-        node["number"]: node for node in report.get("hosts", []) if node.get("configured")
-    }
+    configured = {node.number: node for node in report.hosts if node.configured}
     for number, node in configured.items():
         wanted = desired.get(number)
-        if wanted is not None and wanted.hostname == node.get("hostname"):
+        if wanted is not None and wanted.hostname == node.hostname:
             expected = _o2cb_address(wanted.addresses)
-            if node.get("address") and expected and node["address"] != expected:
+            if node.address and expected and node.address != expected:
                 plan.drift.append(
-                    f"node {number} ({wanted.hostname}) is at {node['address']} in cluster.conf "
+                    f"node {number} ({wanted.hostname}) is at {node.address} in cluster.conf "
                     f"but the host now reports {expected}; O2CB cannot change an address in a "
                     "running cluster: remove the host and add it again, then restart"
                 )
             continue
-        if node.get("uuid"):
+        if node.uuid:
             plan.calls.append(
                 (
                     "membership_destroy",
-                    {"uuid": node["uuid"]},
-                    f"removed node {number} ({node.get('hostname')})",
+                    {"uuid": node.uuid},
+                    f"removed node {number} ({node.hostname})",
                 )
             )
         else:
             plan.drift.append(
-                f"node {number} ({node.get('hostname')}) is in cluster.conf but not known to the "
+                f"node {number} ({node.hostname}) is in cluster.conf but not known to the "
                 "console (added by hand?); remove it from cluster.conf on that host"
             )
     for number, wanted in sorted(desired.items()):
         node = configured.get(number)
-        if node is None or node.get("hostname") != wanted.hostname:
+        if node is None or node.hostname != wanted.hostname:
             plan.calls.append(
                 (
                     "membership_create",
@@ -114,13 +113,14 @@ def _o2cb_address(addresses) -> str | None:
     return f"{ip}:{port or O2CB_PORT}"
 
 
-def _call(host: Host, call: str, **kwargs) -> dict:
+def _retrying(work):
+    """`work()` (one agent call), again after a pause when the host did not answer."""
     for delay in RETRY_DELAYS:
         try:
-            return agent_call(host, call, **kwargs)
+            return work()
         except HostUnreachable:
             time.sleep(delay)
-    return agent_call(host, call, **kwargs)
+    return work()
 
 
 def _reason(error: Exception) -> str:
@@ -129,12 +129,15 @@ def _reason(error: Exception) -> str:
 
 def converge_host(host: Host, cluster_name: str, desired: dict[int, DesiredNode]) -> dict:
     """Runs in a worker thread: agent calls only, no database access."""
-    report = _call(host, "cluster_query", cluster=cluster_name)
+    client = agent(host)
+    report = _retrying(lambda: client.cluster_query(cluster_name))
     plan = plan_host(desired, report)
     applied = []
-    for call, kwargs, description in plan.calls:
+    for method, kwargs, description in plan.calls:
+        change = getattr(client, method)
         # Each change answers with the host's state after it: no second query needed.
-        report = _call(host, call, cluster=cluster_name, **kwargs)["query"]
+        report = _retrying(lambda change=change, kwargs=kwargs: change(cluster_name, **kwargs))
+        report = report.query
         applied.append(description)
     return {"report": report, "applied": applied, "drift": plan_host(desired, report).drift}
 
@@ -152,24 +155,24 @@ def _store_status(cluster: Cluster, host: Host, outcome) -> None:
             },
         )
         return
-    report = outcome["report"]
+    report: ClusterQuery = outcome["report"]
     peers = [
-        {k: node.get(k) for k in ("number", "hostname", "state", "configured", "live")}
-        for node in report.get("hosts", [])
+        {k: getattr(node, k) for k in ("number", "hostname", "state", "configured", "live")}
+        for node in report.hosts
     ]
     ClusterHostStatus.objects.update_or_create(
         cluster=cluster,
         host=host,
         defaults={
             "reachable": True,
-            "running": bool(report.get("running")),
-            "enabled": bool(report.get("enabled")),
-            "needs_restart": bool(report.get("needs_restart")),
-            "restart_reasons": list(report.get("restart_reasons", [])),
+            "running": report.running,
+            "enabled": report.enabled,
+            "needs_restart": report.needs_restart,
+            "restart_reasons": list(report.restart_reasons),
             "peers": peers,
             **peers_in_brief(peers),
             "drift": outcome["drift"],
-            "timeouts": dict(report.get("timeouts") or {}),
+            "timeouts": encode(report.timeouts),
             "error": "",
             "queried": now,
         },
@@ -227,7 +230,7 @@ def cluster_reconcile_run(task: Task) -> Task:
             )
             continue
         summary = "; ".join(outcome["applied"]) or "already up to date"
-        if outcome["report"].get("needs_restart"):
+        if outcome["report"].needs_restart:
             summary += " (needs a cluster restart)"
         task_step_finish(task=task, position=position, status=StepStatus.SUCCEEDED, message=summary)
 
@@ -302,10 +305,10 @@ def statefile_uuid(cluster: Cluster) -> str | None:
 
 def start_on_host(
     host: Host, cluster_name: str, desired: dict[int, DesiredNode], statefile: str | None
-) -> dict:
+) -> ClusterQuery:
     """Runs in a worker thread: bring the host's cluster.conf up to date, then start."""
     converge_host(host, cluster_name, desired)
-    return _call(host, "cluster_start", cluster=cluster_name, statefile_vdi=statefile)
+    return _retrying(lambda: agent(host).cluster_start(cluster_name, statefile))
 
 
 def cluster_start_run(task: Task) -> None:
@@ -316,7 +319,7 @@ def cluster_start_run(task: Task) -> None:
     desired, statefile = desired_nodes(cluster), statefile_uuid(cluster)
     task_step_start(task=task, position=list(steps.values()))
 
-    def start(host: Host) -> dict:
+    def start(host: Host) -> ClusterQuery:
         return start_on_host(host, cluster.cluster_name, desired, statefile)
 
     failed = []

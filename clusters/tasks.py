@@ -7,6 +7,7 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
+from agent import contract as agent_contract
 from clusters.iohealth.services import io_health_collect, samples_roll_up
 from clusters.services.hosts import host_record_report, hosts_check_run, hosts_mark_silent
 from clusters.services.memberships import cluster_reconcile_start
@@ -15,6 +16,7 @@ from core.services.tasks import tasks_prune
 from core.tasks import run_claimed
 
 from . import monitor
+from .agents import AgentContractMismatch, decode_report
 from .models import Cluster
 
 logger = logging.getLogger(__name__)
@@ -47,10 +49,13 @@ def mark_silent_hosts() -> None:
     hosts_mark_silent(silent_after=settings.AGENT_SILENT_AFTER)
 
 
-@shared_task(name="console.agent_report", ignore_result=True)
-def agent_report(report: dict) -> None:
+@shared_task(name=agent_contract.AGENT_REPORT, ignore_result=True)
+def agent_report(report: dict, contract: int | None = None) -> None:
     try:
-        host_record_report(report=report)
+        identity = decode_report(contract, report)
+        host_record_report(report=agent_contract.encode(identity))
+    except AgentContractMismatch as exc:
+        logger.warning("agent report refused: %s", exc.message)
     except ConsoleError as exc:
         # A refused report (e.g. a reinstalled host under a taken name) is the admin's to
         # settle: it is alerted by the service; retrying would only repeat it.

@@ -169,7 +169,7 @@ def sr_io(request, pk: int):
 @role_required(ADMINISTER)
 def sandbox_faults(request):
     """The demo panel: break and mend sandbox hosts' I/O paths to watch health react."""
-    from agent.faults import FAULTS
+    from agent.sandbox.faults import FAULTS
 
     if request.method == "POST":
         host = get_object_or_404(Host, pk=posted_id(request, "host"), sandbox=True)

@@ -3,8 +3,8 @@
 from django.db import transaction
 
 from agent.host import hello
-from agent.hostroot import create_sandbox_host
-from agent.sandbox_io import create_sandbox_san
+from agent.sandbox.host import create_sandbox_host
+from agent.sandbox.io import create_sandbox_san
 from clusters.models import Cluster
 from clusters.services.hosts import host_accept, host_record_report
 from clusters.services.memberships import cluster_create, cluster_start

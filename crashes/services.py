@@ -20,7 +20,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from clusters.agents import agent_call, agent_call_many
+from agent.contract import encode
+from clusters.agents import agent, agent_call_many
 from clusters.choices import HostRegistration
 from clusters.iohealth.services import IO_ALERTS
 from clusters.models import Host, HostIOHealth, Membership
@@ -281,9 +282,7 @@ def peer_logs(host: Host, around: datetime) -> list[dict]:
     since, until = around - PEER_LOGS_BEFORE, around + PEER_LOGS_AFTER
     answers = agent_call_many(
         _peers_of(host),
-        lambda peer: agent_call(
-            peer, "crash_peer_logs", since=since.isoformat(), until=until.isoformat()
-        ),
+        lambda peer: agent(peer).crash_peer_logs(since.isoformat(), until.isoformat()),
     )
     numbers = _node_numbers(host)
     lines = []
@@ -293,10 +292,10 @@ def peer_logs(host: Host, around: datetime) -> list[dict]:
         for item in answer:
             lines.append(
                 {
-                    **item,
+                    **encode(item),
                     "host": peer.hostname,
                     "role": "survivor",
-                    "about_crashed": _mentions(item.get("text", ""), host, numbers),
+                    "about_crashed": _mentions(item.text, host, numbers),
                 }
             )
     return sorted(lines, key=lambda item: item["time"])

@@ -5,6 +5,7 @@ import logging
 from celery import shared_task
 from django.utils.dateparse import parse_datetime
 
+from agent import contract as agent_contract
 from clusters.models import Host
 
 from . import services
@@ -14,13 +15,22 @@ from .models import HostCrashdump
 logger = logging.getLogger(__name__)
 
 
-@shared_task(name="console.crash_report", ignore_result=True)
-def crash_report(host_uuid: str, dump: dict) -> None:
+@shared_task(name=agent_contract.CRASH_REPORT, ignore_result=True)
+def crash_report(host_uuid: str, dump: dict, contract: int | None = None) -> None:
     host = Host.objects.filter(uuid=host_uuid).first()
+    name = dump.get("name") if isinstance(dump, dict) else None
     if host is None:
-        logger.warning("crash dump %s from unknown host %s ignored", dump.get("name"), host_uuid)
+        logger.warning("crash dump %s from unknown host %s ignored", name, host_uuid)
         return
-    services.crashdump_record(host=host, dump=dump, source=CrashSource.AGENT)
+    try:
+        agent_contract.check_report(host.hostname, contract)
+        typed = agent_contract.decode(agent_contract.CrashDump, dump, f"{host}'s crash report")
+    except agent_contract.ContractError as exc:
+        logger.warning("crash dump %s refused: %s", name, exc)
+        return
+    services.crashdump_record(
+        host=host, dump=agent_contract.encode(typed), source=CrashSource.AGENT
+    )
 
 
 @shared_task(name="crashes.collect_incident", ignore_result=True)

@@ -309,29 +309,23 @@ class SandboxDriver(PoolDriver):
             VM.objects.filter(uuid=vm_uuid).update(resident_on=hosts[destination])
 
     def host_reboot(self, host: Host) -> None:
-        from clusters.agents import agent_call
+        from clusters.agents import agent
 
         self._maybe_fail(host, "host_reboot")
-        agent_call(host, "sandbox_reboot")
+        agent(host).sandbox_reboot()
 
     def pbd_unplug(self, pbd: PBD) -> None:
-        from clusters.agents import agent_call
+        from clusters.agents import agent
 
         self._maybe_fail(pbd.host, "pbd_unplug")
-        agent_call(pbd.host, "sr_unmount", sr_uuid=str(pbd.sr.uuid))
+        agent(pbd.host).sr_unmount(str(pbd.sr.uuid))
 
     def pbd_plug(self, pbd: PBD) -> None:
-        from clusters.agents import agent_call
+        from clusters.agents import agent
 
         self._maybe_fail(pbd.host, "pbd_plug")
         sr = pbd.sr
-        agent_call(
-            pbd.host,
-            "sr_mount",
-            scsi_id=sr.lun.scsi_id,
-            sr_uuid=str(sr.uuid),
-            cluster=sr.cluster.cluster_name,
-        )
+        agent(pbd.host).sr_mount(sr.lun.scsi_id, str(sr.uuid), sr.cluster.cluster_name)
 
 
 def pool_driver() -> PoolDriver:

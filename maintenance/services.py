@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
-from clusters.agents import agent_call
+from clusters.agents import agent
 from clusters.models import PBD, Cluster, ClusterHostStatus, Host, Membership
 from clusters.monitor import statefile_uuid
 from clusters.selectors.hosts import cluster_members, host_clusters
@@ -313,7 +313,7 @@ def _enter_action(key: str, host: Host, state: HostMaintenance, driver) -> str:
     if key == "leave":
         left = list(state.left_clusters)
         for cluster in host_clusters(host):
-            agent_call(host, "cluster_stop", cluster=cluster.cluster_name)
+            agent(host).cluster_stop(cluster.cluster_name)
             left.append(cluster.pk)
             state.left_clusters = left
             state.save(update_fields=["left_clusters", "updated"])
@@ -330,12 +330,7 @@ def _enter_action(key: str, host: Host, state: HostMaintenance, driver) -> str:
 def _exit_action(key: str, host: Host, state: HostMaintenance, driver) -> str:
     if key == "start":
         for cluster in Cluster.objects.filter(pk__in=state.left_clusters):
-            agent_call(
-                host,
-                "cluster_start",
-                cluster=cluster.cluster_name,
-                statefile_vdi=statefile_uuid(cluster),
-            )
+            agent(host).cluster_start(cluster.cluster_name, statefile_uuid(cluster))
         _record(state, key)
         return f"Rejoined {len(state.left_clusters)} cluster(s)."
     if key == "plug":

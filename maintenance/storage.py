@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from django.db import IntegrityError, transaction
 
-from clusters.agents import agent_call, agent_call_many
+from agent.contract import encode
+from clusters.agents import agent, agent_call_many
 from clusters.choices import O2CB_MAX_NODES, SRFormat, VDIType
 from clusters.models import LUN, PBD, SR, VDI, Cluster
 from clusters.monitor import (
@@ -35,10 +36,10 @@ STATEFILE_SIZE = 4 << 20
 def lun_candidates(cluster: Cluster) -> dict:
     """The LUNs every member sees (only those can carry a cluster's SR), and who failed."""
     members = cluster_members(cluster)
-    answers = agent_call_many(members, lambda host: agent_call(host, "lun_list"))
+    answers = agent_call_many(members, lambda host: agent(host).lun_list())
     silent = sorted(h.hostname for h, a in answers.items() if isinstance(a, Exception))
     seen = [
-        {lun["scsi_id"]: lun for lun in answer}
+        {lun.scsi_id: encode(lun) for lun in answer}
         for answer in answers.values()
         if not isinstance(answer, Exception)
     ]
@@ -181,8 +182,9 @@ def _raise_failures(answers: dict) -> None:
         raise ConsoleError("; ".join(f"{name}: {error}" for name, error in sorted(failed.items())))
 
 
-def _each_member(members, call, **kwargs) -> None:
-    _raise_failures(agent_call_many(members, lambda host: agent_call(host, call, **kwargs)))
+def _each_member(members, work) -> None:
+    """`work(client)` on every member's agent at once; any failure fails them all."""
+    _raise_failures(agent_call_many(members, lambda host: work(agent(host))))
 
 
 def storage_add_run(task: Task) -> None:
@@ -223,38 +225,30 @@ def storage_add_run(task: Task) -> None:
         region = {}
 
         def format_lun(request=request, region=region):
-            done = agent_call(
-                members[0],
-                "lun_format",
-                scsi_id=request["scsi_id"],
-                cluster=cluster.cluster_name,
-                label=request["name"],
-                slots=slots,
-                timeout=600,
+            done = agent(members[0], timeout=600).lun_format(
+                request["scsi_id"], cluster.cluster_name, request["name"], slots
             )
-            region["name"] = done["region"]
-            return f"OCFS2 volume {done['region']}, {slots} node slots."
+            region["name"] = done.region
+            return f"OCFS2 volume {done.region}, {slots} node slots."
 
         def add_region(region=region):
             _each_member(
                 members,
-                "heartbeat_region_add",
-                cluster=cluster.cluster_name,
-                region=region["name"],
+                lambda client: client.heartbeat_region_add(cluster.cluster_name, region["name"]),
             )
             return f"Heartbeating on {len(members)} hosts."
 
         step(format_lun)
         step(add_region)
-        lun_info = agent_call(members[0], "lun_list")
-        info = next(lun for lun in lun_info if lun["scsi_id"] == request["scsi_id"])
+        lun_info = agent(members[0]).lun_list()
+        info = next(lun for lun in lun_info if lun.scsi_id == request["scsi_id"])
         with transaction.atomic():
             lun, _ = LUN.objects.get_or_create(
                 scsi_id=request["scsi_id"],
                 defaults={
-                    "size": info["size"] or 0,
-                    "vendor": info["vendor"],
-                    "model": info["model"],
+                    "size": info.size or 0,
+                    "vendor": info.vendor,
+                    "model": info.model,
                 },
             )
             created.append(

@@ -190,7 +190,7 @@ def _drop_test_queue_at_exit():
     yield
     if not redis_answers():
         return
-    from agent.hostroot import iter_sandbox_hosts
+    from agent.sandbox.host import iter_sandbox_hosts
 
     queues = [settings.CONSOLE_QUEUE]
     for sandbox in SERVED_SANDBOXES:

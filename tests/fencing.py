@@ -7,7 +7,7 @@ import pytest
 from agent import storage
 from agent.kernel import CONFIGFS
 from agent.o2cb import O2CBPlugin
-from agent.sandbox_io import STATE_FILE, inject_fault
+from agent.sandbox.io import STATE_FILE, inject_fault
 from console.demo import sandbox_pool_seed
 from tests.conftest import start_agent, stop_process, wait_for
 
@@ -15,7 +15,7 @@ from tests.conftest import start_agent, stop_process, wait_for
 @pytest.fixture
 def heartbeating_pool(sandbox_dir, console_worker, settings):
     """Two sandbox hosts in a started cluster with a global heartbeat region on one LUN."""
-    from agent.hostroot import iter_sandbox_hosts
+    from agent.sandbox.host import iter_sandbox_hosts
 
     settings.AGENT_CALL_TIMEOUT = 10
     cluster = sandbox_pool_seed(sandbox_dir=sandbox_dir, host_count=2)

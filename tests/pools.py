@@ -27,7 +27,7 @@ def wait_until_monitor_sees_running(cluster, count: int) -> None:
 
 @pytest.fixture
 def maintenance_pool(sandbox_dir, console_worker, settings):
-    from agent.hostroot import iter_sandbox_hosts
+    from agent.sandbox.host import iter_sandbox_hosts
 
     settings.AGENT_CALL_TIMEOUT = 10
     settings.SANDBOX_VM_MOVE_SECONDS = 0.05
@@ -53,7 +53,7 @@ def maintenance_pool(sandbox_dir, console_worker, settings):
 
 @pytest.fixture
 def storage_pool(sandbox_dir, console_worker, settings):
-    from agent.hostroot import iter_sandbox_hosts
+    from agent.sandbox.host import iter_sandbox_hosts
 
     settings.AGENT_CALL_TIMEOUT = 10
     cluster = sandbox_pool_seed(sandbox_dir=sandbox_dir, host_count=3)

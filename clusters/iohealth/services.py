@@ -7,7 +7,8 @@ from django.db.models import Avg, Count, Max, Min
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 
-from clusters.agents import agent_call, agent_call_many
+from agent.contract import encode
+from clusters.agents import agent, agent_call_many
 from clusters.choices import HostRegistration, IOHealthState
 from clusters.iohealth import rules
 from clusters.models import HealthRollup, HealthSample, Host, HostIOHealth
@@ -165,7 +166,7 @@ def io_health_collect(*, timeout: float) -> dict[Host, str]:
     critical ("not heard from") until its next answer.
     """
     hosts = list(Host.objects.filter(registration=HostRegistration.ACCEPTED))
-    answers = agent_call_many(hosts, lambda host: agent_call(host, "io_probe", timeout=timeout))
+    answers = agent_call_many(hosts, lambda host: agent(host, timeout=timeout).io_probe())
     states = {}
     for host, answer in answers.items():
         if isinstance(answer, Exception):
@@ -173,6 +174,7 @@ def io_health_collect(*, timeout: float) -> dict[Host, str]:
                 host=host, probe=None, error=str(getattr(answer, "message", answer))
             )
         else:
-            health = io_health_record(host=host, probe=answer)
+            # Stored and judged as the JSON the agent sent (the rules read its parts).
+            health = io_health_record(host=host, probe=encode(answer))
         states[host] = health.state
     return states

@@ -10,7 +10,8 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from clusters.agents import agent_call
+from agent.contract import encode
+from clusters.agents import agent
 from clusters.choices import HostRegistration
 from clusters.models import Cluster, Host, Membership
 from clusters.services.memberships import cluster_reconcile_start, membership_create
@@ -196,19 +197,19 @@ def hosts_check_run(task: Task) -> None:
             )
             continue
         try:
-            report = agent_call(host, "hello")
+            identity = agent(host).hello()
         except ConsoleError as exc:
             silent.append(host.hostname)
             task_step_finish(
                 task=task, position=position, status=StepStatus.FAILED, message=exc.message
             )
             continue
-        host_record_report(report=report)
+        host_record_report(report=encode(identity))
         task_step_finish(
             task=task,
             position=position,
             status=StepStatus.SUCCEEDED,
-            message=f"agent {report.get('agent_version')}, booted {report.get('boot_time')}",
+            message=f"agent {identity.agent_version}, booted {identity.boot_time}",
         )
     if silent:
         task_finish(
@@ -220,13 +221,13 @@ def hosts_check_run(task: Task) -> None:
 
 def sandbox_fault_inject(*, host: Host, fault: str, target: str | None, actor) -> dict:
     """Break or mend a sandbox host's I/O paths, for demos and drills (sandbox hosts only)."""
-    from agent.faults import FAULTS
+    from agent.sandbox.faults import FAULTS
 
     if not host.sandbox:
         raise ConsoleError(f"{host} is a real host: faults are only injected into sandbox hosts.")
     if fault not in FAULTS:
         raise ConsoleError(f"Unknown fault '{fault}'; use one of: {', '.join(FAULTS)}.")
-    state = agent_call(host, "sandbox_fault", fault=fault, target=target or None)
+    state = encode(agent(host).sandbox_fault(fault, target or None))
     audit_record(
         actor=actor,
         action="sandbox.fault",

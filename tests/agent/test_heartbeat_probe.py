@@ -8,6 +8,7 @@ from pathlib import Path
 
 from agent.heartbeat import probe_heartbeat
 from agent.hostroot import HostRoot
+from agent.sandbox.host import sandbox_root
 
 REGION_A, REGION_B = "6A2B0E1C9D3F4A5B8C7D6E5F4A3B2C1D", "0FCE19F3A2E14C0B8D21A7E5B4C3D2E1"
 
@@ -31,7 +32,7 @@ def kernel_tree(tmp_path: Path, dead_threshold: str | None = "31") -> HostRoot:
         ("fence_method", "reset"),
     ]:
         (cluster / key).write_text(value + "\n")
-    return HostRoot.for_sandbox(root)
+    return sandbox_root(root)
 
 
 def test_lag_is_set_against_the_fence_deadline(tmp_path):
@@ -63,7 +64,7 @@ def test_threshold_falls_back_to_the_default_file_then_the_kernel_default(tmp_pa
 
 
 def test_a_host_without_o2cb_running_reports_nothing_to_watch(tmp_path):
-    root = HostRoot.for_sandbox(tmp_path / "empty")
+    root = sandbox_root(tmp_path / "empty")
     assert probe_heartbeat(root)["summary"]["regions"] == 0
 
 

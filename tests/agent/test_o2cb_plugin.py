@@ -3,9 +3,9 @@
 import pytest
 
 from agent.errors import AgentError
-from agent.hostroot import create_sandbox_host
-from agent.kernel import kernel_for, read_defaults
+from agent.kernel import read_defaults
 from agent.o2cb import O2CBPlugin
+from agent.sandbox.host import create_sandbox_host
 
 UUIDS = [f"00000000-0000-4000-8000-00000000000{i}" for i in range(1, 5)]
 
@@ -48,7 +48,7 @@ def test_online_add_reaches_the_running_cluster(pool):
     h4 = next(h for h in query["hosts"] if h["hostname"] == "h4")
     assert h4["configured"] and h4["live"] and h4["state"] == "dead"  # h4 has not started yet
     assert not query["needs_restart"]
-    assert (kernel_for(pool[0]).cluster_dir("pool") / "node/h4/ipv4_port").read_text() == "7790\n"
+    assert (pool[0].kernel.cluster_dir("pool") / "node/h4/ipv4_port").read_text() == "7790\n"
 
 
 def test_destroy_comments_out_and_needs_a_restart_until_reboot(pool):
@@ -61,7 +61,7 @@ def test_destroy_comments_out_and_needs_a_restart_until_reboot(pool):
     assert query["restart_reasons"] == [
         "node 2 (h3) was removed from cluster.conf but is still in the running cluster"
     ]
-    kernel_for(pool[0]).reboot()
+    pool[0].kernel.reboot()
     query = plugin.cluster_query()
     assert query["running"] and not query["needs_restart"]
     assert [h["hostname"] for h in query["hosts"]] == ["h1", "h2"]
@@ -69,7 +69,7 @@ def test_destroy_comments_out_and_needs_a_restart_until_reboot(pool):
 
 def test_reboot_changes_boot_time_and_restarts_an_enabled_cluster(pool):
     before = pool[1].boot_time
-    kernel_for(pool[1]).reboot()
+    pool[1].kernel.reboot()
     assert pool[1].boot_time > before
     assert O2CBPlugin(pool[1], "pool").cluster_query()["running"]
 
@@ -105,7 +105,7 @@ def test_default_file_keeps_the_admins_other_settings(tmp_path):
     plugin.cluster_start()
     text = root.path("etc/default/o2cb").read_text()
     assert text.startswith("# tuned for our SAN\nO2CB_HEARTBEAT_THRESHOLD=61\n")
-    dead = kernel_for(root).cluster_dir("pool") / "heartbeat/dead_threshold"
+    dead = root.kernel.cluster_dir("pool") / "heartbeat/dead_threshold"
     assert dead.read_text() == "61\n"
 
 
@@ -137,7 +137,7 @@ def test_bad_addresses_and_cluster_names_are_refused(tmp_path):
 def test_a_number_freed_after_restart_can_go_to_a_new_host(pool):
     plugin = O2CBPlugin(pool[0], "pool")
     plugin.membership_destroy(UUIDS[2])
-    kernel_for(pool[0]).reboot()
+    pool[0].kernel.reboot()
     plugin.membership_create("h5", UUIDS[3], 2, ["127.0.1.5"])
     conf = plugin.conf_path.read_text()
     assert "#\tname = h3" in conf and "\tname = h5" in conf
@@ -158,5 +158,5 @@ def test_query_reports_the_timeouts_the_host_runs_with(pool):
     )
     # Still 31 while running: the kernel keeps what it started with until a restart.
     assert O2CBPlugin(pool[1], "pool").cluster_query()["timeouts"]["dead_threshold"] == 31
-    kernel_for(pool[1]).reboot()
+    pool[1].kernel.reboot()
     assert O2CBPlugin(pool[1], "pool").cluster_query()["timeouts"]["dead_threshold"] == 61

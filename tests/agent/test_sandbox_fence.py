@@ -7,11 +7,11 @@ import pytest
 
 from agent.crash.rules import wall_time
 from agent.crashdumps import mark_reported, new_dumps, peer_log_lines
-from agent.hostroot import create_sandbox_host
 from agent.io_probe import probe_io
 from agent.kernel import CONFIGFS
 from agent.o2cb import O2CBPlugin
-from agent.sandbox_io import STATE_FILE, create_sandbox_san, inject_fault
+from agent.sandbox.host import create_sandbox_host
+from agent.sandbox.io import STATE_FILE, create_sandbox_san, inject_fault
 from tests.agent.test_sandbox_io import format_lun
 
 

@@ -10,10 +10,12 @@ import pytest
 from agent import storage
 from agent.errors import AgentError
 from agent.fsutil import read_json
-from agent.hostroot import HostRoot, create_sandbox_host
+from agent.hostroot import HostRoot
 from agent.io_probe import probe_io
 from agent.o2cb import O2CBPlugin
-from agent.sandbox_io import create_sandbox_san, inject_fault, sandbox_luns
+from agent.realkernel import RealKernel
+from agent.sandbox.host import create_sandbox_host
+from agent.sandbox.io import create_sandbox_san, inject_fault, sandbox_luns
 from tests.conftest import ROOT
 
 
@@ -86,7 +88,7 @@ def test_bad_fault_targets_are_refused_with_the_valid_ones(host):
         inject_fault(host, "slave-down", "eth7")
     with pytest.raises(AgentError, match="Unknown fault"):
         inject_fault(host, "unplug-everything")
-    real = HostRoot(root=host.root, sandbox=False)
+    real = HostRoot(root=host.root, kernel_class=RealKernel)
     with pytest.raises(AgentError, match="only be injected into sandbox hosts"):
         inject_fault(real, "restore")
 

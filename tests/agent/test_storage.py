@@ -6,8 +6,8 @@ import pytest
 
 from agent import storage
 from agent.errors import AgentError
-from agent.hostroot import create_sandbox_host
-from agent.sandbox_io import create_sandbox_san, inject_fault
+from agent.sandbox.host import create_sandbox_host
+from agent.sandbox.io import create_sandbox_san, inject_fault
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import subprocess
 import pytest
 from django.urls import reverse
 
-from clusters.agents import agent_call
+from clusters.agents import agent
 from clusters.models import ClusterHostStatus, Host, Membership
 from clusters.services.hosts import host_accept, host_record_report
 from clusters.services.memberships import (
@@ -58,7 +58,7 @@ def o2cb_nodes(root, cluster_name: str) -> list[tuple[int, str]]:
 def pool(sandbox_dir, console_worker, admin_user, settings):
     """Six sandbox hosts on disk, the first four accepted into one started cluster."""
     from agent.host import hello
-    from agent.hostroot import create_sandbox_host
+    from agent.sandbox.host import create_sandbox_host
 
     settings.AGENT_CALL_TIMEOUT = 10
     roots = [
@@ -107,7 +107,7 @@ def test_add_remove_restart_frees_the_number_only_after_every_member_restarted(
 
     # Remove node-2: the others comment it out and say a restart is needed; the banner shows.
     leaving = Membership.objects.get(cluster=cluster, hostname="node-2")
-    agent_call(leaving.host, "cluster_stop", cluster="pool")
+    agent(leaving.host).cluster_stop("pool")
     _, task = membership_destroy(membership=leaving, actor=admin_user)
     assert finished(task).status == "succeeded", task.error
     survivors = [r for r in members if r.hostname != "node-2"]
@@ -126,7 +126,7 @@ def test_add_remove_restart_frees_the_number_only_after_every_member_restarted(
     for root in survivors:
         host = Host.objects.get(hostname=root.hostname)
         before = host.boot_time
-        agent_call(host, "sandbox_reboot")
+        agent(host).sandbox_reboot()
         wait_for(
             lambda h=host, b=before: Host.objects.get(pk=h.pk).boot_time != b,
             30,
@@ -175,7 +175,7 @@ def test_a_host_booted_with_other_timeouts_raises_an_alert(pool, admin_user, cli
     defaults = roots[2].path("etc/default/o2cb")
     defaults.write_text(defaults.read_text() + "O2CB_HEARTBEAT_THRESHOLD=61\n")
     odd = Host.objects.get(hostname=roots[2].hostname)
-    agent_call(odd, "sandbox_reboot")  # the new threshold takes effect at boot
+    agent(odd).sandbox_reboot()  # the new threshold takes effect at boot
     task = cluster_reconcile_start(cluster=cluster, reason="test")
     assert_succeeded(finished(task))
     alert = Alert.objects.get(name="O2CB_TIMEOUTS_DIFFER", cleared__isnull=True)

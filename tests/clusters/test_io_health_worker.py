@@ -82,8 +82,8 @@ def test_path_failure_is_alerted_within_two_rounds_and_cleared_after_restore(
     sandbox_dir, console_worker, beat, settings
 ):
     from agent.host import hello
-    from agent.hostroot import create_sandbox_host
-    from agent.sandbox_io import create_sandbox_san, sandbox_luns
+    from agent.sandbox.host import create_sandbox_host
+    from agent.sandbox.io import create_sandbox_san, sandbox_luns
 
     settings.AGENT_CALL_TIMEOUT = 10
     create_sandbox_san(sandbox_dir, count=2)

@@ -1,10 +1,32 @@
 import pytest
 
+from agent.contract import ClusterQuery, decode
 from clusters.monitor import DesiredNode, plan_host
 
 
 def node(number, hostname, uuid=None, configured=True):
     return {"number": number, "hostname": hostname, "uuid": uuid, "configured": configured}
+
+
+def plan_for(report):
+    """plan_host for a cluster_query answer holding these nodes (typed as the agent's)."""
+    hosts = [{"address": "", "state": "alive", "live": True, **h} for h in report["hosts"]]
+    timeouts = dict.fromkeys(
+        ("dead_threshold", "idle_timeout_ms", "keepalive_delay_ms", "reconnect_delay_ms")
+    )
+    answer = {
+        "cluster": "pool",
+        "configured": True,
+        "running": True,
+        "enabled": True,
+        "heartbeat_mode": "global",
+        "needs_restart": False,
+        "restart_reasons": [],
+        "local_node": 0,
+        "timeouts": timeouts,
+        "hosts": hosts,
+    }
+    return plan_host(DESIRED, decode(ClusterQuery, answer))
 
 
 DESIRED = {
@@ -14,12 +36,12 @@ DESIRED = {
 
 
 def test_a_host_with_everything_needs_no_call():
-    plan = plan_host(DESIRED, {"hosts": [node(0, "a", "uuid-a"), node(1, "b", "uuid-b")]})
+    plan = plan_for({"hosts": [node(0, "a", "uuid-a"), node(1, "b", "uuid-b")]})
     assert plan.calls == [] and plan.drift == []
 
 
 def test_missing_nodes_are_created_with_their_number_and_addresses():
-    plan = plan_host(DESIRED, {"hosts": [node(0, "a", "uuid-a")]})
+    plan = plan_for({"hosts": [node(0, "a", "uuid-a")]})
     assert [(c, k) for c, k, _ in plan.calls] == [
         (
             "membership_create",
@@ -37,19 +59,19 @@ def test_departed_nodes_are_destroyed_and_commented_ones_ignored():
             node(3, "old", "uuid-old", configured=False),
         ]
     }
-    plan = plan_host(DESIRED, report)
+    plan = plan_for(report)
     assert [(c, k) for c, k, _ in plan.calls] == [("membership_destroy", {"uuid": "uuid-gone"})]
 
 
 def test_a_number_reused_for_a_new_host_replaces_the_old_node():
     report = {"hosts": [node(0, "a", "uuid-a"), node(1, "old-b", "uuid-old")]}
-    calls = [c for c, _, _ in plan_host(DESIRED, report).calls]
+    calls = [c for c, _, _ in plan_for(report).calls]
     assert calls == ["membership_destroy", "membership_create"]
 
 
 def test_nodes_added_by_hand_are_reported_as_drift_not_removed():
     report = {"hosts": [node(0, "a", "uuid-a"), node(1, "b", "uuid-b"), node(7, "manual")]}
-    plan = plan_host(DESIRED, report)
+    plan = plan_for(report)
     assert plan.calls == []
     assert "node 7 (manual)" in plan.drift[0]
 
@@ -71,7 +93,7 @@ def test_a_host_whose_address_changed_is_drift_not_a_silent_rewrite():
             {**node(1, "b", "uuid-b"), "address": "10.0.0.9:7777"},
         ]
     }
-    plan = plan_host(DESIRED, report)
+    plan = plan_for(report)
     assert plan.calls == []
     assert plan.drift == [
         "node 1 (b) is at 10.0.0.9:7777 in cluster.conf but the host now reports "

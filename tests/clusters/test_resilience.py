@@ -9,7 +9,7 @@ import time
 import pytest
 
 from agent.host import hello
-from agent.hostroot import create_sandbox_host
+from agent.sandbox.host import create_sandbox_host
 from clusters.models import Membership
 from clusters.services.hosts import host_accept, host_record_report
 from clusters.services.memberships import (

@@ -12,7 +12,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.worker, pytest.mark.django_db(transac
 @pytest.fixture
 def sandbox_pool(sandbox_dir, console_worker, settings):
     """The demo's pool: four sandbox hosts whose agent answers slowly enough to watch."""
-    from agent.hostroot import iter_sandbox_hosts
+    from agent.sandbox.host import iter_sandbox_hosts
 
     settings.AGENT_CALL_TIMEOUT = 10
     cluster = sandbox_pool_seed(sandbox_dir=sandbox_dir, host_count=4)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from clusters.agents import agent_call
+from clusters.agents import agent
 from clusters.models import VM, Host
 from core.models import Task
 from tests.conftest import wait_for
@@ -37,7 +37,7 @@ def test_operator_takes_a_host_through_maintenance(
     assert "has not restarted" in page.locator("#refusals").inner_text()
     assert page.get_by_role("button", name="Exit maintenance").count() == 0
     booted = host.boot_time
-    agent_call(host, "sandbox_reboot")
+    agent(host).sandbox_reboot()
     wait_for(lambda: Host.objects.get(pk=host.pk).boot_time > booted, 30)
     page.reload()
     page.get_by_role("button", name="Exit maintenance").click()

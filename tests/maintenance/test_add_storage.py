@@ -2,7 +2,7 @@
 
 import pytest
 
-from clusters.agents import agent_call
+from clusters.agents import agent
 from clusters.models import PBD, SR, VDI, Host, Membership
 from core.models import Task
 from tests.clusters.factories import HostFactory
@@ -37,9 +37,9 @@ def test_two_luns_become_two_srs_heartbeating_and_plugged_everywhere(storage_poo
     assert PBD.objects.filter(plugged=True).count() == 6
     assert VDI.objects.filter(cluster=cluster, vdi_type="o2cb_statefile").count() == 1
     for host in Host.objects.all():
-        heartbeat = agent_call(host, "io_probe")["heartbeat"]
+        heartbeat = agent(host).io_probe().heartbeat
         assert heartbeat["summary"]["regions"] == 2, host
-        formatted = {lun["scsi_id"]: lun["filesystem"] for lun in agent_call(host, "lun_list")}
+        formatted = {lun.scsi_id: lun.filesystem for lun in agent(host).lun_list()}
         assert formatted[first] == formatted[second] == "ocfs2"
 
 
@@ -58,9 +58,7 @@ def test_refusals(storage_pool, admin_user, operator_user, settings):
     hidden.write_text("")
 
     # A LUN that already holds a filesystem needs its id typed again.
-    agent_call(
-        Host.objects.first(), "lun_format", scsi_id=lun, cluster="other", label="old", slots=4
-    )
+    agent(Host.objects.first()).lun_format(lun, cluster="other", label="old", slots=4)
     refused = add(admin_user, cluster, [{"scsi_id": lun, "name": "X"}], dry_run=True).json()
     assert any("already holds a ocfs2 filesystem labelled old" in r for r in refused["refusals"])
     confirmed = add(

@@ -3,7 +3,7 @@ sandbox pool driver; previews, refusals, reboot-to-exit, retry and rollback."""
 
 import pytest
 
-from clusters.agents import agent_call
+from clusters.agents import agent
 from clusters.models import PBD, VM, Host
 from core.models import Task
 from maintenance.models import HostMaintenance
@@ -14,12 +14,12 @@ pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 
 def running(host) -> bool:
-    return agent_call(host, "cluster_query", cluster="pool")["running"]
+    return agent(host).cluster_query("pool").running
 
 
 def mounted(root) -> list[str]:
     from agent.fsutil import read_json
-    from agent.storage import SANDBOX_MOUNTS
+    from agent.sandbox.kernel import SANDBOX_MOUNTS
 
     return list(read_json(root.path(SANDBOX_MOUNTS), {}))
 
@@ -68,7 +68,7 @@ def test_enter_reboot_exit(maintenance_pool, operator_user, readonly_user):
     assert not_in.status_code == 409 and "maintenance mode" in not_in.json()["message"]
 
     booted = host.boot_time
-    agent_call(host, "sandbox_reboot")
+    agent(host).sandbox_reboot()
     wait_for(lambda: Host.objects.get(pk=host.pk).boot_time > booted, 30)
     assert not running(host), "a host in maintenance stays out of its clusters after reboot"
 

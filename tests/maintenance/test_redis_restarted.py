@@ -127,7 +127,7 @@ def test_a_redis_restart_mid_workflow_loses_no_step_and_repeats_none(
             pk = console_do(
                 env,
                 "from clusters.models import Cluster; "
-                "from clusters.services import cluster_reconcile_start; "
+                "from clusters.services.memberships import cluster_reconcile_start; "
                 "print(cluster_reconcile_start(cluster=Cluster.objects.get(), reason='test').pk)",
             )
             finished(Task.objects.get(pk=pk))

@@ -27,7 +27,7 @@ class Command(BaseCommand):
     def _demo_storage(self, cluster):
         """One SR on the sandbox SAN's first LUN, added by the worker once the agent runs,
         so the demo opens with disk heartbeat to watch (and to stall)."""
-        from agent.sandbox_io import create_sandbox_san
+        from agent.sandbox.io import create_sandbox_san
         from core.models import Task
         from maintenance.storage import storage_add_enqueue
 

@@ -15,13 +15,13 @@ import hashlib
 import time
 from pathlib import Path
 
-from .errors import AgentError
+from ..errors import AgentError
+from ..fsutil import read_json, write_atomic, write_json
+from ..heartbeat import DEBUGFS_O2HB, REGION_TIMEOUT_MS, probe_heartbeat
+from ..hostroot import HostRoot
+from ..io_probe import MULTIPATH_CONF
+from ..kernel import CONFIGFS
 from .faults import FAULTS
-from .fsutil import read_json, write_atomic, write_json
-from .heartbeat import DEBUGFS_O2HB, REGION_TIMEOUT_MS, probe_heartbeat
-from .hostroot import HostRoot
-from .io_probe import MULTIPATH_CONF
-from .kernel import CONFIGFS
 
 STATE_FILE = "var/lib/sandbox/io.json"
 TOPOLOGY_FILE = "var/lib/sandbox/multipath-topology"
@@ -269,9 +269,7 @@ def fence(root: HostRoot, cluster: str, region: str, device: str, lag_ms: int) -
     restarts. Either way its peers log the death, the DLM recovery and the journal replay,
     and it boots again.
     """
-    from .kernel import kernel_for
-
-    kernel = kernel_for(root)
+    kernel = root.kernel
     nodes = kernel.live_nodes(cluster)
     me = next((n for n in nodes if n["local"]), None)
     if me is None:
@@ -331,14 +329,9 @@ def _write_dump(root: HostRoot, now: float, kernel_lines: list[str]) -> None:
 
 def _tell_peers(root: HostRoot, cluster: str, region: str, dead: dict, now: float) -> None:
     """The survivors' kernel logs of a peer's death, as O2CB, the DLM and OCFS2 word them."""
-    from .hostroot import iter_sandbox_hosts
-    from .kernel import kernel_for
-
     address = f"{dead['ip_address']}:{dead['ip_port']}"
-    for peer in iter_sandbox_hosts(root.root.parent):
-        if peer.root == root.root:
-            continue
-        local = next((n for n in kernel_for(peer).live_nodes(cluster) if n["local"]), None)
+    for peer in root.kernel.peers():
+        local = next((n for n in peer.kernel.live_nodes(cluster) if n["local"]), None)
         if local is None:
             continue
         number, name = dead["number"], dead["name"]

@@ -1,0 +1,472 @@
+"""The agent contract: every call the console makes, every answer and report, typed once.
+
+Both sides import this module: the agent (agent/worker.py) to read requests and build
+answers, the console (clusters/agents.py) to send requests and read answers. Each
+call is a `Call`: its name, its request dataclass and its answer dataclass (CALLS).
+
+On the wire a request is the request's fields plus `host_uuid` and `contract`; an
+answer is an envelope::
+
+    {"contract": CONTRACT_VERSION, "agent_version": "0.1.0", "answer": {...}}
+
+or, when the agent refused a console of another contract, the same envelope with
+"refused" instead of "answer". Either side that meets another contract version says
+so with both versions and what to upgrade (ContractMismatch), never a KeyError.
+Decoding is strict: a field missing (without a default) or unknown is a ContractError.
+
+Change CONTRACT_VERSION whenever a call, a field or its meaning changes: consoles and
+agents of different versions then refuse each other clearly instead of misreading.
+Nested parts the console only stores or shows (multipath maps, bonds, heartbeat
+regions, crash analyses) stay plain dicts, described where the probe builds them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass
+from typing import Any
+
+from . import __version__
+from .errors import AgentError
+
+CONTRACT_VERSION = 1
+
+
+class ContractError(AgentError):
+    """A request, answer or report that does not fit the contract."""
+
+
+class ContractMismatch(ContractError):
+    """The other side speaks another version of the contract."""
+
+
+def mismatch_message(host: str, agent_contract: Any, agent_version: Any) -> str:
+    """Who speaks which contract, and which side to upgrade."""
+    ours = CONTRACT_VERSION
+    if not isinstance(agent_contract, int):
+        return (
+            f"The agent on {host} (version {agent_version or 'unknown'}) speaks no agent "
+            f"contract (it is older than contract 1); this console speaks contract {ours}: "
+            f"upgrade the agent on {host}."
+        )
+    newer = "agent" if agent_contract < ours else "console"
+    return (
+        f"The agent on {host} (version {agent_version or 'unknown'}) speaks agent contract "
+        f"{agent_contract}; this console speaks contract {ours}: upgrade the "
+        f"{'agent on ' + host if newer == 'agent' else 'console'} so both speak one contract."
+    )
+
+
+def console_mismatch_message(host: str, console_contract: Any) -> str:
+    """The agent's refusal of a console of another contract (sent back in the envelope)."""
+    if not isinstance(console_contract, int):
+        said = "no contract version (it is older than contract 1)"
+    else:
+        said = f"agent contract {console_contract}"
+    older = not isinstance(console_contract, int) or console_contract < CONTRACT_VERSION
+    return (
+        f"The console sent {said}; the agent on {host} (version {__version__}) speaks "
+        f"contract {CONTRACT_VERSION}: upgrade the {'console' if older else 'agent on ' + host}."
+    )
+
+
+# Encoding and strict decoding --------------------------------------------------------------
+
+
+def encode(value: Any) -> Any:
+    """A contract value as plain JSON-able data."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, list | tuple):
+        return [encode(item) for item in value]
+    if isinstance(value, dict):
+        return {key: encode(item) for key, item in value.items()}
+    return value
+
+
+def decode(cls: type, data: Any, where: str = "") -> Any:
+    """`data` as an instance of dataclass `cls`; ContractError names what does not fit."""
+    where = where or cls.__name__
+    if not isinstance(data, dict):
+        raise ContractError(f"{where} should be an object, not {type(data).__name__}.")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    missing = sorted(
+        name
+        for name, f in fields.items()
+        if name not in data
+        and f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING
+    )
+    if unknown or missing:
+        parts = [f"lacks {', '.join(missing)}" if missing else ""]
+        parts.append(f"has unknown {', '.join(unknown)}" if unknown else "")
+        raise ContractError(
+            f"{where} does not fit agent contract {CONTRACT_VERSION}: "
+            + " and ".join(p for p in parts if p)
+            + "."
+        )
+    values = {
+        name: _decode_value(hints[name], data[name], f"{where}.{name}")
+        for name in fields
+        if name in data
+    }
+    return cls(**values)
+
+
+def _decode_value(hint: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(hint)
+        if value is None and type(None) in options:
+            return None
+        hint = next(option for option in options if option is not type(None))
+        origin = typing.get_origin(hint)
+    if dataclasses.is_dataclass(hint):
+        return decode(hint, value, where)
+    if origin is list:
+        if not isinstance(value, list):
+            raise ContractError(f"{where} should be a list, not {type(value).__name__}.")
+        (item,) = typing.get_args(hint) or (Any,)
+        return [_decode_value(item, entry, f"{where}[{i}]") for i, entry in enumerate(value)]
+    expected = {str: str, int: int, bool: bool, float: (int, float), dict: dict}.get(origin or hint)
+    if expected is not None and (
+        not isinstance(value, expected) or (hint is int and isinstance(value, bool))
+    ):
+        raise ContractError(f"{where} should be {hint.__name__}, not {type(value).__name__}.")
+    return value
+
+
+def answer_envelope(answer: Any) -> dict:
+    return {"contract": CONTRACT_VERSION, "agent_version": __version__, "answer": encode(answer)}
+
+
+def refusal_envelope(message: str) -> dict:
+    return {"contract": CONTRACT_VERSION, "agent_version": __version__, "refused": message}
+
+
+def open_envelope(host: str, envelope: Any) -> Any:
+    """The answer inside an agent's envelope, or ContractMismatch naming both versions."""
+    if not isinstance(envelope, dict) or "contract" not in envelope:
+        raise ContractMismatch(mismatch_message(host, None, None))
+    if envelope["contract"] != CONTRACT_VERSION:
+        raise ContractMismatch(
+            mismatch_message(host, envelope["contract"], envelope.get("agent_version"))
+        )
+    if "refused" in envelope:
+        raise ContractMismatch(str(envelope["refused"]))
+    if "answer" not in envelope:
+        raise ContractError(f"The agent on {host} answered an envelope without an answer.")
+    return envelope["answer"]
+
+
+# Answers ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HostIdentity:
+    """Who a host is, when it booted and which agent answers (`hello`, reports)."""
+
+    uuid: str
+    hostname: str
+    boot_time: str  # ISO 8601
+    agent_version: str
+    sandbox: bool
+    addresses: list[str]
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """The O2CB timeouts a host uses (the running cluster's, else what it would boot with)."""
+
+    dead_threshold: int | None
+    idle_timeout_ms: int | None
+    keepalive_delay_ms: int | None
+    reconnect_delay_ms: int | None
+
+
+@dataclass(frozen=True)
+class ClusterNode:
+    """One node of cluster.conf or the running cluster, as one host sees it."""
+
+    uuid: str | None
+    hostname: str
+    number: int
+    address: str  # ip:port
+    state: str  # alive, dead or excluded
+    configured: bool
+    live: bool
+
+
+@dataclass(frozen=True)
+class ClusterQuery:
+    """A cluster's state on one host (the design's Cluster.query)."""
+
+    cluster: str
+    configured: bool
+    running: bool
+    enabled: bool
+    heartbeat_mode: str | None
+    needs_restart: bool
+    restart_reasons: list[str]
+    local_node: int | None
+    timeouts: Timeouts
+    hosts: list[ClusterNode]
+
+
+@dataclass(frozen=True)
+class NodeEntry:
+    name: str
+    number: int
+    ip_address: str
+    ip_port: int
+
+
+@dataclass(frozen=True)
+class MembershipAdded:
+    changed: bool
+    node: NodeEntry
+    query: ClusterQuery
+
+
+@dataclass(frozen=True)
+class MemberRef:
+    name: str
+    number: int
+
+
+@dataclass(frozen=True)
+class MembershipRemoved:
+    changed: bool
+    node: MemberRef | None  # None: the host was not a member here
+    query: ClusterQuery
+
+
+@dataclass(frozen=True)
+class RegionAdded:
+    changed: bool
+    region: str
+
+
+@dataclass(frozen=True)
+class IoProbe:
+    """Every I/O path a host's cluster storage depends on (agent/io_probe.py)."""
+
+    time: str
+    multipath: dict  # available, maps, queueing, error
+    bonds: list[dict]
+    heartbeat: dict  # clusters (each with connected_nodes), summary
+    ha: dict | None
+
+
+@dataclass(frozen=True)
+class FaultState:
+    """What is broken on a sandbox host after a fault was injected or mended."""
+
+    failed_paths: list[str]
+    down_slaves: list[str]
+    link_failures: dict
+    heartbeat: str
+    heartbeat_since: float | None
+    lun_down_since: dict
+
+
+@dataclass(frozen=True)
+class Lun:
+    scsi_id: str
+    size: int | None
+    vendor: str
+    model: str
+    device: str
+    dm: str | None
+    paths: int
+    paths_up: int
+    filesystem: str | None
+    label: str | None
+    fs_uuid: str | None
+    region: str | None
+
+
+@dataclass(frozen=True)
+class LunList:
+    luns: list[Lun]
+
+
+@dataclass(frozen=True)
+class Formatted:
+    scsi_id: str
+    region: str
+    label: str
+    slots: int
+
+
+@dataclass(frozen=True)
+class Mounted:
+    mounted: str
+    changed: bool
+
+
+@dataclass(frozen=True)
+class Unmounted:
+    unmounted: str
+    changed: bool
+
+
+@dataclass(frozen=True)
+class PeerLogLine:
+    file: str
+    line: int
+    time: str  # ISO 8601
+    text: str
+
+
+@dataclass(frozen=True)
+class PeerLogs:
+    lines: list[PeerLogLine]
+
+
+# Requests ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NoArguments:
+    pass
+
+
+@dataclass(frozen=True)
+class OnCluster:
+    cluster: str
+
+
+@dataclass(frozen=True)
+class MembershipCreate:
+    cluster: str
+    hostname: str
+    uuid: str
+    id: int
+    addresses: list[str]
+
+
+@dataclass(frozen=True)
+class MembershipDestroy:
+    cluster: str
+    uuid: str
+
+
+@dataclass(frozen=True)
+class ClusterStart:
+    cluster: str
+    statefile_vdi: str | None = None
+
+
+@dataclass(frozen=True)
+class SandboxFault:
+    fault: str
+    target: str | None = None
+
+
+@dataclass(frozen=True)
+class LunFormat:
+    scsi_id: str
+    cluster: str
+    label: str
+    slots: int
+
+
+@dataclass(frozen=True)
+class SrMount:
+    scsi_id: str
+    sr_uuid: str
+    cluster: str
+
+
+@dataclass(frozen=True)
+class SrUnmount:
+    sr_uuid: str
+
+
+@dataclass(frozen=True)
+class HeartbeatRegionAdd:
+    cluster: str
+    region: str
+
+
+@dataclass(frozen=True)
+class CrashPeerLogs:
+    since: str  # ISO 8601
+    until: str
+
+
+# The calls --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Call:
+    name: str  # the Celery task is agent.<name>
+    request: type
+    answer: type
+
+
+HELLO = Call("hello", NoArguments, HostIdentity)
+MEMBERSHIP_CREATE = Call("membership_create", MembershipCreate, MembershipAdded)
+MEMBERSHIP_DESTROY = Call("membership_destroy", MembershipDestroy, MembershipRemoved)
+CLUSTER_QUERY = Call("cluster_query", OnCluster, ClusterQuery)
+CLUSTER_START = Call("cluster_start", ClusterStart, ClusterQuery)
+CLUSTER_STOP = Call("cluster_stop", OnCluster, ClusterQuery)
+IO_PROBE = Call("io_probe", NoArguments, IoProbe)
+SANDBOX_FAULT = Call("sandbox_fault", SandboxFault, FaultState)
+LUN_LIST = Call("lun_list", NoArguments, LunList)
+LUN_FORMAT = Call("lun_format", LunFormat, Formatted)
+SR_MOUNT = Call("sr_mount", SrMount, Mounted)
+SR_UNMOUNT = Call("sr_unmount", SrUnmount, Unmounted)
+HEARTBEAT_REGION_ADD = Call("heartbeat_region_add", HeartbeatRegionAdd, RegionAdded)
+CRASH_PEER_LOGS = Call("crash_peer_logs", CrashPeerLogs, PeerLogs)
+SANDBOX_REBOOT = Call("sandbox_reboot", NoArguments, HostIdentity)
+
+CALLS = {
+    call.name: call
+    for call in (
+        HELLO,
+        MEMBERSHIP_CREATE,
+        MEMBERSHIP_DESTROY,
+        CLUSTER_QUERY,
+        CLUSTER_START,
+        CLUSTER_STOP,
+        IO_PROBE,
+        SANDBOX_FAULT,
+        LUN_LIST,
+        LUN_FORMAT,
+        SR_MOUNT,
+        SR_UNMOUNT,
+        HEARTBEAT_REGION_ADD,
+        CRASH_PEER_LOGS,
+        SANDBOX_REBOOT,
+    )
+}
+
+
+# Reports: sent by the agent to the console, unasked -----------------------------------------
+
+AGENT_REPORT = "console.agent_report"  # kwargs: contract, report (a HostIdentity)
+CRASH_REPORT = "console.crash_report"  # kwargs: contract, host_uuid, dump (a CrashDump)
+
+
+@dataclass(frozen=True)
+class CrashDump:
+    """One crash dump, analysed on the host (agent/crashdumps.py describe_dump)."""
+
+    name: str
+    files: list[dict]
+    size: int
+    logs: dict
+    analysis: dict | None
+    error: str | None = None
+
+
+def check_report(host: str, contract: Any) -> None:
+    """Refuse a report from an agent of another contract, naming both versions."""
+    if contract != CONTRACT_VERSION:
+        raise ContractMismatch(mismatch_message(host, contract, None))

@@ -1,0 +1,145 @@
+"""A real host's kernel and hardware behind the seam (see agent/kernel.py).
+
+O2CB through the real `o2cb` tool and systemctl, the SAN's LUNs as multipathd's maps
+(`/dev/mapper/<name>`), mounts with mount(8). The agent never reboots a real host.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+from pathlib import Path
+
+from .errors import AgentError
+from .hostroot import HostRoot
+from .io_probe import MULTIPATH_CONF, multipath_report
+from .kernel import CONF_FILE, Kernel, find_tool, run_o2cb
+
+O2NET_CONNECTED = "sys/kernel/debug/o2net/connected_nodes"
+
+
+def real_root(path: Path = Path("/")) -> HostRoot:
+    """The host this agent runs on (or a copy of its files under `path`)."""
+    return HostRoot(Path(path), RealKernel)
+
+
+def _run(tool: str, *args: str) -> str | None:
+    """A tool's output, or None when it is missing or fails (multipathd lives in sbin)."""
+    try:
+        command = [find_tool(tool), *args]
+    except AgentError:
+        return None
+    result = subprocess.run(command, capture_output=True, text=True, timeout=30)
+    return result.stdout if result.returncode == 0 else None
+
+
+def _primary_address() -> str:
+    """The address this host uses to reach other hosts (no packet is sent)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.connect(("192.0.2.1", 9))  # TEST-NET-1: only selects a route
+            return sock.getsockname()[0]
+        except OSError:
+            return "127.0.0.1"
+
+
+class RealKernel(Kernel):
+    def hostname(self) -> str:
+        try:
+            return self.root.path("etc/hostname").read_text().split()[0]
+        except (FileNotFoundError, IndexError):
+            return socket.gethostname()
+
+    def addresses(self) -> list[str]:
+        configured = os.environ.get("AGENT_ADDRESSES", "")
+        if configured:
+            return [a.strip() for a in configured.split(",") if a.strip()]
+        return [_primary_address()]
+
+    def sync_cluster(self, name: str) -> None:
+        # Registers the cluster, or adds the nodes the running cluster lacks (online add).
+        run_o2cb("register-cluster", name, config=self.root.path(CONF_FILE))
+
+    def start_heartbeat(self, name: str) -> None:
+        # Starts the global heartbeat regions cluster.conf lists and the kernel lacks.
+        run_o2cb("start-heartbeat", name, config=self.root.path(CONF_FILE))
+
+    def unregister(self, name: str) -> None:
+        run_o2cb("unregister-cluster", name, config=self.root.path(CONF_FILE))
+
+    def service(self, action: str) -> None:
+        result = subprocess.run(
+            ["systemctl", action, "o2cb"], capture_output=True, text=True, timeout=120
+        )
+        if result.returncode != 0:
+            raise AgentError(f"systemctl {action} o2cb failed: {result.stderr.strip()}")
+
+    def service_state(self) -> dict:
+        def check(what):
+            result = subprocess.run(["systemctl", what, "--quiet", "o2cb"], capture_output=True)
+            return result.returncode == 0
+
+        return {"enabled": check("is-enabled"), "active": check("is-active")}
+
+    def reboot(self) -> None:
+        raise AgentError("The agent never reboots a real host.")
+
+    def connected_nodes(self, cluster: str) -> list[int] | None:
+        try:
+            text = self.root.path(O2NET_CONNECTED).read_text()
+        except (FileNotFoundError, PermissionError):
+            return None
+        return sorted(int(n) for n in re.findall(r"\d+", text))
+
+    def multipath_text(self) -> tuple[str | None, str | None]:
+        topology = _run("multipathd", "show", "topology") or _run("multipath", "-ll")
+        config = _run("multipathd", "show", "config")
+        if config is None and self.root.path(MULTIPATH_CONF).exists():
+            config = self.root.path(MULTIPATH_CONF).read_text(errors="replace")
+        return topology, config
+
+    def san_luns(self) -> list[dict]:
+        raw = []
+        for map_ in multipath_report(*self.multipath_text())["maps"]:
+            paths = [p for g in map_["path_groups"] for p in g["paths"]]
+            raw.append(
+                {
+                    "scsi_id": map_.get("wwid") or map_["name"],
+                    "size": map_.get("size_bytes"),
+                    "vendor": map_.get("vendor") or "",
+                    "model": map_.get("product") or "",
+                    "device": f"/dev/mapper/{map_['name']}",
+                    "dm": map_.get("dm"),
+                    "paths": len(paths),
+                    "paths_up": sum(p.get("dm_state") == "active" for p in paths),
+                }
+            )
+        return raw
+
+    def mount(self, lun: dict, target: Path, sr_uuid: str, cluster: str) -> bool:
+        if subprocess.run(["mountpoint", "-q", str(target)], check=False).returncode == 0:
+            return False
+        target.mkdir(parents=True, exist_ok=True)
+        result = subprocess.run(
+            ["mount", "-t", "ocfs2", lun["device"], str(target)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        if result.returncode != 0:
+            raise AgentError(
+                f"mount of {lun['scsi_id']} failed: {result.stderr.strip() or 'no reason'}"
+            )
+        return True
+
+    def unmount(self, target: Path, sr_uuid: str) -> bool:
+        if subprocess.run(["mountpoint", "-q", str(target)], check=False).returncode != 0:
+            return False
+        result = subprocess.run(
+            ["umount", str(target)], capture_output=True, text=True, timeout=120
+        )
+        if result.returncode != 0:
+            raise AgentError(f"umount of SR {sr_uuid} failed: {result.stderr.strip() or 'busy'}")
+        return True
