@@ -5,6 +5,7 @@ Redis, sandbox hosts); a real site sets DATABASE_URL, REDIS_URL, SECRET_KEY,
 DEBUG=0 and ALLOWED_HOSTS.
 """
 
+import ipaddress
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -253,7 +254,11 @@ LOGIN_FAILURES_PER_ADDRESS = int(os.environ.get("LOGIN_FAILURES_PER_ADDRESS", "2
 LOGIN_LOCKOUT = timedelta(minutes=int(os.environ.get("LOGIN_LOCKOUT_MINUTES", "15")))
 # Proxies whose X-Forwarded-For names the client (addresses or networks); behind a TLS
 # proxy on this machine, loopback. Nobody else's header is believed.
-TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", "127.0.0.1,::1" if BEHIND_TLS_PROXY else "")
+# A typo stops the start-up here rather than failing every log-in.
+TRUSTED_PROXIES = [
+    str(ipaddress.ip_network(entry, strict=False))
+    for entry in env_list("TRUSTED_PROXIES", "127.0.0.1,::1" if BEHIND_TLS_PROXY else "")
+]
 # Log-in throttling is django-axes, shaped by core.throttling to the settings above.
 AXES_HANDLER = "core.throttling.LoginThrottleHandler"
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]

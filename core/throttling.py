@@ -44,16 +44,11 @@ def login_name(request, credentials) -> str:
     return f"name:{normalised_name(raw)}"
 
 
-def _networks(entries) -> list:
-    return [ipaddress.ip_network(entry, strict=False) for entry in entries]
-
-
-def _address_in(address: str, networks) -> bool:
+def _parsed(address: str):
     try:
-        parsed = ipaddress.ip_address(address)
+        return ipaddress.ip_address(address)
     except ValueError:
-        return False
-    return any(parsed in network for network in networks)
+        return None
 
 
 def client_address(request) -> str:
@@ -63,15 +58,20 @@ def client_address(request) -> str:
     right-most X-Forwarded-For address that is not a trusted proxy, the one our proxy
     saw. Entries to its left are whatever the client sent, so they are never believed.
     """
+    trusted = [ipaddress.ip_network(entry, strict=False) for entry in settings.TRUSTED_PROXIES]
+
+    def is_trusted(address) -> bool:
+        return address is not None and any(address in network for network in trusted)
+
     peer = request.META.get("REMOTE_ADDR", "")
-    trusted = _networks(settings.TRUSTED_PROXIES)
-    if not _address_in(peer, trusted):
+    if not is_trusted(_parsed(peer)):
         return peer
     forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")
-    for hop in reversed([hop.strip() for hop in forwarded if hop.strip()]):
-        if _address_in(hop, trusted):
-            continue
-        return hop if _address_in(hop, _networks(["0.0.0.0/0", "::/0"])) else peer
+    hops = [_parsed(hop.strip()) for hop in forwarded if hop.strip()]
+    for hop in reversed(hops):
+        if not is_trusted(hop):
+            # Garbage where our proxy writes the address: count the proxy, not the text.
+            return str(hop) if hop is not None else peer
     return peer
 
 

@@ -6,6 +6,7 @@ import time
 import pytest
 from django.db import connection, transaction
 from django.urls import reverse
+from rest_framework.test import APIClient
 
 from core.models import ApiToken, AuditEvent
 from core.services.auth import api_token_create
@@ -20,6 +21,21 @@ def _nested(depth: int) -> str:
 def test_deeply_nested_json_is_refused_before_anything_reads_it(readonly_user, depth):
     answer = api_client_for(readonly_user).post(
         "/api/tokens/", _nested(depth), content_type="application/json"
+    )
+    assert answer.status_code == 400
+    assert "nested" in answer.json()["message"]
+
+
+def test_deeply_nested_json_from_a_session_is_refused_before_the_role_check(readonly_user):
+    """Session authentication reads the body for a CSRF token, before any role check."""
+    client = APIClient(enforce_csrf_checks=True)
+    client.force_login(readonly_user)
+    client.get(reverse("token-list"))  # sets the CSRF cookie
+    answer = client.post(
+        "/api/clusters/",
+        _nested(1_000),
+        content_type="application/json",
+        HTTP_X_CSRFTOKEN=client.cookies["csrftoken"].value,
     )
     assert answer.status_code == 400
     assert "nested" in answer.json()["message"]
