@@ -7,7 +7,7 @@ setup:
 	@bash scripts/setup.sh
 
 demo: setup
-	$(VENV_PY) scripts/with_redis.py $(VENV_PY) scripts/demo.py
+	$(VENV_PY) scripts/with_redis.py --own $(VENV_PY) scripts/demo.py
 
 lint: setup
 	.venv/bin/ruff check .

@@ -91,7 +91,13 @@ def build_parser() -> argparse.ArgumentParser:
     crash.add_argument("path", type=Path)
     crash.add_argument("--json", action="store_true", help="print JSON instead of a summary")
 
-    sub.add_parser("hello", help="this host's identity, boot time and agent version")
+    sub.add_parser("hello", help="this host's identity, boot time, agent version and key")
+    trust = sub.add_parser(
+        "trust-console",
+        help="install the console's public key (from `manage.py console_key`); the agent "
+        "refuses every call it did not seal",
+    )
+    trust.add_argument("key", help="ed25519:...")
     sub.add_parser("sandbox-reboot", help="reboot a sandbox host (sandbox only)")
 
     serve = sub.add_parser("serve", help="run the Celery worker for this host (or a sandbox)")
@@ -191,7 +197,7 @@ def run(args: argparse.Namespace) -> object:
 def run_on_host(args: argparse.Namespace) -> object:
     from . import storage
     from .cluster_conf import ClusterConf
-    from .host import hello
+    from .host import hello, trust_console
     from .kernel import CONF_FILE
     from .o2cb import O2CBPlugin
     from .sandbox.io import inject_fault
@@ -204,6 +210,8 @@ def run_on_host(args: argparse.Namespace) -> object:
         return conf.as_dict() if args.json else conf_summary(conf)
     if args.command == "hello":
         return hello(root)
+    if args.command == "trust-console":
+        return f"Trusting the console key {trust_console(root, args.key)}."
     if args.command == "probe":
         return run_probe(args.kind, args.file, root)
     if args.command == "luns":

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from .errors import AgentError
 from .fsutil import write_atomic
+from .names import check_node_name
 
 DEFAULT_PORT = 7777
 MAX_NODES = 255  # the kernel's O2NM_MAX_NODES: numbers 0..254
@@ -334,6 +335,7 @@ class ClusterConf:
             self._set(self._cluster_stanzas[cluster], "node_count", str(count), parse=False)
 
     def add_node(self, node: Node) -> None:
+        check_node_name(node.name)
         self._set_node_count(node.cluster, len(self.cluster(node.cluster).nodes) + 1)
         self._append(
             [

@@ -31,7 +31,7 @@ from typing import Any
 from . import __version__
 from .errors import AgentError
 
-CONTRACT_VERSION = 1
+CONTRACT_VERSION = 2
 
 
 class ContractError(AgentError):
@@ -176,6 +176,7 @@ class HostIdentity:
     agent_version: str
     sandbox: bool
     addresses: list[str]
+    public_key: str  # the key it seals answers and reports with (agent/signing.py)
 
 
 @dataclass(frozen=True)
@@ -450,8 +451,24 @@ CALLS = {
 
 # Reports: sent by the agent to the console, unasked -----------------------------------------
 
-AGENT_REPORT = "console.agent_report"  # kwargs: contract, report (a HostIdentity)
-CRASH_REPORT = "console.crash_report"  # kwargs: contract, host_uuid, dump (a CrashDump)
+AGENT_REPORT = "console.agent_report"  # sealed: contract, report (a HostIdentity), refused
+CRASH_REPORT = "console.crash_report"  # sealed: contract, dump (a CrashDump)
+
+
+# Seals (agent/signing.py): what each sealed message is for. A call names its host, and an
+# answer the request it answers, so neither can be replayed to another host or request;
+# reports are sealed by the host they are about.
+CONSOLE_SIGNER = "console"
+REPORT_PURPOSE = "report"
+CRASH_REPORT_PURPOSE = "crash report"
+
+
+def call_purpose(call: str, host_uuid: str) -> str:
+    return f"call {call} to {str(host_uuid).lower()}"
+
+
+def answer_purpose(request_nonce: str) -> str:
+    return f"answer to {request_nonce}"
 
 
 @dataclass(frozen=True)

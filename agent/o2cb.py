@@ -24,6 +24,7 @@ from .kernel import (
     run_o2cb,
     update_defaults,
 )
+from .names import check_node_name, check_region
 
 MEMBERS_DIR = "var/lib/o2cb-console"
 STATIC_VDIS = "etc/xensource/static-vdis"
@@ -81,6 +82,7 @@ class O2CBPlugin:
                 str(port),
                 "--number",
                 str(number),
+                "--",  # o2cb's add-node takes it: no name is ever read as an option
                 self.name,
                 name,
                 config=copy,
@@ -93,6 +95,7 @@ class O2CBPlugin:
     # The plugin API ------------------------------------------------------------------------
 
     def membership_create(self, hostname: str, uuid: str, id: int, addresses: list[str]) -> dict:
+        check_node_name(hostname)
         number = int(id)
         if not 0 <= number < MAX_NODES:
             raise AgentError(
@@ -143,7 +146,7 @@ class O2CBPlugin:
 
     def heartbeat_region_add(self, region: str) -> dict:
         """Make a formatted LUN (by its OCFS2 UUID) a global heartbeat region."""
-        region = region.replace("-", "").upper()
+        region = check_region(str(region).replace("-", "").upper())
         if len(region) != 32 or any(c not in "0123456789ABCDEF" for c in region):
             raise AgentError(f"'{region}' is not an OCFS2 volume UUID (32 hex digits).")
         conf = self._load()

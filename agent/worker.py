@@ -19,10 +19,10 @@ from socket import gethostname
 
 from celery import Celery
 
-from . import contract, storage
+from . import contract, signing, storage
 from .crashdumps import describe_dump, mark_reported, new_dumps, peer_log_lines
 from .errors import AgentError
-from .host import hello
+from .host import console_public_key, hello, host_key
 from .hostroot import HostRoot
 from .io_probe import probe_io
 from .o2cb import O2CBPlugin
@@ -55,6 +55,11 @@ SERVED: dict[str, HostRoot] = {}
 # One call at a time per host: each one reads, changes and replaces that host's files.
 _LOCKS: dict[str, threading.Lock] = {}
 _LOCKS_GUARD = threading.Lock()
+# Calls from the console are opened once each (a copy replayed from Redis is refused).
+OPENER = signing.Opener()
+# host uuid -> the calls it refused since its last report, which tells the console.
+REFUSED: dict[str, list[dict]] = {}
+REFUSED_KEPT = 20
 
 
 def host_lock(host_uuid: str) -> threading.Lock:
@@ -75,32 +80,75 @@ def root_for(host_uuid: str) -> HostRoot:
 def agent_task(call: contract.Call, *, locked: bool = True):
     """Register `work(root, request) -> answer` as the Celery task of one contract call.
 
-    The task checks the console's contract version (a console of another one gets a
-    refusal naming both), decodes the request strictly, runs the work under the host's
-    lock (unless `locked` is False) and answers in the contract's envelope.
+    The task opens the console's sealed request (anything else is refused, logged and
+    told to the console in the next report), checks the console's contract version (a
+    console of another one gets a refusal naming both), decodes the request strictly,
+    runs the work under the host's lock (unless `locked` is False) and answers in the
+    contract's envelope, sealed with the host's key.
     """
 
     def register(work):
         @app.task(name=f"agent.{call.name}")
-        def task(host_uuid: str, **fields):
-            sent = fields.pop("contract", None)  # the console's contract version
-            if sent != contract.CONTRACT_VERSION:
+        def task(host_uuid: str, sealed=None, **unsealed):
+            if sealed is None and "contract" in unsealed:  # a console from before seals
                 served = SERVED.get(str(host_uuid).lower())
                 name = served.hostname if served else str(host_uuid)
-                return contract.refusal_envelope(contract.console_mismatch_message(name, sent))
-            request = contract.decode(call.request, fields, f"{call.name} request")
+                if served is not None:
+                    _refused(served, call.name, "the message is not sealed")
+                message = contract.console_mismatch_message(name, unsealed["contract"])
+                return contract.refusal_envelope(message)
             root = root_for(host_uuid)
-            lock = host_lock(host_uuid) if locked else nullcontext()
-            with lock:
+            fields = open_call(root, call.name, sealed)
+            fields.pop("host_uuid", None)  # the seal's purpose names the host already
+            sent = fields.pop("contract", None)  # the console's contract version
+            if sent != contract.CONTRACT_VERSION:
+                message = contract.console_mismatch_message(root.hostname, sent)
+                return _sealed_answer(root, sealed, contract.refusal_envelope(message))
+            request = contract.decode(call.request, fields, f"{call.name} request")
+            with host_lock(host_uuid) if locked else nullcontext():
                 answer = work(root, request)
             if not isinstance(answer, call.answer):
                 answer = contract.decode(call.answer, answer, f"{call.name} answer")
-            return contract.answer_envelope(answer)
+            return _sealed_answer(root, sealed, contract.answer_envelope(answer))
 
         task.work = work
         return task
 
     return register
+
+
+def open_call(root: HostRoot, call: str, sealed) -> dict:
+    """The request inside a call the console sealed for this host; AgentError otherwise."""
+    try:
+        fields = OPENER.open(
+            sealed,
+            console_public_key(root),
+            signer=contract.CONSOLE_SIGNER,
+            purpose=contract.call_purpose(call, root.uuid),
+        )
+        if not isinstance(fields, dict):
+            raise signing.SealRefused("the sealed request is not a set of fields")
+        return fields
+    except signing.SealRefused as exc:
+        _refused(root, call, str(exc))
+        raise AgentError(f"{root.hostname} refused agent.{call}: {exc}.") from None
+
+
+def _refused(root: HostRoot, call: str, reason: str) -> None:
+    """Log a call this host would not run, and keep it for the next report."""
+    logger.warning("%s refused agent.%s: %s", root.hostname, call, reason)
+    refused = REFUSED.setdefault(root.uuid, [])
+    refused.append({"at": time.time(), "call": call, "reason": reason})
+    del refused[:-REFUSED_KEPT]
+
+
+def _sealed_answer(root: HostRoot, request: dict, envelope: dict) -> dict:
+    return signing.seal(
+        host_key(root),
+        signer=root.uuid,
+        purpose=contract.answer_purpose(request["nonce"]),
+        payload=envelope,
+    )
 
 
 @agent_task(contract.HELLO, locked=False)
@@ -190,17 +238,26 @@ def sandbox_reboot(root: HostRoot, request: contract.NoArguments) -> dict:
 
 
 def report(root: HostRoot) -> None:
-    """Tell the console this host is alive (registers a new host)."""
+    """Tell the console this host is alive (registers a new host), and what it refused."""
     identity = contract.decode(contract.HostIdentity, hello(root), "agent report")
+    payload = {
+        "contract": contract.CONTRACT_VERSION,
+        "report": contract.encode(identity),
+        "refused": REFUSED.pop(root.uuid, []),
+    }
     app.send_task(
         contract.AGENT_REPORT,
-        kwargs={"contract": contract.CONTRACT_VERSION, "report": contract.encode(identity)},
+        kwargs={"sealed": _sealed_report(root, contract.REPORT_PURPOSE, payload, ttl=60)},
         queue=os.environ.get("CONSOLE_QUEUE", "console"),
         # Fire and forget: no result to wait for, so nothing piles up in this process.
         ignore_result=True,
         # A report nobody read within a minute is stale; the next one says the same, fresher.
         expires=60,
     )
+
+
+def _sealed_report(root: HostRoot, purpose: str, payload: dict, ttl: float) -> dict:
+    return signing.seal(host_key(root), signer=root.uuid, purpose=purpose, payload=payload, ttl=ttl)
 
 
 def report_crash_dumps(root: HostRoot) -> None:
@@ -219,9 +276,11 @@ def report_crash_dumps(root: HostRoot) -> None:
                 "error": str(exc),
             }
         dump = contract.encode(contract.decode(contract.CrashDump, dump, "crash report"))
+        payload = {"contract": contract.CONTRACT_VERSION, "dump": dump}
         app.send_task(
             contract.CRASH_REPORT,
-            kwargs={"contract": contract.CONTRACT_VERSION, "host_uuid": root.uuid, "dump": dump},
+            # A dump waits in the broker for as long as the console takes to come back.
+            kwargs={"sealed": _sealed_report(root, contract.CRASH_REPORT_PURPOSE, payload, 86400)},
             queue=os.environ.get("CONSOLE_QUEUE", "console"),
             ignore_result=True,
         )

@@ -61,7 +61,14 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-footprint-"))
     create_sandbox_san(work / "sandbox", count=16)
     root = create_sandbox_host(work / "sandbox", "fp-1", address="127.0.1.1")
-    env = dict(os.environ, CONSOLE_QUEUE="bench-footprint")
+    from agent import contract, signing
+
+    console_key = signing.load_or_create_key(work / "console.key")
+    env = dict(
+        os.environ,
+        CONSOLE_QUEUE="bench-footprint",
+        AGENT_CONSOLE_KEY=signing.public_text(console_key),
+    )
     env.pop("DJANGO_SETTINGS_MODULE", None)
     (work / "bare_app.py").write_text(BARE_APP)
     agent = subprocess.Popen(
@@ -95,8 +102,16 @@ def main() -> None:
     )
 
     def probe():
+        sealed = signing.seal(
+            console_key,
+            signer=contract.CONSOLE_SIGNER,
+            purpose=contract.call_purpose("io_probe", root.uuid),
+            payload={"contract": contract.CONTRACT_VERSION},
+        )
         app.send_task(
-            "agent.io_probe", kwargs={"host_uuid": root.uuid}, queue=f"host.{root.uuid}"
+            "agent.io_probe",
+            kwargs={"host_uuid": root.uuid, "sealed": sealed},
+            queue=f"host.{root.uuid}",
         ).get(timeout=30)
 
     try:

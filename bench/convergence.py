@@ -66,7 +66,10 @@ def main() -> None:
         cwd=ROOT,
         env=env,
     )
+    from clusters.agents import console_public_key
+
     agent_env = {k: v for k, v in env.items() if k != "DJANGO_SETTINGS_MODULE"}
+    agent_env["AGENT_CONSOLE_KEY"] = console_public_key()
     agent = subprocess.Popen(
         [
             sys.executable,

@@ -11,17 +11,23 @@ AgentCallFailed with what is missing or unknown.
 
 from __future__ import annotations
 
+import functools
+import logging
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, Protocol
 
 from celery import current_app
 from celery.exceptions import TimeoutError as CeleryTimeout
 from django.conf import settings
+from django.core.cache import cache
 
-from agent import contract
+from agent import contract, signing
 from core.errors import ConsoleError
 
 from .models import Host
+
+logger = logging.getLogger(__name__)
 
 
 class HostUnreachable(ConsoleError):
@@ -51,30 +57,94 @@ class Transport(Protocol):
 
 
 class CeleryTransport:
-    """A Celery task `agent.<call>` on the host's own queue `host.<uuid>`."""
+    """A Celery task `agent.<call>` on the host's own queue `host.<uuid>`, sealed.
+
+    Redis is no trust boundary: the request is sealed with the console's key for this call
+    to this host, and the answer must come sealed by the host's accepted key for this very
+    request (agent/signing.py); anything else is refused."""
 
     def send(self, host: Host, call: str, kwargs: dict, timeout: float) -> Any:
+        sealed = signing.seal(
+            console_key(),
+            signer=contract.CONSOLE_SIGNER,
+            purpose=contract.call_purpose(call, host.uuid),
+            payload=kwargs,
+            ttl=timeout,
+        )
         result = current_app.send_task(
             f"agent.{call}",
-            kwargs=kwargs,
+            kwargs={"host_uuid": str(host.uuid), "sealed": sealed},
             queue=host.queue,
             # A call nobody picked up in time is dropped, so a host that comes back later
             # never replays stale orders.
             expires=timeout,
         )
         try:
-            return result.get(timeout=timeout, disable_sync_subtasks=False, propagate=True)
+            answer = result.get(timeout=timeout, disable_sync_subtasks=False, propagate=True)
         except CeleryTimeout:
             result.forget()
             raise HostUnreachable(
                 f"{host.hostname} did not answer '{call}' within {timeout:g} s.",
                 detail={"host": str(host.uuid), "call": call},
             ) from None
+        return open_answer(host, call, sealed["nonce"], answer)
+
+
+def open_answer(host: Host, call: str, nonce: str, answer: Any) -> Any:
+    """The envelope inside `host`'s sealed answer to the request `nonce`."""
+    detail = {"host": str(host.uuid), "call": call}
+    if (
+        isinstance(answer, dict)
+        and "signature" not in answer
+        and answer.get("contract") != contract.CONTRACT_VERSION
+    ):
+        return answer  # an agent of another contract (or none): the envelope says which
+    if not host.public_key:
+        raise AgentCallFailed(
+            f"{host.hostname} has no key on record yet, so its answers cannot be trusted: "
+            "wait for its agent's first report.",
+            detail=detail,
+        )
+    try:
+        return OPENER.open(
+            answer,
+            host.public_key,
+            signer=str(host.uuid),
+            purpose=contract.answer_purpose(nonce),
+        )
+    except signing.SealRefused as exc:
+        refused = f"The answer to {call} was refused: {exc}."
+        logger.warning("%s: %s", host.hostname, refused)
+        raise AgentCallFailed(f"{host.hostname}: {refused}", detail=detail) from None
+
+
+@functools.cache
+def _console_key(path: str):
+    return signing.load_or_create_key(Path(path))
+
+
+def console_key():
+    """The key the console seals its calls with (settings.CONSOLE_KEY_FILE), made on first use."""
+    return _console_key(str(settings.CONSOLE_KEY_FILE))
+
+
+def console_public_key() -> str:
+    """What every agent must trust: `python -m agent trust-console` takes it."""
+    return signing.public_text(console_key())
+
+
+def _remember_nonce(nonce: str, seconds: float) -> bool:
+    # In Redis, so a copy replayed to another worker process is known there too.
+    return cache.add(f"sealed-nonce:{nonce}", 1, timeout=int(seconds) + 1)
+
+
+OPENER = signing.Opener(remember=_remember_nonce)
 
 
 def _older_agent(exc: Exception) -> bool:
-    """An agent from before the contract rejects the `contract` argument itself."""
-    return isinstance(exc, TypeError) and "'contract'" in str(exc)
+    """An agent from before the contract (or before seals) rejects the arguments
+    themselves."""
+    return isinstance(exc, TypeError) and ("'contract'" in str(exc) or "'sealed'" in str(exc))
 
 
 class AgentClient:

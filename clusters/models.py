@@ -1,9 +1,13 @@
+import re
 import uuid
 
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
+from agent import names
+from agent.names import node_name_problem
+from agent.signing import fingerprint
 from core.validators import validate_plain_name
 
 from .choices import (
@@ -19,9 +23,22 @@ from .choices import (
 )
 
 
+def validate_node_name(value: str) -> None:
+    problem = node_name_problem(value)
+    if problem:
+        raise ValidationError(problem[0].upper() + problem[1:] + ".")
+
+
+NEW_CLUSTER_NAME = re.compile(rf"^{names.CLUSTER_NAME.pattern}$")
+NEW_CLUSTER_NAME_RULE = (
+    f"An O2CB cluster name is 1 to {names.CLUSTER_NAME_MAX} letters and digits, as "
+    "`o2cb add-cluster` accepts."
+)
+
+
 class Host(models.Model):
     uuid = models.UUIDField(unique=True, default=uuid.uuid4)
-    hostname = models.CharField(max_length=253, unique=True)
+    hostname = models.CharField(max_length=253, unique=True, validators=[validate_node_name])
     addresses = models.JSONField(default=list, help_text="Management addresses, first is used")
     enabled = models.BooleanField(default=True, help_text="Off: no new VMs start here")
     registration = models.CharField(
@@ -31,6 +48,9 @@ class Host(models.Model):
     boot_time = models.DateTimeField(null=True, blank=True, help_text="Last start, from the agent")
     last_heard = models.DateTimeField(null=True, blank=True)
     agent_version = models.CharField(max_length=32, blank=True)
+    public_key = models.CharField(
+        max_length=100, blank=True, help_text="The key its agent seals answers and reports with"
+    )
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -44,6 +64,10 @@ class Host(models.Model):
         return self.addresses[0] if self.addresses else ""
 
     @property
+    def key_fingerprint(self) -> str:
+        return fingerprint(self.public_key) if self.public_key else ""
+
+    @property
     def queue(self) -> str:
         return f"host.{self.uuid}"
 
@@ -54,17 +78,13 @@ class Cluster(models.Model):
     heartbeat_mode = models.CharField(
         max_length=16, choices=HeartbeatMode.choices, default=HeartbeatMode.GLOBAL
     )
-    # O2CB cluster names are at most 16 characters of [A-Za-z0-9_-] (O2NM_MAX_NAME_LEN).
+    # A new cluster's name is what `o2cb add-cluster` accepts (agent/names.py); the table
+    # still allows '-' and '_', which clusters made before that rule may hold.
     cluster_name = models.CharField(
         max_length=16,
         unique=True,
         help_text="Name on the hosts",
-        validators=[
-            RegexValidator(
-                r"^[A-Za-z0-9_-]{1,16}$",
-                "O2CB cluster names are 1 to 16 letters, digits, '-' or '_'.",
-            )
-        ],
+        validators=[RegexValidator(NEW_CLUSTER_NAME.pattern, NEW_CLUSTER_NAME_RULE)],
     )
     auto_join = models.BooleanField(default=True, help_text="New pool hosts join automatically")
     created = models.DateTimeField(auto_now_add=True)

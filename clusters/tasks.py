@@ -9,14 +9,14 @@ from django.utils import timezone
 
 from agent import contract as agent_contract
 from clusters.iohealth.services import io_health_collect, samples_roll_up
-from clusters.services.hosts import host_record_report, hosts_check_run, hosts_mark_silent
+from clusters.services.hosts import hosts_check_run, hosts_mark_silent
 from clusters.services.memberships import cluster_reconcile_start
+from clusters.services.reports import agent_report_receive, message_refused
 from core.errors import ConsoleError
 from core.services.tasks import tasks_prune
 from core.tasks import run_claimed
 
 from . import monitor
-from .agents import AgentContractMismatch, decode_report
 from .models import Cluster
 
 logger = logging.getLogger(__name__)
@@ -50,12 +50,12 @@ def mark_silent_hosts() -> None:
 
 
 @shared_task(name=agent_contract.AGENT_REPORT, ignore_result=True)
-def agent_report(report: dict, contract: int | None = None) -> None:
+def agent_report(sealed=None, **unsealed) -> None:
+    if sealed is None:
+        message_refused(unsealed, "report", "the message is not sealed")
+        return
     try:
-        identity = decode_report(contract, report)
-        host_record_report(report=agent_contract.encode(identity))
-    except AgentContractMismatch as exc:
-        logger.warning("agent report refused: %s", exc.message)
+        agent_report_receive(sealed)
     except ConsoleError as exc:
         # A refused report (e.g. a reinstalled host under a taken name) is the admin's to
         # settle: it is alerted by the service; retrying would only repeat it.

@@ -206,6 +206,11 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # The orchestration queue; tests use their own name so a running demo never steals their work.
 CONSOLE_QUEUE = os.environ.get("CONSOLE_QUEUE", "console")
 CELERY_TASK_DEFAULT_QUEUE = CONSOLE_QUEUE
+# The key the console seals its calls to agents with (made on first use); every agent
+# trusts its public half (`manage.py console_key`, then `python -m agent trust-console`).
+CONSOLE_KEY_FILE = Path(
+    os.environ.get("CONSOLE_KEY_FILE", BASE_DIR / "var" / "keys" / "console.key")
+)
 # How long the console waits for one agent call before calling the host unreachable.
 AGENT_CALL_TIMEOUT = float(os.environ.get("AGENT_CALL_TIMEOUT", "15"))
 MONITOR_INTERVAL = float(os.environ.get("MONITOR_INTERVAL", "60"))

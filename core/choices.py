@@ -47,7 +47,12 @@ class AlertName(models.TextChoices):
 
     HOST_WAITING_FOR_ACCEPTANCE = "HOST_WAITING_FOR_ACCEPTANCE", "A new host waits for a pool-admin"
     HOST_NAME_TAKEN = "HOST_NAME_TAKEN", "A host reports a name another host holds"
+    HOST_NAME_INVALID = "HOST_NAME_INVALID", "A host reports a name O2CB cannot use"
     HOST_SILENT = "HOST_SILENT", "A host's agent stopped reporting"
+    HOST_ADDRESSES_DIFFER = "HOST_ADDRESSES_DIFFER", "A host reports other addresses"
+    HOST_KEY_CHANGED = "HOST_KEY_CHANGED", "A host's agent has a new key"
+    AGENT_MESSAGE_REFUSED = "AGENT_MESSAGE_REFUSED", "A message from the broker was refused"
+    AGENT_REFUSED_CALLS = "AGENT_REFUSED_CALLS", "A host's agent refused calls"
     CLUSTER_NEEDS_RESTART = "CLUSTER_NEEDS_RESTART", "A removal takes effect only at a restart"
     O2CB_TIMEOUTS_DIFFER = "O2CB_TIMEOUTS_DIFFER", "Members run different O2CB timeouts"
     MULTIPATH_PERIODIC_ALERT = "MULTIPATH_PERIODIC_ALERT", "A LUN lost paths"
@@ -68,7 +73,12 @@ class AlertName(models.TextChoices):
 ALERT_PRIORITY = {
     AlertName.HOST_WAITING_FOR_ACCEPTANCE: AlertPriority.MINOR,
     AlertName.HOST_NAME_TAKEN: AlertPriority.WARNING,
+    AlertName.HOST_NAME_INVALID: AlertPriority.WARNING,
     AlertName.HOST_SILENT: AlertPriority.MAJOR,
+    AlertName.HOST_ADDRESSES_DIFFER: AlertPriority.WARNING,
+    AlertName.HOST_KEY_CHANGED: AlertPriority.MAJOR,
+    AlertName.AGENT_MESSAGE_REFUSED: AlertPriority.MAJOR,
+    AlertName.AGENT_REFUSED_CALLS: AlertPriority.MAJOR,
     AlertName.CLUSTER_NEEDS_RESTART: AlertPriority.MAJOR,
     AlertName.O2CB_TIMEOUTS_DIFFER: AlertPriority.MAJOR,
     AlertName.MULTIPATH_PERIODIC_ALERT: AlertPriority.WARNING,

@@ -6,7 +6,9 @@ from celery import shared_task
 from django.utils.dateparse import parse_datetime
 
 from agent import contract as agent_contract
+from agent.signing import SealRefused
 from clusters.models import Host
+from clusters.services.reports import message_refused, open_sealed
 
 from . import services
 from .choices import CrashSource
@@ -16,14 +18,20 @@ logger = logging.getLogger(__name__)
 
 
 @shared_task(name=agent_contract.CRASH_REPORT, ignore_result=True)
-def crash_report(host_uuid: str, dump: dict, contract: int | None = None) -> None:
-    host = Host.objects.filter(uuid=host_uuid).first()
-    name = dump.get("name") if isinstance(dump, dict) else None
-    if host is None:
-        logger.warning("crash dump %s from unknown host %s ignored", name, host_uuid)
+def crash_report(sealed=None, **unsealed) -> None:
+    kind = "crash report"
+    if sealed is None:
+        message_refused(unsealed, kind, "the message is not sealed")
         return
     try:
-        agent_contract.check_report(host.hostname, contract)
+        host, payload = open_sealed(sealed, agent_contract.CRASH_REPORT_PURPOSE)
+    except SealRefused as exc:
+        message_refused(sealed, kind, str(exc))
+        return
+    dump = payload.get("dump")
+    name = dump.get("name") if isinstance(dump, dict) else None
+    try:
+        agent_contract.check_report(host.hostname, payload.get("contract"))
         typed = agent_contract.decode(agent_contract.CrashDump, dump, f"{host}'s crash report")
     except agent_contract.ContractError as exc:
         logger.warning("crash dump %s refused: %s", name, exc)

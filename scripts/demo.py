@@ -33,6 +33,10 @@ def main() -> int:
     sandbox = os.environ.get("SANDBOX_DIR", str(ROOT / "var" / "sandbox"))
     run("manage.py", "migrate", "--no-input", "-v0")
     run("manage.py", "seed_demo")
+    # The sandbox agent trusts this console's key: it refuses every call not sealed with it.
+    os.environ["AGENT_CONSOLE_KEY"] = subprocess.check_output(
+        [PY, "manage.py", "console_key"], cwd=ROOT, text=True
+    ).strip()
     celery = [PY, "-m", "celery", "-A", "console"]
     processes = {
         "web": [PY, "manage.py", "runserver", addr, "--noreload"],

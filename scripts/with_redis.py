@@ -1,11 +1,16 @@
 """Run a command with REDIS_URL pointing at a Redis that answers.
 
+With --own (what `make demo` uses), unless REDIS_URL is set, always start a Redis of the
+command's own on a free loopback port, with a new random password: nobody else on the
+machine can read or write the console's messages.
+
 If nothing answers at REDIS_URL (default redis://127.0.0.1:6379/0), start a private
 redis-server on a free loopback port for as long as the command runs. There is
 never a fake broker: without a real Redis the console does not start.
 """
 
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -30,7 +35,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_private_redis() -> tuple[subprocess.Popen, str]:
+def start_private_redis(password: str | None = None) -> tuple[subprocess.Popen, str]:
     server = shutil.which("redis-server")
     if server is None:
         sys.exit(
@@ -51,10 +56,12 @@ def start_private_redis() -> tuple[subprocess.Popen, str]:
             "no",
             "--dir",
             workdir,
+            *(["--requirepass", password] if password else []),
         ],
         stdout=subprocess.DEVNULL,
     )
-    url = f"redis://127.0.0.1:{port}/0"
+    auth = f":{password}@" if password else ""
+    url = f"redis://{auth}127.0.0.1:{port}/0"
     for _ in range(100):
         if answers(url):
             return proc, url
@@ -64,15 +71,21 @@ def start_private_redis() -> tuple[subprocess.Popen, str]:
 
 
 def main() -> int:
-    if len(sys.argv) < 2:
-        sys.exit("usage: with_redis.py COMMAND [ARGS...]")
+    argv = sys.argv[1:]
+    own = bool(argv) and argv[0] == "--own"
+    command = argv[1:] if own else argv
+    if not command:
+        sys.exit("usage: with_redis.py [--own] COMMAND [ARGS...]")
     url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
     private = None
-    if not answers(url):
+    if own and "REDIS_URL" not in os.environ:
+        private, url = start_private_redis(password=secrets.token_urlsafe(24))
+        print(f"Started a password-protected Redis of its own on {url.rpartition('@')[2]}")
+    elif not answers(url):
         private, url = start_private_redis()
         print(f"No Redis answered; started a private one at {url}", file=sys.stderr)
     env = dict(os.environ, REDIS_URL=url)
-    child = subprocess.Popen(sys.argv[1:], env=env)
+    child = subprocess.Popen(command, env=env)
     # Ctrl-C reaches the whole foreground group; wait for the child to finish its own stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, lambda *_: child.terminate())

@@ -140,10 +140,13 @@ def start_agent(
     Its log goes to a file beside the sandbox (a pipe nobody reads would fill and stall it).
     """
     SERVED_SANDBOXES.append(sandbox_dir)
+    from clusters.agents import console_public_key
+
     env = dict(
         os.environ,
         REDIS_URL=redis_url or settings.REDIS_URL,
         CONSOLE_QUEUE=settings.CONSOLE_QUEUE,
+        AGENT_CONSOLE_KEY=console_public_key(),
     )
     env.pop("DJANGO_SETTINGS_MODULE", None)
     log = open(sandbox_dir.parent / "agent.log", "ab")  # noqa: SIM115 - the child owns it

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..fsutil import write_atomic
 from ..hostroot import INVENTORY, HostRoot
+from ..names import check_node_name
 from .kernel import ADDRESS_FILE, iter_sandbox_hosts, sandbox_root, write_boot_time
 
 __all__ = ["create_sandbox_host", "iter_sandbox_hosts", "sandbox_root", "write_boot_time"]
@@ -17,6 +18,7 @@ def create_sandbox_host(
     sandbox_dir: Path, hostname: str, uuid: str | None = None, address: str | None = None
 ) -> HostRoot:
     """Make (or keep) a sandbox host directory with a host's identity files."""
+    check_node_name(hostname)  # it is a directory name here, and a node name later
     root = sandbox_root(Path(sandbox_dir) / hostname)
     root.root.mkdir(parents=True, exist_ok=True)
     if not root.path(INVENTORY).exists():

@@ -11,6 +11,8 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from agent.contract import encode
+from agent.names import node_name_problem
+from agent.signing import fingerprint
 from clusters.agents import agent
 from clusters.choices import HostRegistration
 from clusters.models import Cluster, Host, Membership
@@ -47,8 +49,11 @@ def host_record_report(*, report: dict) -> Host:
         hostname = str(report["hostname"]).strip()
     except (KeyError, ValueError) as exc:
         raise ConsoleError("An agent report needs a valid 'uuid' and 'hostname'.") from exc
-    if not hostname:
-        raise ConsoleError("An agent report needs a hostname.")
+    problem = node_name_problem(hostname)
+    if problem:
+        message = f"The agent of host {host_uuid} reports a name the console refuses: {problem}."
+        alert_raise(name=AlertName.HOST_NAME_INVALID, target=None, message=message)
+        raise ConsoleError(message, status_code=400)
     taken = Host.objects.filter(hostname=hostname).exclude(uuid=host_uuid).first()
     if taken is not None and not Host.objects.filter(uuid=host_uuid).exists():
         message = (
@@ -71,9 +76,14 @@ def _host_record(host_uuid, hostname: str, report: dict) -> Host:
         fields["agent_version"] = str(report["agent_version"])[:32]
     if "sandbox" in report:
         fields["sandbox"] = bool(report["sandbox"])
-    if report.get("addresses"):
-        fields["addresses"] = [str(a) for a in report["addresses"]]
+    addresses = [str(a) for a in report.get("addresses") or []]
+    if addresses:
+        fields["addresses"] = addresses
+    if report.get("public_key"):
+        fields["public_key"] = str(report["public_key"])
     host = Host.objects.select_for_update().filter(uuid=host_uuid).first()
+    if host is not None:
+        _keep_what_only_the_console_changes(host, fields)
     if host is None:
         host = Host.objects.create(uuid=host_uuid, hostname=hostname, **fields)
         audit_record(
@@ -108,6 +118,40 @@ def _host_record(host_uuid, hostname: str, report: dict) -> Host:
             cluster_reconcile_start(cluster=cluster, reason=f"{host} restarted")
         _check_reboot_later(host, previous_boot)
     return host
+
+
+def _keep_what_only_the_console_changes(host: Host, fields: dict) -> None:
+    """A report never changes the key on record, nor an accepted host's addresses.
+
+    The key was the one a pool-admin accepted; a new one is alerted (a reinstalled host
+    is removed and accepted again). O2CB's configuration holds the addresses: a change
+    outside maintenance can fence the host, so it is only ever made there
+    (maintenance.services.host_addresses_change), and a report that differs is alerted."""
+    key = fields.pop("public_key", None)
+    if not host.public_key and key:
+        fields["public_key"] = key  # a host registered before seals: its first key
+    elif key and key != host.public_key:
+        alert_raise(
+            name=AlertName.HOST_KEY_CHANGED,
+            target=host,
+            message=f"{host}'s agent reports a new key ({fingerprint(key)}); the console keeps "
+            f"the accepted one ({host.key_fingerprint}) and believes nothing sealed with the "
+            "new key. If the host was reinstalled, remove it and accept it again.",
+        )
+    addresses = fields.get("addresses")
+    if host.registration != HostRegistration.ACCEPTED or addresses is None or not host.addresses:
+        return
+    fields.pop("addresses")
+    if addresses == host.addresses:
+        alert_clear(name=AlertName.HOST_ADDRESSES_DIFFER, target=host)
+        return
+    alert_raise(
+        name=AlertName.HOST_ADDRESSES_DIFFER,
+        target=host,
+        message=f"{host} reports the addresses {', '.join(addresses)}; its clusters use "
+        f"{', '.join(host.addresses) or 'none'}. Network changes are made in maintenance mode "
+        "(the host's maintenance page), where they cannot fence it.",
+    )
 
 
 def _check_reboot_later(host: Host, previous_boot: datetime) -> None:

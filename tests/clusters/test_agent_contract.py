@@ -10,12 +10,20 @@ from types import SimpleNamespace
 
 import pytest
 
-from agent import __version__, contract
+from agent import __version__, contract, signing
 from agent.host import hello
 from agent.sandbox.host import create_sandbox_host
 from agent.sandbox.io import create_sandbox_san
 from agent.worker import cluster_query as cluster_query_task
-from clusters.agents import AgentCallFailed, AgentClient, AgentContractMismatch, agent
+from agent.worker import serve_hosts
+from clusters.agents import (
+    AgentCallFailed,
+    AgentClient,
+    AgentContractMismatch,
+    agent,
+    console_key,
+    console_public_key,
+)
 from clusters.services.hosts import host_record_report
 from tests.conftest import start_agent, stop_process, wait_for
 
@@ -126,11 +134,19 @@ def test_the_agent_refuses_a_console_of_another_contract_without_doing_anything(
             client(answer).cluster_query("pool")
 
 
-def test_the_agent_refuses_a_request_that_does_not_fit():
+def test_the_agent_refuses_a_request_that_does_not_fit(sandbox_dir, monkeypatch):
+    root = create_sandbox_host(sandbox_dir, "ct-2", address="127.0.4.2")
+    serve_hosts([root])
+    monkeypatch.setenv("AGENT_CONSOLE_KEY", console_public_key())
+    request = {"contract": contract.CONTRACT_VERSION, "cluster": "p", "nodes": 3}
+    sealed = signing.seal(
+        console_key(),
+        signer=contract.CONSOLE_SIGNER,
+        purpose=contract.call_purpose("cluster_query", root.uuid),
+        payload=request,
+    )
     with pytest.raises(contract.ContractError, match="cluster_query request .*unknown nodes"):
-        cluster_query_task.run(
-            host_uuid=HOST.uuid, contract=contract.CONTRACT_VERSION, cluster="p", nodes=3
-        )
+        cluster_query_task.run(host_uuid=root.uuid, sealed=sealed)
 
 
 def test_every_call_of_the_contract_has_a_client_method():
