@@ -8,6 +8,7 @@ from django.db import models
 from agent import names
 from agent.names import node_name_problem
 from agent.signing import fingerprint
+from core.validators import validate_plain_name
 
 from .choices import (
     O2CB_MAX_NODES,
@@ -109,6 +110,13 @@ class Cluster(models.Model):
         from django.urls import reverse
 
         return reverse("cluster-detail", args=[self.pk])
+
+    def clean(self):
+        # Checked here, not as a field validator, so every form and full_clean() sees it.
+        try:
+            validate_plain_name(self.name)
+        except ValidationError as exc:
+            raise ValidationError({"name": exc}) from exc
 
 
 class Membership(models.Model):

@@ -11,6 +11,7 @@ from clusters.services import hosts as host_services
 from clusters.services import memberships
 from core.decorators import role_required
 from core.errors import ConsoleError
+from core.forms import posted_id
 from core.permissions import ADMINISTER
 
 from .choices import HostRegistration
@@ -119,7 +120,7 @@ def cluster_reconcile(request, pk: int):
 @role_required(ADMINISTER)
 def membership_create(request, pk: int):
     cluster = get_object_or_404(Cluster, pk=pk)
-    host = get_object_or_404(Host, pk=request.POST.get("host") or 0)
+    host = get_object_or_404(Host, pk=posted_id(request, "host"))
     return _run(
         request,
         lambda: memberships.membership_create(cluster=cluster, host=host, actor=request.user)[1],
@@ -171,7 +172,7 @@ def sandbox_faults(request):
     from agent.sandbox.faults import FAULTS
 
     if request.method == "POST":
-        host = get_object_or_404(Host, pk=request.POST.get("host") or 0, sandbox=True)
+        host = get_object_or_404(Host, pk=posted_id(request, "host"), sandbox=True)
         try:
             host_services.sandbox_fault_inject(
                 host=host,

@@ -6,6 +6,7 @@ DEBUG=0 and ALLOWED_HOSTS.
 """
 
 import contextlib
+import ipaddress
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -43,6 +44,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
     "core",
     "console",
     "clusters",
@@ -63,6 +65,8 @@ MIDDLEWARE = [
     "console.middleware.PagesLoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: turns a log-in refused for too many failures into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "console.urls"
@@ -100,7 +104,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / "test-db.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-AUTHENTICATION_BACKENDS = ["core.backends.RoleBackend"]
+# Axes first: it refuses a locked-out client before any password is checked.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "core.backends.RoleBackend"]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -142,9 +147,8 @@ CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
 SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "0" if DEBUG else "31536000"))
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = not DEBUG
-SECURE_PROXY_SSL_HEADER = (
-    ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_TLS_PROXY", False) else None
-)
+BEHIND_TLS_PROXY = env_bool("BEHIND_TLS_PROXY", False)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_TLS_PROXY else None
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -162,6 +166,11 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "core.api.exceptions.exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": [
+        "core.api.parsers.DepthLimitedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     # `?format=` filters SRs by disk format (vhd, raw); the schema is chosen by Accept.
     "URL_FORMAT_OVERRIDE": None,
 }
@@ -170,6 +179,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Run OCFS2 shared storage on a pool of virtualization hosts.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema and docs map every operation: readable with the read-only role, as the API.
+    "SERVE_PERMISSIONS": ["core.permissions.CanViewPool"],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
@@ -246,7 +257,7 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
-# Shared state between web processes (login throttling); Redis, so every worker sees it.
+# Shared state between web processes (log-in failures); Redis, so every worker sees it.
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
@@ -257,6 +268,29 @@ CACHES = {
 LOGIN_FAILURES_PER_USER = int(os.environ.get("LOGIN_FAILURES_PER_USER", "5"))
 LOGIN_FAILURES_PER_ADDRESS = int(os.environ.get("LOGIN_FAILURES_PER_ADDRESS", "20"))
 LOGIN_LOCKOUT = timedelta(minutes=int(os.environ.get("LOGIN_LOCKOUT_MINUTES", "15")))
+# Proxies whose X-Forwarded-For names the client (addresses or networks); behind a TLS
+# proxy on this machine, loopback. Nobody else's header is believed.
+# A typo stops the start-up here rather than failing every log-in.
+TRUSTED_PROXIES = [
+    str(ipaddress.ip_network(entry, strict=False))
+    for entry in env_list("TRUSTED_PROXIES", "127.0.0.1,::1" if BEHIND_TLS_PROXY else "")
+]
+# Log-in throttling is django-axes, shaped by core.throttling to the settings above.
+AXES_HANDLER = "core.throttling.LoginThrottleHandler"
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_USERNAME_CALLABLE = "core.throttling.login_name"
+AXES_CLIENT_IP_CALLABLE = "core.throttling.client_address"
+AXES_COOLOFF_TIME = "core.throttling.lockout_period"
+AXES_LOCKOUT_CALLABLE = "core.throttling.lockout_response"
+# The handler holds each counter to its own limit and locks from the next attempt on;
+# axes' single limit and at-failure lockout are not used.
+AXES_LOCK_OUT_AT_FAILURE = False
+AXES_FAILURE_LIMIT = max(LOGIN_FAILURES_PER_USER, LOGIN_FAILURES_PER_ADDRESS)
+# Attempts refused during a lockout neither count nor extend it (they are audited).
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_RESET_ON_SUCCESS = False  # the handler forgives the name only
+AXES_ENABLE_ADMIN = False  # its tables stay empty: the counts live in the cache
+AXES_DISABLE_ACCESS_LOG = True
 
 # Crash dumps: the logs they cite and admins' uploads are kept here.
 CRASH_STORE = Path(os.environ.get("CRASH_STORE", BASE_DIR / "var" / "crashes"))

@@ -19,6 +19,7 @@ urlpatterns = [
     path("api/", include("console.api.urls")),
 ]
 
+handler400 = "console.views.error_400"
 handler403 = "console.views.error_403"
 handler404 = "console.views.error_404"
 handler500 = "console.views.error_500"

@@ -1,6 +1,7 @@
 """The shell's own pages: the dashboard and the error pages."""
 
 from django.conf import settings
+from django.core.exceptions import BadRequest
 from django.http import JsonResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -40,6 +41,14 @@ def _error(request, status: int, message: str):
     return render(
         request, "console/error.html", {"status": status, "message": message}, status=status
     )
+
+
+def error_400(request, exception=None):
+    # A BadRequest raised by the console's own checks says what was wrong; Django's own
+    # (a bad Host header, too many fields) may name internals, so those stay generic.
+    if type(exception) is BadRequest and exception.args:
+        return _error(request, 400, str(exception))
+    return _error(request, 400, "The request is not valid.")
 
 
 def error_403(request, exception=None):

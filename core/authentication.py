@@ -7,7 +7,8 @@ class ApiTokenAuthentication(authentication.TokenAuthentication):
     """`Authorization: Token <key>` with the console's named, revocable tokens."""
 
     def authenticate_credentials(self, key):
-        token = auth.api_token_authenticate(key=key)
-        if token is None:
-            raise exceptions.AuthenticationFailed("Invalid or revoked token.")
+        try:
+            token = auth.api_token_authenticate(key=key)
+        except auth.TokenRefused as exc:
+            raise exceptions.AuthenticationFailed(exc.message) from exc
         return token.user, token

@@ -2,9 +2,11 @@ import uuid
 
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ValidationError
 from django.db import models
 
 from .choices import TASK_FINISHED, AlertPriority, AuditOutcome, StepStatus, TaskStatus
+from .validators import validate_plain_name
 
 
 class TargetMixin(models.Model):
@@ -187,6 +189,12 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+    def clean(self):
+        try:
+            validate_plain_name(self.name)
+        except ValidationError as exc:
+            raise ValidationError({"name": exc}) from exc
 
     @property
     def is_active(self) -> bool:

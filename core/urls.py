@@ -1,10 +1,12 @@
+from django.contrib.auth.views import LoginView
 from django.urls import path
 
 from . import views
-from .auth_views import ThrottledLoginView
+from .forms import ConsoleLoginForm
 
 urlpatterns = [
-    path("login/", ThrottledLoginView.as_view(), name="login"),
+    # Throttled by django-axes (core.throttling), as /admin/login/ is.
+    path("login/", LoginView.as_view(authentication_form=ConsoleLoginForm), name="login"),
     path("tasks/", views.task_list, name="task-list"),
     path("tasks/<int:pk>/", views.task_detail, name="task-detail"),
     path("audit/", views.audit_list, name="audit-list"),

@@ -1,13 +1,16 @@
 """Pages of the ground floor: tasks, audit, alerts and your API tokens."""
 
 from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from .decorators import role_required
 from .errors import ConsoleError
 from .filtersets import AlertFilterSet, AuditEventFilterSet, TaskFilterSet
+from .forms import posted_id
 from .models import Alert, AuditEvent, Task
 from .permissions import OPERATE
 from .services.alerts import alert_acknowledge as acknowledge
@@ -66,17 +69,23 @@ def alert_list(request):
 @role_required(OPERATE)
 def alert_acknowledge(request, pk: int):
     acknowledge(alert=get_object_or_404(Alert, pk=pk), actor=request.user)
-    return redirect(request.POST.get("next") or "alert-list")
+    back = request.POST.get("next", "")
+    # Only back to a page of this console: `next` is posted, so anyone can forge it.
+    if url_has_allowed_host_and_scheme(
+        back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return redirect(back)
+    return redirect("alert-list")
 
 
 @role_required()
 def token_list(request):
     """Your API tokens: make one (its key is shown once, here) or revoke one."""
-    new_key = None
+    new_key, status = None, 200
     if request.method == "POST":
         try:
             if "revoke" in request.POST:
-                token = get_object_or_404(request.user.api_tokens, pk=request.POST["revoke"])
+                token = get_object_or_404(request.user.api_tokens, pk=posted_id(request, "revoke"))
                 api_token_revoke(token=token, actor=request.user)
                 messages.success(request, f"Token '{token.name}' revoked.")
             else:
@@ -85,5 +94,11 @@ def token_list(request):
                 )
         except ConsoleError as exc:
             messages.error(request, exc.message)
+            status = exc.status_code
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+            status = 400
     tokens = request.user.api_tokens.all()
-    return render(request, "core/token_list.html", {"tokens": tokens, "new_key": new_key})
+    return render(
+        request, "core/token_list.html", {"tokens": tokens, "new_key": new_key}, status=status
+    )

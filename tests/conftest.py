@@ -29,6 +29,17 @@ os.environ["CONSOLE_QUEUE"] = settings.CONSOLE_QUEUE
 settings.CACHES["default"]["KEY_PREFIX"] = settings.CONSOLE_QUEUE
 
 
+@pytest.fixture(autouse=True)
+def _own_cache_keys(settings):
+    """Each test its own cache key prefix: log-in failures of one never lock out another.
+
+    Django drops its cache connections when CACHES changes; the keys expire by themselves.
+    """
+    caches = {name: dict(config) for name, config in settings.CACHES.items()}
+    caches["default"]["KEY_PREFIX"] = f"{settings.CONSOLE_QUEUE}-{uuid.uuid4().hex[:8]}"
+    settings.CACHES = caches
+
+
 def redis_answers() -> bool:
     try:
         return bool(redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1).ping())

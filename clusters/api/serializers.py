@@ -14,6 +14,7 @@ from clusters.models import (
     Membership,
 )
 from core.api.fields import DetailUrlField
+from core.api.serializers import PlainTextModelSerializer
 
 
 class HostSerializer(serializers.ModelSerializer):
@@ -81,7 +82,7 @@ class ClusterHostStatusSerializer(serializers.ModelSerializer):
         ]
 
 
-class ClusterSerializer(serializers.ModelSerializer):
+class ClusterSerializer(PlainTextModelSerializer):
     url = DetailUrlField(view_name="api:cluster-detail")
     needs_restart = serializers.SerializerMethodField()
     members = serializers.SerializerMethodField()

@@ -25,7 +25,14 @@ def cluster_create(
     """Create an O2CB cluster; `hosts` (default: every accepted host) become members."""
     cluster = Cluster(name=name, cluster_name=cluster_name, auto_join=auto_join)
     cluster.full_clean()
-    cluster.save()
+    try:
+        with transaction.atomic():
+            cluster.save()
+    except IntegrityError:
+        # full_clean() found both names free, but another request took one since.
+        raise ConsoleError(
+            f"A cluster called '{name}' or named '{cluster_name}' on the hosts already exists."
+        ) from None
     audit_record(actor=actor, action="cluster.create", target=cluster)
     if hosts is None:
         hosts = Host.objects.filter(registration=HostRegistration.ACCEPTED)

@@ -3,7 +3,7 @@
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
-from rest_framework import exceptions, status
+from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -40,7 +40,8 @@ def exception_handler(exc, context):
         message, detail = str(detail["detail"]), None
     else:
         message = "The request is not valid: " + _first_message(detail)
-    if response.status_code == status.HTTP_401_UNAUTHORIZED:
+    # A refused credential says why (a revoked token); only a missing one gets the hint.
+    if isinstance(exc, exceptions.NotAuthenticated):
         message = "Log in or send an API token to use the API."
     response.data = {"message": message, "detail": detail}
     return response

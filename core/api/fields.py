@@ -1,4 +1,23 @@
+from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
+
+from core.validators import validate_plain_name
+
+
+class PlainTextField(serializers.CharField):
+    """Text an admin types, refused while being read if it holds control characters.
+
+    Refused here, before the field's validators run: one of them (uniqueness) queries the
+    database with the value, and PostgreSQL answers a NUL with an error, not a miss.
+    """
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        try:
+            validate_plain_name(value)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages) from exc
+        return value
 
 
 class DetailUrlField(serializers.HyperlinkedIdentityField):

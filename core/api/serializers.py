@@ -1,7 +1,17 @@
+from django.db import models
 from rest_framework import serializers
 
-from core.api.fields import DetailUrlField
+from core.api.fields import DetailUrlField, PlainTextField
 from core.models import Alert, ApiToken, AuditEvent, Task, TaskStep
+
+
+class PlainTextModelSerializer(serializers.ModelSerializer):
+    """A model serializer whose short text fields refuse control characters."""
+
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.CharField: PlainTextField,
+    }
 
 
 class TargetFields(serializers.Serializer):
@@ -101,7 +111,7 @@ class TaskAcceptedSerializer(serializers.Serializer):
     status = serializers.CharField()
 
 
-class ApiTokenSerializer(serializers.ModelSerializer):
+class ApiTokenSerializer(PlainTextModelSerializer):
     user = serializers.SlugRelatedField(slug_field="username", read_only=True)
 
     class Meta:

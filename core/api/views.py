@@ -84,7 +84,11 @@ class ApiTokenViewSet(
     def create(self, request, *args, **kwargs):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        token, key = api_token_create(user=request.user, name=serializer.validated_data["name"])
+        token, key = api_token_create(
+            user=request.user,
+            name=serializer.validated_data["name"],
+            by_token=request.auth if isinstance(request.auth, ApiToken) else None,
+        )
         data = ApiTokenCreatedSerializer(token, context={"request": request}).data
         data["key"] = key
         return Response(data, status=status.HTTP_201_CREATED)

@@ -1,4 +1,4 @@
-"""Log-in throttling and API tokens."""
+"""Audit of log-ins (core.throttling counts them) and API tokens."""
 
 from __future__ import annotations
 
@@ -6,8 +6,7 @@ import hashlib
 import secrets
 from datetime import timedelta
 
-from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from core.choices import AuditOutcome
@@ -15,45 +14,37 @@ from core.errors import ConsoleError
 from core.models import ApiToken
 from core.services.audit import audit_record
 
-
-def _login_keys(username: str, address: str) -> list[tuple[str, int]]:
-    return [
-        (f"login-failures:user:{username.lower()}", settings.LOGIN_FAILURES_PER_USER),
-        (f"login-failures:address:{address}", settings.LOGIN_FAILURES_PER_ADDRESS),
-    ]
+# Enough of a typed name to recognise it; the log-in form refuses longer ones anyway.
+RECORDED_NAME_LENGTH = 150
 
 
-def login_throttle_check(*, username: str, address: str) -> None:
-    """Refuse a log-in attempt while the account or the address had too many failures."""
-    from django.core.cache import cache
-
-    for key, limit in _login_keys(username, address):
-        if (cache.get(key) or 0) >= limit:
-            minutes = int(settings.LOGIN_LOCKOUT.total_seconds() // 60)
-            raise ConsoleError(
-                f"Too many failed log-ins; try again in {minutes} minutes.", status_code=429
-            )
+def _recorded_name(username: str) -> str:
+    if len(username) <= RECORDED_NAME_LENGTH:
+        return username
+    return f"{username[:RECORDED_NAME_LENGTH]}… ({len(username)} characters)"
 
 
 def login_failure_record(*, username: str, address: str) -> None:
-    from django.core.cache import cache
-
-    timeout = int(settings.LOGIN_LOCKOUT.total_seconds())
-    for key, _limit in _login_keys(username, address):
-        cache.add(key, 0, timeout=timeout)
-        cache.incr(key)
+    """Audit a failed log-in (core.throttling counts it)."""
     audit_record(
         actor=None,
         action="login.failed",
         outcome=AuditOutcome.DENIED,
-        message=f"Failed log-in for '{username}' from {address}.",
+        message=f"Failed log-in for '{_recorded_name(username)}' from {address}.",
     )
 
 
-def login_success_record(*, username: str) -> None:
-    from django.core.cache import cache
-
-    cache.delete(f"login-failures:user:{username.lower()}")
+def login_locked_out_record(*, username: str, address: str) -> None:
+    """Audit a log-in refused, whatever its password, because of earlier failures."""
+    audit_record(
+        actor=None,
+        action="login.locked_out",
+        outcome=AuditOutcome.DENIED,
+        message=(
+            f"Log-in for '{_recorded_name(username)}' from {address} refused: "
+            "too many failed log-ins."
+        ),
+    )
 
 
 # API tokens ------------------------------------------------------------------------------
@@ -64,15 +55,32 @@ def _token_hash(key: str) -> str:
 
 
 @transaction.atomic
-def api_token_create(*, user, name: str) -> tuple[ApiToken, str]:
-    """Make a named token; returns it with its key, which is never shown again."""
+def api_token_create(*, user, name: str, by_token: ApiToken | None = None) -> tuple[ApiToken, str]:
+    """Make a named token; returns it with its key, which is never shown again.
+
+    `by_token` is the token the request came with: a token may not mint tokens, or a
+    leaked one could outlive its own revocation through the tokens it made.
+    """
+    if by_token is not None:
+        raise ConsoleError(
+            "An API token cannot create tokens; log in to the console to make one.",
+            status_code=403,
+        )
     name = name.strip()
     if not name:
         raise ConsoleError("Give the token a name, so you know later what uses it.")
-    if user.api_tokens.filter(name=name, revoked=None).exists():
-        raise ConsoleError(f"You already have an active token called '{name}'.")
     key = secrets.token_urlsafe(32)
-    token = ApiToken.objects.create(user=user, name=name, prefix=key[:8], key_hash=_token_hash(key))
+    token = ApiToken(user=user, name=name, prefix=key[:8], key_hash=_token_hash(key))
+    # Before any query: a name the database cannot hold (NUL, too long) is the caller's error.
+    token.full_clean(validate_unique=False, validate_constraints=False)
+    taken = ConsoleError(f"You already have an active token called '{name}'.")
+    if user.api_tokens.filter(name=name, revoked=None).exists():
+        raise taken
+    try:
+        with transaction.atomic():
+            token.save()
+    except IntegrityError:
+        raise taken from None  # made at the same moment by another request
     audit_record(actor=user, action="token.create", target=token)
     return token, key
 
@@ -91,15 +99,20 @@ def api_token_revoke(*, token: ApiToken, actor) -> ApiToken:
     return token
 
 
-def api_token_authenticate(*, key: str) -> ApiToken | None:
-    """The active token with this key, its use recorded; None for anything else."""
-    token = (
-        ApiToken.objects.select_related("user")
-        .filter(key_hash=_token_hash(key), revoked=None)
-        .first()
-    )
-    if token is None or not token.user.is_active:
-        return None
+class TokenRefused(ConsoleError):
+    status_code = 401
+
+
+def api_token_authenticate(*, key: str) -> ApiToken:
+    """The active token with this key, its use recorded; TokenRefused says why not."""
+    token = ApiToken.objects.select_related("user").filter(key_hash=_token_hash(key)).first()
+    if token is None:
+        raise TokenRefused("Unknown API token; check it, or make a new one on the tokens page.")
+    if token.revoked is not None:
+        when = timezone.localtime(token.revoked).strftime("%Y-%m-%d %H:%M")
+        raise TokenRefused(f"This API token ('{token.name}') was revoked on {when}.")
+    if not token.user.is_active:
+        raise TokenRefused("This API token's user is disabled.")
     now = timezone.now()
     # Recording every request would write on every call; once a minute is enough to see use.
     if token.last_used is None or now - token.last_used > timedelta(minutes=1):

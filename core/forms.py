@@ -1,0 +1,36 @@
+"""Reading what a page's form posted, refusing what is not what it claims to be."""
+
+from django import forms
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm, UsernameField
+from django.core.exceptions import BadRequest, ValidationError
+
+from .validators import validate_plain_name
+
+# The largest primary key a BigAutoField holds: a bigger number is no row, not a 500.
+_LARGEST_ID = 2**63 - 1
+
+
+def posted_id(request, field: str) -> int:
+    """The row id posted as `field`; anything but a whole number is a 400 saying so."""
+    try:
+        return forms.IntegerField(min_value=1, max_value=_LARGEST_ID).clean(request.POST.get(field))
+    except ValidationError as exc:
+        raise BadRequest(f"'{field}' must be the id of a row, a whole number.") from exc
+
+
+class LoginNameField(UsernameField):
+    """The user name at log-in: stripped and NFKC-normalised (Django's), at most 150
+    characters and plain text, so a 2 MB or NUL-laden name never reaches authenticate()."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("widget", forms.TextInput(attrs={"autofocus": True}))
+        super().__init__(max_length=150, validators=[validate_plain_name], **kwargs)
+
+
+class ConsoleLoginForm(AuthenticationForm):
+    username = LoginNameField()
+
+
+class AdminLoginForm(AdminAuthenticationForm):
+    username = LoginNameField()
