@@ -28,6 +28,27 @@ def note_exit(
     return recent, len(recent) > limit
 
 
+CELERY = [PY, "-m", "celery", "-A", "console"]
+
+
+def celery_worker(queue: str, name: str) -> list[str]:
+    # Warnings and errors only: health rounds every 5 s would bury everything else.
+    return [
+        *CELERY,
+        "worker",
+        "-Q",
+        queue,
+        "--pool",
+        "threads",
+        "-c",
+        "4",
+        "-l",
+        "warning",
+        "-n",
+        f"{name}@%h",
+    ]
+
+
 def main() -> int:
     addr = os.environ.get("DEMO_ADDR", "127.0.0.1:8000")
     sandbox = os.environ.get("SANDBOX_DIR", str(ROOT / "var" / "sandbox"))
@@ -37,41 +58,14 @@ def main() -> int:
     os.environ["AGENT_CONSOLE_KEY"] = subprocess.check_output(
         [PY, "manage.py", "console_key"], cwd=ROOT, text=True
     ).strip()
-    celery = [PY, "-m", "celery", "-A", "console"]
+    queue = os.environ.get("CONSOLE_QUEUE", "console")
     processes = {
         "web": [PY, "manage.py", "runserver", addr, "--noreload"],
-        "worker": [
-            *celery,
-            "worker",
-            "-Q",
-            os.environ.get("CONSOLE_QUEUE", "console"),
-            "--pool",
-            "threads",
-            "-c",
-            "4",
-            # Warnings and errors only: health rounds every 5 s would bury everything else.
-            "-l",
-            "warning",
-            "-n",
-            "console@%h",
-        ],
+        "worker": celery_worker(queue, "console"),
         # Rounds (I/O health, sweeps) and reports on a worker of their own: no workflow
         # can hold them up.
-        "rounds": [
-            *celery,
-            "worker",
-            "-Q",
-            os.environ.get("CONSOLE_QUEUE", "console") + ".rounds",
-            "--pool",
-            "threads",
-            "-c",
-            "4",
-            "-l",
-            "warning",
-            "-n",
-            "rounds@%h",
-        ],
-        "beat": [*celery, "beat", "-l", "warning", "-s", str(ROOT / "var" / "celerybeat-schedule")],
+        "rounds": celery_worker(f"{queue}.rounds", "rounds"),
+        "beat": [*CELERY, "beat", "-l", "warning", "-s", str(ROOT / "var" / "celerybeat-schedule")],
         "agent": [PY, "-m", "agent", "serve", "--sandbox", sandbox],
     }
     children = {name: subprocess.Popen(cmd, cwd=ROOT) for name, cmd in processes.items()}

@@ -118,19 +118,24 @@ def admin_api(admin_user):
     return api_client_for(admin_user)
 
 
-@pytest.fixture
-def console_worker(redis_url, transactional_db):
-    """A real Celery worker, in this process, consuming the console queue."""
+def worker_in_this_process(queues: list[str], concurrency: int = 4):
+    """A real Celery worker of the console, in this process, consuming `queues`."""
     from console.celery import app
 
-    with start_worker(
+    return start_worker(
         app,
         pool="threads",
-        concurrency=4,
+        concurrency=concurrency,
         perform_ping_check=False,
-        queues=[settings.CONSOLE_QUEUE, settings.ROUNDS_QUEUE],
+        queues=queues,
         shutdown_timeout=30,
-    ) as worker:
+    )
+
+
+@pytest.fixture
+def console_worker(redis_url, transactional_db):
+    """A real Celery worker consuming the console's queues, workflows and rounds."""
+    with worker_in_this_process([settings.CONSOLE_QUEUE, settings.ROUNDS_QUEUE]) as worker:
         yield worker
 
 

@@ -5,7 +5,6 @@ from datetime import timedelta
 
 import pytest
 from celery import current_app
-from celery.contrib.testing.worker import start_worker
 from django.conf import settings
 from django.utils import timezone
 
@@ -14,22 +13,13 @@ from agent.sandbox.host import create_sandbox_host
 from clusters.models import Host, HostIOHealth
 from clusters.services.hosts import host_accept, host_record_report, hosts_check
 from core.models import Task
-from tests.conftest import start_agent, stop_process, wait_for
+from tests.conftest import start_agent, stop_process, wait_for, worker_in_this_process
 
 
 @pytest.fixture
 def rounds_worker(redis_url, transactional_db):
     """Only the rounds worker runs: every workflow waits in its queue, unserved."""
-    from console.celery import app
-
-    with start_worker(
-        app,
-        pool="threads",
-        concurrency=2,
-        perform_ping_check=False,
-        queues=[settings.ROUNDS_QUEUE],
-        shutdown_timeout=30,
-    ) as worker:
+    with worker_in_this_process([settings.ROUNDS_QUEUE], concurrency=2) as worker:
         yield worker
 
 
