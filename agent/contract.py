@@ -23,6 +23,7 @@ regions, crash analyses) stay plain dicts, described where the probe builds them
 from __future__ import annotations
 
 import dataclasses
+import functools
 import types
 import typing
 from dataclasses import dataclass
@@ -86,13 +87,18 @@ def encode(value: Any) -> Any:
     return value
 
 
+@functools.cache
+def _shape(cls: type) -> tuple[dict, dict]:
+    # Evaluating the annotations is most of a decode's cost: once per class is enough.
+    return typing.get_type_hints(cls), {f.name: f for f in dataclasses.fields(cls)}
+
+
 def decode(cls: type, data: Any, where: str = "") -> Any:
     """`data` as an instance of dataclass `cls`; ContractError names what does not fit."""
     where = where or cls.__name__
     if not isinstance(data, dict):
         raise ContractError(f"{where} should be an object, not {type(data).__name__}.")
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints, fields = _shape(cls)
     unknown = sorted(set(data) - set(fields))
     missing = sorted(
         name

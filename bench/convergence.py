@@ -139,7 +139,11 @@ def wait_idle(Task, timeout=120.0):
     deadline = time.monotonic() + timeout
     while Task.objects.filter(status__in=["pending", "running"]).exists():
         if time.monotonic() > deadline:
-            raise SystemExit("tasks did not finish")
+            stuck = Task.objects.filter(status__in=["pending", "running"])
+            raise SystemExit(
+                "tasks did not finish: "
+                + "; ".join(f"{t.name} ({t.status}, attempt {t.attempt})" for t in stuck)
+            )
         time.sleep(0.05)
 
 
