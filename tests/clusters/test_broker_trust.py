@@ -184,3 +184,16 @@ def _luns(host):
         return agent(host, timeout=3).lun_list()
     except Exception:
         return None
+
+
+def test_console_key_prints_what_an_agent_must_trust(tmp_path, capsys):
+    from django.core.management import call_command
+
+    from agent.host import trust_console
+    from clusters.agents import console_public_key
+
+    call_command("console_key", "--fingerprint")
+    printed = capsys.readouterr()
+    assert printed.out.strip() == console_public_key()
+    root = create_sandbox_host(tmp_path / "sandbox", "ck-1", address="127.0.7.1")
+    assert f"fingerprint {trust_console(root, printed.out)}" in printed.err

@@ -13,8 +13,8 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--fingerprint", action="store_true", help="print its fingerprint too")
 
-    def handle(self, *args, fingerprint_too: bool = False, **options):
+    def handle(self, *args, **options):
         key = console_public_key()
         self.stdout.write(key)
-        if options.get("fingerprint"):
+        if options["fingerprint"]:
             self.stderr.write(f"fingerprint {fingerprint(key)}")
