@@ -1,13 +1,17 @@
 # The two commands a newcomer needs: `make demo` and `make test`.
 VENV_PY := .venv/bin/python
 
-.PHONY: setup demo test lint
+.PHONY: setup demo lab test lint
 
 setup:
 	@bash scripts/setup.sh
 
 demo: setup
 	$(VENV_PY) scripts/with_redis.py --own $(VENV_PY) scripts/demo.py
+
+# The console managing real-kernel hosts (QEMU guests on Debian's kernel); LAB_HOSTS=3.
+lab: setup
+	$(VENV_PY) scripts/with_redis.py --own $(VENV_PY) scripts/lab.py
 
 lint: setup
 	.venv/bin/ruff check .

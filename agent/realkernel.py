@@ -15,9 +15,15 @@ from pathlib import Path
 from .errors import AgentError
 from .hostroot import HostRoot
 from .io_probe import MULTIPATH_CONF, multipath_report
-from .kernel import CONF_FILE, Kernel, find_tool, run_o2cb
+from .kernel import CONF_FILE, Kernel, find_tool, read_defaults, run_o2cb
 
 O2NET_CONNECTED = "sys/kernel/debug/o2net/connected_nodes"
+INIT_SCRIPT = "/etc/init.d/o2cb"
+REBOOT_COMMAND_ENV = "AGENT_REBOOT_COMMAND"
+
+
+def _systemd_runs() -> bool:
+    return Path("/run/systemd/system").is_dir()
 
 
 def real_root(path: Path = Path("/")) -> HostRoot:
@@ -70,13 +76,26 @@ class RealKernel(Kernel):
         run_o2cb("unregister-cluster", name, config=self.root.path(CONF_FILE))
 
     def service(self, action: str) -> None:
-        result = subprocess.run(
-            ["systemctl", action, "o2cb"], capture_output=True, text=True, timeout=120
-        )
+        # Debian ships o2cb as a SysV script that systemd wraps; a host booted without
+        # systemd (the lab's guests) runs the script itself, as sysvinit would.
+        if _systemd_runs():
+            command = ["systemctl", action, "o2cb"]
+        else:
+            command = [INIT_SCRIPT, action]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=120)
         if result.returncode != 0:
-            raise AgentError(f"systemctl {action} o2cb failed: {result.stderr.strip()}")
+            said = (result.stderr or result.stdout).strip().splitlines()
+            raise AgentError(f"{' '.join(command)} failed: {said[-1] if said else 'no message'}")
 
     def service_state(self) -> dict:
+        if not _systemd_runs():
+            defaults = read_defaults(self.root)
+            boot_cluster = defaults.get("O2CB_BOOTCLUSTER", "")
+            return {
+                "enabled": defaults.get("O2CB_ENABLED") == "true",
+                "active": bool(boot_cluster) and self.is_registered(boot_cluster),
+            }
+
         def check(what):
             result = subprocess.run(["systemctl", what, "--quiet", "o2cb"], capture_output=True)
             return result.returncode == 0
@@ -84,7 +103,20 @@ class RealKernel(Kernel):
         return {"enabled": check("is-enabled"), "active": check("is-active")}
 
     def reboot(self) -> None:
-        raise AgentError("The agent never reboots a real host.")
+        # Only where the host's owner said how (the lab's guests do); the answer goes back
+        # before the host goes down.
+        command = os.environ.get(REBOOT_COMMAND_ENV, "").strip()
+        if not command:
+            raise AgentError(
+                f"The agent never reboots a real host unless {REBOOT_COMMAND_ENV} says how."
+            )
+        subprocess.Popen(
+            ["sh", "-c", f"sleep 1; {command}"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
 
     def connected_nodes(self, cluster: str) -> list[int] | None:
         try:

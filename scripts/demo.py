@@ -49,27 +49,28 @@ def celery_worker(queue: str, name: str) -> list[str]:
     ]
 
 
-def main() -> int:
-    addr = os.environ.get("DEMO_ADDR", "127.0.0.1:8000")
-    sandbox = os.environ.get("SANDBOX_DIR", str(ROOT / "var" / "sandbox"))
-    run("manage.py", "migrate", "--no-input", "-v0")
-    run("manage.py", "seed_demo")
-    # The sandbox agent trusts this console's key: it refuses every call not sealed with it.
-    os.environ["AGENT_CONSOLE_KEY"] = subprocess.check_output(
-        [PY, "manage.py", "console_key"], cwd=ROOT, text=True
-    ).strip()
-    queue = os.environ.get("CONSOLE_QUEUE", "console")
-    processes = {
+def console_processes(addr: str, queue: str) -> dict[str, list[str]]:
+    """The console's own processes: web, the two workers and beat."""
+    return {
         "web": [PY, "manage.py", "runserver", addr, "--noreload"],
         "worker": celery_worker(queue, "console"),
         # Rounds (I/O health, sweeps) and reports on a worker of their own: no workflow
         # can hold them up.
         "rounds": celery_worker(f"{queue}.rounds", "rounds"),
         "beat": [*CELERY, "beat", "-l", "warning", "-s", str(ROOT / "var" / "celerybeat-schedule")],
-        "agent": [PY, "-m", "agent", "serve", "--sandbox", sandbox],
     }
+
+
+def console_key() -> str:
+    """This console's public key, which the agents it starts trust."""
+    return subprocess.check_output([PY, "manage.py", "console_key"], cwd=ROOT, text=True).strip()
+
+
+def supervise(processes: dict[str, list[str]], tick=None) -> int:
+    """Run the processes until Ctrl-C, restarting one that exits (as a service manager
+    does: a Celery worker can give up when Redis restarts under it) unless it keeps
+    exiting. `tick`, when given, is called twice a second."""
     children = {name: subprocess.Popen(cmd, cwd=ROOT) for name, cmd in processes.items()}
-    print(f"\nConsole running at http://{addr}/  (Ctrl-C stops everything)\n", flush=True)
     stopping = False
 
     def stop(*_):
@@ -79,8 +80,6 @@ def main() -> int:
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     exit_code = 0
-    # As a service manager does: a process that exits is started again (a Celery worker
-    # can give up when Redis restarts under it), unless it keeps exiting.
     exits: dict[str, list[float]] = {name: [] for name in processes}
     while not stopping:
         for name, child in children.items():
@@ -93,6 +92,8 @@ def main() -> int:
                 break
             print(f"{name} exited with {child.returncode}; starting it again.", file=sys.stderr)
             children[name] = subprocess.Popen(processes[name], cwd=ROOT)
+        if tick is not None:
+            tick()
         time.sleep(0.5)
     for child in children.values():
         if child.poll() is None:
@@ -103,6 +104,19 @@ def main() -> int:
         except subprocess.TimeoutExpired:
             child.kill()
     return exit_code
+
+
+def main() -> int:
+    addr = os.environ.get("DEMO_ADDR", "127.0.0.1:8000")
+    sandbox = os.environ.get("SANDBOX_DIR", str(ROOT / "var" / "sandbox"))
+    run("manage.py", "migrate", "--no-input", "-v0")
+    run("manage.py", "seed_demo")
+    # The sandbox agent trusts this console's key: it refuses every call not sealed with it.
+    os.environ["AGENT_CONSOLE_KEY"] = console_key()
+    processes = console_processes(addr, os.environ.get("CONSOLE_QUEUE", "console"))
+    processes["agent"] = [PY, "-m", "agent", "serve", "--sandbox", sandbox]
+    print(f"\nConsole running at http://{addr}/  (Ctrl-C stops everything)\n", flush=True)
+    return supervise(processes)
 
 
 if __name__ == "__main__":

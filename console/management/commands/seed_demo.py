@@ -1,13 +1,7 @@
-import secrets
-from pathlib import Path
-
 from django.conf import settings
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 
-from console.demo import sandbox_pool_seed
-from core.choices import Role
+from console.demo import demo_admin_account, sandbox_pool_seed
 
 
 class Command(BaseCommand):
@@ -22,7 +16,7 @@ class Command(BaseCommand):
             f"Sandbox pool: {hosts} hosts in {settings.SANDBOX_DIR}, cluster {cluster}."
         )
         self._demo_storage(cluster)
-        self._admin_account()
+        self.stdout.write(self.style.SUCCESS(demo_admin_account()))
 
     def _demo_storage(self, cluster):
         """One SR on the sandbox SAN's first LUN, added by the worker once the agent runs,
@@ -41,21 +35,3 @@ class Command(BaseCommand):
             name=f"Add the demo SR to {cluster}",
         )
         self.stdout.write("Queued: the demo SR, on the sandbox SAN's first LUN.")
-
-    def _admin_account(self):
-        # The password lives in a private file so a second run can print it again.
-        secret = Path(settings.BASE_DIR) / "var" / "demo-admin-password"
-        User = get_user_model()
-        user = User.objects.filter(username="admin").first()
-        if user is None or not secret.exists():
-            password = secrets.token_urlsafe(12)
-            user = user or User(username="admin", email="admin@localhost")
-            user.set_password(password)
-            user.save()
-            secret.parent.mkdir(parents=True, exist_ok=True)
-            secret.touch(mode=0o600)
-            secret.write_text(password + "\n")
-        user.groups.add(Group.objects.get(name=Role.POOL_ADMIN))
-        self.stdout.write(
-            self.style.SUCCESS(f"Log in as admin with password {secret.read_text().strip()}")
-        )

@@ -1,0 +1,95 @@
+"""The lab as a whole: its settings file, its SAN and its guests.
+
+`var/lab/lab.json` records how the running lab was started (guest count, LUNs, the
+switch's port, the console's Redis), so any process (the lab runner, `python -m lab
+fault`, the console's Faults page) builds the same `Lab` and acts on the same guests.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from .guest import Guest
+from .kernel import GuestKernel, LabError
+from .san import San
+from .settings import LabSettings, Timeouts
+
+SETTINGS_FILE = "lab.json"
+
+
+class Lab:
+    def __init__(self, lab_dir: Path, settings: LabSettings):
+        self.dir = lab_dir.resolve()
+        self.settings = settings
+        self.kernel = GuestKernel(self.dir)
+        self.san = San(self.dir, settings.luns, settings.lun_bytes)
+        self.guests = [
+            Guest(self.dir, index, self.kernel, self.san, settings)
+            for index in range(1, settings.hosts + 1)
+        ]
+
+    @classmethod
+    def create(cls, lab_dir: Path, settings: LabSettings) -> Lab:
+        lab_dir.mkdir(parents=True, exist_ok=True)
+        (lab_dir / SETTINGS_FILE).write_text(json.dumps(asdict(settings), indent=2) + "\n")
+        return cls(lab_dir, settings)
+
+    @classmethod
+    def load(cls, lab_dir: Path) -> Lab:
+        try:
+            raw = json.loads((lab_dir / SETTINGS_FILE).read_text())
+        except FileNotFoundError:
+            raise LabError(f"No lab in {lab_dir}: start one with `make lab`.") from None
+        raw["timeouts"] = Timeouts(**raw.get("timeouts", {}))
+        return cls(lab_dir, LabSettings(**raw))
+
+    def guest(self, name: str) -> Guest:
+        for guest in self.guests:
+            if name in (guest.name, str(guest.index)):
+                return guest
+        names = ", ".join(g.name for g in self.guests)
+        raise LabError(f"No guest {name}: the lab has {names}.")
+
+    # Running ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.kernel.prepare()
+        self.san.create()
+        for guest in self.guests:
+            guest.start()
+
+    def restart_exited(self) -> list[str]:
+        """Start again every guest whose QEMU ended (a fence, a panic, a planned reboot):
+        a real host comes back by itself after each. Returns what happened, to print."""
+        said = []
+        for guest in self.guests:
+            if guest.process is None or guest.running() or guest.planned_stop:
+                continue
+            ended = guest.console_text()
+            why = "a planned reboot" if "lab: planned reboot" in ended else "a reset"
+            if "is very sorry to be fencing this system" in ended:
+                why = "an O2CB fence"
+            elif "Kernel panic" in ended:
+                why = "a kernel panic"
+            guest.start()
+            said.append(f"{guest.name} restarted after {why} (boot {guest.boots}).")
+        return said
+
+    def stop(self) -> None:
+        for guest in self.guests:
+            guest.stop()
+            self.san.stop(guest)
+
+    def wait_for_console(self, text: str, timeout: float) -> None:
+        """Wait until every guest's current console shows `text` (e.g. its "up" line)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            waiting = [g.name for g in self.guests if text not in g.console_text()]
+            if not waiting:
+                return
+            if time.monotonic() > deadline:
+                raise LabError(f"{', '.join(waiting)} did not show {text!r} in {timeout:g} s.")
+            time.sleep(1)
