@@ -16,6 +16,7 @@ FAULTS = {
     "pause": "stop the guest's CPUs: it hangs, its heartbeat and network stop",
     "resume": "let a paused guest run again",
     "reset": "press the guest's reset button (a crash with no warning)",
+    "reboot": "a clean reboot, as an admin's `reboot` on the host does (o2cb stops first)",
     "stall-path": "stall one path of a LUN (target LUN:PATH, e.g. lun0:1): I/O on it hangs",
     "fail-path": "fail one path of a LUN (target LUN:PATH): I/O on it errors at once",
     "stall-lun": "stall every path of a LUN (target LUN): the LUN hangs on this guest",
@@ -55,6 +56,8 @@ def apply(lab: Lab, guest_name: str, fault: str, target: str | None = None) -> s
         guest.qmp("cont")
     elif fault == "reset":
         guest.qmp("system_reset")
+    elif fault == "reboot":
+        guest.tell("reboot")
     elif fault in ("stall-path", "fail-path", "restore-path"):
         lun, path = _lun_path(lab, target)
         {"stall-path": lab.san.stall, "fail-path": lab.san.fail, "restore-path": lab.san.restore}[

@@ -18,6 +18,7 @@ the last boot's evidence (lab/guest/boot).
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import time
 import uuid
@@ -45,12 +46,18 @@ class Guest:
         self.process: subprocess.Popen | None = None
         self.boots = 0
         self.planned_stop = False
+        self._reset_seen: float | None = None
 
     # Files -----------------------------------------------------------------------------
 
     @property
     def qmp_socket(self) -> Path:
         return self.dir / "qmp.sock"
+
+    @property
+    def control_socket(self) -> Path:
+        """A serial line into the guest: what an admin's shell on the host would do."""
+        return self.dir / "control.sock"
 
     @property
     def console_log(self) -> Path:
@@ -189,6 +196,13 @@ class Guest:
             start_new_session=True,  # Ctrl-C is the lab's to handle, not each guest's
         )
         self.planned_stop = False
+        self._reset_seen = None
+
+    def reset_seen(self, now: float) -> float:
+        """Seconds since this boot's reset was first seen (0 on first sight)."""
+        if self._reset_seen is None:
+            self._reset_seen = now
+        return now - self._reset_seen
 
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
@@ -220,6 +234,15 @@ class Guest:
             raise LabError(f"{self.name}'s monitor did not answer: {exc}") from exc
         finally:
             monitor.close()
+
+    def tell(self, command: str) -> None:
+        """Send a command to the guest's control line (lab/guest/boot reads it)."""
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as line:
+            try:
+                line.connect(os.fspath(self.control_socket))
+                line.sendall(command.encode() + b"\n")
+            except OSError as exc:
+                raise LabError(f"{self.name}'s control line did not answer: {exc}") from exc
 
     def console_text(self) -> str:
         try:

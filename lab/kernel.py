@@ -42,10 +42,11 @@ def kernel_package() -> str:
 
 
 class GuestKernel:
-    """The unpacked kernel under `<lab>/kernel/`: vmlinuz, modules and the initramfs."""
+    """The unpacked kernel in its own directory (make lab's is var/lab/kernel/, which the
+    lab tests share): vmlinuz, modules and the initramfs."""
 
-    def __init__(self, lab_dir: Path):
-        self.dir = (lab_dir / "kernel").resolve()
+    def __init__(self, kernel_dir: Path):
+        self.dir = kernel_dir.resolve()
 
     @property
     def release(self) -> str:

@@ -18,13 +18,19 @@ from .san import San
 from .settings import LabSettings, Timeouts
 
 SETTINGS_FILE = "lab.json"
+# What the kernel prints as it resets the machine: ocfs2's fence (o2quo_fence_self),
+# reboot(2), a panic with panic=1.
+RESETTING = ("is very sorry to be fencing this system", "reboot: Restarting system", "Rebooting in")
+RESET_GRACE = 5.0
 
 
 class Lab:
     def __init__(self, lab_dir: Path, settings: LabSettings):
         self.dir = lab_dir.resolve()
         self.settings = settings
-        self.kernel = GuestKernel(self.dir)
+        self.kernel = GuestKernel(
+            Path(settings.kernel_dir) if settings.kernel_dir else self.dir / "kernel"
+        )
         self.san = San(self.dir, settings.luns, settings.lun_bytes)
         self.guests = [
             Guest(self.dir, index, self.kernel, self.san, settings)
@@ -66,11 +72,22 @@ class Lab:
         a real host comes back by itself after each. Returns what happened, to print."""
         said = []
         for guest in self.guests:
-            if guest.process is None or guest.running() or guest.planned_stop:
+            if guest.process is None or guest.planned_stop:
                 continue
             ended = guest.console_text()
-            why = "a planned reboot" if "lab: planned reboot" in ended else "a reset"
-            if "is very sorry to be fencing this system" in ended:
+            if guest.running():
+                # QEMU resets only once in-flight I/O drains, which a stalled path never
+                # does; a real host's reset does not wait for its SAN, so neither do we.
+                resetting = any(line in ended for line in RESETTING)
+                if resetting and guest.reset_seen(time.monotonic()) > RESET_GRACE:
+                    guest.process.kill()
+                    guest.process.wait()
+                else:
+                    continue
+            why = "a reset"
+            if "lab: planned reboot" in ended:
+                why = "a planned reboot"
+            elif "is very sorry to be fencing this system" in ended:
                 why = "an O2CB fence"
             elif "Kernel panic" in ended:
                 why = "a kernel panic"

@@ -30,6 +30,7 @@ class LabSettings:
     console_queue: str = "console"
     report_interval: float = 5.0
     timeouts: Timeouts = field(default_factory=Timeouts)
+    kernel_dir: str = ""  # default: the lab directory's kernel/
 
 
 def guest_redis_url(url: str) -> str:

@@ -40,7 +40,7 @@ def main() -> int:
     except BlockingIOError:
         print(f"error: a lab is already running from {LAB_DIR}; stop it first.", file=sys.stderr)
         return 1
-    kernel = GuestKernel(LAB_DIR)
+    kernel = GuestKernel(LAB_DIR / "kernel")
     try:
         print("Preparing the guests' kernel (Debian's linux-image-amd64)...", flush=True)
         kernel.prepare()

@@ -4,7 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEBIAN_PACKAGES=(redis-server ocfs2-tools chromium)
+# The lab (make lab, the lab tests): QEMU, and what its guests run from this machine.
+DEBIAN_PACKAGES=(redis-server ocfs2-tools chromium qemu-system-x86 qemu-utils busybox-static kmod
+  cpio e2fsprogs udev multipath-tools iproute2)
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
