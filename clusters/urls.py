@@ -1,4 +1,5 @@
 from django.urls import path
+from django.views.generic import RedirectView
 
 from . import views
 
@@ -8,7 +9,9 @@ urlpatterns = [
     path("hosts/<int:pk>/accept/", views.host_accept, name="host-accept"),
     path("hosts/<int:pk>/io/", views.host_io, name="host-io"),
     path("srs/<int:pk>/io/", views.sr_io, name="sr-io"),
-    path("sandbox/faults/", views.sandbox_faults, name="sandbox-faults"),
+    path("faults/", views.faults, name="faults"),
+    # Its address before lab guests could be given faults too.
+    path("sandbox/faults/", RedirectView.as_view(pattern_name="faults"), name="sandbox-faults"),
     path("clusters/", views.cluster_list, name="cluster-list"),
     path("clusters/<int:pk>/", views.cluster_detail, name="cluster-detail"),
     path("clusters/<int:pk>/start/", views.cluster_start, name="cluster-start"),

@@ -9,6 +9,7 @@ from clusters.selectors.clusters import MEMBERS_PER_PAGE, cluster_overview, clus
 from clusters.selectors.hosts import hosts_with_memberships
 from clusters.services import hosts as host_services
 from clusters.services import memberships
+from clusters.services.faults import fault_catalogue, fault_inject, fault_targets, running_lab
 from core.decorators import role_required
 from core.errors import ConsoleError
 from core.forms import posted_id
@@ -167,14 +168,13 @@ def sr_io(request, pk: int):
 
 
 @role_required(ADMINISTER)
-def sandbox_faults(request):
-    """The demo panel: break and mend sandbox hosts' I/O paths to watch health react."""
-    from agent.sandbox.faults import FAULTS
-
+def faults(request):
+    """The drill panel: break and mend sandbox hosts and lab guests, watch health react."""
+    lab = running_lab()
     if request.method == "POST":
-        host = get_object_or_404(Host, pk=posted_id(request, "host"), sandbox=True)
+        host = get_object_or_404(Host, pk=posted_id(request, "host"))
         try:
-            host_services.sandbox_fault_inject(
+            said = fault_inject(
                 host=host,
                 fault=request.POST.get("fault", ""),
                 target=request.POST.get("target", "").strip(),
@@ -183,12 +183,12 @@ def sandbox_faults(request):
         except ConsoleError as exc:
             messages.error(request, exc.message)
         else:
-            messages.success(
-                request,
-                f"{request.POST.get('fault')} {request.POST.get('target', '')} done on {host}; "
-                "the next health round (every few seconds) shows it.",
-            )
-        return redirect("sandbox-faults")
-    hosts = Host.objects.filter(sandbox=True, registration=HostRegistration.ACCEPTED)
-    rows = [(host, host_io_overview(host, charts=False)) for host in hosts]
-    return render(request, "clusters/sandbox_faults.html", {"rows": rows, "faults": FAULTS})
+            messages.success(request, f"{said} The next health round (every few seconds) shows it.")
+        return redirect("faults")
+    rows = []
+    for host in Host.objects.filter(registration=HostRegistration.ACCEPTED).order_by("hostname"):
+        catalogue = fault_catalogue(host, lab)
+        if catalogue is not None:
+            overview = host_io_overview(host, charts=False)
+            rows.append((host, overview, catalogue, fault_targets(host, lab)))
+    return render(request, "clusters/faults.html", {"rows": rows, "lab": lab})

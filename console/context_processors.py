@@ -1,3 +1,5 @@
+from django.conf import settings
+
 from clusters.models import Host
 from clusters.selectors.clusters import restart_banners
 from core.permissions import can_administer, can_operate, can_view
@@ -13,5 +15,5 @@ def console(request):
         "can_administer": can_administer(user),
         "restart_banners": restart_banners() if can_view(user) else [],
         # Evaluated by the template only where it is asked for (the admin's menu).
-        "sandbox_hosts": lambda: Host.objects.filter(sandbox=True).exists(),
+        "drill_hosts": lambda: bool(settings.LAB_DIR) or Host.objects.filter(sandbox=True).exists(),
     }

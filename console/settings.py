@@ -319,6 +319,9 @@ REBOOT_TIMEOUT = float(os.environ.get("REBOOT_TIMEOUT", "900"))
 SANDBOX_VM_MOVE_SECONDS = float(os.environ.get("SANDBOX_VM_MOVE_SECONDS", "0.5"))
 # Sandbox hosts live here, one directory per host, for the demo and the tests.
 SANDBOX_DIR = Path(os.environ.get("SANDBOX_DIR", BASE_DIR / "var" / "sandbox"))
+# The real-kernel lab this console manages (set by `make lab`): its guests get faults from
+# the Faults page. Empty for any other console.
+LAB_DIR = os.environ.get("LAB_DIR", "")
 # A host not heard from for this long is shown as silent.
 AGENT_SILENT_AFTER = timedelta(seconds=float(os.environ.get("AGENT_SILENT_AFTER", "45")))
 

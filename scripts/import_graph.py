@@ -24,11 +24,12 @@ ROOT = Path(__file__).resolve().parent.parent
 # Bottom first. A package may import the packages listed for it, nothing else of ours.
 LAYERS: dict[str, set[str]] = {
     "agent": set(),
+    "lab": set(),
     "core": set(),
-    "clusters": {"core", "agent"},
+    "clusters": {"core", "agent", "lab"},
     "maintenance": {"clusters", "core", "agent"},
     "crashes": {"clusters", "core", "agent"},
-    "console": {"maintenance", "crashes", "clusters", "core", "agent"},
+    "console": {"maintenance", "crashes", "clusters", "core", "agent", "lab"},
 }
 
 

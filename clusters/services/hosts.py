@@ -1,4 +1,4 @@
-"""Writes for hosts: their reports, acceptance, silence, checks and sandbox faults."""
+"""Writes for hosts: their reports, acceptance, silence and checks."""
 
 from __future__ import annotations
 
@@ -260,21 +260,3 @@ def hosts_check_run(task: Task) -> None:
         )
     else:
         task_finish(task=task, status=TaskStatus.SUCCEEDED)
-
-
-def sandbox_fault_inject(*, host: Host, fault: str, target: str | None, actor) -> dict:
-    """Break or mend a sandbox host's I/O paths, for demos and drills (sandbox hosts only)."""
-    from agent.sandbox.faults import FAULTS
-
-    if not host.sandbox:
-        raise ConsoleError(f"{host} is a real host: faults are only injected into sandbox hosts.")
-    if fault not in FAULTS:
-        raise ConsoleError(f"Unknown fault '{fault}'; use one of: {', '.join(FAULTS)}.")
-    state = encode(agent(host).sandbox_fault(fault, target or None))
-    audit_record(
-        actor=actor,
-        action="sandbox.fault",
-        target=host,
-        message=f"{fault} {target or ''}".strip(),
-    )
-    return state

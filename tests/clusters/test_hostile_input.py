@@ -26,6 +26,6 @@ def test_joining_a_host_that_is_not_a_whole_number_is_a_clear_400(client, admin_
 def test_sandbox_faults_refuse_a_host_that_is_not_a_whole_number(client, admin_user, value):
     HostFactory(sandbox=True)
     client.force_login(admin_user)
-    answer = client.post(reverse("sandbox-faults"), {"host": value, "fault": "x"})
+    answer = client.post(reverse("faults"), {"host": value, "fault": "x"})
     assert answer.status_code == 400
     assert "whole number" in answer.content.decode()

@@ -12,7 +12,7 @@ from agent.probes.multipath_conf import parse_multipath_conf, queueing_for
 from clusters.iohealth import rules
 from clusters.iohealth.services import io_health_record
 from clusters.models import LUN, PBD, SR
-from clusters.services.hosts import sandbox_fault_inject
+from clusters.services.faults import fault_inject
 from clusters.services.memberships import membership_create
 from core.models import Alert
 from tests.conftest import api_client_for
@@ -292,9 +292,9 @@ def test_io_health_api(sick_pool, readonly_user):
 
 def test_fault_panel_is_for_pool_admins_only(client, operator_user, admin_user, sick_pool):
     client.force_login(operator_user)
-    assert client.get(reverse("sandbox-faults")).status_code == 403
+    assert client.get(reverse("faults")).status_code == 403
     client.force_login(admin_user)
-    assert client.get(reverse("sandbox-faults")).status_code == 200
+    assert client.get(reverse("faults")).status_code == 200
 
 
 @pytest.mark.django_db
@@ -302,7 +302,7 @@ def test_faults_are_refused_on_real_hosts(admin_user):
     from core.errors import ConsoleError
 
     with pytest.raises(ConsoleError, match="real host"):
-        sandbox_fault_inject(
+        fault_inject(
             host=HostFactory(sandbox=False), fault="path-fail", target="sdb", actor=admin_user
         )
 

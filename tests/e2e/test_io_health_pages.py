@@ -32,9 +32,9 @@ def test_admin_breaks_paths_and_sees_the_host_turn_amber_red_and_green(
     page, screenshot, sandbox_pool, admin_user
 ):
     log_in(page, admin_user.username)
-    page.get_by_role("link", name="Sandbox faults").click()
+    page.get_by_role("link", name="Faults", exact=True).click()
     apply_fault(page, "sandbox-02", "path-fail", "sdc")
-    assert "path-fail sdc done on sandbox-02" in page.locator(".message").first.inner_text()
+    assert "sandbox-02: path-fail sdc done." in page.locator(".message").first.inner_text()
     io_health_collect(timeout=10)
 
     page.locator('section[data-host="sandbox-02"] h2 a').click()
@@ -44,7 +44,7 @@ def test_admin_breaks_paths_and_sees_the_host_turn_amber_red_and_green(
     assert "What to do" in page.locator(".findings").first.inner_text()
     screenshot("host-io-degraded")
 
-    page.get_by_role("link", name="Sandbox faults").click()
+    page.get_by_role("link", name="Faults", exact=True).click()
     apply_fault(page, "sandbox-02", "path-fail", "sdb")
     io_health_collect(timeout=10)
     page.get_by_role("link", name="Dashboard").click()
@@ -53,7 +53,7 @@ def test_admin_breaks_paths_and_sees_the_host_turn_amber_red_and_green(
     assert "no working path" in summary.inner_text()
     screenshot("dashboard-io-critical")
 
-    page.get_by_role("link", name="Sandbox faults").click()
+    page.get_by_role("link", name="Faults", exact=True).click()
     apply_fault(page, "sandbox-02", "restore")
     io_health_collect(timeout=10)
     page.get_by_role("link", name="sandbox-02").first.click()
@@ -63,4 +63,4 @@ def test_admin_breaks_paths_and_sees_the_host_turn_amber_red_and_green(
 
 def test_operators_are_not_offered_the_fault_panel(page, sandbox_pool, operator_user):
     log_in(page, operator_user.username)
-    assert page.get_by_role("link", name="Sandbox faults").count() == 0
+    assert page.get_by_role("link", name="Faults", exact=True).count() == 0
