@@ -22,10 +22,6 @@ INIT_SCRIPT = "/etc/init.d/o2cb"
 REBOOT_COMMAND_ENV = "AGENT_REBOOT_COMMAND"
 
 
-def _systemd_runs() -> bool:
-    return Path("/run/systemd/system").is_dir()
-
-
 def real_root(path: Path = Path("/")) -> HostRoot:
     """The host this agent runs on (or a copy of its files under `path`)."""
     return HostRoot(Path(path), RealKernel)
@@ -75,10 +71,13 @@ class RealKernel(Kernel):
     def unregister(self, name: str) -> None:
         run_o2cb("unregister-cluster", name, config=self.root.path(CONF_FILE))
 
+    def _systemd_runs(self) -> bool:
+        return self.root.path("run/systemd/system").is_dir()
+
     def service(self, action: str) -> None:
         # Debian ships o2cb as a SysV script that systemd wraps; a host booted without
         # systemd (the lab's guests) runs the script itself, as sysvinit would.
-        if _systemd_runs():
+        if self._systemd_runs():
             command = ["systemctl", action, "o2cb"]
         else:
             command = [INIT_SCRIPT, action]
@@ -88,7 +87,7 @@ class RealKernel(Kernel):
             raise AgentError(f"{' '.join(command)} failed: {said[-1] if said else 'no message'}")
 
     def service_state(self) -> dict:
-        if not _systemd_runs():
+        if not self._systemd_runs():
             defaults = read_defaults(self.root)
             boot_cluster = defaults.get("O2CB_BOOTCLUSTER", "")
             return {

@@ -4,6 +4,8 @@ host of a real pool never gets one."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from django.conf import settings
 
 from clusters.agents import agent
@@ -20,7 +22,7 @@ def running_lab():
     if not settings.LAB_DIR:
         return None
     try:
-        return Lab.load(settings.LAB_DIR)
+        return Lab.load(Path(settings.LAB_DIR))
     except LabError:
         return None
 
