@@ -6,7 +6,7 @@ from django.views.decorators.http import require_POST
 
 from clusters.iohealth.selectors import host_io_overview, sr_io_overview
 from clusters.selectors.clusters import MEMBERS_PER_PAGE, cluster_overview, clusters_with_counts
-from clusters.selectors.hosts import hosts_with_memberships
+from clusters.selectors.hosts import hosts_in_no_cluster, hosts_with_memberships
 from clusters.services import hosts as host_services
 from clusters.services import memberships
 from core.decorators import role_required
@@ -28,7 +28,7 @@ def host_list(request):
 
 @role_required()
 def cluster_list(request):
-    """The clusters; a pool-admin can make one here, with every accepted host as member."""
+    """The clusters; a pool-admin can make one here, with the accepted hosts in no cluster."""
     form = ClusterForm(request.POST or None)
     if request.method == "POST":
         if not request.user.has_perm(ADMINISTER):
@@ -37,9 +37,16 @@ def cluster_list(request):
             try:
                 cluster = memberships.cluster_create(actor=request.user, **form.cleaned_data)
             except ConsoleError as exc:
-                messages.error(request, exc.message)
+                form.add_error(None, exc.message)  # beside what was typed, which stays
             else:
-                messages.success(request, f"{cluster} created; its members are being set up.")
+                if cluster.memberships.exists():
+                    messages.success(request, f"{cluster} created; its members are being set up.")
+                else:
+                    messages.success(
+                        request,
+                        f"{cluster} created with no members: no accepted host is free (a host "
+                        "runs one O2CB cluster). Add hosts from its page once they are.",
+                    )
                 return redirect(cluster.get_absolute_url())
     return render(
         request,
@@ -52,9 +59,7 @@ def cluster_list(request):
 def cluster_detail(request, pk: int):
     cluster = get_object_or_404(Cluster, pk=pk)
     overview = cluster_overview(cluster)
-    joinable = Host.objects.filter(registration=HostRegistration.ACCEPTED).exclude(
-        memberships__cluster=cluster, memberships__left__isnull=True
-    )
+    joinable = hosts_in_no_cluster()  # a host runs one O2CB cluster
     template = (
         "clusters/_cluster_live.html"
         if request.headers.get("HX-Request")
@@ -90,7 +95,7 @@ def hosts_check(request):
 def host_accept(request, pk: int):
     host = get_object_or_404(Host, pk=pk)
     host_services.host_accept(host=host, actor=request.user)
-    messages.success(request, f"{host} accepted; it joins the pool's auto-join clusters.")
+    messages.success(request, f"{host} accepted; it joins the pool's auto-join cluster, if any.")
     return redirect("host-list")
 
 

@@ -32,6 +32,23 @@ def host_clusters(host: Host) -> list[Cluster]:
     return list(Cluster.objects.filter(memberships__host=host, memberships__left__isnull=True))
 
 
+def hosts_in_no_cluster():
+    """Accepted hosts that are a current member of no cluster: the ones a cluster may take
+    (a host runs one O2CB cluster)."""
+    members = Membership.objects.filter(left__isnull=True, host__isnull=False).values("host")
+    return Host.objects.filter(registration=HostRegistration.ACCEPTED).exclude(pk__in=members)
+
+
+def current_membership(host: Host) -> Membership | None:
+    """The host's membership that has not left, in whichever cluster (there is one at most)."""
+    return (
+        Membership.objects.filter(host=host, left__isnull=True)
+        .select_related("cluster")
+        .order_by("created", "pk")
+        .first()
+    )
+
+
 def hosts_with_memberships():
     return Host.objects.prefetch_related(
         Prefetch(
