@@ -6,7 +6,12 @@ from django.views.decorators.http import require_POST
 
 from clusters.iohealth.selectors import host_io_overview, sr_io_overview
 from clusters.selectors.clusters import MEMBERS_PER_PAGE, cluster_overview, clusters_with_counts
-from clusters.selectors.hosts import hosts_in_no_cluster, hosts_with_memberships
+from clusters.selectors.hosts import (
+    host_known_down,
+    hosts_in_no_cluster,
+    hosts_with_memberships,
+    member_activity,
+)
 from clusters.services import hosts as host_services
 from clusters.services import memberships
 from core.decorators import role_required
@@ -135,19 +140,29 @@ def membership_create(request, pk: int):
 
 @role_required(ADMINISTER)
 def membership_destroy(request, pk: int):
-    """Say what removing a node means before doing it; the POST does it."""
-    membership = get_object_or_404(Membership.objects.select_related("cluster"), pk=pk)
-    if request.method != "POST":
-        others = membership.cluster.memberships.filter(left__isnull=True).exclude(pk=pk)
-        return render(
-            request,
-            "clusters/membership_destroy.html",
-            {"membership": membership, "others": others.select_related("host")},
-        )
-    return _run(
+    """Say what removing a node means before doing it, or why it cannot be done yet (a node
+    still active: maintenance first); the POST does it."""
+    membership = get_object_or_404(Membership.objects.select_related("cluster", "host"), pk=pk)
+    if request.method == "POST":
+        try:
+            _membership, task = memberships.membership_destroy(
+                membership=membership, actor=request.user
+            )
+        except ConsoleError as exc:
+            if member_activity(membership) is None:  # else the page below says it, with a link
+                messages.error(request, exc.message)
+            return redirect("membership-destroy", pk=pk)
+        return redirect("task-detail", pk=task.pk)
+    others = membership.cluster.memberships.filter(left__isnull=True).exclude(pk=pk)
+    return render(
         request,
-        lambda: memberships.membership_destroy(membership=membership, actor=request.user)[1],
-        membership.cluster.get_absolute_url(),
+        "clusters/membership_destroy.html",
+        {
+            "membership": membership,
+            "others": others.select_related("host"),
+            "activity": member_activity(membership),
+            "known_down": membership.host is not None and host_known_down(membership.host),
+        },
     )
 
 

@@ -7,7 +7,12 @@ from django.utils import timezone
 
 from clusters.choices import O2CB_MAX_NODES, HostRegistration
 from clusters.models import Cluster, Host, Membership
-from clusters.selectors.hosts import cluster_members, current_membership, hosts_in_no_cluster
+from clusters.selectors.hosts import (
+    cluster_members,
+    current_membership,
+    hosts_in_no_cluster,
+    member_activity,
+)
 from core.choices import AuditOutcome, TaskStatus
 from core.errors import ConsoleError
 from core.models import Task
@@ -122,9 +127,16 @@ def membership_create(*, cluster: Cluster, host: Host, actor) -> tuple[Membershi
 
 
 def membership_destroy(*, membership: Membership, actor) -> tuple[Membership, Task]:
-    """The host leaves: its number stays held until every member restarted after now."""
+    """The host leaves: its number stays held until every member restarted after now.
+
+    Refused while the host is still an active node (`o2cb remove-node` refuses one): the
+    monitor last saw it run O2CB, or it has an SR of the cluster plugged. Maintenance stops
+    and unplugs it first; a host known down (silent) is forgotten whatever it last ran."""
     with transaction.atomic():
         membership = Membership.objects.select_for_update().get(pk=membership.pk)
+        activity = member_activity(membership)
+        if activity is not None:
+            raise ConsoleError(activity.refusal, detail=activity.detail)
         if membership.left is None:
             membership.left = timezone.now()
             membership.save(update_fields=["left"])

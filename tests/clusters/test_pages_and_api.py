@@ -236,3 +236,37 @@ def test_the_cluster_page_offers_only_hosts_in_no_cluster(client, admin_user):
     )
     assert f"{hosts[0].hostname} is already node 0 of cluster Pool" in response.content.decode()
     assert not other.memberships.exists()
+
+
+def test_the_api_refuses_to_remove_a_running_member_with_409_and_the_next_step(admin_user):
+    from .test_services import active_member
+
+    _cluster, host, membership = active_member()
+    response = api_client_for(admin_user).delete(f"/api/memberships/{membership.pk}/")
+    assert response.status_code == 409
+    body = response.json()
+    assert "O2CB cannot remove a node that is still active" in body["message"]
+    assert "Put sandbox-02 into maintenance first" in body["message"]
+    assert body["detail"]["hostname"] == "sandbox-02" and body["detail"]["running"] is True
+    assert body["detail"]["maintenance_page"] == reverse("host-maintenance", args=[host.pk])
+    membership.refresh_from_db()
+    assert membership.left is None
+
+
+def test_the_removal_page_refuses_a_running_member_and_links_to_maintenance(client, admin_user):
+    from .test_services import active_member
+
+    _cluster, host, membership = active_member()
+    client.force_login(admin_user)
+    url = reverse("membership-destroy", args=[membership.pk])
+    html = client.get(url).content.decode()
+    assert 'id="removal-refused"' in html
+    assert "Put sandbox-02 into maintenance first" in html
+    assert f'href="{reverse("host-maintenance", args=[host.pk])}"' in html
+    assert "Remove node 0 from the cluster" not in html, "no button for what is refused"
+    response = client.post(url, follow=True)
+    text = response.content.decode()
+    assert "Put sandbox-02 into maintenance first" in text
+    assert f'href="{reverse("host-maintenance", args=[host.pk])}"' in text
+    membership.refresh_from_db()
+    assert membership.left is None

@@ -273,3 +273,71 @@ def test_an_accepted_host_joins_one_auto_join_cluster_even_if_there_are_two(db, 
     host = HostFactory(registration="pending")
     host_accept(host=host, actor=admin_user)
     assert list(host.memberships.values_list("cluster", flat=True)) == [first.pk]
+
+
+# No removal of a running member: `o2cb remove-node` refuses a node that is still active.
+
+
+def active_member(name="sandbox-02"):
+    """A member of Pool that reports, runs O2CB (as the monitor last saw) and has Gold."""
+    from .factories import plugged_sr, seen_running
+
+    cluster = ClusterFactory(name="Pool")
+    host = HostFactory(hostname=name, last_heard=timezone.now())
+    membership = join(cluster, host)
+    seen_running(cluster, host)
+    plugged_sr(cluster, [host])
+    return cluster, host, membership
+
+
+def test_a_member_that_runs_o2cb_with_a_plugged_sr_is_not_removed(db):
+    cluster, host, membership = active_member()
+    with pytest.raises(ConsoleError) as refused:
+        membership_destroy(membership=membership, actor=None)
+    message = refused.value.message
+    assert message.startswith("sandbox-02 still runs O2CB in Pool (as last seen at ")
+    assert "and has Gold plugged, and O2CB cannot remove a node that is still active." in message
+    assert "Put sandbox-02 into maintenance first" in message
+    assert refused.value.status_code == 409
+    assert refused.value.detail["plugged"] == ["Gold"]
+    assert refused.value.detail["maintenance_page"] == f"/hosts/{host.pk}/maintenance/"
+    membership.refresh_from_db()
+    assert membership.left is None
+    assert not AuditEvent.objects.filter(action="membership.destroy").exists()
+
+
+def test_a_member_that_only_runs_o2cb_is_not_removed_either(db):
+    from clusters.models import PBD
+
+    _cluster, _host, membership = active_member()
+    PBD.objects.update(plugged=False)
+    with pytest.raises(ConsoleError, match=r"still runs O2CB in Pool \(as last seen at [^)]*\), "):
+        membership_destroy(membership=membership, actor=None)
+
+
+def test_a_member_that_only_has_storage_plugged_is_not_removed_either(db):
+    from clusters.models import ClusterHostStatus
+
+    _cluster, _host, membership = active_member()
+    ClusterHostStatus.objects.update(running=False)
+    with pytest.raises(ConsoleError, match="sandbox-02 still has Gold plugged, and O2CB"):
+        membership_destroy(membership=membership, actor=None)
+
+
+def test_a_member_stopped_and_unplugged_is_removed(db):
+    from clusters.models import PBD, ClusterHostStatus
+
+    _cluster, _host, membership = active_member()
+    ClusterHostStatus.objects.update(running=False)
+    PBD.objects.update(plugged=False)
+    left, _task = membership_destroy(membership=membership, actor=None)
+    assert left.left is not None
+
+
+def test_a_dead_member_is_forgotten_though_its_last_state_was_running(db, settings):
+    _cluster, host, membership = active_member()
+    settings.AGENT_SILENT_AFTER = timedelta(seconds=45)
+    host.last_heard = timezone.now() - timedelta(minutes=10)
+    host.save()
+    left, _task = membership_destroy(membership=membership, actor=None)
+    assert left.left is not None
