@@ -341,3 +341,32 @@ def test_a_dead_member_is_forgotten_though_its_last_state_was_running(db, settin
     host.save()
     left, _task = membership_destroy(membership=membership, actor=None)
     assert left.left is not None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_clusters_taking_one_host_at_once_get_it_once():
+    if connection.vendor != "postgresql":
+        pytest.skip("row locking under real concurrency is checked on PostgreSQL (CI)")
+    clusters = [ClusterFactory(auto_join=False) for _ in range(8)]
+    host = HostFactory()
+    refused, errors, barrier = [], [], threading.Barrier(len(clusters))
+
+    def create(cluster):
+        try:
+            barrier.wait()
+            join(cluster, host)
+        except ConsoleError as exc:
+            refused.append(exc)
+        except Exception as exc:  # collected and asserted below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=create, args=(c,)) for c in clusters]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert Membership.objects.filter(host=host, left__isnull=True).count() == 1
+    assert len(refused) == len(clusters) - 1
