@@ -188,6 +188,12 @@ class Kernel:
     def is_registered(self, name: str) -> bool:
         return self.cluster_dir(name).is_dir()
 
+    def registered_clusters(self) -> list[str]:
+        """The clusters in configfs: at most one, the kernel holds one O2CB cluster per host
+        (o2nm_cluster_group_make_group answers -ENOSPC for a second)."""
+        base = self.root.path(CONFIGFS)
+        return sorted(child.name for child in base.iterdir()) if base.is_dir() else []
+
     def live_nodes(self, name: str) -> list[dict]:
         node_dir = self.cluster_dir(name) / "node"
         if not node_dir.is_dir():

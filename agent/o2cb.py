@@ -266,6 +266,15 @@ class O2CBPlugin:
             )
         if conf.cluster(self.name).node_by_name(self.root.hostname) is None:
             raise AgentError(f"{self.root.hostname} is not a node of cluster '{self.name}'.")
+        held = [name for name in self.kernel.registered_clusters() if name != self.name]
+        if held:
+            # Refused before O2CB_BOOTCLUSTER changes: else the next boot would start this
+            # cluster instead of the one that runs (and holds the storage) now.
+            raise AgentError(
+                f"Cluster '{self.name}' cannot start on {self.root.hostname}: O2CB cluster "
+                f"'{held[0]}' runs on {self.root.hostname}, and the kernel holds one O2CB "
+                f"cluster per host. Stop '{held[0]}' on this host first."
+            )
         if conf.set_heartbeat_mode(self.name, "global"):
             conf.save(self.conf_path)
         update_defaults(self.root, {"O2CB_ENABLED": "true", "O2CB_BOOTCLUSTER": self.name})

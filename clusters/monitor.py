@@ -187,6 +187,13 @@ def _store_status(cluster: Cluster, host: Host, outcome) -> None:
     )
 
 
+def cluster_status_record(*, cluster: Cluster, host: Host, report: ClusterQuery) -> None:
+    """What a host answered to a start or a stop, kept as its last known state of the
+    cluster until the monitor's next look (a removal goes by whether it runs)."""
+    drift = plan_host(desired_nodes(cluster), report).drift
+    _store_status(cluster, host, {"report": report, "drift": drift})
+
+
 # Runs that rewrite a cluster's cluster.conf files from a snapshot of the database.
 CONVERGING_KINDS = ("clusters.reconcile", "clusters.start", "maintenance.add_storage")
 # Seconds between looks at whether the earlier runs have finished.

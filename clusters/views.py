@@ -6,7 +6,12 @@ from django.views.decorators.http import require_POST
 
 from clusters.iohealth.selectors import host_io_overview, sr_io_overview
 from clusters.selectors.clusters import MEMBERS_PER_PAGE, cluster_overview, clusters_with_counts
-from clusters.selectors.hosts import hosts_with_memberships
+from clusters.selectors.hosts import (
+    host_known_down,
+    hosts_in_no_cluster,
+    hosts_with_memberships,
+    member_activity,
+)
 from clusters.services import hosts as host_services
 from clusters.services import memberships
 from clusters.services.faults import fault_catalogue, fault_inject, fault_targets, running_lab
@@ -29,7 +34,7 @@ def host_list(request):
 
 @role_required()
 def cluster_list(request):
-    """The clusters; a pool-admin can make one here, with every accepted host as member."""
+    """The clusters; a pool-admin can make one here, with the accepted hosts in no cluster."""
     form = ClusterForm(request.POST or None)
     if request.method == "POST":
         if not request.user.has_perm(ADMINISTER):
@@ -38,9 +43,16 @@ def cluster_list(request):
             try:
                 cluster = memberships.cluster_create(actor=request.user, **form.cleaned_data)
             except ConsoleError as exc:
-                messages.error(request, exc.message)
+                form.add_error(None, exc.message)  # beside what was typed, which stays
             else:
-                messages.success(request, f"{cluster} created; its members are being set up.")
+                if cluster.memberships.exists():
+                    messages.success(request, f"{cluster} created; its members are being set up.")
+                else:
+                    messages.success(
+                        request,
+                        f"{cluster} created with no members: no accepted host is free (a host "
+                        "runs one O2CB cluster). Add hosts from its page once they are.",
+                    )
                 return redirect(cluster.get_absolute_url())
     return render(
         request,
@@ -53,9 +65,7 @@ def cluster_list(request):
 def cluster_detail(request, pk: int):
     cluster = get_object_or_404(Cluster, pk=pk)
     overview = cluster_overview(cluster)
-    joinable = Host.objects.filter(registration=HostRegistration.ACCEPTED).exclude(
-        memberships__cluster=cluster, memberships__left__isnull=True
-    )
+    joinable = hosts_in_no_cluster()  # a host runs one O2CB cluster
     template = (
         "clusters/_cluster_live.html"
         if request.headers.get("HX-Request")
@@ -91,7 +101,7 @@ def hosts_check(request):
 def host_accept(request, pk: int):
     host = get_object_or_404(Host, pk=pk)
     host_services.host_accept(host=host, actor=request.user)
-    messages.success(request, f"{host} accepted; it joins the pool's auto-join clusters.")
+    messages.success(request, f"{host} accepted; it joins the pool's auto-join cluster, if any.")
     return redirect("host-list")
 
 
@@ -131,19 +141,29 @@ def membership_create(request, pk: int):
 
 @role_required(ADMINISTER)
 def membership_destroy(request, pk: int):
-    """Say what removing a node means before doing it; the POST does it."""
-    membership = get_object_or_404(Membership.objects.select_related("cluster"), pk=pk)
-    if request.method != "POST":
-        others = membership.cluster.memberships.filter(left__isnull=True).exclude(pk=pk)
-        return render(
-            request,
-            "clusters/membership_destroy.html",
-            {"membership": membership, "others": others.select_related("host")},
-        )
-    return _run(
+    """Say what removing a node means before doing it, or why it cannot be done yet (a node
+    still active: maintenance first); the POST does it."""
+    membership = get_object_or_404(Membership.objects.select_related("cluster", "host"), pk=pk)
+    if request.method == "POST":
+        try:
+            _membership, task = memberships.membership_destroy(
+                membership=membership, actor=request.user
+            )
+        except ConsoleError as exc:
+            if member_activity(membership) is None:  # else the page below says it, with a link
+                messages.error(request, exc.message)
+            return redirect("membership-destroy", pk=pk)
+        return redirect("task-detail", pk=task.pk)
+    others = membership.cluster.memberships.filter(left__isnull=True).exclude(pk=pk)
+    return render(
         request,
-        lambda: memberships.membership_destroy(membership=membership, actor=request.user)[1],
-        membership.cluster.get_absolute_url(),
+        "clusters/membership_destroy.html",
+        {
+            "membership": membership,
+            "others": others.select_related("host"),
+            "activity": member_activity(membership),
+            "known_down": membership.host is not None and host_known_down(membership.host),
+        },
     )
 
 

@@ -18,8 +18,8 @@ from django.utils import timezone
 
 from clusters.agents import HostUnreachable, agent
 from clusters.models import PBD, Cluster, ClusterHostStatus, Host, Membership
-from clusters.monitor import statefile_uuid
-from clusters.selectors.hosts import cluster_members, host_clusters
+from clusters.monitor import cluster_status_record, statefile_uuid
+from clusters.selectors.hosts import cluster_members, host_clusters, member_activity
 from clusters.services.hosts import task_hosts
 from clusters.services.memberships import cluster_reconcile_start, membership_destroy
 from core.choices import AuditOutcome, TaskStatus
@@ -343,7 +343,9 @@ def _enter_action(key: str, host: Host, state: HostMaintenance, driver) -> str:
         for cluster in host_clusters(host):
             if cluster.pk in left:  # left by an earlier try of this step
                 continue
-            agent(host).cluster_stop(cluster.cluster_name)
+            stopped = agent(host).cluster_stop(cluster.cluster_name)
+            # Known at once, not at the monitor's next look: a removal goes by it.
+            cluster_status_record(cluster=cluster, host=host, report=stopped)
             left.append(cluster.pk)
             state.left_clusters = left
             state.save(update_fields=["left_clusters", "updated"])
@@ -362,7 +364,8 @@ def _exit_action(key: str, host: Host, state: HostMaintenance, driver) -> str:
         Host.objects.filter(pk=host.pk).update(maintenance_hold=False)
         for cluster in Cluster.objects.filter(pk__in=state.left_clusters):
             _heartbeat_on_storage_added_meanwhile(host, cluster)
-            agent(host).cluster_start(cluster.cluster_name, statefile_uuid(cluster))
+            started = agent(host).cluster_start(cluster.cluster_name, statefile_uuid(cluster))
+            cluster_status_record(cluster=cluster, host=host, report=started)
         _record(state, key)
         return f"Rejoined {len(state.left_clusters)} cluster(s)."
     if key == "plug":
@@ -593,10 +596,30 @@ def _in_maintenance(host: Host) -> bool:
 def host_remove_preview(host: Host, *, powered_off: bool = False) -> dict:
     in_maintenance = _in_maintenance(host)
     refusals = []
+    # What O2CB still counts as active (`o2cb remove-node` refuses an active node).
+    active = [
+        activity
+        for membership in Membership.objects.filter(host=host, left__isnull=True)
+        if (activity := member_activity(membership)) is not None
+    ]
+    still = " and ".join(activity.facts for activity in active)
     if not in_maintenance and not powered_off:
         refusals.append(
-            f"Put {host} into maintenance first (its VMs move away and it leaves its "
-            "clusters cleanly), or, if it is dead, state that it is powered off to forget it."
+            (
+                f"{host} still {still}, and O2CB cannot remove a node that is still active. "
+                if active
+                else ""
+            )
+            + f"Put {host} into maintenance first (its VMs move away, its storage is "
+            "unplugged and it leaves its clusters cleanly), or, if it is dead, state that it "
+            "is powered off to forget it."
+        )
+    elif in_maintenance and active:
+        refusals.append(
+            f"{host} is in maintenance, yet it still {still}, and O2CB cannot remove a node "
+            "that is still active. If O2CB was stopped by hand since, check its cluster again "
+            "(Check and converge now, on the cluster's page); otherwise exit maintenance and "
+            "enter it again, which unplugs its storage and stops O2CB."
         )
     if powered_off and not in_maintenance:
         still_alive = _answers_still(host)

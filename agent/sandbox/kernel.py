@@ -149,6 +149,16 @@ class SandboxKernel(Kernel):
 
     def _register(self, section: ClusterSection) -> None:
         cluster_dir = self.cluster_dir(section.name)
+        held = [name for name in self.registered_clusters() if name != section.name]
+        if held:
+            # As the kernel: mkdir of a second cluster in configfs fails with ENOSPC, and
+            # `o2cb register-cluster` reports it as an internal failure.
+            raise AgentError(
+                f"o2cb: Internal logic failure while registering cluster '{section.name}': "
+                f"the kernel holds one O2CB cluster per host and '{held[0]}' is registered on "
+                f"{self.root.hostname} (mkdir /{CONFIGFS}/{section.name}: No space left on "
+                "device)."
+            )
         (cluster_dir / "node").mkdir(parents=True, exist_ok=True)
         defaults = {**KERNEL_DEFAULTS, **read_defaults(self.root)}
         settings = {
@@ -240,15 +250,11 @@ class SandboxKernel(Kernel):
             self._boot_cluster()
             self._set_service(active=True)
         elif action == "stop":
-            for child in self._registered():
+            for child in self.registered_clusters():
                 self.unregister(child)
             self._set_service(active=False)
         else:
             raise AgentError(f"Unknown service action {action}.")
-
-    def _registered(self) -> list[str]:
-        base = self.root.path(CONFIGFS)
-        return sorted(child.name for child in base.iterdir()) if base.is_dir() else []
 
     def _boot_cluster(self) -> None:
         """What the o2cb init script does: register O2CB_BOOTCLUSTER from cluster.conf."""
@@ -257,7 +263,7 @@ class SandboxKernel(Kernel):
             self.sync_cluster(name)
 
     def reboot(self) -> None:
-        for name in self._registered():
+        for name in self.registered_clusters():
             self.unregister(name)
         self._set_service(active=False)
         # btime counts whole seconds; a boot that starts now is never earlier than now.

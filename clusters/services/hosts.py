@@ -178,13 +178,17 @@ def host_accept(*, host: Host, actor) -> Host:
 
 
 def pool_join(*, host: Host, actor) -> list[Membership]:
-    """The design's Pool.join resync: a membership in every cluster that auto-joins."""
-    joined = []
-    for cluster in Cluster.objects.filter(auto_join=True):
-        if not cluster.memberships.filter(host=host, left__isnull=True).exists():
-            membership, _task = membership_create(cluster=cluster, host=host, actor=actor)
-            joined.append(membership)
-    return joined
+    """The design's Pool.join resync: a host in no cluster joins the auto-join cluster.
+
+    A host runs one O2CB cluster, so it joins one: the oldest auto-join cluster (the
+    console refuses a second, but clusters made before that rule may both auto-join)."""
+    if Membership.objects.filter(host=host, left__isnull=True).exists():
+        return []
+    cluster = Cluster.objects.filter(auto_join=True).order_by("created", "pk").first()
+    if cluster is None:
+        return []
+    membership, _task = membership_create(cluster=cluster, host=host, actor=actor)
+    return [membership]
 
 
 def hosts_mark_silent(*, silent_after) -> list[Host]:

@@ -7,7 +7,12 @@ from django.utils import timezone
 
 from clusters.choices import O2CB_MAX_NODES, HostRegistration
 from clusters.models import Cluster, Host, Membership
-from clusters.selectors.hosts import cluster_members
+from clusters.selectors.hosts import (
+    cluster_members,
+    current_membership,
+    hosts_in_no_cluster,
+    member_activity,
+)
 from core.choices import AuditOutcome, TaskStatus
 from core.errors import ConsoleError
 from core.models import Task
@@ -22,9 +27,20 @@ from core.steps import Step
 def cluster_create(
     *, name: str, cluster_name: str, auto_join: bool = True, hosts=None, actor
 ) -> Cluster:
-    """Create an O2CB cluster; `hosts` (default: every accepted host) become members."""
+    """Create an O2CB cluster; `hosts` (default: every accepted host in no cluster yet)
+    become members. A host runs one O2CB cluster, so one naming a host of another cluster
+    is refused whole, and so is a second auto-join cluster: new hosts cannot join two."""
     cluster = Cluster(name=name, cluster_name=cluster_name, auto_join=auto_join)
     cluster.full_clean()
+    takes_new_hosts = Cluster.objects.filter(auto_join=True).order_by("created", "pk").first()
+    if auto_join and takes_new_hosts is not None:
+        raise ConsoleError(
+            f"{takes_new_hosts} already takes every new host (auto-join), and a host runs one "
+            "O2CB cluster: a second auto-join cluster would ask each new host to join two. "
+            f"Create {name} without auto-join; it takes the accepted hosts that are in no "
+            f"cluster, and you add others by hand once they have left {takes_new_hosts}.",
+            detail={"cluster": takes_new_hosts.pk, "cluster_name": takes_new_hosts.name},
+        )
     try:
         with transaction.atomic():
             cluster.save()
@@ -35,7 +51,7 @@ def cluster_create(
         ) from None
     audit_record(actor=actor, action="cluster.create", target=cluster)
     if hosts is None:
-        hosts = Host.objects.filter(registration=HostRegistration.ACCEPTED)
+        hosts = list(hosts_in_no_cluster())
     for host in hosts:
         membership_create(cluster=cluster, host=host, actor=actor)
     return cluster
@@ -53,6 +69,26 @@ def _lowest_free_number(cluster: Cluster) -> int:
     )
 
 
+def _refuse_a_second_cluster(host: Host, cluster: Cluster) -> None:
+    """The kernel holds one O2CB cluster per host (o2nm_cluster_group_make_group answers
+    -ENOSPC for a second): a current member of another cluster cannot join this one."""
+    held = current_membership(host)
+    if held is None or held.cluster_id == cluster.pk:
+        return
+    raise ConsoleError(
+        f"{host} is already node {held.number} of cluster {held.cluster}, and a host runs one "
+        "O2CB cluster: the Linux kernel holds no second one. To move it to "
+        f"{cluster}, remove {host} from {held.cluster} first (through maintenance), then add "
+        "it here.",
+        detail={
+            "host": host.pk,
+            "hostname": host.hostname,
+            "cluster": held.cluster_id,
+            "cluster_name": held.cluster.name,
+        },
+    )
+
+
 def membership_create(*, cluster: Cluster, host: Host, actor) -> tuple[Membership, Task]:
     """Give `host` the lowest free node number in `cluster` and push it to every member."""
     if host.registration != HostRegistration.ACCEPTED:
@@ -60,11 +96,14 @@ def membership_create(*, cluster: Cluster, host: Host, actor) -> tuple[Membershi
             f"{host} is waiting for acceptance; accept it before it joins a cluster."
         )
     with transaction.atomic():
-        # Serialise allocation per cluster: the row lock queues concurrent creations.
+        # The host's row lock queues two clusters taking the same host; the cluster's
+        # serialises number allocation. Always in this order (host acceptance too).
+        host = Host.objects.select_for_update().get(pk=host.pk)
         cluster = Cluster.objects.select_for_update().get(pk=cluster.pk)
         existing = cluster.memberships.filter(host=host, left__isnull=True).first()
         if existing is not None:
             return existing, cluster_reconcile_start(cluster=cluster, actor=actor)
+        _refuse_a_second_cluster(host, cluster)
         try:
             with transaction.atomic():
                 membership = Membership.objects.create(
@@ -88,9 +127,16 @@ def membership_create(*, cluster: Cluster, host: Host, actor) -> tuple[Membershi
 
 
 def membership_destroy(*, membership: Membership, actor) -> tuple[Membership, Task]:
-    """The host leaves: its number stays held until every member restarted after now."""
+    """The host leaves: its number stays held until every member restarted after now.
+
+    Refused while the host is still an active node (`o2cb remove-node` refuses one): the
+    monitor last saw it run O2CB, or it has an SR of the cluster plugged. Maintenance stops
+    and unplugs it first; a host known down (silent) is forgotten whatever it last ran."""
     with transaction.atomic():
         membership = Membership.objects.select_for_update().get(pk=membership.pk)
+        activity = member_activity(membership)
+        if activity is not None:
+            raise ConsoleError(activity.refusal, detail=activity.detail)
         if membership.left is None:
             membership.left = timezone.now()
             membership.save(update_fields=["left"])

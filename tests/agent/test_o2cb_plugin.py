@@ -96,6 +96,43 @@ def test_start_and_stop_manage_the_service_and_static_vdis(pool):
     assert read_defaults(root)["O2CB_ENABLED"] == "false"
 
 
+def second_cluster(root) -> O2CBPlugin:
+    """Cluster 'other' in the host's cluster.conf beside 'pool' (o2cb allows both there)."""
+    other = O2CBPlugin(root, "other")
+    other.membership_create(root.hostname, UUIDS[3], 0, [f"127.0.1.{root.hostname[1:]}"])
+    return other
+
+
+def test_the_kernel_registers_one_cluster_per_host(pool):
+    # o2nm_cluster_group_make_group answers -ENOSPC for a second cluster, and
+    # `o2cb register-cluster` fails; the sandbox's configfs does the same.
+    second_cluster(pool[0])
+    with pytest.raises(AgentError, match="'pool' is registered on h1"):
+        pool[0].kernel.sync_cluster("other")
+    assert not pool[0].kernel.is_registered("other")
+    assert pool[0].kernel.registered_clusters() == ["pool"]
+    assert O2CBPlugin(pool[0], "pool").cluster_query()["running"]
+    pool[0].kernel.sync_cluster("pool")  # registering the cluster it holds stays fine
+
+
+def test_starting_a_second_cluster_is_refused_and_the_first_stays_the_boot_cluster(pool):
+    other = second_cluster(pool[0])
+    with pytest.raises(AgentError, match="O2CB cluster 'pool' runs on h1.*one O2CB cluster"):
+        other.cluster_start()
+    # Refused before anything changed: the next boot still starts 'pool'.
+    assert read_defaults(pool[0])["O2CB_BOOTCLUSTER"] == "pool"
+    pool[0].kernel.reboot()
+    assert O2CBPlugin(pool[0], "pool").cluster_query()["running"]
+    assert not other.cluster_query()["running"]
+
+
+def test_a_second_cluster_starts_once_the_first_is_stopped(pool):
+    other = second_cluster(pool[0])
+    O2CBPlugin(pool[0], "pool").cluster_stop()
+    assert other.cluster_start()["running"]
+    assert read_defaults(pool[0])["O2CB_BOOTCLUSTER"] == "other"
+
+
 def test_default_file_keeps_the_admins_other_settings(tmp_path):
     root = create_sandbox_host(tmp_path, "h1", address="127.0.1.1")
     root.path("etc/default").mkdir(parents=True)

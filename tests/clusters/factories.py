@@ -37,3 +37,27 @@ def hold_every_number(cluster: Cluster) -> None:
         )
         for n in range(255)
     )
+
+
+def seen_running(cluster: Cluster, host: Host, *, running: bool = True) -> None:
+    """What the monitor stores when it finds O2CB running (or not) on a member."""
+    from django.utils import timezone
+
+    from clusters.models import ClusterHostStatus
+
+    ClusterHostStatus.objects.update_or_create(
+        cluster=cluster,
+        host=host,
+        defaults={"reachable": True, "running": running, "queried": timezone.now()},
+    )
+
+
+def plugged_sr(cluster: Cluster, hosts, name: str = "Gold"):
+    """An SR of the cluster, plugged (mounted) on each of `hosts`."""
+    from clusters.models import LUN, PBD, SR
+
+    lun = LUN.objects.create(scsi_id=f"36000{abs(hash(name)) % 10**12:012d}", size=2**30)
+    sr = SR.objects.create(name=name, lun=lun, cluster=cluster)
+    for host in hosts:
+        PBD.objects.create(host=host, sr=sr, plugged=True)
+    return sr

@@ -106,8 +106,10 @@ def test_add_remove_restart_frees_the_number_only_after_every_member_restarted(
         assert o2cb_nodes(root, "pool") == expected, root
 
     # Remove node-2: the others comment it out and say a restart is needed; the banner shows.
+    # It stops first (O2CB removes no active node), and the console sees that it did.
     leaving = Membership.objects.get(cluster=cluster, hostname="node-2")
     agent(leaving.host).cluster_stop("pool")
+    assert_succeeded(finished(cluster_reconcile_start(cluster=cluster, reason="node-2 stopped")))
     _, task = membership_destroy(membership=leaving, actor=admin_user)
     assert finished(task).status == "succeeded", task.error
     survivors = [r for r in members if r.hostname != "node-2"]

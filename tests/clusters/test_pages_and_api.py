@@ -182,3 +182,91 @@ def test_a_pool_admin_creates_a_cluster_from_its_page_and_others_cannot(
     cluster = Cluster.objects.get(cluster_name="storage")
     assert response.url == cluster.get_absolute_url()
     assert sorted(cluster.memberships.values_list("number", flat=True)) == [0, 1]
+
+
+def test_the_api_refuses_a_second_cluster_for_a_host_naming_host_and_cluster(admin_user):
+    cluster, hosts = make_cluster(1, name="Pool")
+    other = ClusterFactory(name="Other", auto_join=False)
+    response = api_client_for(admin_user).post(
+        "/api/memberships/", {"cluster": other.pk, "host": hosts[0].pk}
+    )
+    assert response.status_code == 409
+    body = response.json()
+    assert f"{hosts[0].hostname} is already node 0 of cluster Pool" in body["message"]
+    assert body["detail"]["hostname"] == hosts[0].hostname
+    assert body["detail"]["cluster"] == cluster.pk
+    assert not other.memberships.exists()
+
+
+def test_the_api_refuses_a_second_auto_join_cluster(admin_user):
+    make_cluster(2, name="Pool")
+    response = api_client_for(admin_user).post(
+        "/api/clusters/", {"name": "Second", "cluster_name": "second"}, format="json"
+    )
+    assert response.status_code == 409
+    assert "Pool already takes every new host" in response.json()["message"]
+
+
+def test_the_cluster_page_refuses_a_second_auto_join_cluster_in_its_form(client, admin_user):
+    from clusters.models import Cluster
+
+    make_cluster(2, name="Pool")
+    client.force_login(admin_user)
+    response = client.post(
+        reverse("cluster-list"), {"name": "Second", "cluster_name": "second", "auto_join": "on"}
+    )
+    assert response.status_code == 200
+    html = response.content.decode()
+    form = html[html.index('id="new-cluster"') :]
+    assert "Pool already takes every new host" in form, "the refusal is in the form"
+    assert 'value="Second"' in form and 'value="second"' in form, "what was typed is kept"
+    assert not Cluster.objects.filter(cluster_name="second").exists()
+
+
+def test_the_cluster_page_offers_only_hosts_in_no_cluster(client, admin_user):
+    _pool, hosts = make_cluster(1, name="Pool")
+    other = ClusterFactory(name="Other", auto_join=False)
+    free = HostFactory()
+    client.force_login(admin_user)
+    html = client.get(reverse("cluster-detail", args=[other.pk])).content.decode()
+    assert f'<option value="{free.pk}">' in html
+    assert f'<option value="{hosts[0].pk}">' not in html
+    response = client.post(
+        reverse("membership-create", args=[other.pk]), {"host": hosts[0].pk}, follow=True
+    )
+    assert f"{hosts[0].hostname} is already node 0 of cluster Pool" in response.content.decode()
+    assert not other.memberships.exists()
+
+
+def test_the_api_refuses_to_remove_a_running_member_with_409_and_the_next_step(admin_user):
+    from .test_services import active_member
+
+    _cluster, host, membership = active_member()
+    response = api_client_for(admin_user).delete(f"/api/memberships/{membership.pk}/")
+    assert response.status_code == 409
+    body = response.json()
+    assert "O2CB cannot remove a node that is still active" in body["message"]
+    assert "Put sandbox-02 into maintenance first" in body["message"]
+    assert body["detail"]["hostname"] == "sandbox-02" and body["detail"]["running"] is True
+    assert body["detail"]["maintenance_page"] == reverse("host-maintenance", args=[host.pk])
+    membership.refresh_from_db()
+    assert membership.left is None
+
+
+def test_the_removal_page_refuses_a_running_member_and_links_to_maintenance(client, admin_user):
+    from .test_services import active_member
+
+    _cluster, host, membership = active_member()
+    client.force_login(admin_user)
+    url = reverse("membership-destroy", args=[membership.pk])
+    html = client.get(url).content.decode()
+    assert 'id="removal-refused"' in html
+    assert "Put sandbox-02 into maintenance first" in html
+    assert f'href="{reverse("host-maintenance", args=[host.pk])}"' in html
+    assert "Remove node 0 from the cluster" not in html, "no button for what is refused"
+    response = client.post(url, follow=True)
+    text = response.content.decode()
+    assert "Put sandbox-02 into maintenance first" in text
+    assert f'href="{reverse("host-maintenance", args=[host.pk])}"' in text
+    membership.refresh_from_db()
+    assert membership.left is None

@@ -196,3 +196,177 @@ def test_a_new_identity_under_a_taken_name_is_refused_and_alerted(db):
     alert = Alert.objects.get(name="HOST_NAME_TAKEN")
     assert alert.target_id == str(existing.pk) and "reinstalled" in alert.message
     assert HostFactory._meta.model.objects.filter(hostname="xs-7").count() == 1
+
+
+# One O2CB cluster per host: the kernel holds one (o2nm_cluster_group_make_group answers
+# -ENOSPC for a second), so a host in one cluster cannot be made a node of another.
+
+
+def test_a_host_in_one_cluster_is_refused_by_another_naming_both(db):
+    pool, other = ClusterFactory(name="Pool"), ClusterFactory(name="Other", auto_join=False)
+    host = HostFactory(hostname="sandbox-02")
+    join(pool, host)
+    with pytest.raises(ConsoleError) as refused:
+        join(other, host)
+    assert refused.value.message.startswith(
+        "sandbox-02 is already node 0 of cluster Pool, and a host runs one O2CB cluster"
+    )
+    assert "remove sandbox-02 from Pool" in refused.value.message
+    assert refused.value.detail == {
+        "host": host.pk,
+        "hostname": "sandbox-02",
+        "cluster": pool.pk,
+        "cluster_name": "Pool",
+    }
+    assert not other.memberships.exists()
+
+
+def test_a_host_that_left_its_cluster_may_join_another(db):
+    pool, other = ClusterFactory(), ClusterFactory(auto_join=False)
+    host = HostFactory()
+    membership_destroy(membership=join(pool, host), actor=None)
+    assert join(other, host).number == 0
+
+
+def test_a_new_cluster_takes_only_the_hosts_in_no_cluster(db, admin_user):
+    from clusters.services.memberships import cluster_create
+
+    pool = ClusterFactory(name="Pool")
+    busy = HostFactory.create_batch(2)
+    for host in busy:
+        join(pool, host)
+    free = HostFactory()
+    second = cluster_create(name="Second", cluster_name="second", auto_join=False, actor=admin_user)
+    assert list(second.memberships.values_list("host", flat=True)) == [free.pk]
+    assert all(h.memberships.filter(left__isnull=True).count() == 1 for h in busy)
+
+
+def test_a_second_auto_join_cluster_is_refused_and_nothing_is_made(db, admin_user):
+    from clusters.models import Cluster
+    from clusters.services.memberships import cluster_create
+
+    ClusterFactory(name="Pool", auto_join=True)
+    HostFactory()
+    with pytest.raises(ConsoleError, match="Pool already takes every new host"):
+        cluster_create(name="Second", cluster_name="second", auto_join=True, actor=admin_user)
+    assert not Cluster.objects.filter(cluster_name="second").exists()
+
+
+def test_a_new_cluster_naming_a_host_of_another_is_refused_whole(db, admin_user):
+    from clusters.models import Cluster
+    from clusters.services.memberships import cluster_create
+
+    pool = ClusterFactory(name="Pool")
+    busy, free = HostFactory(), HostFactory()
+    join(pool, busy)
+    with pytest.raises(ConsoleError, match=f"{busy.hostname} is already node 0 of cluster Pool"):
+        cluster_create(
+            name="Second", cluster_name="second", auto_join=False, hosts=[free, busy], actor=None
+        )
+    assert not Cluster.objects.filter(cluster_name="second").exists()
+    assert not free.memberships.exists()
+
+
+def test_an_accepted_host_joins_one_auto_join_cluster_even_if_there_are_two(db, admin_user):
+    # Made before the rule: two auto-join clusters. The host joins the older one only.
+    first, _second = ClusterFactory(auto_join=True), ClusterFactory(auto_join=True)
+    host = HostFactory(registration="pending")
+    host_accept(host=host, actor=admin_user)
+    assert list(host.memberships.values_list("cluster", flat=True)) == [first.pk]
+
+
+# No removal of a running member: `o2cb remove-node` refuses a node that is still active.
+
+
+def active_member(name="sandbox-02"):
+    """A member of Pool that reports, runs O2CB (as the monitor last saw) and has Gold."""
+    from .factories import plugged_sr, seen_running
+
+    cluster = ClusterFactory(name="Pool")
+    host = HostFactory(hostname=name, last_heard=timezone.now())
+    membership = join(cluster, host)
+    seen_running(cluster, host)
+    plugged_sr(cluster, [host])
+    return cluster, host, membership
+
+
+def test_a_member_that_runs_o2cb_with_a_plugged_sr_is_not_removed(db):
+    cluster, host, membership = active_member()
+    with pytest.raises(ConsoleError) as refused:
+        membership_destroy(membership=membership, actor=None)
+    message = refused.value.message
+    assert message.startswith("sandbox-02 still runs O2CB in Pool (as last seen at ")
+    assert "and has Gold plugged, and O2CB cannot remove a node that is still active." in message
+    assert "Put sandbox-02 into maintenance first" in message
+    assert refused.value.status_code == 409
+    assert refused.value.detail["plugged"] == ["Gold"]
+    assert refused.value.detail["maintenance_page"] == f"/hosts/{host.pk}/maintenance/"
+    membership.refresh_from_db()
+    assert membership.left is None
+    assert not AuditEvent.objects.filter(action="membership.destroy").exists()
+
+
+def test_a_member_that_only_runs_o2cb_is_not_removed_either(db):
+    from clusters.models import PBD
+
+    _cluster, _host, membership = active_member()
+    PBD.objects.update(plugged=False)
+    with pytest.raises(ConsoleError, match=r"still runs O2CB in Pool \(as last seen at [^)]*\), "):
+        membership_destroy(membership=membership, actor=None)
+
+
+def test_a_member_that_only_has_storage_plugged_is_not_removed_either(db):
+    from clusters.models import ClusterHostStatus
+
+    _cluster, _host, membership = active_member()
+    ClusterHostStatus.objects.update(running=False)
+    with pytest.raises(ConsoleError, match="sandbox-02 still has Gold plugged, and O2CB"):
+        membership_destroy(membership=membership, actor=None)
+
+
+def test_a_member_stopped_and_unplugged_is_removed(db):
+    from clusters.models import PBD, ClusterHostStatus
+
+    _cluster, _host, membership = active_member()
+    ClusterHostStatus.objects.update(running=False)
+    PBD.objects.update(plugged=False)
+    left, _task = membership_destroy(membership=membership, actor=None)
+    assert left.left is not None
+
+
+def test_a_dead_member_is_forgotten_though_its_last_state_was_running(db, settings):
+    _cluster, host, membership = active_member()
+    settings.AGENT_SILENT_AFTER = timedelta(seconds=45)
+    host.last_heard = timezone.now() - timedelta(minutes=10)
+    host.save()
+    left, _task = membership_destroy(membership=membership, actor=None)
+    assert left.left is not None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_clusters_taking_one_host_at_once_get_it_once():
+    if connection.vendor != "postgresql":
+        pytest.skip("row locking under real concurrency is checked on PostgreSQL (CI)")
+    clusters = [ClusterFactory(auto_join=False) for _ in range(8)]
+    host = HostFactory()
+    refused, errors, barrier = [], [], threading.Barrier(len(clusters))
+
+    def create(cluster):
+        try:
+            barrier.wait()
+            join(cluster, host)
+        except ConsoleError as exc:
+            refused.append(exc)
+        except Exception as exc:  # collected and asserted below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=create, args=(c,)) for c in clusters]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert Membership.objects.filter(host=host, left__isnull=True).count() == 1
+    assert len(refused) == len(clusters) - 1

@@ -91,6 +91,18 @@ def test_removing_a_node_explains_itself_and_raises_the_restart_banner(
     page.locator("#members tr[data-node='3']").get_by_role(
         "link", name="Remove from cluster…"
     ).click()
+    removal = page.url
+    # sandbox-04 runs O2CB: O2CB removes no active node, so the page says what to do first.
+    refused = page.locator("#removal-refused").inner_text()
+    assert "Put sandbox-04 into maintenance first" in refused
+    assert page.get_by_role("button", name="Remove node 3 from the cluster").count() == 0
+    screenshot("removal-refused")
+    page.get_by_role("link", name="Open sandbox-04's maintenance page").click()
+    page.get_by_role("button", name="Enter maintenance").click()
+    page.wait_for_url("**/tasks/*/")
+    page.locator("#task-status", has_text="Succeeded").wait_for(timeout=60_000)
+
+    page.goto(removal)
     assert "comments node 3 out" in page.locator("main").inner_text()
     screenshot("confirm-removal")
     page.get_by_role("button", name="Remove node 3 from the cluster").click()
