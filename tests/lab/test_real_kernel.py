@@ -239,6 +239,38 @@ def a_network_split_fences_the_side_without_quorum(lab_pool, admin):
     assert "quorum" in texts, texts
 
 
+def removal_needs_a_restart_that_the_rolling_restart_clears(lab_pool, admin):
+    """The kernel keeps a removed node in configfs until o2cb restarts: the survivors say
+    needs_restart, and a rolling restart (each host rebooted through its agent) clears it."""
+    lab03 = host("lab-03")
+    wait_for(lambda: agent(lab03).cluster_query(CLUSTER).running, 300, 3)
+    finished(admin, admin.post("/api/maintenance/enter/", {"host": lab03.pk}, format="json"))
+    answer = admin.post(
+        "/api/maintenance/remove/", {"host": lab03.pk, "confirm_name": "lab-03"}, format="json"
+    )
+    assert answer.status_code == 200, answer.content
+    for task_id in answer.json()["reconcile_tasks"]:
+        wait_for(
+            lambda task_id=task_id: Task.objects.get(pk=task_id).status == "succeeded",
+            300,
+            2,
+            f"the reconcile after the removal (task {task_id}) did not succeed",
+        )
+    for name in ("lab-01", "lab-02"):
+        answer = agent(host(name)).cluster_query(CLUSTER)
+        assert answer.needs_restart, f"{name}: {answer}"
+        assert "lab-03" in configured_nodes(name)  # still in the running kernel
+    cluster = Cluster.objects.get(cluster_name=CLUSTER)
+    boots = [g.boots for g in lab_pool.guests[:2]]
+    restart = admin.post("/api/maintenance/rolling-restart/", {"cluster": cluster.pk})
+    finished(admin, restart, timeout=1500)
+    assert [g.boots for g in lab_pool.guests[:2]] == [b + 1 for b in boots]
+    for name in ("lab-01", "lab-02"):
+        answer = agent(host(name)).cluster_query(CLUSTER)
+        assert answer.running and not answer.needs_restart, f"{name}: {answer}"
+        assert configured_nodes(name) == {"lab-01", "lab-02"}
+
+
 # Seconds each phase took, and figures phases measure themselves.
 FIGURES: dict[str, float] = {}
 PHASES = [
@@ -250,6 +282,7 @@ PHASES = [
     a_stalled_lun_fences_the_host_and_the_console_explains_it,
     maintenance_unmounts_stops_o2cb_and_exits_after_a_planned_reboot,
     a_network_split_fences_the_side_without_quorum,
+    removal_needs_a_restart_that_the_rolling_restart_clears,
 ]
 
 
