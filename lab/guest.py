@@ -160,6 +160,12 @@ class Guest:
             "chardev:serial",
             "-qmp",
             f"unix:{self.qmp_socket},server=on,wait=off",
+            "-device",
+            "virtio-serial-pci",
+            "-chardev",
+            f"socket,id=control,path={self.control_socket},server=on,wait=off",
+            "-device",
+            "virtserialport,chardev=control,name=lab.control",
             "-virtfs",
             "local,path=/,mount_tag=machine,security_model=none,readonly=on,multidevs=remap",
             "-drive",
@@ -241,6 +247,8 @@ class Guest:
             try:
                 line.connect(os.fspath(self.control_socket))
                 line.sendall(command.encode() + b"\n")
+                # The guest reads only while the line is open: hold it until it has.
+                time.sleep(2)
             except OSError as exc:
                 raise LabError(f"{self.name}'s control line did not answer: {exc}") from exc
 
