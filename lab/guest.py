@@ -22,6 +22,7 @@ import socket
 import subprocess
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from qemu.qmp.legacy import QEMUMonitorProtocol
@@ -232,6 +233,12 @@ class Guest:
             if time.monotonic() > deadline or not self.running():
                 raise LabError(f"{self.name} is not running.")
             time.sleep(0.1)
+        # The QMP client runs an asyncio loop of its own: in a thread of its own, so that a
+        # caller already inside a loop (a test's browser, an async server) is no matter.
+        with ThreadPoolExecutor(1) as pool:
+            return pool.submit(self._qmp, command, arguments).result()
+
+    def _qmp(self, command: str, arguments: dict) -> object:
         monitor = QEMUMonitorProtocol(os.fspath(self.qmp_socket))
         try:
             monitor.connect()
