@@ -96,6 +96,7 @@ def peer_log_lines(root: HostRoot, since: datetime, until: datetime) -> list[dic
     """O2CB, DLM and OCFS2 lines this host logged between two times (a peer's death,
     recovery and journal replay), read line by line."""
     lines = []
+    seen = set()
     for relative in PEER_LOGS:
         path = root.path(relative)
         if not path.is_file():
@@ -108,6 +109,11 @@ def peer_log_lines(root: HostRoot, since: datetime, until: datetime) -> list[dic
                 stamp = wall_time(text, until.year, not_after=until)
                 if stamp is None or not since <= stamp <= until:
                     continue
+                # rsyslog writes a kernel message to kern.log, messages and syslog alike:
+                # the first file's copy is the line.
+                if text in seen:
+                    continue
+                seen.add(text)
                 lines.append(
                     {
                         "file": relative,

@@ -2,8 +2,10 @@
 
 The analysis itself runs on the host (the agent's `agent.crash`), or here for an
 uploaded dump, with the same code. This module stores the verdict, keeps the logs the
-evidence cites, groups crashes that happened together into one incident with what the
-surviving hosts logged, and explains restarts that left no dump from the peers' logs.
+evidence cites, groups crashes that the evidence ties together into one incident with what
+the surviving hosts logged about them, and explains restarts that left no dump from the
+peers' logs (never a planned one, and never from lines another crash was already
+explained by).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from agent.contract import encode
+from agent.crash.peers import BACK, DIED, read_peer_lines
 from clusters.agents import agent, agent_call_many
 from clusters.choices import HostRegistration
 from clusters.iohealth.services import IO_ALERTS
@@ -47,8 +50,10 @@ CRASH_ALERTS = {
     CrashCause.XHAD: AlertName.HOST_FENCED_BY_HA_WATCHDOG,
     CrashCause.BUG: AlertName.HOST_CRASHED_BY_A_BUG,
 }
-# Crashes this close together are one incident (a storage outage fences several hosts).
-INCIDENT_WINDOW = timedelta(minutes=5)
+# Hosts one outage fences go down within about one heartbeat dead time (60 s by default)
+# of each other: each stops hearing the same storage, or the same network, at once. Two
+# crashes are one incident only this close together, and only when their evidence ties them.
+INCIDENT_WINDOW = timedelta(minutes=2)
 # What survivors logged this long before and after a crash is part of its story.
 PEER_LOGS_BEFORE = timedelta(minutes=10)
 PEER_LOGS_AFTER = timedelta(minutes=5)
@@ -198,7 +203,9 @@ def crashdump_record(*, host: Host | None, dump: dict, source: str, actor=None) 
         audit_record(
             actor=actor, action="crash.record", target=crash, message=f"{source}: {crash.cause}"
         )
-        if host is not None:
+        if host is not None and crash.time is not None:
+            # Without a time nothing ties it to other crashes, nor says which lines of the
+            # peers' logs are about it.
             _collect_incident_later(crash)
     return crash
 
@@ -329,7 +336,7 @@ def crashdump_acknowledge(*, crash: HostCrashdump, actor) -> HostCrashdump:
     return crash
 
 
-# Incidents ----------------------------------------------------------------------------------
+# Incidents ---------------------------------------------------------------------------------
 
 
 def _peers_of(host: Host) -> list[Host]:
@@ -340,101 +347,284 @@ def _peers_of(host: Host) -> list[Host]:
     return list(shared.distinct() if clusters.exists() else peers)
 
 
-def _node_numbers(host: Host) -> set[int]:
-    return set(Membership.objects.filter(host=host).values_list("number", flat=True))
+def _node_numbers(host: Host, peer: Host) -> set[int]:
+    """The numbers `host` has (or had) in the clusters `peer` is (or was) in: what the
+    peer's kernel calls it. Numbers are per cluster; another cluster's node N is not it."""
+    clusters = Membership.objects.filter(host=peer).values("cluster")
+    return set(
+        Membership.objects.filter(host=host, cluster__in=clusters).values_list("number", flat=True)
+    )
 
 
-def _mentions(text: str, host: Host, numbers: set[int]) -> bool:
-    if host.hostname and re.search(rf"\b{re.escape(host.hostname)}\b", text):
-        return True
-    for number in numbers:
-        if re.search(rf"\(num {number}\)|\bnode {number}\b|dead node {number}\b", text):
-            return True
-    return False
+def line_key(line: dict) -> tuple:
+    """One line of one host's log, however it is quoted: in a timeline or as evidence."""
+    where = line["file"] if line.get("role") != "survivor" else f"{line['host']}:{line['file']}"
+    return (where, line.get("line"), line.get("text"))
 
 
-def peer_logs(host: Host, around: datetime) -> list[dict]:
-    """What the other hosts logged about `host` around a time: its death, the DLM's
-    recovery of its locks, the replay of its journal."""
-    since, until = around - PEER_LOGS_BEFORE, around + PEER_LOGS_AFTER
+def peer_logs(hosts: list[Host], since: datetime, until: datetime) -> list[dict]:
+    """What the other hosts logged between two times about `hosts`: each O2CB, DLM and
+    OCFS2 line that names one of them (`about`), with what it says (`kind`: died,
+    trouble, left, back; agent.crash.peers), each line once, in time order."""
+    peers: dict[int, Host] = {}
+    for host in hosts:
+        peers.update((peer.pk, peer) for peer in _peers_of(host))
     answers = agent_call_many(
-        _peers_of(host),
+        list(peers.values()),
         lambda peer: agent(peer).crash_peer_logs(since.isoformat(), until.isoformat()),
     )
-    numbers = _node_numbers(host)
-    lines = []
+    lines, seen = [], set()
     for peer, answer in answers.items():
         if isinstance(answer, Exception):
-            continue
-        for item in answer:
+            continue  # a peer that does not answer has nothing to add
+        others = [host for host in hosts if host.pk != peer.pk]
+        names = {host.hostname for host in others}
+        numbers = {n: host.hostname for host in others for n in _node_numbers(host, peer)}
+        for item in read_peer_lines([encode(line) for line in answer]):
+            said = item.pop("said")
+            if said is None:
+                continue
+            # A line that names a node is about that node only; one with a number only is
+            # about the host holding that number in the peer's clusters.
+            about = (
+                (said["name"] if said["name"] in names else None)
+                if "name" in said
+                else numbers.get(said.get("number"))
+            )
+            once = (peer.hostname, item["time"], item["text"])
+            if about is None or once in seen:
+                continue
+            seen.add(once)
             lines.append(
                 {
-                    **encode(item),
+                    **item,
                     "host": peer.hostname,
                     "role": "survivor",
-                    "about_crashed": _mentions(item.text, host, numbers),
+                    "about": about,
+                    "about_crashed": True,
+                    "kind": said["kind"],
+                    "domain": said.get("domain"),
                 }
             )
-    return sorted(lines, key=lambda item: item["time"])
+    return sorted(lines, key=lambda e: (e["time"], e["host"], e["line"]))
 
 
-def incident_collect(*, crash: HostCrashdump) -> CrashIncident:
-    """Put the crash in its incident (crashes within minutes of each other) and add what the
-    survivors logged around it, on one time axis."""
-    around = crash.time or crash.received
-    incident = (
-        CrashIncident.objects.filter(
-            time__gte=around - INCIDENT_WINDOW, time__lte=around + INCIDENT_WINDOW
-        )
-        .order_by("time")
-        .first()
+def _used_lines(since: datetime, until: datetime, *, besides: CrashIncident | None) -> set:
+    """Lines of the peers' logs that already tell another incident's story (or explain
+    another restart): they never explain a second one."""
+    margin = PEER_LOGS_BEFORE + PEER_LOGS_AFTER + INCIDENT_WINDOW
+    used = set()
+    incidents = CrashIncident.objects.filter(time__gte=since - margin, time__lte=until + margin)
+    if besides is not None:
+        incidents = incidents.exclude(pk=besides.pk)
+    for timeline in incidents.values_list("timeline", flat=True):
+        used.update(line_key(e) for e in timeline if e.get("role") == "survivor")
+    explained = HostCrashdump.objects.filter(
+        source=CrashSource.PEERS, time__gte=since - margin, time__lte=until + margin
     )
-    if incident is None:
-        incident = CrashIncident.objects.create(time=around, cause=crash.cause, summary="")
-    crash.incident = incident
-    crash.save(update_fields=["incident"])
-    survivors = peer_logs(crash.host, around) if crash.host else []
-    timeline = [e for e in incident.timeline if e.get("crash") != crash.pk]
-    for item in crash.evidence:
-        timeline.append(
-            {
-                **item,
-                "time": around.isoformat(),
-                "host": crash.hostname,
-                "role": "crashed",
-                "crash": crash.pk,
-            }
+    if besides is not None:
+        explained = explained.exclude(incident=besides)
+    for evidence in explained.values_list("evidence", flat=True):
+        used.update(line_key(e) for e in evidence)
+    return used
+
+
+def _regions(crash: HostCrashdump) -> set[str]:
+    """The heartbeat regions and lock domains (volume UUIDs) the crash's evidence names."""
+    details = crash.details or {}
+    found = {details["region"]} if details.get("region") else set()
+    found.update(details.get("regions") or [])
+    return {str(region).upper() for region in found}
+
+
+def _same_region(a: set[str], b: set[str]) -> bool:
+    # A heartbeat thread's name holds only the region's first 10 characters (o2hb-8F6E1C2D3B).
+    return any(
+        x.startswith(y) or y.startswith(x) for x in a for y in b if min(len(x), len(y)) >= 10
+    )
+
+
+def _names(crash: HostCrashdump) -> set[str]:
+    """The peers a crash's evidence names (the node whose connection went idle)."""
+    details = crash.details or {}
+    names = set(details.get("peers") or [])
+    if details.get("node"):
+        names.add(details["node"])
+    return names
+
+
+def _shared_cluster(a: HostCrashdump, b: HostCrashdump) -> bool:
+    clusters = Membership.objects.filter(host_id=a.host_id).values("cluster")
+    return Membership.objects.filter(host_id=b.host_id, cluster__in=clusters).exists()
+
+
+def same_incident(a: HostCrashdump, b: HostCrashdump) -> bool:
+    """Whether the evidence ties two crashes to one event: hosts fenced within
+    INCIDENT_WINDOW of each other on the same heartbeat region, or by a network between
+    them (one names the other, or both lost quorum in a cluster they share), or both
+    fenced by HA (whose statefile and network the pool shares)."""
+    if a.host_id is None or b.host_id is None or a.time is None or b.time is None:
+        return False  # an upload of no known host, or of no known time, ties to nothing
+    if abs(a.time - b.time) > INCIDENT_WINDOW:
+        return False
+    if a.cause == b.cause == CrashCause.XHAD:
+        return True
+    if not a.cause == b.cause == CrashCause.O2CB:
+        return False
+    if _same_region(_regions(a), _regions(b)):
+        return True
+    if a.hostname in _names(b) or b.hostname in _names(a):
+        return True
+    lost_quorum = {"network", "quorum"}
+    return (
+        (a.details or {}).get("mechanism") in lost_quorum
+        and (b.details or {}).get("mechanism") in lost_quorum
+        and _shared_cluster(a, b)
+    )
+
+
+def _incident_for(crash: HostCrashdump) -> CrashIncident:
+    """The incident of a crash the evidence ties this one to, else a new one."""
+    if crash.incident_id is not None:
+        return crash.incident
+    nearby = (
+        HostCrashdump.objects.filter(
+            incident__isnull=False,
+            time__gte=crash.time - INCIDENT_WINDOW,
+            time__lte=crash.time + INCIDENT_WINDOW,
         )
-    known = {(e["host"], e.get("file"), e.get("line")) for e in timeline}
-    timeline += [s for s in survivors if (s["host"], s.get("file"), s.get("line")) not in known]
-    timeline.sort(key=lambda e: e["time"])
-    crashes = list(incident.crashes.order_by("time"))
-    incident.time = min(c.time or c.received for c in crashes)
+        .exclude(pk=crash.pk)
+        .select_related("incident")
+    )
+    for other in sorted(nearby, key=lambda c: abs(c.time - crash.time)):
+        if same_incident(crash, other):
+            return other.incident
+    return CrashIncident.objects.create(time=crash.time, cause=crash.cause, summary="")
+
+
+def incident_collect(*, crash: HostCrashdump) -> CrashIncident | None:
+    """Put the crash in its incident (the crashes its evidence ties it to) and add what the
+    survivors logged about the incident's hosts, on one time axis, each line once. A crash
+    of no known host or time has no incident."""
+    if crash.host is None or crash.time is None:
+        return None
+    with transaction.atomic():
+        incident = _incident_for(crash)
+        crash.incident = incident
+        crash.save(update_fields=["incident"])
+    crashes = list(incident.crashes.select_related("host").order_by("time", "pk"))
+    hosts = [c.host for c in crashes if c.host is not None]
+    names = {c.hostname for c in crashes}
+    since = min(c.time for c in crashes) - PEER_LOGS_BEFORE
+    until = max(c.time for c in crashes) + PEER_LOGS_AFTER
+    used = _used_lines(since, until, besides=incident)
+    survivors = [
+        e for e in incident.timeline if e.get("role") == "survivor" and e.get("about") in names
+    ] + peer_logs(hosts, since, until)
+    timeline, seen = [], set()
+    for event in survivors:
+        key = line_key(event)
+        if key in seen or key in used:
+            continue
+        seen.add(key)
+        timeline.append(event)
+    for other in crashes:
+        if other.source == CrashSource.PEERS:
+            continue  # its evidence is the survivors' lines, already on the timeline
+        for item in other.evidence:
+            timeline.append(
+                {
+                    **item,
+                    "time": other.time.isoformat(),
+                    "host": other.hostname,
+                    "role": "crashed",
+                    "crash": other.pk,
+                    "about": other.hostname,
+                }
+            )
+    timeline.sort(key=lambda e: (e["time"], e["role"] != "crashed", e["host"]))
+    incident.time = crashes[0].time
     incident.cause = crashes[0].cause
     incident.timeline = timeline
-    names = ", ".join(sorted({c.hostname or "an uploaded dump" for c in crashes}))
-    saw = sorted({s["host"] for s in timeline if s["role"] == "survivor" and s["about_crashed"]})
-    incident.summary = f"{names} went down ({incident.get_cause_display().lower()})" + (
-        f"; {', '.join(saw)} saw it and recovered its locks and journal." if saw else "."
-    )
+    incident.summary = _incident_summary(crashes, timeline)
     incident.save()
     return incident
 
+
+def _incident_summary(crashes: list[HostCrashdump], timeline: list[dict]) -> str:
+    names = ", ".join(sorted({c.hostname for c in crashes}))
+    verdicts = sorted({c.get_cause_display().lower() for c in crashes})
+    saw = sorted({e["host"] for e in timeline if e["role"] == "survivor"})
+    recovered = any(e["role"] == "survivor" and e.get("kind") == DIED for e in timeline)
+    them = "them" if len(crashes) > 1 else "it"
+    their = "their" if len(crashes) > 1 else "its"
+    text = f"{names} went down ({', '.join(verdicts)})"
+    if saw and recovered:
+        return text + f"; {', '.join(saw)} saw {them} die and recovered {their} locks and journal."
+    if saw:
+        return text + f"; {', '.join(saw)} saw {them} go."
+    return text + "."
+
+
+# Restarts without a dump ----------------------------------------------------------------------
 
 # How long before a restart the fence method counts as the one the host went down with.
 FENCE_SETTING_WINDOW = timedelta(minutes=10)
 
 
-def reboot_check(*, host: Host, previous_boot: datetime, boot: datetime) -> HostCrashdump | None:
-    """A host restarted: if it left no dump but its peers saw it die, record that crash."""
-    if HostCrashdump.objects.filter(
+def _restart_verdict(host: Host, boot: datetime, message: str) -> None:
+    audit_record(
+        actor=None,
+        action="crash.restart_check",
+        target=host,
+        message=f"{host} restarted at {boot:%Y-%m-%d %H:%M:%S} UTC: {message}",
+    )
+
+
+def reboot_check(
+    *, host: Host, previous_boot: datetime, boot: datetime, planned: bool = False
+) -> HostCrashdump | None:
+    """A host restarted: if it left no dump but its peers saw it die, record that crash.
+
+    A planned restart (the console asked for it, or the admin announced it by putting the
+    host into maintenance) is never a crash. The peers' lines must be about this boot's
+    end: after the previous boot, and none already told of another crash. Whatever the
+    verdict, the audit log says it.
+    """
+    if planned:
+        _restart_verdict(
+            host,
+            boot,
+            "a planned reboot (asked for by the console, or announced by putting it into "
+            "maintenance): not a crash.",
+        )
+        return None
+    dump = HostCrashdump.objects.filter(
         Q(time__gte=previous_boot) | Q(time__isnull=True, received__gte=previous_boot),
         host=host,
-    ).exists():
+    ).first()
+    if dump is not None:
+        _restart_verdict(host, boot, f"explained by its crash dump {dump.name}.")
         return None
-    survivors = [s for s in peer_logs(host, boot) if s["about_crashed"]]
-    if not survivors:
-        return None  # a clean restart: nobody saw it die
+    since = max(previous_boot, boot - PEER_LOGS_BEFORE)
+    used = _used_lines(since, boot + PEER_LOGS_AFTER, besides=None)
+    seen = [
+        s
+        for s in peer_logs([host], since, boot + PEER_LOGS_AFTER)
+        if s["about"] == host.hostname and line_key(s) not in used
+    ]
+    deaths = [s for s in seen if s["kind"] == DIED]
+    if not deaths:
+        _restart_verdict(
+            host,
+            boot,
+            "no peer saw it die (a clean restart, or one its peers left no new lines about).",
+        )
+        return None
+    return _record_seen_death(host, boot, seen, deaths)
+
+
+def _record_seen_death(host: Host, boot: datetime, seen: list[dict], deaths: list[dict]):
     health = HostIOHealth.objects.filter(host=host).first()
     methods = {
         c.get("fence_method")
@@ -450,6 +640,9 @@ def reboot_check(*, host: Host, previous_boot: datetime, boot: datetime) -> Host
         if by_reset
         else "It left no crash dump (fence by reset, a power cut or a hardware reset)."
     )
+    death = deaths[0]
+    # Its reconnection after the restart is part of the story, not of the evidence.
+    seen = [s for s in seen if s["kind"] != BACK]
     return crashdump_record(
         host=host,
         dump={
@@ -457,16 +650,21 @@ def reboot_check(*, host: Host, previous_boot: datetime, boot: datetime) -> Host
             "analysis": {
                 "cause": CrashCause.O2CB,
                 "explanation": f"{host} restarted at {boot:%Y-%m-%d %H:%M:%S} UTC and its peers "
-                f"saw it leave the cluster ({survivors[0]['host']}: "
-                f'"{survivors[0]["text"][-160:]}"). {how}',
+                f'saw it die ({death["host"]}: "{death["text"][-160:]}"). {how}',
                 "evidence": [
-                    {"file": f"{s['host']}:{s['file']}", "line": s["line"], "text": s["text"]}
-                    for s in survivors[:50]
+                    {
+                        "file": f"{s['host']}:{s['file']}",
+                        "line": s["line"],
+                        "text": s["text"],
+                        "time": s["time"],
+                    }
+                    for s in seen[:50]
                 ],
-                "crash_time": survivors[0]["time"],
+                "crash_time": seen[0]["time"],
                 "details": {
                     "mechanism": "seen_by_peers",
                     "fence_method": "reset" if "reset" in methods else None,
+                    "regions": sorted({s["domain"] for s in seen if s.get("domain")}),
                 },
             },
         },
