@@ -90,12 +90,21 @@ def crash_context(crash: HostCrashdump) -> dict:
     return {
         "crash": crash,
         "actions": recommendations(crash, repeats),
+        "details": {
+            key: value
+            for key, value in (crash.details or {}).items()
+            if value is not None and key not in HIDDEN_DETAILS
+        },
         "excerpts": _excerpts(crash),
         "io_before": io_before(crash),
         "incident": incident,
         "timeline": timeline,
         "repeats": repeats,
     }
+
+
+# Details the page says in words rather than as a key and a value.
+HIDDEN_DETAILS = {"time_stated_by", "stated_time"}
 
 
 def _time(value) -> datetime | None:

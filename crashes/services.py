@@ -231,9 +231,27 @@ def _store(uploaded, path: Path) -> None:
             out.write(chunk)
 
 
-def crashdump_upload(*, uploaded, host: Host | None, actor) -> Task:
+def stated_crash_time(value) -> datetime | None:
+    """When an admin says a host crashed (ISO 8601; UTC unless it carries an offset)."""
+    if value in (None, ""):
+        return None
+    parsed = value if isinstance(value, datetime) else parse_datetime(str(value).strip())
+    if parsed is None:
+        raise ConsoleError(
+            f"'{value}' is not a time: give it as 2026-11-25 06:10:00 (UTC).", status_code=400
+        )
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    if parsed > timezone.now() + timedelta(minutes=5):
+        raise ConsoleError("The crash time is in the future.", status_code=400)
+    return parsed.astimezone(UTC)
+
+
+def crashdump_upload(*, uploaded, host: Host | None, actor, crashed_at=None) -> Task:
     """Keep an admin's dump (a log, or an archive of a dump directory) and analyse it in a
-    task: a large dump takes longer to read than a web request may last."""
+    task: a large dump takes longer to read than a web request may last. `crashed_at` is
+    when the admin says it crashed, used only if the dump gives no time of its own."""
+    stated = stated_crash_time(crashed_at)
     if uploaded.size > settings.CRASH_UPLOAD_MAX_BYTES:
         raise ConsoleError(
             f"The file is {uploaded.size:,} bytes; uploads are limited to "
@@ -260,6 +278,7 @@ def crashdump_upload(*, uploaded, host: Host | None, actor) -> Task:
                 "name": uploaded.name[:255],
                 "size": uploaded.size,
                 "host": host.pk if host else None,
+                "crashed_at": stated.isoformat() if stated else None,
             },
         )
     except BaseException:
@@ -283,6 +302,17 @@ def _analyse_upload(path: Path, name: str) -> dict:
     return analysis
 
 
+def _with_stated_time(analysis: dict, stated: str | None, user) -> None:
+    """The dump's own time stands; the admin's is the crash time only without one."""
+    if not stated:
+        return
+    details = analysis.setdefault("details", {})
+    details["stated_time"] = stated
+    if not analysis.get("crash_time"):
+        analysis["crash_time"] = stated
+        details["time_stated_by"] = user.get_username() if user else "the uploader"
+
+
 def crashdump_upload_analyse(*, task: Task) -> HostCrashdump:
     """Analyse the dump `crashdump_upload` kept and record the crash; on any failure (an
     unreadable dump, an error, a worker stopping) the kept file is removed."""
@@ -301,10 +331,12 @@ def crashdump_upload_analyse(*, task: Task) -> HostCrashdump:
         )
         task_step_start(task=task, position=2)
         host = Host.objects.filter(pk=params["host"]).first() if params.get("host") else None
+        _with_stated_time(analysis, params.get("crashed_at"), task.user)
         crash = crashdump_record(
             host=host,
             dump={
-                "name": f"{timezone.now():%Y%m%d-%H%M%S}-{path.name}",
+                # Named after the upload, not a time: a dump's time is its crash time.
+                "name": f"upload-{params['upload'].split('/')[0][:12]}-{path.name}",
                 "size": params["size"],
                 "files": [{"name": params["name"], "size": params["size"]}],
                 "analysis": analysis,
@@ -570,6 +602,8 @@ def _incident_summary(crashes: list[HostCrashdump], timeline: list[dict]) -> str
 
 # How long before a restart the fence method counts as the one the host went down with.
 FENCE_SETTING_WINDOW = timedelta(minutes=10)
+# A dump's time is when the host crashed, a moment before the boot that followed.
+DUMP_BEFORE_BOOT = timedelta(minutes=2)
 
 
 def _restart_verdict(host: Host, boot: datetime, message: str) -> None:
@@ -599,10 +633,15 @@ def reboot_check(
             "maintenance): not a crash.",
         )
         return None
-    dump = HostCrashdump.objects.filter(
-        Q(time__gte=previous_boot) | Q(time__isnull=True, received__gte=previous_boot),
-        host=host,
-    ).first()
+    dump = (
+        HostCrashdump.objects.filter(host=host)
+        .filter(
+            Q(time__gte=previous_boot, time__lte=boot + DUMP_BEFORE_BOOT)
+            # A dump its agent found without any time in it: found since the previous boot.
+            | Q(time__isnull=True, source=CrashSource.AGENT, received__gte=previous_boot)
+        )
+        .first()
+    )
     if dump is not None:
         _restart_verdict(host, boot, f"explained by its crash dump {dump.name}.")
         return None

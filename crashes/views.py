@@ -27,6 +27,7 @@ def crash_list(request):
                 task = services.crashdump_upload(
                     uploaded=form.cleaned_data["file"],
                     host=form.cleaned_data["host"],
+                    crashed_at=form.cleaned_data["crashed_at"],
                     actor=request.user,
                 )
             except ConsoleError as exc:

@@ -2,7 +2,9 @@ from rest_framework import serializers
 
 from clusters.models import Host
 from core.api.fields import DetailUrlField
+from core.errors import ConsoleError
 from crashes.models import CrashIncident, HostCrashdump
+from crashes.services import stated_crash_time
 
 
 class EvidenceSerializer(serializers.Serializer):
@@ -45,6 +47,19 @@ class CrashUploadSerializer(serializers.Serializer):
     host = serializers.PrimaryKeyRelatedField(
         queryset=Host.objects.all(), required=False, allow_null=True
     )
+    crashed_at = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        allow_null=True,
+        help_text="When it crashed, ISO 8601, UTC unless it carries an offset; used only if "
+        "the dump gives no time of its own. Without a time it joins no incident.",
+    )
+
+    def validate_crashed_at(self, value):
+        try:
+            return stated_crash_time(value)
+        except ConsoleError as exc:
+            raise serializers.ValidationError(exc.message) from None
 
 
 class CrashIncidentSerializer(serializers.ModelSerializer):

@@ -55,6 +55,7 @@ class HostCrashdumpViewSet(
         task = services.crashdump_upload(
             uploaded=upload.validated_data["file"],
             host=upload.validated_data.get("host"),
+            crashed_at=upload.validated_data.get("crashed_at"),
             actor=request.user,
         )
         return task_accepted(request, task)

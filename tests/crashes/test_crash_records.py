@@ -124,12 +124,13 @@ def test_api_lists_filters_and_acknowledges(operator_user, readonly_user):
     assert groups[0]["count"] == 1 and groups[0]["signature"].startswith("abc123")
 
 
-def upload_and_analyse(uploaded, host=None):
+def upload_and_analyse(uploaded, host=None, crashed_at=None):
     """An upload, then its analysis as the worker runs it (tests/crashes/test_uploads.py
     runs it on a real worker)."""
     from core.services.tasks import task_claim
 
-    task = services.crashdump_upload(uploaded=uploaded, host=host, actor=None)
+    stated = {"crashed_at": crashed_at} if crashed_at is not None else {}
+    task = services.crashdump_upload(uploaded=uploaded, host=host, actor=None, **stated)
     return services.crashdump_upload_analyse(task=task_claim(task_id=task.pk))
 
 

@@ -4,6 +4,7 @@ about the hosts it names, used once, and a crash joined to another only on evide
 from datetime import timedelta
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone
 
@@ -12,12 +13,13 @@ from crashes import services
 from crashes.models import CrashIncident, HostCrashdump
 from tests.clusters.factories import HostFactory
 from tests.crashes.peerlogs import death_lines, departure_lines, one_cluster
-from tests.crashes.test_crash_records import O2CB_DUMP
+from tests.crashes.test_crash_records import O2CB_DUMP, upload_and_analyse
 
 pytestmark = pytest.mark.django_db
 
 REGION = "6C0D2A4E50A1B2C3D4E5F60718293A4B"
 OTHER_REGION = "0A1B2C3D4E5F60718293A4B6C0D2A4E5"
+FIXTURES = "tests/agent/fixtures/crash"
 
 
 def now():
@@ -184,3 +186,67 @@ def test_unrelated_fences_minutes_apart_are_separate_incidents(peer_logs):
     assert [incident.summary for incident in incidents] == [
         f"{host.hostname} went down (fenced by o2cb)." for host in (first, second, third)
     ]
+
+
+def test_an_upload_without_a_time_joins_no_incident_and_explains_no_restart(
+    peer_logs, client, readonly_user
+):
+    """An old console log of another host (dmesg stamps only) uploaded just after a fence:
+    it must not join that fence, nor count as the dump of that host's next restart."""
+    survivor, fenced, other = HostFactory(), HostFactory(), HostFactory()
+    one_cluster(survivor, fenced, other)
+    at = now() - timedelta(minutes=1)
+    death_lines(peer_logs, survivor, fenced, 1, at - timedelta(seconds=64), REGION)
+    crash = services.crashdump_record(
+        host=fenced, dump=fenced_dump(f"{at:%Y%m%d-%H%M%S}-UTC", at), source="agent"
+    )
+    incident = services.incident_collect(crash=crash)
+    summary, cause = incident.summary, incident.cause
+    previous_boot = now() - timedelta(days=1)
+
+    with open(f"{FIXTURES}/o2cb_disk_dmesg_reset.txt", "rb") as log:
+        upload = upload_and_analyse(SimpleUploadedFile("console.txt", log.read()), host=other)
+    assert upload.time is None, "dmesg stamps count seconds since boot: no time of its own"
+    assert services.incident_collect(crash=upload) is None  # were the worker asked to
+    upload.refresh_from_db()
+    incident.refresh_from_db()
+    assert upload.incident is None
+    assert (incident.summary, incident.cause) == (summary, cause)
+    assert list(incident.crashes.all()) == [crash]
+    client.force_login(readonly_user)
+    page = client.get(reverse("crash-detail", args=[upload.pk])).content.decode()
+    assert "When it crashed is unknown: the dump gives no time and none was stated" in page
+    listed = client.get(reverse("crash-list")).content.decode()
+    assert "time unknown" in listed.split(f'data-crash="{upload.pk}"')[1].split("</tr>")[0]
+
+    died = now() + timedelta(seconds=5)
+    death_lines(peer_logs, survivor, other, 2, died, REGION)
+    restart = services.reboot_check(
+        host=other, previous_boot=previous_boot, boot=died + timedelta(seconds=70)
+    )
+    assert restart is not None and restart.source == "peers", "the upload hid a crash"
+
+
+def test_an_upload_takes_its_time_from_its_content_or_from_the_admin(client, readonly_user):
+    from datetime import UTC, datetime
+
+    from core.errors import ConsoleError
+    from tests.crashes.test_uploads import FENCE_LOG
+
+    with open(f"{FIXTURES}/o2cb_disk_dmesg_reset.txt", "rb") as log:
+        dmesg = log.read()
+    stated = upload_and_analyse(
+        SimpleUploadedFile("console.txt", dmesg), crashed_at="2026-11-25 06:10:00"
+    )
+    assert stated.time == datetime(2026, 11, 25, 6, 10, tzinfo=UTC)
+    client.force_login(readonly_user)
+    page = client.get(reverse("crash-detail", args=[stated.pk])).content.decode()
+    assert "Crashed at 2026-11-25 06:10:00 UTC (as the uploader stated" in page
+    own = upload_and_analyse(
+        SimpleUploadedFile("kern.log", FENCE_LOG), crashed_at="2026-11-25T06:10:00+00:00"
+    )
+    assert (own.time.month, own.time.day, own.time.hour) == (11, 25, 10), "the log's own time"
+    assert own.details["stated_time"] == "2026-11-25T06:10:00+00:00"
+    for wrong, message in (("yesterday", "is not a time"), ("2999-01-01 00:00", "future")):
+        with pytest.raises(ConsoleError, match=message):
+            upload_and_analyse(SimpleUploadedFile("console.txt", dmesg), crashed_at=wrong)
