@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from clusters.models import Host
 
-from .choices import CrashCause, CrashSource
+from .choices import NO_SIGNATURE, CrashCause, CrashSource
 
 
 class CrashIncident(models.Model):
@@ -72,6 +72,22 @@ class HostCrashdump(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("crash-detail", args=[self.pk])
+
+    @property
+    def no_signature(self) -> bool:
+        """A crash the analyser found nothing in: the design's cause `bug`, but nothing
+        shows a bug (crashes.services.missing_evidence says what is missing)."""
+        return self.cause == CrashCause.BUG and (self.details or {}).get("kind") == "unknown"
+
+    @property
+    def verdict(self) -> str:
+        """What the pages call its cause."""
+        return NO_SIGNATURE if self.no_signature else self.get_cause_display()
+
+    @property
+    def verdict_class(self) -> str:
+        """The pill's class: cause-o2cb, cause-xhad, cause-bug, or cause-unknown."""
+        return "unknown" if self.no_signature else self.cause
 
     @property
     def store_dir(self) -> Path:

@@ -10,7 +10,7 @@ from clusters.iohealth.selectors import region_lag_chart
 
 from .choices import CrashCause
 from .models import HostCrashdump
-from .services import recommendations, signature_repeats
+from .services import missing_evidence, recommendations, signature_repeats
 
 EXCERPT_CONTEXT = 3
 IO_BEFORE = timedelta(minutes=15)
@@ -90,6 +90,7 @@ def crash_context(crash: HostCrashdump) -> dict:
     return {
         "crash": crash,
         "actions": recommendations(crash, repeats),
+        "missing": missing_evidence(crash) if crash.no_signature else [],
         "details": {
             key: value
             for key, value in (crash.details or {}).items()
@@ -104,7 +105,7 @@ def crash_context(crash: HostCrashdump) -> dict:
 
 
 # Details the page says in words rather than as a key and a value.
-HIDDEN_DETAILS = {"time_stated_by", "stated_time"}
+HIDDEN_DETAILS = {"missing", "time_stated_by", "stated_time"}
 
 
 def _time(value) -> datetime | None:

@@ -24,6 +24,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from agent.contract import encode
+from agent.crash.analyse import stopped_early
 from agent.crash.peers import BACK, DIED, read_peer_lines
 from clusters.agents import agent, agent_call_many
 from clusters.choices import HostRegistration
@@ -117,6 +118,8 @@ def recommendations(crash: HostCrashdump, repeats: int | None = None) -> list[st
             "storage path and the management network that carries HA's heartbeat; "
             "`xe pool-param-get param-name=ha-configuration` shows its timeouts."
         )
+    elif crash.no_signature:
+        actions += _unexplained_actions(crash)
     else:
         actions.append(
             "This looks like a software bug, not an outage: download the bug report bundle "
@@ -128,6 +131,40 @@ def recommendations(crash: HostCrashdump, repeats: int | None = None) -> list[st
                 f"The same failure has happened {repeats} times: mention that in the report."
             )
     return actions
+
+
+def missing_evidence(crash: HostCrashdump) -> list[str]:
+    """What a crash without a signature lacks to be explained: a dump, its logs, their end."""
+    details = crash.details or {}
+    missing = list(details.get("missing") or [])
+    end = parse_datetime(details.get("logs_end") or "")
+    if end and crash.time and not any(item.startswith("the logs' last") for item in missing):
+        early = stopped_early(end, crash.time, "the crash")
+        if early:
+            missing.append(early)
+    return missing
+
+
+def _unexplained_actions(crash: HostCrashdump) -> list[str]:
+    missing = missing_evidence(crash)
+    actions = [
+        "No crash signature was found, so nothing shows this was a software bug, and there "
+        "is nothing yet to report as one." + (f" Missing: {'; '.join(missing)}." if missing else "")
+    ]
+    actions.append(
+        "Look where a hard reset or a power loss leaves a trace: the server's management "
+        "controller (iLO, iDRAC, IPMI event log) and its serial console."
+    )
+    actions.append(
+        "If the host wrote a crash dump (/var/crash/<time>/ on XenServer), upload that "
+        "directory as an archive; otherwise upload its kern.log around the restart, and "
+        "state when it happened if the log's lines carry no date."
+    )
+    return actions
+
+
+def _alert_name(crash: HostCrashdump) -> str:
+    return AlertName.HOST_CRASH_UNEXPLAINED if crash.no_signature else CRASH_ALERTS[crash.cause]
 
 
 def _alert_message(crash: HostCrashdump) -> str:
@@ -196,7 +233,7 @@ def crashdump_record(*, host: Host | None, dump: dict, source: str, actor=None) 
         crash.stored_logs = stored
         crash.save(update_fields=["stored_logs"])
         alert_raise(
-            name=CRASH_ALERTS[crash.cause],
+            name=_alert_name(crash),
             target=crash,
             message=_alert_message(crash),
         )
@@ -585,7 +622,7 @@ def incident_collect(*, crash: HostCrashdump) -> CrashIncident | None:
 
 def _incident_summary(crashes: list[HostCrashdump], timeline: list[dict]) -> str:
     names = ", ".join(sorted({c.hostname for c in crashes}))
-    verdicts = sorted({c.get_cause_display().lower() for c in crashes})
+    verdicts = sorted({c.verdict.lower() for c in crashes})
     saw = sorted({e["host"] for e in timeline if e["role"] == "survivor"})
     recovered = any(e["role"] == "survivor" and e.get("kind") == DIED for e in timeline)
     them = "them" if len(crashes) > 1 else "it"

@@ -16,6 +16,10 @@ class EvidenceSerializer(serializers.Serializer):
 class HostCrashdumpSerializer(serializers.ModelSerializer):
     url = DetailUrlField(view_name="api:hostcrashdump-detail")
     evidence = EvidenceSerializer(many=True, read_only=True)
+    verdict = serializers.CharField(
+        read_only=True,
+        help_text="The cause as the pages say it; a `bug` with no crash signature found says so",
+    )
 
     class Meta:
         model = HostCrashdump
@@ -32,6 +36,7 @@ class HostCrashdumpSerializer(serializers.ModelSerializer):
             "size",
             "files",
             "cause",
+            "verdict",
             "explanation",
             "evidence",
             "details",

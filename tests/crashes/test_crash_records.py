@@ -235,3 +235,46 @@ def test_the_crash_page_draws_the_heartbeat_lag_of_the_minutes_before(client, re
     assert "Disk heartbeat before the crash" in page and 'class="lag-line"' in page
     # The last 15 s bucket before the crash: samples of 6,500, 6,000 and 5,500 ms.
     assert "now 6000 ms" in page
+
+
+# A log with nothing in it: a host's kern.log up to a silent end.
+QUIET_LOG = (
+    b"Nov 25 10:00:00 xs-host-02 kernel: [  100.000000] e1000e: eth0 NIC Link is Up 10 Gbps\n"
+    b"Nov 25 10:02:30 xs-host-02 kernel: [  250.000000] device vif3.0 entered promiscuous mode\n"
+)
+
+
+def test_a_log_with_no_crash_signature_is_not_called_a_software_bug(client, readonly_user):
+    """The design's cause stays `bug`; the pages say no signature was found and what
+    evidence is missing, never that it was a bug to send to a vendor."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    crash = upload_and_analyse(SimpleUploadedFile("kern.log", QUIET_LOG), host=HostFactory())
+    assert crash.cause == "bug", "the design's value for a crash nothing explains"
+    client.force_login(readonly_user)
+    page = client.get(reverse("crash-detail", args=[crash.pk])).content.decode()
+    page = page.split("<main>")[1]
+    assert ">No crash signature found</span>" in page and "cause-unknown" in page
+    assert "Software bug" not in page and "vendor" not in page
+    assert "No crash signature was found: nothing shows a software bug." in page
+    missing = page.split('id="missing-evidence">')[1].split("</ul>")[0]
+    assert "a crash dump: only a log was given" in missing
+    assert "The logs end at" in page and "10:02:30 UTC with nothing about a crash" in page
+    listed = client.get(reverse("crash-list")).content.decode()
+    row = listed.split(f'data-crash="{crash.pk}"')[1].split("</tr>")[0]
+    assert "No crash signature found" in row and "Software bug" not in row
+    alert = Alert.objects.get(name="HOST_CRASH_UNEXPLAINED")
+    assert "vendor" not in alert.message and "no crash signature" in alert.message.lower()
+    assert not Alert.objects.filter(name="HOST_CRASHED_BY_A_BUG").exists()
+
+
+def test_logs_that_stop_before_the_stated_crash_time_are_named_as_missing(client, readonly_user):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    crash = upload_and_analyse(SimpleUploadedFile("kern.log", QUIET_LOG))
+    stated = crash.received.replace(month=11, day=25, hour=10, minute=20, second=0, microsecond=0)
+    crash.time = stated  # as an admin stating the time would have it
+    crash.save(update_fields=["time"])
+    assert services.missing_evidence(crash)[-1] == (
+        "the logs' last 18 minutes: they stop at 10:02:30 UTC, before the crash (10:20:00 UTC)"
+    )
