@@ -2,10 +2,10 @@
 
 The analysis itself runs on the host (the agent's `agent.crash`), or here for an
 uploaded dump, with the same code. This module stores the verdict, keeps the logs the
-evidence cites, groups crashes that the evidence ties together into one incident with what
-the surviving hosts logged about them, and explains restarts that left no dump from the
-peers' logs (never a planned one, and never from lines another crash was already
-explained by).
+analysis read and the host's I/O state before the crash, groups crashes that the evidence
+ties together into one incident with what the surviving hosts logged about them, and
+explains restarts that left no dump from the peers' logs (never a planned one, and never
+from lines another crash was already explained by).
 """
 
 from __future__ import annotations
@@ -26,15 +26,16 @@ from django.utils.dateparse import parse_datetime
 from agent.contract import encode
 from agent.crash.analyse import stopped_early
 from agent.crash.peers import BACK, DIED, read_peer_lines
+from agent.crashdumps import kept_logs
 from clusters.agents import agent, agent_call_many
 from clusters.choices import HostRegistration
 from clusters.iohealth.services import IO_ALERTS
-from clusters.models import Host, HostIOHealth, Membership
+from clusters.models import HealthSample, Host, HostIOHealth, Membership
 from core.choices import AlertName, StepStatus, TaskStatus
 from core.errors import ConsoleError
-from core.models import Task
+from core.models import Alert, Task
 from core.services.alerts import alert_raise, alert_was_open
-from core.services.audit import audit_record
+from core.services.audit import audit_record, target_fields
 from core.services.tasks import (
     enqueue_on_commit,
     task_create,
@@ -58,6 +59,9 @@ INCIDENT_WINDOW = timedelta(minutes=2)
 # What survivors logged this long before and after a crash is part of its story.
 PEER_LOGS_BEFORE = timedelta(minutes=10)
 PEER_LOGS_AFTER = timedelta(minutes=5)
+# Of the host's I/O before a crash, what the console keeps with it.
+IO_BEFORE = timedelta(minutes=15)
+IO_SAMPLES_KEPT = 5000
 SAFE_NAME_RE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -221,6 +225,8 @@ def crashdump_record(*, host: Host | None, dump: dict, source: str, actor=None) 
             # A log is its tail and the number of its first line (a bare text: the whole log).
             log = log if isinstance(log, dict) else {"text": log}
             path = crash.store_dir / safe_name(log_name)
+            if any(item["file"] == path.name for item in stored):  # same name, other folder
+                path = path.with_name(f"{len(stored)}-{path.name}")
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(str(log.get("text", "")))
             stored.append(
@@ -231,7 +237,8 @@ def crashdump_record(*, host: Host | None, dump: dict, source: str, actor=None) 
                 }
             )
         crash.stored_logs = stored
-        crash.save(update_fields=["stored_logs"])
+        crash.io_before = io_state_before(host, crash.time)
+        crash.save(update_fields=["stored_logs", "io_before"])
         alert_raise(
             name=_alert_name(crash),
             target=crash,
@@ -245,6 +252,62 @@ def crashdump_record(*, host: Host | None, dump: dict, source: str, actor=None) 
             # peers' logs are about it.
             _collect_incident_later(crash)
     return crash
+
+
+def io_state_before(host: Host | None, at: datetime | None) -> dict:
+    """The host's I/O paths before `at` as the console had them: its last verdict (and
+    whether it is from before), the I/O alerts then open and the samples of IO_BEFORE."""
+    if host is None or at is None:
+        return {}
+    since = at - IO_BEFORE
+    health = HostIOHealth.objects.filter(host=host).first()
+    verdict = None
+    if health is not None:
+        verdict = {
+            "state": health.state,
+            "since": health.since.isoformat(),
+            "checked": health.checked.isoformat(),
+            "from_before_the_crash": health.checked <= at,
+            "problems": health.problems,
+            "config_warnings": health.config_warnings,
+            "time_to_fence": health.time_to_fence,
+            "heartbeat": (health.probe or {}).get("heartbeat"),
+        }
+    target = target_fields(host)
+    alerts = (
+        Alert.objects.filter(
+            name__in=IO_ALERTS.values(),
+            target_type=target["target_type"],
+            target_id=target["target_id"],
+            created__lte=at,
+        )
+        .filter(Q(cleared__isnull=True) | Q(cleared__gte=since))
+        .order_by("created")
+    )
+    samples = HealthSample.objects.filter(host=host, time__gte=since, time__lte=at).order_by(
+        "metric", "subject", "time"
+    )
+    return {
+        "since": since.isoformat(),
+        "until": at.isoformat(),
+        "verdict": verdict,
+        "alerts": [
+            {
+                "name": alert.name,
+                "priority": alert.priority,
+                "message": alert.message,
+                "raised": alert.created.isoformat(),
+                "cleared": alert.cleared.isoformat() if alert.cleared else None,
+            }
+            for alert in alerts
+        ],
+        "samples": [
+            {"metric": m, "subject": sub, "time": t.isoformat(), "value": v}
+            for m, sub, t, v in samples.values_list("metric", "subject", "time", "value")[
+                :IO_SAMPLES_KEPT
+            ]
+        ],
+    }
 
 
 def _collect_incident_later(crash: HostCrashdump) -> None:
@@ -377,7 +440,7 @@ def crashdump_upload_analyse(*, task: Task) -> HostCrashdump:
                 "size": params["size"],
                 "files": [{"name": params["name"], "size": params["size"]}],
                 "analysis": analysis,
-                "logs": {},
+                "logs": kept_logs(path, analysis),
             },
             source=CrashSource.UPLOAD,
             actor=task.user,

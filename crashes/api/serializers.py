@@ -4,6 +4,7 @@ from clusters.models import Host
 from core.api.fields import DetailUrlField
 from core.errors import ConsoleError
 from crashes.models import CrashIncident, HostCrashdump
+from crashes.selectors import signature_key
 from crashes.services import stated_crash_time
 
 
@@ -75,8 +76,18 @@ class CrashIncidentSerializer(serializers.ModelSerializer):
 
 
 class BugSignatureSerializer(serializers.Serializer):
+    key = serializers.SerializerMethodField(help_text="Names the group: /api/bug-signatures/<key>/")
     signature = serializers.CharField()
     count = serializers.IntegerField()
-    hosts = serializers.IntegerField()
-    first = serializers.DateTimeField()
-    last = serializers.DateTimeField()
+    hosts = serializers.IntegerField(help_text="Hosts it happened on")
+    without_host = serializers.IntegerField(help_text="Uploads that named no host")
+    first = serializers.DateTimeField(help_text="First seen: the earliest crash time")
+    last = serializers.DateTimeField(help_text="Last seen")
+
+    def get_key(self, group) -> str:
+        return signature_key(group["signature"])
+
+
+class BugSignatureGroupSerializer(BugSignatureSerializer):
+    host_names = serializers.ListField(child=serializers.CharField(), source="hosts_named")
+    crashes = HostCrashdumpSerializer(many=True)

@@ -2,6 +2,7 @@
 
 import io
 import zipfile
+from hashlib import sha256
 
 import pytest
 from django.urls import reverse
@@ -41,7 +42,8 @@ def bug_dump(name, frames="ocfs2_dlm_lock<-ocfs2_inode_lock"):
             "evidence": [{"file": "dom0.log", "line": 7, "text": "<script>alert(1)</script>"}],
             "crash_time": None,
             "details": {"failure": "kernel BUG at fs/ocfs2/dlmglue.c:1234!"},
-            "signature": f"abc123 {frames}",
+            # As agent.crash.trace.signature makes them: a hash of the failure, then it.
+            "signature": f"{sha256(frames.encode()).hexdigest()[:12]} kernel_bug: {frames}",
         },
     }
 
@@ -96,7 +98,12 @@ def test_bug_report_bundle_holds_metadata_evidence_and_logs(client, readonly_use
     client.force_login(readonly_user)
     response = client.get(reverse("crash-bundle", args=[crash.pk]))
     bundle = zipfile.ZipFile(io.BytesIO(response.content))
-    assert sorted(bundle.namelist()) == ["evidence.txt", "logs/dom0.log", "metadata.json"]
+    assert sorted(bundle.namelist()) == [
+        "evidence.txt",
+        "io-before.json",
+        "logs/dom0.log",
+        "metadata.json",
+    ]
     assert host.hostname in bundle.read("metadata.json").decode()
 
 
@@ -121,7 +128,7 @@ def test_api_lists_filters_and_acknowledges(operator_user, readonly_user):
     done = api_client_for(operator_user).post(f"/api/crashdumps/{crash.pk}/acknowledge/")
     assert done.status_code == 200 and done.json()["acknowledged"]
     groups = api.get("/api/bug-signatures/").json()["results"]
-    assert groups[0]["count"] == 1 and groups[0]["signature"].startswith("abc123")
+    assert groups[0]["count"] == 1 and groups[0]["signature"].endswith("ocfs2_inode_lock")
 
 
 def upload_and_analyse(uploaded, host=None, crashed_at=None):
@@ -278,3 +285,115 @@ def test_logs_that_stop_before_the_stated_crash_time_are_named_as_missing(client
     assert services.missing_evidence(crash)[-1] == (
         "the logs' last 18 minutes: they stop at 10:02:30 UTC, before the crash (10:20:00 UTC)"
     )
+
+
+def test_a_signature_group_has_its_own_page_and_an_upload_is_no_host(client, readonly_user):
+    from datetime import datetime, timedelta
+
+    from django.utils.html import escape
+
+    host, other = HostFactory(), HostFactory()
+    first = datetime.fromisoformat("2026-11-20T08:00:00+00:00")
+    crashes = []
+    for name, on, when in (
+        ("a", host, first),
+        ("b", host, first + timedelta(days=2)),
+        ("c", None, first + timedelta(days=4)),  # uploaded, naming no host
+    ):
+        dump = bug_dump(name)
+        dump["analysis"]["crash_time"] = when.isoformat()
+        crashes.append(services.crashdump_record(host=on, dump=dump, source="agent"))
+    services.crashdump_record(host=other, dump=bug_dump("d", "other"), source="agent")
+    client.force_login(readonly_user)
+    listed = client.get(reverse("crash-list")).content.decode()
+    groups = listed.split('id="bug-groups">')[1].split("</ul>")[0]
+    assert "3 times on 1 host and 1 upload of no named host" in groups
+    url = reverse("crash-signature", args=[crashes[0].signature_key])
+    assert f'href="{url}"' in groups
+    page = client.get(url).content.decode()
+    assert escape(crashes[0].signature) in page
+    rows = page.split('id="group-crashes">')[1]
+    assert all(f'href="{c.get_absolute_url()}"' in rows for c in crashes)
+    assert other.hostname not in page, "another signature's crash is not in the group"
+    facts = page.split('id="group-facts">')[1].split("</dl>")[0]
+    assert f"<dd>{host.hostname}; and 1 upload that named no host</dd>" in facts
+    assert "<dt>First seen</dt><dd>2026-11-20 08:00:00 UTC</dd>" in facts
+    assert "<dt>Last seen</dt><dd>2026-11-24 08:00:00 UTC</dd>" in facts
+    detail = client.get(crashes[0].get_absolute_url()).content.decode()
+    assert f'href="{url}"' in detail, "a crash links to its group"
+    assert client.get(reverse("crash-signature", args=["0123456789ab"])).status_code == 404
+    api = api_client_for(readonly_user)
+    listed = {g["key"]: g for g in api.get("/api/bug-signatures/").json()["results"]}
+    assert (
+        listed[crashes[0].signature_key]["hosts"],
+        listed[crashes[0].signature_key]["without_host"],
+    ) == (1, 1)
+    group = api.get(f"/api/bug-signatures/{crashes[0].signature_key}/").json()
+    assert group["host_names"] == [host.hostname] and group["count"] == 3
+    assert sorted(c["id"] for c in group["crashes"]) == sorted(c.pk for c in crashes)
+
+
+def test_the_bundle_carries_every_log_read_the_peers_timeline_and_the_io_before(
+    tmp_path, client, readonly_user, peer_logs
+):
+    """A sandbox-like dump: dom0.log holds the fence, xen.log only that dom0 crashed; the
+    bundle holds both, what the peers saw, and the I/O state of the minutes before."""
+    import json
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from agent.crashdumps import describe_dump
+    from clusters.iohealth.services import io_health_record
+    from tests.clusters.test_io_health import probe
+    from tests.crashes.peerlogs import death_lines, one_cluster
+
+    survivor, host = HostFactory(), HostFactory()
+    one_cluster(survivor, host)
+    io_health_record(host=host, probe=probe(lag_ms=52000))  # late writes, an alert, samples
+    crashed = timezone.now().replace(microsecond=0) + timedelta(seconds=5)
+    dump = tmp_path / f"{crashed:%Y%m%d-%H%M%S}-UTC"
+    dump.mkdir()
+    region = "6C0D2A4E50A1B2C3D4E5F60718293A4B"
+    (dump / "dom0.log").write_text(
+        f"[77120.100000] o2hb: Region {region} (dm-4) is now a quorum device\n"
+        f"[77120.338811] (o2hb-{region[:10]},2001,1):o2hb_write_timeout:295 ERROR: Heartbeat "
+        "write timeout to device dm-4 after 61024 milliseconds\n"
+        f"[77120.338990] (o2hb-{region[:10]},2001,1):o2hb_stop_all_regions:2505 ERROR: "
+        "stopping heartbeat on all active regions.\n"
+        "[77120.339001] Kernel panic - not syncing: *** ocfs2 is very sorry to be fencing this "
+        "system by panicing ***\n"
+    )
+    (dump / "xen.log").write_text(
+        "(XEN) [77123.4] Hardware Dom0 crashed: rebooting machine in 5 seconds.\n"
+    )
+    (dump / "xen-crashdump-analyser.log").write_text("xen-crashdump-analyser: done\n")
+    (dump / "xen-memory-dump").write_bytes(b"\x7fELF\x02\x01\x01" + bytes(4089))
+    crash = services.crashdump_record(host=host, dump=describe_dump(dump), source="agent")
+    assert crash.cause == "o2cb" and crash.time == crashed
+    death_lines(peer_logs, survivor, host, 1, crashed - timedelta(seconds=30), region)
+    services.incident_collect(crash=crash)
+    client.force_login(readonly_user)
+    bundle = zipfile.ZipFile(
+        io.BytesIO(client.get(reverse("crash-bundle", args=[crash.pk])).content)
+    )
+    assert sorted(bundle.namelist()) == [
+        "evidence.txt",
+        "io-before.json",
+        "logs/dom0.log",
+        "logs/xen-crashdump-analyser.log",
+        "logs/xen.log",
+        "metadata.json",
+        "timeline.txt",
+    ]
+    assert "Hardware Dom0 crashed" in bundle.read("logs/xen.log").decode()
+    timeline = bundle.read("timeline.txt").decode()
+    assert f"o2cb: o2dlm has evicted node 1 from domain {region}" in timeline
+    assert f"{survivor.hostname} (survivor, about {host.hostname})" in timeline
+    io_before = json.loads(bundle.read("io-before.json"))
+    assert io_before["verdict"]["from_before_the_crash"] is True
+    assert "O2CB_HEARTBEAT_DELAYED" in {a["name"] for a in io_before["alerts"]}
+    lags = [s for s in io_before["samples"] if s["metric"] == "heartbeat_lag_ms"]
+    assert lags and lags[0]["value"] == 52000
+    metadata = json.loads(bundle.read("metadata.json"))
+    assert metadata["incident"]["hosts"] == [host.hostname]
