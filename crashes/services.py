@@ -684,13 +684,13 @@ def incident_collect(*, crash: HostCrashdump) -> CrashIncident | None:
 
 
 def _incident_summary(crashes: list[HostCrashdump], timeline: list[dict]) -> str:
-    names = ", ".join(sorted({c.hostname for c in crashes}))
+    hosts = sorted({c.hostname for c in crashes})
     verdicts = sorted({c.verdict.lower() for c in crashes})
     saw = sorted({e["host"] for e in timeline if e["role"] == "survivor"})
     recovered = any(e["role"] == "survivor" and e.get("kind") == DIED for e in timeline)
-    them = "them" if len(crashes) > 1 else "it"
-    their = "their" if len(crashes) > 1 else "its"
-    text = f"{names} went down ({', '.join(verdicts)})"
+    them = "them" if len(hosts) > 1 else "it"
+    their = "their" if len(hosts) > 1 else "its"
+    text = f"{', '.join(hosts)} went down ({', '.join(verdicts)})"
     if saw and recovered:
         return text + f"; {', '.join(saw)} saw {them} die and recovered {their} locks and journal."
     if saw:

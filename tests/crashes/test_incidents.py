@@ -250,3 +250,21 @@ def test_an_upload_takes_its_time_from_its_content_or_from_the_admin(client, rea
     for wrong, message in (("yesterday", "is not a time"), ("2999-01-01 00:00", "future")):
         with pytest.raises(ConsoleError, match=message):
             upload_and_analyse(SimpleUploadedFile("console.txt", dmesg), crashed_at=wrong)
+
+
+def test_a_host_fenced_twice_in_one_outage_is_one_host_in_the_summary(peer_logs):
+    """Back within a minute while the region still stalls, it fences again."""
+    survivor, host = HostFactory(), HostFactory()
+    one_cluster(survivor, host)
+    at = now() - timedelta(minutes=10)
+    for when in (at, at + timedelta(seconds=90)):
+        death_lines(peer_logs, survivor, host, 1, when - timedelta(seconds=64), REGION)
+        crash = services.crashdump_record(
+            host=host, dump=fenced_dump(f"{when:%Y%m%d-%H%M%S}-UTC", when), source="agent"
+        )
+        incident = services.incident_collect(crash=crash)
+    assert incident.crashes.count() == 2
+    assert incident.summary == (
+        f"{host.hostname} went down (fenced by o2cb); {survivor.hostname} saw it die and "
+        "recovered its locks and journal."
+    )
