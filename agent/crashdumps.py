@@ -3,8 +3,8 @@
 XenServer hosts keep one directory per crash under /var/crash (named after the time,
 e.g. 20261125-061000-UTC) holding the hypervisor's console ring (xen.log), dom0's kernel
 log (dom0.log), the crash-dump analyser's own log and the memory images. The agent
-analyses each new one on the host and sends the console the result and the logs the
-evidence points into (never the memory images).
+analyses each new one on the host and sends the console the result and the tail of every
+log the analysis read (never the memory images).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ REPORTED_FILE = "var/lib/o2cb-console/crashdumps-reported.json"
 PEER_LOGS = ("var/log/kern.log", "var/log/messages", "var/log/syslog")
 PEER_LINE_RE = re.compile(r"o2net|o2hb|o2dlm|o2quo|o2cb|ocfs2|\bdlm\b", re.I)
 LOG_BYTES_KEPT = 256 * 1024
+LOGS_KEPT = 20  # of one dump: an archive of a whole /var/log would be too much to send
 PEER_LINES_KEPT = 400
 
 
@@ -56,14 +57,55 @@ def _tail(path: Path) -> dict:
             head = handle.read(min(1 << 20, start - handle.tell()))
             lines_before += head.count(b"\n")
         data = handle.read()
-    if head and not head.endswith(b"\n"):
-        cut = data.find(b"\n") + 1  # the end of a line cut in two
-        data, lines_before = data[cut:], lines_before + (1 if cut else 0)
+    return _from_line_start(data, lines_before, cut=bool(head) and not head.endswith(b"\n"))
+
+
+def _streamed_tail(blocks) -> dict:
+    """The same for a log read as a stream (a member of an archive, a compressed log)."""
+    kept = b""
+    lines_before = 0
+    cut = False  # whether `kept` starts inside a line
+    for block in blocks:
+        kept += block
+        if len(kept) > 2 * LOG_BYTES_KEPT:
+            dropped, kept = kept[:-LOG_BYTES_KEPT], kept[-LOG_BYTES_KEPT:]
+            lines_before += dropped.count(b"\n")
+            cut = not dropped.endswith(b"\n")
+    if len(kept) > LOG_BYTES_KEPT:
+        dropped, kept = kept[:-LOG_BYTES_KEPT], kept[-LOG_BYTES_KEPT:]
+        lines_before += dropped.count(b"\n")
+        cut = not dropped.endswith(b"\n")
+    return _from_line_start(kept, lines_before, cut)
+
+
+def _from_line_start(data: bytes, lines_before: int, cut: bool) -> dict:
+    if cut:
+        end = data.find(b"\n") + 1  # the end of a line cut in two
+        data, lines_before = data[end:], lines_before + (1 if end else 0)
     return {"first_line": lines_before + 1, "text": data.decode("utf-8", errors="replace")}
 
 
+def kept_logs(path: Path, analysis: dict) -> dict[str, dict]:
+    """The tail of every log the analysis of `path` read (a dump directory, a log or an
+    archive of either), by the name its evidence cites it by: what a bug report needs.
+    At most LOGS_KEPT: the cited ones, then the others in the order they were read."""
+    from .crash.archive import open_input
+
+    cited = {item["file"] for item in analysis.get("evidence", [])}
+    read = [item["file"] for item in analysis.get("files", []) if item.get("read")]
+    wanted = set(sorted(read, key=lambda name: name not in cited)[:LOGS_KEPT])
+    logs = {}
+    for source in open_input(path):
+        if source.skipped or source.name not in wanted or source.name in logs:
+            continue
+        logs[source.name] = (
+            _tail(source.path) if source.path is not None else _streamed_tail(source.blocks())
+        )
+    return logs
+
+
 def describe_dump(path: Path) -> dict:
-    """What the console stores about one dump: its files, the analysis, the logs it cites."""
+    """What the console stores about one dump: its files, the analysis, the logs it read."""
     from .crash import analyse_path
 
     files = (
@@ -76,19 +118,12 @@ def describe_dump(path: Path) -> dict:
         for p in files
     ]
     analysis = analyse_path(path)  # it falls back on the time the dump is named after
-    cited = {item["file"] for item in analysis.get("evidence", [])}
-    logs = {}
-    if path.is_dir():
-        for name in sorted(cited):
-            candidate = (path / name).resolve()
-            if candidate.is_file() and path.resolve() in candidate.parents:
-                logs[name] = _tail(candidate)
     return {
         "name": path.name,
         "files": listing,
         "size": sum(item["size"] for item in listing),
         "analysis": analysis,
-        "logs": logs,
+        "logs": kept_logs(path, analysis),
     }
 
 
@@ -96,6 +131,7 @@ def peer_log_lines(root: HostRoot, since: datetime, until: datetime) -> list[dic
     """O2CB, DLM and OCFS2 lines this host logged between two times (a peer's death,
     recovery and journal replay), read line by line."""
     lines = []
+    seen = set()
     for relative in PEER_LOGS:
         path = root.path(relative)
         if not path.is_file():
@@ -108,6 +144,11 @@ def peer_log_lines(root: HostRoot, since: datetime, until: datetime) -> list[dic
                 stamp = wall_time(text, until.year, not_after=until)
                 if stamp is None or not since <= stamp <= until:
                     continue
+                # rsyslog writes a kernel message to kern.log, messages and syslog alike:
+                # the first file's copy is the line.
+                if text in seen:
+                    continue
+                seen.add(text)
                 lines.append(
                     {
                         "file": relative,

@@ -51,6 +51,12 @@ class Host(models.Model):
     )
     sandbox = models.BooleanField(default=False)
     boot_time = models.DateTimeField(null=True, blank=True, help_text="Last start, from the agent")
+    reboot_planned = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the console asked for a reboot (rolling restart) or the host entered "
+        "maintenance to be rebooted: its next restart is planned, never a crash",
+    )
     last_heard = models.DateTimeField(null=True, blank=True)
     agent_version = models.CharField(max_length=32, blank=True)
     public_key = models.CharField(

@@ -64,6 +64,7 @@ class AlertName(models.TextChoices):
     )
     HA_TIMEOUT_RACES_O2CB = "HA_TIMEOUT_RACES_O2CB", "HA's timeout races O2CB's"
     O2CB_FENCE_LEAVES_NO_DUMP = "O2CB_FENCE_LEAVES_NO_DUMP", "O2CB fences by reset, no dump"
+    HOST_CRASH_UNEXPLAINED = "HOST_CRASH_UNEXPLAINED", "A host crashed; no crash signature found"
     HOST_FENCED_BY_O2CB = "HOST_FENCED_BY_O2CB", "A host was fenced by O2CB"
     HOST_FENCED_BY_HA_WATCHDOG = "HOST_FENCED_BY_HA_WATCHDOG", "A host was fenced by HA"
     HOST_CRASHED_BY_A_BUG = "HOST_CRASHED_BY_A_BUG", "A host crashed on a software bug"
@@ -87,6 +88,7 @@ ALERT_PRIORITY = {
     AlertName.MULTIPATH_QUEUEING_OUTLASTS_FENCE: AlertPriority.MINOR,
     AlertName.HA_TIMEOUT_RACES_O2CB: AlertPriority.MINOR,
     AlertName.O2CB_FENCE_LEAVES_NO_DUMP: AlertPriority.MINOR,
+    AlertName.HOST_CRASH_UNEXPLAINED: AlertPriority.WARNING,
     AlertName.HOST_FENCED_BY_O2CB: AlertPriority.MAJOR,
     AlertName.HOST_FENCED_BY_HA_WATCHDOG: AlertPriority.MAJOR,
     AlertName.HOST_CRASHED_BY_A_BUG: AlertPriority.WARNING,

@@ -8,6 +8,10 @@ class CrashCause(models.TextChoices):
     BUG = "bug", "Software bug"
 
 
+# A `bug` in which the analyser found no crash signature: the pages never call it a bug.
+NO_SIGNATURE = "No crash signature found"
+
+
 class CrashSource(models.TextChoices):
     AGENT = "agent", "Found on the host by its agent"
     UPLOAD = "upload", "Uploaded by an admin"

@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from clusters.models import Host
 
-from .choices import CrashCause, CrashSource
+from .choices import NO_SIGNATURE, CrashCause, CrashSource
 
 
 class CrashIncident(models.Model):
@@ -46,8 +46,13 @@ class HostCrashdump(models.Model):
     evidence = models.JSONField(default=list, help_text="[{file, line, text}]")
     details = models.JSONField(default=dict)
     signature = models.CharField(max_length=200, blank=True, db_index=True)
-    # The logs the evidence cites, kept below CRASH_STORE/<uuid>/ (never the memory images).
+    # The logs the analysis read, kept below CRASH_STORE/<uuid>/ (never the memory images).
     stored_logs = models.JSONField(default=list)
+    io_before = models.JSONField(
+        default=dict,
+        help_text="The host's I/O state before the crash, as the console had it: its last "
+        "verdict, the I/O alerts open and the samples of the minutes before",
+    )
     incident = models.ForeignKey(
         CrashIncident, null=True, blank=True, on_delete=models.SET_NULL, related_name="crashes"
     )
@@ -72,6 +77,27 @@ class HostCrashdump(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("crash-detail", args=[self.pk])
+
+    @property
+    def no_signature(self) -> bool:
+        """A crash the analyser found nothing in: the design's cause `bug`, but nothing
+        shows a bug (crashes.services.missing_evidence says what is missing)."""
+        return self.cause == CrashCause.BUG and (self.details or {}).get("kind") == "unknown"
+
+    @property
+    def verdict(self) -> str:
+        """What the pages call its cause."""
+        return NO_SIGNATURE if self.no_signature else self.get_cause_display()
+
+    @property
+    def verdict_class(self) -> str:
+        """The pill's class: cause-o2cb, cause-xhad, cause-bug, or cause-unknown."""
+        return "unknown" if self.no_signature else self.cause
+
+    @property
+    def signature_key(self) -> str:
+        """The signature's hash, which names its group's page."""
+        return self.signature.split(" ", 1)[0]
 
     @property
     def store_dir(self) -> Path:

@@ -4,32 +4,73 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from django.db.models import Count, Max, Min
+from django.db.models import Count, Max, Min, Q
+from django.db.models.functions import Coalesce
 
 from clusters.iohealth.selectors import region_lag_chart
 
 from .choices import CrashCause
 from .models import HostCrashdump
-from .services import recommendations, signature_repeats
+from .services import missing_evidence, recommendations, signature_repeats
 
 EXCERPT_CONTEXT = 3
 IO_BEFORE = timedelta(minutes=15)
 
 
+def _seen():
+    """When a crash happened, or when it reached the console if nobody knows."""
+    return Coalesce("time", "received")
+
+
 def bug_groups():
-    """Bugs grouped by signature: the same failure on several hosts or several times."""
+    """Bugs grouped by signature: the same failure on several hosts or several times.
+    `hosts` counts hosts; a dump uploaded without naming its host is counted apart."""
     return (
         HostCrashdump.objects.filter(cause=CrashCause.BUG)
         .exclude(signature="")
         .values("signature")
         .annotate(
             count=Count("id"),
-            first=Min("received"),
-            last=Max("received"),
-            hosts=Count("hostname", distinct=True),
+            first=Min(_seen()),
+            last=Max(_seen()),
+            hosts=Count("hostname", distinct=True, filter=~Q(hostname="")),
+            without_host=Count("id", filter=Q(hostname="")),
         )
         .order_by("-count", "-last")
     )
+
+
+def signature_key(signature: str) -> str:
+    """The signature's hash, which names its group (HostCrashdump.signature_key)."""
+    return signature.split(" ", 1)[0]
+
+
+def bug_group(key: str) -> dict | None:
+    """One signature's group: every crash in it, its hosts, when it was first and last seen."""
+    if not key:
+        return None
+    crashes = list(
+        HostCrashdump.objects.filter(cause=CrashCause.BUG)
+        .filter(Q(signature=key) | Q(signature__startswith=f"{key} "))
+        .select_related("host", "incident")
+        .order_by("-received", "-id")
+    )
+    if not crashes:
+        return None
+    seen = [c.time or c.received for c in crashes]
+    crashes.sort(key=lambda c: c.time or c.received, reverse=True)
+    return {
+        "key": key,
+        "signature": crashes[0].signature,
+        "crashes": crashes,
+        "count": len(crashes),
+        "hosts": sorted({c.hostname for c in crashes if c.hostname}),
+        "without_host": sum(1 for c in crashes if not c.hostname),
+        "first": min(seen),
+        "last": max(seen),
+        "details": crashes[0].details,
+        "actions": recommendations(crashes[0], len(crashes)),
+    }
 
 
 def _excerpts(crash: HostCrashdump) -> list[dict]:
@@ -90,12 +131,22 @@ def crash_context(crash: HostCrashdump) -> dict:
     return {
         "crash": crash,
         "actions": recommendations(crash, repeats),
+        "missing": missing_evidence(crash) if crash.no_signature else [],
+        "details": {
+            key: value
+            for key, value in (crash.details or {}).items()
+            if value is not None and key not in HIDDEN_DETAILS
+        },
         "excerpts": _excerpts(crash),
         "io_before": io_before(crash),
         "incident": incident,
         "timeline": timeline,
         "repeats": repeats,
     }
+
+
+# Details the page says in words rather than as a key and a value.
+HIDDEN_DETAILS = {"missing", "time_stated_by", "stated_time"}
 
 
 def _time(value) -> datetime | None:

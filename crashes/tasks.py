@@ -50,11 +50,14 @@ def collect_incident(crash_id: int) -> None:
 
 
 @shared_task(name="crashes.check_reboot", ignore_result=True)
-def check_reboot(host_id: int, previous_boot: str, boot: str) -> None:
+def check_reboot(host_id: int, previous_boot: str, boot: str, planned: bool = False) -> None:
     host = Host.objects.filter(pk=host_id).first()
     if host is not None:
         services.reboot_check(
-            host=host, previous_boot=parse_datetime(previous_boot), boot=parse_datetime(boot)
+            host=host,
+            previous_boot=parse_datetime(previous_boot),
+            boot=parse_datetime(boot),
+            planned=planned,
         )
 
 

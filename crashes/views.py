@@ -1,5 +1,6 @@
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
@@ -27,6 +28,7 @@ def crash_list(request):
                 task = services.crashdump_upload(
                     uploaded=form.cleaned_data["file"],
                     host=form.cleaned_data["host"],
+                    crashed_at=form.cleaned_data["crashed_at"],
                     actor=request.user,
                 )
             except ConsoleError as exc:
@@ -35,11 +37,21 @@ def crash_list(request):
                 messages.success(request, "Upload received; the analysis follows here.")
                 return redirect("task-detail", pk=task.pk)
     crashes = HostCrashdump.objects.select_related("host", "incident")[:200]
+    bugs = [
+        {**group, "key": selectors.signature_key(group["signature"])}
+        for group in selectors.bug_groups()[:50]
+    ]
     return render(
-        request,
-        "crashes/crash_list.html",
-        {"crashes": crashes, "bugs": selectors.bug_groups()[:50], "form": form},
+        request, "crashes/crash_list.html", {"crashes": crashes, "bugs": bugs, "form": form}
     )
+
+
+@role_required()
+def bug_group(request, key: str):
+    group = selectors.bug_group(key)
+    if group is None:
+        raise Http404("No crash has this signature.")
+    return render(request, "crashes/bug_group.html", group)
 
 
 @role_required()

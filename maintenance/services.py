@@ -355,13 +355,19 @@ def _enter_action(key: str, host: Host, state: HostMaintenance, driver) -> str:
         return f"Left {len(left)} cluster{'s' if len(left) != 1 else ''}."
     # await_reboot
     host.refresh_from_db(fields=["boot_time"])
+    _plan_reboot(host)  # the admin's reboot from here on is announced: no crash
     _record(state, key, state=MaintenanceState.IN_MAINTENANCE, boot_time_at_entry=host.boot_time)
     return "In maintenance. Reboot the host when your work is done, then exit maintenance."
 
 
+def _plan_reboot(host: Host) -> None:
+    """The host's next restart is planned (crashes.services.reboot_check records none)."""
+    Host.objects.filter(pk=host.pk).update(reboot_planned=timezone.now())
+
+
 def _exit_action(key: str, host: Host, state: HostMaintenance, driver) -> str:
     if key == "start":
-        Host.objects.filter(pk=host.pk).update(maintenance_hold=False)
+        Host.objects.filter(pk=host.pk).update(maintenance_hold=False, reboot_planned=None)
         for cluster in Cluster.objects.filter(pk__in=state.left_clusters):
             _heartbeat_on_storage_added_meanwhile(host, cluster)
             started = agent(host).cluster_start(cluster.cluster_name, statefile_uuid(cluster))
@@ -369,7 +375,8 @@ def _exit_action(key: str, host: Host, state: HostMaintenance, driver) -> str:
         _record(state, key)
         return f"Rejoined {len(state.left_clusters)} cluster(s)."
     if key == "plug":
-        Host.objects.filter(pk=host.pk).update(maintenance_hold=False)  # a rollback's first
+        # A rollback's first step: the host rejoins without the reboot it was to have.
+        Host.objects.filter(pk=host.pk).update(maintenance_hold=False, reboot_planned=None)
         # What it had, and the SRs added to its clusters while it was away.
         pbds = PBD.objects.filter(
             Q(pk__in=state.unplugged_pbds)
@@ -550,6 +557,7 @@ def restart_host(host: Host, driver, *, reboot_timeout: float) -> str:
         if step.key not in state.done:
             _enter_action(step.key, host, state, driver)
     if "reboot" not in state.done:
+        _plan_reboot(host)  # before asking: the new boot may be reported at once
         driver.host_reboot(host)
         _record(state, "reboot")
     host.refresh_from_db(fields=["boot_time"])

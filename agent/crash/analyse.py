@@ -38,6 +38,9 @@ AFTER_EVENTS = 50
 # A plain log this large is read from its end first: what ended the system is there.
 TAIL_BYTES = 4 << 20
 EVIDENCE_MAX = 20
+END_BYTES = 16 << 10  # of a log's end kept to tell when it stops
+# A log that ends this long before the time its dump is named after stopped early.
+STOPPED_EARLY_SECONDS = 60
 
 NEEDS_CONTEXT = rules.FAILURES | rules.O2CB_FENCES | rules.XHAD_FENCES
 DUMP_TIME_RE = re.compile(r"(?<!\d)(?P<date>20\d{6})-(?P<time>\d{6})(?:-(?P<zone>[A-Z]{2,5}))?")
@@ -71,6 +74,7 @@ class SourceLog:
         self.context_at: dict[str, int] = {}
         self.after_open = False
         self.uptime: float | None = None
+        self.end = b""  # the log's last END_BYTES: when it stops
 
     def add(self, hit: Hit) -> None:
         classified = rules.classify(hit.text)
@@ -132,6 +136,15 @@ class SourceLog:
 
 def scan_source(source: Source) -> SourceLog:
     """Scan one log; a large plain file from its tail first, whole only when needed."""
+    log = _scan_source(source)
+    if source.path is not None:
+        with open(source.path, "rb") as handle:
+            handle.seek(max(source.size - END_BYTES, 0))
+            log.end = handle.read()
+    return log
+
+
+def _scan_source(source: Source) -> SourceLog:
     if source.path is not None and source.size > 2 * TAIL_BYTES:
         with open(source.path, "rb") as handle:
             handle.seek(source.size - TAIL_BYTES)
@@ -150,9 +163,16 @@ def scan_source(source: Source) -> SourceLog:
                     return log
     log = SourceLog(source.name)
     hits = scan_file(source.path) if source.path is not None else None
-    for hit in scan(source.blocks()) if hits is None else hits:
+    for hit in scan(_keeping_end(source.blocks(), log)) if hits is None else hits:
         log.add(hit)
     return log.finish()
+
+
+def _keeping_end(blocks: Iterable[bytes], log: SourceLog):
+    """The blocks, the last END_BYTES of them kept as the log's end."""
+    for block in blocks:
+        log.end = block[-END_BYTES:] if len(block) >= END_BYTES else (log.end + block)[-END_BYTES:]
+        yield block
 
 
 def _read_blocks(handle, limit: int | None = None):
@@ -201,7 +221,7 @@ def analyse_lines(named_line_sources: Iterable[tuple[str, Iterable[str | bytes]]
     logs, files = [], []
     for name, lines in named_line_sources:
         log = SourceLog(name)
-        for hit in scan(line_blocks(lines)):
+        for hit in scan(_keeping_end(line_blocks(lines), log)):
             log.add(hit)
         logs.append(log.finish())
         files.append({"file": name, "read": True})
@@ -720,16 +740,39 @@ def _faulting(root: Event) -> tuple[tuple[str, str | None], Event] | None:
 
 
 def _nothing_found(logs: list[SourceLog], files, clock: Clock) -> dict:
+    """No crash signature: say so, and what evidence is missing, never that it was a bug."""
     events = [e for log in logs for e in log.last_epoch]
     idle = [e for e in events if e.kind == rules.O2NET_IDLE]
-    read = sum(1 for item in files if item.get("read"))
-    text = (
-        f"No known failure was found in the {read} log(s) read: no O2CB or HA fence and no "
-        "kernel or hypervisor crash message. The logs may stop before the crash (a hard "
-        "reset or power loss leaves no trace): check the server's management controller "
-        "(iLO, iDRAC, IPMI event log) and its serial console."
-    )
+    names = [item["file"] for item in files if item.get("read")]
     details: dict = {"kind": "unknown"}
+    missing = _missing_evidence(files, names)
+    ends = [stamp for log in logs if (stamp := _log_end(log, clock))]
+    if ends:
+        details["logs_end"] = max(ends).isoformat()
+    elif names:
+        missing.append(
+            "a time: no line of the logs says when it was written, so nothing shows whether "
+            "they reach the crash"
+        )
+    if ends and clock.dump_time:
+        early = stopped_early(max(ends), clock.dump_time, "the time the dump is named after")
+        if early:
+            missing.append(early)
+    if missing:
+        details["missing"] = missing
+    text = (
+        f"No crash signature was found in the {len(names)} log(s) read "
+        f"({', '.join(names) or 'none'}): no O2CB or HA fence and no kernel or hypervisor "
+        "crash message, so nothing shows a software bug."
+    )
+    if missing:
+        text += " Missing: " + "; ".join(missing) + "."
+    if ends:
+        text += f" The logs end at {max(ends):%Y-%m-%d %H:%M:%S} UTC with nothing about a crash."
+    text += (
+        " A hard reset or a power loss writes nothing: check the server's management "
+        "controller (iLO, iDRAC, IPMI event log) and its serial console."
+    )
     if idle:
         peers = sorted({e.fields["node"] for e in idle})
         details["peers_lost"] = peers
@@ -746,3 +789,53 @@ def _nothing_found(logs: list[SourceLog], files, clock: Clock) -> dict:
         files,
     )
     return result
+
+
+def _missing_evidence(files: list[dict], names: list[str]) -> list[str]:
+    """What a crash dump holds that the input lacks."""
+    logs = {Path(name).name for name in names}
+    memory_image = any(
+        not item.get("read") and "binary" in item.get("reason", "") for item in files
+    )
+    if not memory_image and not logs & {"xen.log", "dom0.log"}:
+        return [
+            "a crash dump: only a log was given, and a host that crashes with its crash "
+            "kernel set up leaves /var/crash/<time>/ with xen.log, dom0.log and a memory image"
+        ]
+    missing = []
+    if "dom0.log" not in logs:
+        missing.append("dom0.log, dom0's kernel log at the crash")
+    if "xen.log" not in logs:
+        missing.append("xen.log, the hypervisor's log at the crash")
+    return missing
+
+
+def _log_end(log: SourceLog, clock: Clock) -> datetime | None:
+    """When the log stops: the time of its last line that says when it was written."""
+    for raw in reversed(log.end.split(b"\n")[-200:]):
+        text = raw.decode("utf-8", errors="replace")
+        stamp = rules.wall_time(text, clock.reference.year, not_after=clock.reference)
+        if stamp:
+            return stamp
+    return None
+
+
+def stopped_early(end: datetime, crash_time: datetime, what: str) -> str | None:
+    """What logs that end at `end` miss of a crash at `crash_time` (`what` names that time),
+    or None when they reach it."""
+    early = (crash_time - end).total_seconds()
+    if early <= STOPPED_EARLY_SECONDS:
+        return None
+    return (
+        f"the logs' last {_duration(early)}: they stop at {end:%H:%M:%S} UTC, before {what} "
+        f"({crash_time:%H:%M:%S} UTC)"
+    )
+
+
+def _duration(seconds: float) -> str:
+    minutes = round(seconds / 60)
+    if minutes < 2:
+        return f"{round(seconds)} seconds"
+    if minutes < 120:
+        return f"{minutes} minutes"
+    return f"{round(minutes / 60)} hours"

@@ -99,6 +99,10 @@ def _host_record(host_uuid, hostname: str, report: dict) -> Host:
         return host
     previous_boot = host.boot_time
     rebooted = previous_boot is not None and fields.get("boot_time", previous_boot) != previous_boot
+    # A reboot asked for (or announced) during the boot that just ended: this restart.
+    planned = rebooted and host.reboot_planned is not None and host.reboot_planned > previous_boot
+    if rebooted:
+        fields["reboot_planned"] = None
     for name, value in fields.items():
         setattr(host, name, value)
     host.save(update_fields=list(fields))
@@ -108,14 +112,15 @@ def _host_record(host_uuid, hostname: str, report: dict) -> Host:
             actor=None,
             action="host.rebooted",
             target=host,
-            message=f"Agent reports a new boot time {host.boot_time:%Y-%m-%d %H:%M:%S}.",
+            message=f"Agent reports a new boot time {host.boot_time:%Y-%m-%d %H:%M:%S}"
+            + (": a planned reboot." if planned else "."),
         )
         # A restart may clear a pending removal and free its node number: look now.
         for cluster in Cluster.objects.filter(
             memberships__host=host, memberships__left__isnull=True
         ):
             cluster_reconcile_start(cluster=cluster, reason=f"{host} restarted")
-        _check_reboot_later(host, previous_boot)
+        _check_reboot_later(host, previous_boot, planned=planned)
     return host
 
 
@@ -153,12 +158,14 @@ def _keep_what_only_the_console_changes(host: Host, fields: dict) -> None:
     )
 
 
-def _check_reboot_later(host: Host, previous_boot: datetime) -> None:
+def _check_reboot_later(host: Host, previous_boot: datetime, *, planned: bool) -> None:
     """Was that restart a crash? Asked after a grace period, once the host's agent has had
-    time to send any crash dump it found."""
+    time to send any crash dump it found. A planned one (the console asked for it, or the
+    admin announced it by putting the host into maintenance) is never a crash; the check
+    says so in the audit log."""
     enqueue_on_commit(
         "crashes.check_reboot",
-        args=[host.pk, previous_boot.isoformat(), host.boot_time.isoformat()],
+        args=[host.pk, previous_boot.isoformat(), host.boot_time.isoformat(), planned],
         countdown=settings.CRASH_REBOOT_GRACE,
     )
 

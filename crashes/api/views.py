@@ -2,6 +2,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
@@ -15,6 +16,7 @@ from crashes.bundle import bundle_response
 from crashes.models import CrashIncident, HostCrashdump
 
 from .serializers import (
+    BugSignatureGroupSerializer,
     BugSignatureSerializer,
     CrashIncidentSerializer,
     CrashUploadSerializer,
@@ -55,6 +57,7 @@ class HostCrashdumpViewSet(
         task = services.crashdump_upload(
             uploaded=upload.validated_data["file"],
             host=upload.validated_data.get("host"),
+            crashed_at=upload.validated_data.get("crashed_at"),
             actor=request.user,
         )
         return task_accepted(request, task)
@@ -80,10 +83,23 @@ class CrashIncidentViewSet(viewsets.ReadOnlyModelViewSet):
 
 
 class BugSignatureViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
-    """Bugs grouped by signature, most frequent first."""
+    """Bugs grouped by signature, most frequent first; one group by its key, with every
+    crash in it."""
 
     serializer_class = BugSignatureSerializer
     filter_backends = []
+    lookup_field = "key"
+    lookup_value_regex = "[^/]+"
 
     def get_queryset(self):
         return selectors.bug_groups()
+
+    @extend_schema(responses=BugSignatureGroupSerializer)
+    def retrieve(self, request, key=None):
+        group = selectors.bug_group(key)
+        if group is None:
+            raise NotFound("No crash has this signature.")
+        group = {**group, "hosts_named": group["hosts"], "hosts": len(group["hosts"])}
+        return Response(
+            BugSignatureGroupSerializer(group, context=self.get_serializer_context()).data
+        )

@@ -379,8 +379,9 @@ def test_a_hang_in_an_earlier_boot_is_not_the_crash():
 
 def test_peer_death_seen_from_a_survivor_is_no_fence():
     result = analyse("negative_peer_died.log")
-    assert result["details"] == {"kind": "unknown", "peers_lost": ["xs-host-03"]}
-    assert result["explanation"].startswith("No known failure was found")
+    assert result["details"]["kind"] == "unknown"
+    assert result["details"]["peers_lost"] == ["xs-host-03"]
+    assert result["explanation"].startswith("No crash signature was found in the 1 log(s)")
     assert "peer's failure" in result["explanation"]
     assert result["signature"] == ""
 
@@ -388,8 +389,36 @@ def test_peer_death_seen_from_a_survivor_is_no_fence():
 def test_words_in_passing_are_no_failure():
     """A watchdog daemon, kernel.panic sysctls, DEBUG lines and xapi warnings."""
     result = analyse("negative_mentions_only.log")
-    assert result["details"] == {"kind": "unknown"}
+    assert result["details"]["kind"] == "unknown"
+    assert "peers_lost" not in result["details"]
     assert result["evidence"] == []
+
+
+def test_nothing_found_says_what_evidence_is_missing_not_that_it_was_a_bug(tmp_path):
+    """A log alone is no crash dump; a dump whose logs stop minutes before its time lost
+    what ended the host."""
+    alone = analyse("negative_mentions_only.log")
+    assert "so nothing shows a software bug" in alone["explanation"]
+    assert alone["details"]["missing"][0].startswith("a crash dump: only a log was given")
+    dump = tmp_path / "20261125-101500-UTC"
+    dump.mkdir()
+    (dump / "dom0.log").write_text(
+        "Nov 25 10:00:00 xs-host-02 kernel: [ 100.000000] e1000e: eth0 NIC Link is Up\n"
+        "Nov 25 10:02:30 xs-host-02 kernel: [ 250.000000] device vif3.0 entered promiscuous mode\n"
+    )
+    (dump / "xen-memory-dump").write_bytes(b"\x7fELF\x02\x01\x01" + bytes(4089))
+    result = analyse_path(dump)
+    assert (result["cause"], result["details"]["kind"]) == ("bug", "unknown")
+    assert result["details"]["logs_end"] == "2026-11-25T10:02:30+00:00"
+    assert result["details"]["missing"] == [
+        "xen.log, the hypervisor's log at the crash",
+        "the logs' last 12 minutes: they stop at 10:02:30 UTC, before the time the dump is "
+        "named after (10:15:00 UTC)",
+    ]
+    assert (
+        "The logs end at 2026-11-25 10:02:30 UTC with nothing about a crash"
+        in (result["explanation"])
+    )
 
 
 # ---------------------------------------------------------------- several logs of one dump

@@ -342,3 +342,43 @@ def test_cli_errors_are_one_line_without_traceback(tmp_path, case):
     assert "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
     assert message in done.stderr
+
+
+@pytest.mark.parametrize("archived", [False, True])
+def test_every_log_read_is_kept_with_its_line_numbers_even_from_an_archive(tmp_path, archived):
+    """A bug report carries every log the verdict read (xen.log too, which no evidence
+    cites): the tail of each, numbered as in the whole file, from a directory or a tar."""
+    from agent.crashdumps import LOG_BYTES_KEPT, kept_logs
+
+    files = dump_files()
+    filler = b"".join(b"[ 3000.%06d] filler line of a long ring\n" % i for i in range(12_000))
+    files["dom0.log"] = filler + files["dom0.log"]
+    assert len(files["dom0.log"]) > LOG_BYTES_KEPT
+    if archived:
+        path = make_tar(tmp_path / "dump.tar.gz", files)
+    else:
+        path = tmp_path / DUMP
+        path.mkdir()
+        for name, data in files.items():
+            (path / name).write_bytes(data)
+    result = analyse_path(path)
+    kept = kept_logs(path, result)
+    assert sorted(kept) == ["dom0.log", "xen-crashdump-analyser.log", "xen.log"]
+    assert kept["xen.log"]["text"] == files["xen.log"].decode()
+    dom0 = kept["dom0.log"]
+    assert dom0["first_line"] > 1 and len(dom0["text"]) <= LOG_BYTES_KEPT
+    lines = dom0["text"].splitlines()
+    for item in (e for e in result["evidence"] if e["file"] == "dom0.log"):
+        assert lines[item["line"] - dom0["first_line"]] == item["text"]
+
+
+def test_a_dump_of_many_logs_keeps_the_cited_ones_first(tmp_path):
+    from agent.crashdumps import LOGS_KEPT, kept_logs
+
+    files = dump_files()
+    files.update({f"var/log/other-{i:02d}.log": b"nothing here\n" for i in range(LOGS_KEPT + 5)})
+    path = make_tar(tmp_path / "many.tar.gz", files)
+    result = analyse_path(path)
+    kept = kept_logs(path, result)
+    assert len(kept) == LOGS_KEPT
+    assert {e["file"] for e in result["evidence"]} <= set(kept)

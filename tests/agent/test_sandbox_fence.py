@@ -96,6 +96,26 @@ def test_with_fence_method_reset_no_dump_is_left(pair):
     assert survivor.path("var/log/kern.log").exists()
 
 
+def test_a_kernel_message_logged_to_several_files_is_read_once(tmp_path):
+    """rsyslog writes a kernel message to kern.log, syslog and messages alike."""
+    from agent.hostroot import HostRoot
+    from agent.sandbox.kernel import SandboxKernel
+
+    root = HostRoot(tmp_path / "survivor", SandboxKernel)
+    line = "Nov 25 06:10:00 xs-1 kernel: [ 99.0] o2cb: o2dlm has evicted node 1 from domain AB\n"
+    other = "Nov 25 06:10:01 xs-1 kernel: [ 99.5] o2dlm: End recovery on domain AB\n"
+    for relative, text in (("kern.log", line + other), ("syslog", line), ("messages", line)):
+        path = root.path(f"var/log/{relative}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    at = datetime(2026, 11, 25, 6, 10, tzinfo=UTC)
+    lines = peer_log_lines(root, at - timedelta(minutes=1), at + timedelta(minutes=1))
+    assert [(item["file"], item["line"]) for item in lines] == [
+        ("var/log/kern.log", 1),
+        ("var/log/kern.log", 2),
+    ]
+
+
 @pytest.mark.parametrize(
     ("line", "expected"),
     [

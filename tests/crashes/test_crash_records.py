@@ -2,6 +2,7 @@
 
 import io
 import zipfile
+from hashlib import sha256
 
 import pytest
 from django.urls import reverse
@@ -41,7 +42,8 @@ def bug_dump(name, frames="ocfs2_dlm_lock<-ocfs2_inode_lock"):
             "evidence": [{"file": "dom0.log", "line": 7, "text": "<script>alert(1)</script>"}],
             "crash_time": None,
             "details": {"failure": "kernel BUG at fs/ocfs2/dlmglue.c:1234!"},
-            "signature": f"abc123 {frames}",
+            # As agent.crash.trace.signature makes them: a hash of the failure, then it.
+            "signature": f"{sha256(frames.encode()).hexdigest()[:12]} kernel_bug: {frames}",
         },
     }
 
@@ -96,7 +98,12 @@ def test_bug_report_bundle_holds_metadata_evidence_and_logs(client, readonly_use
     client.force_login(readonly_user)
     response = client.get(reverse("crash-bundle", args=[crash.pk]))
     bundle = zipfile.ZipFile(io.BytesIO(response.content))
-    assert sorted(bundle.namelist()) == ["evidence.txt", "logs/dom0.log", "metadata.json"]
+    assert sorted(bundle.namelist()) == [
+        "evidence.txt",
+        "io-before.json",
+        "logs/dom0.log",
+        "metadata.json",
+    ]
     assert host.hostname in bundle.read("metadata.json").decode()
 
 
@@ -121,15 +128,16 @@ def test_api_lists_filters_and_acknowledges(operator_user, readonly_user):
     done = api_client_for(operator_user).post(f"/api/crashdumps/{crash.pk}/acknowledge/")
     assert done.status_code == 200 and done.json()["acknowledged"]
     groups = api.get("/api/bug-signatures/").json()["results"]
-    assert groups[0]["count"] == 1 and groups[0]["signature"].startswith("abc123")
+    assert groups[0]["count"] == 1 and groups[0]["signature"].endswith("ocfs2_inode_lock")
 
 
-def upload_and_analyse(uploaded, host=None):
+def upload_and_analyse(uploaded, host=None, crashed_at=None):
     """An upload, then its analysis as the worker runs it (tests/crashes/test_uploads.py
     runs it on a real worker)."""
     from core.services.tasks import task_claim
 
-    task = services.crashdump_upload(uploaded=uploaded, host=host, actor=None)
+    stated = {"crashed_at": crashed_at} if crashed_at is not None else {}
+    task = services.crashdump_upload(uploaded=uploaded, host=host, actor=None, **stated)
     return services.crashdump_upload_analyse(task=task_claim(task_id=task.pk))
 
 
@@ -236,57 +244,156 @@ def test_the_crash_page_draws_the_heartbeat_lag_of_the_minutes_before(client, re
     assert "now 6000 ms" in page
 
 
-def survivor_line(host, about, at):
-    """One line a surviving host logged, as peer_logs gathers them from the agents."""
-    return {
-        "file": "var/log/kern.log",
-        "line": 10 + about.pk,
-        "time": at.isoformat(),
-        "text": f"o2net: No longer connected to node {about.hostname}",
-        "host": host.hostname,
-        "role": "survivor",
-        "about_crashed": True,
-    }
+# A log with nothing in it: a host's kern.log up to a silent end.
+QUIET_LOG = (
+    b"Nov 25 10:00:00 xs-host-02 kernel: [  100.000000] e1000e: eth0 NIC Link is Up 10 Gbps\n"
+    b"Nov 25 10:02:30 xs-host-02 kernel: [  250.000000] device vif3.0 entered promiscuous mode\n"
+)
 
 
-def test_hosts_fenced_minutes_apart_are_one_incident_with_its_survivors(monkeypatch):
+def test_a_log_with_no_crash_signature_is_not_called_a_software_bug(client, readonly_user):
+    """The design's cause stays `bug`; the pages say no signature was found and what
+    evidence is missing, never that it was a bug to send to a vendor."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    crash = upload_and_analyse(SimpleUploadedFile("kern.log", QUIET_LOG), host=HostFactory())
+    assert crash.cause == "bug", "the design's value for a crash nothing explains"
+    client.force_login(readonly_user)
+    page = client.get(reverse("crash-detail", args=[crash.pk])).content.decode()
+    page = page.split("<main>")[1]
+    assert ">No crash signature found</span>" in page and "cause-unknown" in page
+    assert "Software bug" not in page and "vendor" not in page
+    assert "No crash signature was found: nothing shows a software bug." in page
+    missing = page.split('id="missing-evidence">')[1].split("</ul>")[0]
+    assert "a crash dump: only a log was given" in missing
+    assert "The logs end at" in page and "10:02:30 UTC with nothing about a crash" in page
+    listed = client.get(reverse("crash-list")).content.decode()
+    row = listed.split(f'data-crash="{crash.pk}"')[1].split("</tr>")[0]
+    assert "No crash signature found" in row and "Software bug" not in row
+    alert = Alert.objects.get(name="HOST_CRASH_UNEXPLAINED")
+    assert "vendor" not in alert.message and "no crash signature" in alert.message.lower()
+    assert not Alert.objects.filter(name="HOST_CRASHED_BY_A_BUG").exists()
+
+
+def test_logs_that_stop_before_the_stated_crash_time_are_named_as_missing(client, readonly_user):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    crash = upload_and_analyse(SimpleUploadedFile("kern.log", QUIET_LOG))
+    stated = crash.received.replace(month=11, day=25, hour=10, minute=20, second=0, microsecond=0)
+    crash.time = stated  # as an admin stating the time would have it
+    crash.save(update_fields=["time"])
+    assert services.missing_evidence(crash)[-1] == (
+        "the logs' last 18 minutes: they stop at 10:02:30 UTC, before the crash (10:20:00 UTC)"
+    )
+
+
+def test_a_signature_group_has_its_own_page_and_an_upload_is_no_host(client, readonly_user):
     from datetime import datetime, timedelta
 
-    first, second, survivor = HostFactory(), HostFactory(), HostFactory()
-    at = datetime.fromisoformat(O2CB_DUMP["analysis"]["crash_time"])
-    monkeypatch.setattr(
-        services, "peer_logs", lambda host, around: [survivor_line(survivor, host, around)]
-    )
+    from django.utils.html import escape
+
+    host, other = HostFactory(), HostFactory()
+    first = datetime.fromisoformat("2026-11-20T08:00:00+00:00")
     crashes = []
-    for host, when in ((first, at), (second, at + timedelta(minutes=3))):
-        dump = {**O2CB_DUMP, "analysis": {**O2CB_DUMP["analysis"], "crash_time": when.isoformat()}}
-        crash = services.crashdump_record(host=host, dump=dump, source="agent")
-        crashes.append(services.incident_collect(crash=crash))
-    assert crashes[0].pk == crashes[1].pk, "one incident"
-    incident = crashes[1]
-    assert incident.summary == (
-        f"{first.hostname}, {second.hostname} went down (fenced by o2cb); "
-        f"{survivor.hostname} saw it and recovered its locks and journal."
+    for name, on, when in (
+        ("a", host, first),
+        ("b", host, first + timedelta(days=2)),
+        ("c", None, first + timedelta(days=4)),  # uploaded, naming no host
+    ):
+        dump = bug_dump(name)
+        dump["analysis"]["crash_time"] = when.isoformat()
+        crashes.append(services.crashdump_record(host=on, dump=dump, source="agent"))
+    services.crashdump_record(host=other, dump=bug_dump("d", "other"), source="agent")
+    client.force_login(readonly_user)
+    listed = client.get(reverse("crash-list")).content.decode()
+    groups = listed.split('id="bug-groups">')[1].split("</ul>")[0]
+    assert "3 times on 1 host and 1 upload of no named host" in groups
+    url = reverse("crash-signature", args=[crashes[0].signature_key])
+    assert f'href="{url}"' in groups
+    page = client.get(url).content.decode()
+    assert escape(crashes[0].signature) in page
+    rows = page.split('id="group-crashes">')[1]
+    assert all(f'href="{c.get_absolute_url()}"' in rows for c in crashes)
+    assert other.hostname not in page, "another signature's crash is not in the group"
+    facts = page.split('id="group-facts">')[1].split("</dl>")[0]
+    assert f"<dd>{host.hostname}; and 1 upload that named no host</dd>" in facts
+    assert "<dt>First seen</dt><dd>2026-11-20 08:00:00 UTC</dd>" in facts
+    assert "<dt>Last seen</dt><dd>2026-11-24 08:00:00 UTC</dd>" in facts
+    detail = client.get(crashes[0].get_absolute_url()).content.decode()
+    assert f'href="{url}"' in detail, "a crash links to its group"
+    assert client.get(reverse("crash-signature", args=["0123456789ab"])).status_code == 404
+    api = api_client_for(readonly_user)
+    listed = {g["key"]: g for g in api.get("/api/bug-signatures/").json()["results"]}
+    assert (
+        listed[crashes[0].signature_key]["hosts"],
+        listed[crashes[0].signature_key]["without_host"],
+    ) == (1, 1)
+    group = api.get(f"/api/bug-signatures/{crashes[0].signature_key}/").json()
+    assert group["host_names"] == [host.hostname] and group["count"] == 3
+    assert sorted(c["id"] for c in group["crashes"]) == sorted(c.pk for c in crashes)
+
+
+def test_the_bundle_carries_every_log_read_the_peers_timeline_and_the_io_before(
+    tmp_path, client, readonly_user, peer_logs
+):
+    """A sandbox-like dump: dom0.log holds the fence, xen.log only that dom0 crashed; the
+    bundle holds both, what the peers saw, and the I/O state of the minutes before."""
+    import json
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from agent.crashdumps import describe_dump
+    from clusters.iohealth.services import io_health_record
+    from tests.clusters.test_io_health import probe
+    from tests.crashes.peerlogs import death_lines, one_cluster
+
+    survivor, host = HostFactory(), HostFactory()
+    one_cluster(survivor, host)
+    io_health_record(host=host, probe=probe(lag_ms=52000))  # late writes, an alert, samples
+    crashed = timezone.now().replace(microsecond=0) + timedelta(seconds=5)
+    dump = tmp_path / f"{crashed:%Y%m%d-%H%M%S}-UTC"
+    dump.mkdir()
+    region = "6C0D2A4E50A1B2C3D4E5F60718293A4B"
+    (dump / "dom0.log").write_text(
+        f"[77120.100000] o2hb: Region {region} (dm-4) is now a quorum device\n"
+        f"[77120.338811] (o2hb-{region[:10]},2001,1):o2hb_write_timeout:295 ERROR: Heartbeat "
+        "write timeout to device dm-4 after 61024 milliseconds\n"
+        f"[77120.338990] (o2hb-{region[:10]},2001,1):o2hb_stop_all_regions:2505 ERROR: "
+        "stopping heartbeat on all active regions.\n"
+        "[77120.339001] Kernel panic - not syncing: *** ocfs2 is very sorry to be fencing this "
+        "system by panicing ***\n"
     )
-    assert [e["role"] for e in incident.timeline].count("survivor") == 2
-    later = {
-        **O2CB_DUMP,
-        "analysis": {**O2CB_DUMP["analysis"], "crash_time": "2026-11-25T07:10:00+00:00"},
-    }
-    apart = services.crashdump_record(host=first, dump={**later, "name": "later"}, source="agent")
-    assert services.incident_collect(crash=apart).pk != incident.pk, "an hour later: another"
-
-
-def test_a_restart_nobody_saw_die_records_no_crash(monkeypatch):
-    from datetime import datetime, timedelta
-
-    host, peer = HostFactory(), HostFactory()
-    boot = datetime.fromisoformat("2026-11-25T06:10:00+00:00")
-    quiet = {**survivor_line(peer, host, boot), "about_crashed": False}
-    monkeypatch.setattr(services, "peer_logs", lambda host, around: [quiet])
-    previous = boot - timedelta(days=3)
-    assert services.reboot_check(host=host, previous_boot=previous, boot=boot) is None
-    assert not HostCrashdump.objects.exists()
-    monkeypatch.setattr(services, "peer_logs", lambda h, around: [survivor_line(peer, h, boot)])
-    crash = services.reboot_check(host=host, previous_boot=previous, boot=boot)
-    assert crash.source == "peers" and crash.cause == "o2cb"
+    (dump / "xen.log").write_text(
+        "(XEN) [77123.4] Hardware Dom0 crashed: rebooting machine in 5 seconds.\n"
+    )
+    (dump / "xen-crashdump-analyser.log").write_text("xen-crashdump-analyser: done\n")
+    (dump / "xen-memory-dump").write_bytes(b"\x7fELF\x02\x01\x01" + bytes(4089))
+    crash = services.crashdump_record(host=host, dump=describe_dump(dump), source="agent")
+    assert crash.cause == "o2cb" and crash.time == crashed
+    death_lines(peer_logs, survivor, host, 1, crashed - timedelta(seconds=30), region)
+    services.incident_collect(crash=crash)
+    client.force_login(readonly_user)
+    bundle = zipfile.ZipFile(
+        io.BytesIO(client.get(reverse("crash-bundle", args=[crash.pk])).content)
+    )
+    assert sorted(bundle.namelist()) == [
+        "evidence.txt",
+        "io-before.json",
+        "logs/dom0.log",
+        "logs/xen-crashdump-analyser.log",
+        "logs/xen.log",
+        "metadata.json",
+        "timeline.txt",
+    ]
+    assert "Hardware Dom0 crashed" in bundle.read("logs/xen.log").decode()
+    timeline = bundle.read("timeline.txt").decode()
+    assert f"o2cb: o2dlm has evicted node 1 from domain {region}" in timeline
+    assert f"{survivor.hostname} (survivor, about {host.hostname})" in timeline
+    io_before = json.loads(bundle.read("io-before.json"))
+    assert io_before["verdict"]["from_before_the_crash"] is True
+    assert "O2CB_HEARTBEAT_DELAYED" in {a["name"] for a in io_before["alerts"]}
+    lags = [s for s in io_before["samples"] if s["metric"] == "heartbeat_lag_ms"]
+    assert lags and lags[0]["value"] == 52000
+    metadata = json.loads(bundle.read("metadata.json"))
+    assert metadata["incident"]["hosts"] == [host.hostname]

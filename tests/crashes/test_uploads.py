@@ -95,3 +95,42 @@ def test_refusals_before_the_body_answer_the_api_error_shape(client, readonly_us
     page = client.post("/crashes/", {"file": SimpleUploadedFile("kern.log", FENCE_LOG)})
     assert page.status_code == 403 and "does not allow uploading" in page.content.decode()
     assert not Task.objects.exists()
+
+
+def test_an_upload_states_when_it_crashed_through_the_api_and_the_page(
+    console_worker, client, operator_user
+):
+    """A log with dmesg stamps only (seconds since boot) has no time of its own: the admin
+    says when, in UTC."""
+    dmesg = (
+        Path(__file__).parents[1] / "agent/fixtures/crash/o2cb_disk_dmesg_reset.txt"
+    ).read_bytes()
+    api = token_client_for(operator_user)
+    refused = api.post(
+        "/api/crashdumps/",
+        {"file": SimpleUploadedFile("console.txt", dmesg), "crashed_at": "last night"},
+        format="multipart",
+    )
+    assert refused.status_code == 400 and "is not a time" in str(refused.json())
+    answer = api.post(
+        "/api/crashdumps/",
+        {"file": SimpleUploadedFile("console.txt", dmesg), "crashed_at": "2026-11-25T06:10:00Z"},
+        format="multipart",
+    )
+    assert answer.status_code == 202, answer.content
+    task = wait_for(lambda: finished(answer.json()["task_id"]), 30)
+    crash = HostCrashdump.objects.get(pk=task.result["crash"])
+    assert crash.time.isoformat() == "2026-11-25T06:10:00+00:00"
+    assert crash.details["time_stated_by"] == operator_user.username
+    assert not crash.name.startswith("20"), "named after the upload, not a time"
+
+    client.force_login(operator_user)
+    upload = {"file": SimpleUploadedFile("console.txt", dmesg), "crashed_at": "25/11/2026"}
+    page = client.post("/crashes/", upload)
+    assert page.status_code == 200 and "is not a time" in page.content.decode()
+    upload = {"file": SimpleUploadedFile("console.txt", dmesg), "crashed_at": "2026-11-25T07:00"}
+    assert client.post("/crashes/", upload).status_code == 302
+    task = wait_for(
+        lambda: finished(Task.objects.filter(kind="crashes.upload").latest("pk").pk), 30
+    )
+    assert HostCrashdump.objects.get(pk=task.result["crash"]).time.hour == 7
