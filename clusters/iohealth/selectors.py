@@ -39,6 +39,13 @@ class SeriesPoint:
     mean: float
 
 
+@dataclass(frozen=True)
+class Window:
+    since: datetime
+    until: datetime
+    points: int
+
+
 def health_series(
     *, host_id: int, metric: str, subject: str, since: datetime, until: datetime, points: int = 120
 ) -> list[SeriesPoint]:
@@ -46,33 +53,67 @@ def health_series(
 
     Full-resolution samples where they are kept, hourly rollups for older times.
     """
-    width = (until - since) / points
-    buckets: dict[int, list[float]] = {}
+    windows = [Window(since, until, points)]
+    return health_series_many(host_id=host_id, metric=metric, subjects=[subject], windows=windows)[
+        subject
+    ][0]
 
-    def add(time: datetime, low: float, high: float, mean: float, count: int) -> None:
-        index = min(int((time - since) / width), points - 1)
-        bucket = buckets.setdefault(index, [low, high, 0.0, 0])
+
+class _Buckets:
+    """One series folded into one window's buckets as its samples and rollups arrive."""
+
+    def __init__(self, window: Window):
+        self.window = window
+        self.width = (window.until - window.since) / window.points
+        self.buckets: dict[int, list[float]] = {}
+        self.first_sample: datetime | None = None
+
+    def add(self, time: datetime, low: float, high: float, mean: float, count: int) -> None:
+        index = min(int((time - self.window.since) / self.width), self.window.points - 1)
+        bucket = self.buckets.setdefault(index, [low, high, 0.0, 0])
         bucket[0], bucket[1] = min(bucket[0], low), max(bucket[1], high)
         bucket[2] += mean * count
         bucket[3] += count
 
-    series = {"host_id": host_id, "metric": metric, "subject": subject}
-    samples = HealthSample.objects.filter(**series, time__gte=since, time__lt=until)
-    first_sample = None
-    for time, value in samples.order_by("time").values_list("time", "value").iterator(2000):
-        first_sample = first_sample or time
-        add(time, value, value, value, 1)
-    rollups = HealthRollup.objects.filter(**series, hour__gte=since, hour__lt=until)
-    if first_sample is not None:
-        rollups = rollups.filter(hour__lt=first_sample)
-    for hour, low, high, mean, count in rollups.values_list(
-        "hour", "minimum", "maximum", "mean", "count"
-    ):
-        add(hour, low, high, mean, count)
-    return [
-        SeriesPoint(since + width * index, low, high, total / count)
-        for index, (low, high, total, count) in sorted(buckets.items())
-    ]
+    def points(self) -> list[SeriesPoint]:
+        return [
+            SeriesPoint(self.window.since + self.width * index, low, high, total / count)
+            for index, (low, high, total, count) in sorted(self.buckets.items())
+        ]
+
+
+def health_series_many(
+    *, host_id: int, metric: str, subjects: list[str], windows: list[Window]
+) -> dict[str, list[list[SeriesPoint]]]:
+    """Several series of one host, each over several windows: subject -> one list of points
+    per window. Two queries whatever the number of subjects and windows (the samples, then
+    the rollups of the widest window), each row folded into every window it falls in.
+
+    In each window, full-resolution samples where they are kept, hourly rollups for the
+    hours before its first sample.
+    """
+    folds = {subject: [_Buckets(window) for window in windows] for subject in subjects}
+    if subjects and windows:
+        since = min(window.since for window in windows)
+        until = max(window.until for window in windows)
+        series = {"host_id": host_id, "metric": metric, "subject__in": list(subjects)}
+        samples = HealthSample.objects.filter(**series, time__gte=since, time__lt=until)
+        for subject, time, value in samples.values_list("subject", "time", "value").iterator(2000):
+            for fold in folds[subject]:
+                if fold.window.since <= time < fold.window.until:
+                    if fold.first_sample is None or time < fold.first_sample:
+                        fold.first_sample = time
+                    fold.add(time, value, value, value, 1)
+        rollups = HealthRollup.objects.filter(**series, hour__gte=since, hour__lt=until)
+        for subject, hour, low, high, mean, count in rollups.values_list(
+            "subject", "hour", "minimum", "maximum", "mean", "count"
+        ):
+            for fold in folds[subject]:
+                if fold.window.since <= hour < fold.window.until and (
+                    fold.first_sample is None or hour < fold.first_sample
+                ):
+                    fold.add(hour, low, high, mean, count)
+    return {subject: [fold.points() for fold in folded] for subject, folded in folds.items()}
 
 
 CHART_WINDOWS = (("last hour", timedelta(hours=1), 120), ("last day", timedelta(days=1), 144))
@@ -94,46 +135,45 @@ def _probe_maps(probe: dict) -> list[dict]:
     return maps
 
 
-def region_lag_chart(
-    *, host_id: int, region: str, dead_ms: int, since: datetime, until: datetime, points: int
-):
-    """A heartbeat region's lag between two times, drawn against its fence deadline."""
-    series = health_series(
-        host_id=host_id,
-        metric="heartbeat_lag_ms",
-        subject=region,
-        since=since,
-        until=until,
-        points=points,
-    )
-    return lag_chart(series, since=since, until=until, dead_ms=dead_ms)
-
-
 def host_io_overview(host: Host, *, charts: bool = True) -> dict:
-    """Everything the host's I/O-path page shows, from its last probe and its samples."""
+    """Everything the host's I/O-path page shows, from its last probe and its samples.
+
+    The charts of every heartbeat region come from one query of samples and one of
+    rollups, however many regions the host runs (a host with an SR per LUN runs dozens).
+    """
     now = timezone.now()
     health = HostIOHealth.objects.filter(host=host).first()
     probe = health.probe if health else {}
+    clusters = probe.get("heartbeat", {}).get("clusters", [])
+    found = [(cluster, region) for cluster in clusters for region in cluster.get("regions", [])]
+    windows = [Window(now - span, now, points) for _label, span, points in CHART_WINDOWS]
+    series = health_series_many(
+        host_id=host.pk,
+        metric="heartbeat_lag_ms",
+        subjects=[region["region"] for _cluster, region in found] if charts else [],
+        windows=windows,
+    )
     regions = []
-    for cluster in probe.get("heartbeat", {}).get("clusters", []):
-        for region in cluster.get("regions", []):
-            drawn = []
-            for label, window, points in CHART_WINDOWS if charts else ():
-                chart = region_lag_chart(
-                    host_id=host.pk,
-                    region=region["region"],
-                    dead_ms=cluster["dead_ms"],
-                    since=now - window,
-                    until=now,
-                    points=points,
+    for cluster, region in found:
+        drawn = (
+            [
+                (
+                    label,
+                    lag_chart(points, since=window.since, until=now, dead_ms=cluster["dead_ms"]),
                 )
-                drawn.append((label, chart))
-            regions.append({**region, "cluster": cluster, "charts": drawn})
+                for (label, _span, _points), window, points in zip(
+                    CHART_WINDOWS, windows, series[region["region"]], strict=True
+                )
+            ]
+            if charts
+            else []
+        )
+        regions.append({**region, "cluster": cluster, "charts": drawn})
     return {
         "health": health,
         "maps": _probe_maps(probe),
         "bonds": probe.get("bonds", []),
-        "clusters": probe.get("heartbeat", {}).get("clusters", []),
+        "clusters": clusters,
         "regions": regions,
         "ha": probe.get("ha"),
         "multipath_available": probe.get("multipath", {}).get("available"),
