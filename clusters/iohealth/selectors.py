@@ -310,6 +310,8 @@ def io_summary() -> dict:
     return {
         "state": rules.worst(state for state, n in counts.items() if n),
         "counts": counts,
+        # The states some host is in, with their counts, for a sentence without gaps.
+        "tally": [(n, state) for state, n in counts.items() if n],
         "at_risk": list(at_risk[:AT_RISK_SHOWN]),
         "at_risk_more": max(0, at_risk_count - AT_RISK_SHOWN),
         "time_to_fence": HostIOHealth.objects.aggregate(t=Min("time_to_fence"))["t"],
