@@ -10,9 +10,12 @@ from django.db.models import (
     Count,
     F,
     Func,
+    IntegerField,
     JSONField,
+    Max,
     Min,
     Q,
+    Sum,
     Value,
     When,
 )
@@ -68,12 +71,15 @@ class _Buckets:
         self.buckets: dict[int, list[float]] = {}
         self.first_sample: datetime | None = None
 
-    def add(self, time: datetime, low: float, high: float, mean: float, count: int) -> None:
-        index = min(int((time - self.window.since) / self.width), self.window.points - 1)
+    def add(self, index: int, low: float, high: float, total: float, count: int) -> None:
+        index = max(0, min(index, self.window.points - 1))
         bucket = self.buckets.setdefault(index, [low, high, 0.0, 0])
         bucket[0], bucket[1] = min(bucket[0], low), max(bucket[1], high)
-        bucket[2] += mean * count
+        bucket[2] += total
         bucket[3] += count
+
+    def index(self, time: datetime) -> int:
+        return int((time - self.window.since) / self.width)
 
     def points(self) -> list[SeriesPoint]:
         return [
@@ -82,37 +88,69 @@ class _Buckets:
         ]
 
 
+class BucketIndex(Func):
+    """Which of a window's equal buckets a time column falls in: floor((time - since) /
+    width), computed by the database so a day of samples arrives as one row per bucket."""
+
+    output_field = IntegerField()
+
+    def __init__(self, column: str, since: datetime, width: timedelta):
+        super().__init__(F(column))
+        self.since, self.seconds = since, width.total_seconds()
+
+    def as_postgresql(self, compiler, connection, **extra):
+        sql, params = compiler.compile(self.get_source_expressions()[0])
+        return f"FLOOR(EXTRACT(EPOCH FROM ({sql} - %s)) / %s)", [*params, self.since, self.seconds]
+
+    def as_sqlite(self, compiler, connection, **extra):
+        sql, params = compiler.compile(self.get_source_expressions()[0])
+        since = connection.ops.adapt_datetimefield_value(self.since)  # as the column holds it
+        return (
+            f"CAST(FLOOR((julianday({sql}) - julianday(%s)) * 86400.0 / %s) AS INTEGER)",
+            [*params, since, self.seconds],
+        )
+
+
 def health_series_many(
     *, host_id: int, metric: str, subjects: list[str], windows: list[Window]
 ) -> dict[str, list[list[SeriesPoint]]]:
     """Several series of one host, each over several windows: subject -> one list of points
-    per window. Two queries whatever the number of subjects and windows (the samples, then
-    the rollups of the widest window), each row folded into every window it falls in.
+    per window. One query per window, whatever the number of subjects (the database folds
+    the samples into the window's buckets), and one for the rollups of all of them.
 
     In each window, full-resolution samples where they are kept, hourly rollups for the
     hours before its first sample.
     """
     folds = {subject: [_Buckets(window) for window in windows] for subject in subjects}
-    if subjects and windows:
-        since = min(window.since for window in windows)
-        until = max(window.until for window in windows)
-        series = {"host_id": host_id, "metric": metric, "subject__in": list(subjects)}
-        samples = HealthSample.objects.filter(**series, time__gte=since, time__lt=until)
-        for subject, time, value in samples.values_list("subject", "time", "value").iterator(2000):
-            for fold in folds[subject]:
-                if fold.window.since <= time < fold.window.until:
-                    if fold.first_sample is None or time < fold.first_sample:
-                        fold.first_sample = time
-                    fold.add(time, value, value, value, 1)
-        rollups = HealthRollup.objects.filter(**series, hour__gte=since, hour__lt=until)
-        for subject, hour, low, high, mean, count in rollups.values_list(
-            "subject", "hour", "minimum", "maximum", "mean", "count"
-        ):
-            for fold in folds[subject]:
-                if fold.window.since <= hour < fold.window.until and (
-                    fold.first_sample is None or hour < fold.first_sample
-                ):
-                    fold.add(hour, low, high, mean, count)
+    if not subjects or not windows:
+        return {subject: [[] for _ in windows] for subject in subjects}
+    series = {"host_id": host_id, "metric": metric, "subject__in": list(subjects)}
+    for position, window in enumerate(windows):
+        width = (window.until - window.since) / window.points
+        buckets = (
+            HealthSample.objects.filter(**series, time__gte=window.since, time__lt=window.until)
+            .annotate(bucket=BucketIndex("time", window.since, width))
+            .values_list("subject", "bucket")
+            .annotate(Min("value"), Max("value"), Sum("value"), Count("pk"), Min("time"))
+            .order_by()
+        )
+        for subject, index, low, high, total, count, first in buckets:
+            fold = folds[subject][position]
+            fold.add(int(index), low, high, total, count)
+            fold.first_sample = (
+                first if fold.first_sample is None else min(fold.first_sample, first)
+            )
+    since = min(window.since for window in windows)
+    until = max(window.until for window in windows)
+    rollups = HealthRollup.objects.filter(**series, hour__gte=since, hour__lt=until)
+    for subject, hour, low, high, mean, count in rollups.values_list(
+        "subject", "hour", "minimum", "maximum", "mean", "count"
+    ):
+        for fold in folds[subject]:
+            if fold.window.since <= hour < fold.window.until and (
+                fold.first_sample is None or hour < fold.first_sample
+            ):
+                fold.add(fold.index(hour), low, high, mean * count, count)
     return {subject: [fold.points() for fold in folded] for subject, folded in folds.items()}
 
 
