@@ -103,11 +103,16 @@ class BucketIndex(Func):
         return f"FLOOR(EXTRACT(EPOCH FROM ({sql} - %s)) / %s)", [*params, self.since, self.seconds]
 
     def as_sqlite(self, compiler, connection, **extra):
+        # The column holds 'YYYY-MM-DD HH:MM:SS[.ffffff]' in UTC: whole seconds and the
+        # fraction apart, so a time on a bucket's edge lands in it (julianday's days in a
+        # double are some tens of microseconds off).
         sql, params = compiler.compile(self.get_source_expressions()[0])
-        since = connection.ops.adapt_datetimefield_value(self.since)  # as the column holds it
+        seconds = f"(CAST(strftime('%%s', {sql}) AS INTEGER) - %s)"
+        fraction = f"(CAST('0' || substr({sql}, 20, 7) AS REAL) - %s)"
+        whole = int(self.since.timestamp())
         return (
-            f"CAST(FLOOR((julianday({sql}) - julianday(%s)) * 86400.0 / %s) AS INTEGER)",
-            [*params, since, self.seconds],
+            f"CAST(({seconds} + {fraction}) / %s AS INTEGER)",  # never negative: time >= since
+            [*params, whole, *params, self.since.microsecond / 1e6, self.seconds],
         )
 
 
