@@ -18,9 +18,15 @@ from crashes.models import HostCrashdump
 @role_required()
 def dashboard(request):
     silent_before = timezone.now() - settings.AGENT_SILENT_AFTER
+    # htmx polls this same URL and swaps in the live part only.
+    template = (
+        "console/_dashboard_live.html"
+        if request.headers.get("HX-Request")
+        else "console/dashboard.html"
+    )
     return render(
         request,
-        "console/dashboard.html",
+        template,
         {
             "hosts": dashboard_hosts(silent_before=silent_before),
             "silent_before": silent_before,
