@@ -240,16 +240,12 @@ def running_workflow(host: Host) -> Task | None:
     """The maintenance workflow under way on the host, or a rolling restart of its cluster."""
     unfinished = [TaskStatus.PENDING, TaskStatus.RUNNING]
     clusters = [str(cluster.pk) for cluster in host_clusters(host)]
-    return (
-        Task.objects.filter(
-            Q(target_type__model="host", target_id=str(host.pk))
-            | Q(kind="maintenance.rolling_restart", target_id__in=clusters),
-            kind__startswith="maintenance.",
-            status__in=unfinished,
-        )
-        .exclude(Q(kind="maintenance.add_storage"))
-        .first()
-    )
+    return Task.objects.filter(
+        Q(target_type__model="host", target_id=str(host.pk))
+        | Q(kind="maintenance.rolling_restart", target_id__in=clusters),
+        kind__startswith="maintenance.",
+        status__in=unfinished,
+    ).first()
 
 
 def _refuse_if_running(host: Host) -> None:
@@ -476,6 +472,9 @@ def _verify_back(host: Host, state: HostMaintenance, *, within: float) -> str:
 
 def _reboot_action(key: str, host: Host, state: HostMaintenance, driver) -> str:
     if key == "stop":
+        if "start" not in state.done and not PBD.objects.filter(host=host, plugged=True).exists():
+            # Nothing to ask the host, which may well be the one that did not come back.
+            raise SkipStep("It had not rejoined its clusters: nothing to leave.")
         return _leave_again(host, state, driver)
     if key == "reboot":
         host.refresh_from_db(fields=["boot_time"])

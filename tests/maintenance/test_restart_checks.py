@@ -110,6 +110,8 @@ def test_a_host_that_does_not_really_rejoin_stops_the_restart_and_can_be_reboote
     assert accepted.status_code == 202, accepted.json()
     rebooted = finished(Task.objects.get(pk=accepted.json()["task_id"]), timeout=120)
     assert rebooted.status == "succeeded", rebooted.error
+    stop = rebooted.steps.get(key="stop").message
+    assert stop == "Unplugged 1 SR(s); O2CB stopped in 1 cluster(s).", "a clean departure"
     assert HostMaintenance.objects.get(host=first).state == "in"
     exited = post(operator_user, "exit", host=first.pk)
     assert exited.status_code == 202, exited.json()
@@ -126,6 +128,9 @@ def test_the_checks_run_again_before_each_host(maintenance_pool, operator_user):
     cluster = Membership.objects.get(host=first).cluster
     task = restart(operator_user, cluster)
     wait_for(lambda: HostMaintenance.objects.filter(host=first).exists(), 60)
+    busy = post(operator_user, "retry", host=first.pk)
+    assert busy.status_code == 409, "no second workflow on a host the restart holds"
+    assert f"under way (Rolling restart of {cluster})" in busy.json()["message"]
     # While the first host restarts, someone stops O2CB on the third by hand.
     agent(third).cluster_stop(cluster.cluster_name)
 
