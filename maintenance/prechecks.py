@@ -64,9 +64,9 @@ def members_not_running(cluster: Cluster, members: list[Host]) -> list[str]:
                 f"back, then {CHECK_AGAIN.lower()}."
             )
         elif not status.running:
+            seen = f" (as last seen at {status.queried:%H:%M:%S} UTC)" if status.queried else ""
             refusals.append(
-                f"{host} does not run {cluster} (as last seen at "
-                f"{status.queried:%H:%M:%S} UTC). Start it there: {CHECK_AGAIN.lower()}."
+                f"{host} does not run {cluster}{seen}. Start it there: {CHECK_AGAIN.lower()}."
             )
     return refusals
 
