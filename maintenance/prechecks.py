@@ -16,7 +16,7 @@ from clusters.selectors.hosts import host_known_down, quorum_impact
 
 from .models import HostMaintenance
 
-CHECK_AGAIN = "Check and converge now, on the cluster's page, once it is fixed"
+CHECK_AGAIN = "press Check and converge now, on the cluster's page"
 
 
 # Of a cluster -----------------------------------------------------------------------------
@@ -36,7 +36,7 @@ def settings_differ(cluster: Cluster) -> list[str]:
         + " ".join(differences)
         + " O2CB refuses to connect nodes whose timeouts differ, so a host restarted now "
         "would not rejoin the others. Set the same values in /etc/default/o2cb on every "
-        "host, reboot the odd ones from their maintenance page, then restart."
+        "host, take the odd ones through maintenance (enter, Reboot host, exit), then restart."
     ]
 
 
@@ -57,16 +57,17 @@ def members_not_running(cluster: Cluster, members: list[Host]) -> list[str]:
                 + ". Bring it back (or remove it, if it is dead) before restarting the others."
             )
         elif status is None:
-            refusals.append(f"{host} has not been checked in {cluster} yet: {CHECK_AGAIN.lower()}.")
+            refusals.append(f"{host} has not been checked in {cluster} yet: {CHECK_AGAIN}.")
         elif not status.reachable:
             refusals.append(
                 f"{host} does not answer ({status.error or 'no answer'}). Bring its agent "
-                f"back, then {CHECK_AGAIN.lower()}."
+                f"back, then {CHECK_AGAIN}."
             )
         elif not status.running:
             seen = f" (as last seen at {status.queried:%H:%M:%S} UTC)" if status.queried else ""
             refusals.append(
-                f"{host} does not run {cluster}{seen}. Start it there: {CHECK_AGAIN.lower()}."
+                f"{host} does not run {cluster}{seen}. Start it there (Start on every member, "
+                "on the cluster's page), then restart."
             )
     return refusals
 
