@@ -39,7 +39,7 @@ from core.steps import (
     step_rows,
 )
 
-from .agents import agent
+from .agents import agent, agent_call_many
 from .choices import O2CB_PORT, VDIType
 from .models import Cluster, ClusterHostStatus, Host, peers_in_brief
 
@@ -192,6 +192,26 @@ def cluster_status_record(*, cluster: Cluster, host: Host, report: ClusterQuery)
     cluster until the monitor's next look (a removal goes by whether it runs)."""
     drift = plan_host(desired_nodes(cluster), report).drift
     _store_status(cluster, host, {"report": report, "drift": drift})
+
+
+def cluster_statuses_refresh(*, cluster: Cluster, hosts: list[Host] | None = None) -> None:
+    """Ask each member (or `hosts`) now how the cluster stands there, and keep the answers
+    (or that it did not answer) as the console's last view; changes no host. The workflows
+    that take hosts out of service check on this fresh view, not the monitor's last look."""
+    hosts = cluster_members(cluster) if hosts is None else hosts
+    desired = desired_nodes(cluster)
+    answers = agent_call_many(hosts, lambda host: agent(host).cluster_query(cluster.cluster_name))
+    for host, answer in answers.items():
+        if isinstance(answer, Exception) and not isinstance(answer, ConsoleError):
+            raise answer
+        _store_status(
+            cluster,
+            host,
+            answer
+            if isinstance(answer, Exception)
+            else {"report": answer, "drift": plan_host(desired, answer).drift},
+        )
+    _update_timeouts_alert(cluster)
 
 
 # Runs that rewrite a cluster's cluster.conf files from a snapshot of the database.

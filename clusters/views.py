@@ -11,6 +11,7 @@ from clusters.selectors.hosts import (
     hosts_in_no_cluster,
     hosts_with_memberships,
     member_activity,
+    quorum_impact,
 )
 from clusters.services import hosts as host_services
 from clusters.services import memberships
@@ -163,6 +164,7 @@ def membership_destroy(request, pk: int):
             "others": others.select_related("host"),
             "activity": member_activity(membership),
             "known_down": membership.host is not None and host_known_down(membership.host),
+            "impacts": quorum_impact(membership.host) if membership.host else [],
         },
     )
 

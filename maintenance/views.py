@@ -22,17 +22,29 @@ def host_maintenance(request, pk: int):
     try:
         if state is None:
             preview = services.enter_preview(host, confirm_others=confirm)
-        elif state.state == MaintenanceState.ENTERING:
-            preview = None
+        elif state.state in (MaintenanceState.ENTERING, MaintenanceState.EXITING):
+            preview = None  # part-way: the page offers retry, reboot or roll back
         else:
             preview = services.exit_preview(host)
     except ConsoleError as exc:  # the pool master could not be asked
         messages.error(request, exc.message)
         preview = None
+    removal = None
+    if request.user.has_perm(ADMINISTER):
+        removal = services.host_remove_preview(host)
+    actions = services.recovery_actions(host)
     return render(
         request,
         "maintenance/host_maintenance.html",
-        {"host": host, "state": state, "preview": preview, "confirm_others": confirm},
+        {
+            "host": host,
+            "state": state,
+            "preview": preview,
+            "confirm_others": confirm,
+            "removal": removal,
+            "allowed": {action for action, refused in actions.items() if refused is None},
+            "running": services.running_workflow(host),
+        },
     )
 
 
@@ -43,6 +55,7 @@ _OPERATIONS = {
     "exit": lambda host, request: services.maintenance_exit(host=host, actor=request.user),
     "retry": lambda host, request: services.maintenance_retry(host=host, actor=request.user),
     "rollback": lambda host, request: services.maintenance_rollback(host=host, actor=request.user),
+    "reboot": lambda host, request: services.maintenance_reboot(host=host, actor=request.user),
 }
 
 
@@ -137,8 +150,11 @@ def cluster_rolling_restart(request, pk: int):
             messages.error(request, exc.message)
         else:
             return redirect("task-detail", pk=task.pk)
+    try:
+        preview = services.rolling_restart_preview(cluster)
+    except ConsoleError as exc:  # the pool master could not be asked
+        messages.error(request, exc.message)
+        preview = None
     return render(
-        request,
-        "maintenance/rolling_restart.html",
-        {"cluster": cluster, "preview": services.rolling_restart_preview(cluster)},
+        request, "maintenance/rolling_restart.html", {"cluster": cluster, "preview": preview}
     )

@@ -35,6 +35,7 @@ LEAST_ROLE = {
     ("post", "/api/maintenance/exit/"): "pool-operator",
     ("post", "/api/maintenance/retry/"): "pool-operator",
     ("post", "/api/maintenance/rollback/"): "pool-operator",
+    ("post", "/api/maintenance/reboot/"): "pool-operator",
     ("post", "/api/maintenance/addresses/"): "pool-operator",
     ("post", "/api/maintenance/rolling-restart/"): "pool-operator",
     ("post", "/api/maintenance/remove/"): "pool-admin",
