@@ -20,6 +20,7 @@ from clusters.selectors.clusters import timeout_differences
 from clusters.selectors.hosts import cluster_members
 from clusters.services.hosts import task_hosts
 from clusters.services.memberships import (
+    PERIODIC_REASON,
     START_WHY,
     cluster_reconcile_start,
     memberships_collect_garbage,
@@ -28,7 +29,7 @@ from core.choices import AlertName, StepStatus, TaskStatus
 from core.errors import ConsoleError
 from core.models import Task
 from core.services.alerts import alert_sync
-from core.services.tasks import task_finish, task_step_finish
+from core.services.tasks import task_finish, task_fold_quiet, task_step_finish
 from core.steps import (
     NotYet,
     SkipStep,
@@ -303,6 +304,8 @@ def cluster_reconcile_run(task: Task) -> Task:
             raise SkipStep(_DEPARTED)
         if isinstance(outcome, Exception):
             raise ConsoleError(_reason(outcome))
+        if outcome["applied"]:
+            step_note(task, step.key, applied=outcome["applied"])
         summary = "; ".join(outcome["applied"]) or "already up to date"
         if outcome["report"].needs_restart:
             summary += " (needs a cluster restart)"
@@ -333,7 +336,15 @@ def _reconcile_finish(task: Task, members: list[Host], failed: list[str]) -> Tas
             error=f"{len(failed)} of {len(members)} hosts could not be brought up to date "
             f"({', '.join(failed)}; see their steps). The others were; the monitor tries again.",
         )
-    return task_finish(task=task, status=TaskStatus.SUCCEEDED, result=result)
+    task = task_finish(task=task, status=TaskStatus.SUCCEEDED, result=result)
+    if task.params.get("reason") == PERIODIC_REASON and not forgotten and not _changed(task):
+        return task_fold_quiet(task=task)  # one row for the checks that change nothing
+    return task
+
+
+def _changed(task: Task) -> bool:
+    """Whether a run changed a host's configuration (its converge steps note what)."""
+    return task.steps.filter(key__startswith="converge-", output__isnull=False).exists()
 
 
 def _update_restart_alert(cluster: Cluster) -> None:

@@ -16,7 +16,7 @@ from clusters.selectors.hosts import (
 from core.choices import AuditOutcome, TaskStatus
 from core.errors import ConsoleError
 from core.models import Task
-from core.services.audit import audit_record
+from core.services.audit import audit_record, user_or_none
 from core.services.tasks import (
     task_create,
 )
@@ -152,12 +152,23 @@ def membership_destroy(*, membership: Membership, actor) -> tuple[Membership, Ta
         return membership, cluster_reconcile_start(cluster=membership.cluster, actor=actor)
 
 
+# The reason of the monitor's own runs (clusters.reconcile_all): such a run that changes
+# nothing is folded into one row of the task list (core.services.tasks.task_fold_quiet).
+PERIODIC_REASON = "periodic check"
+
+
 def cluster_reconcile_start(*, cluster: Cluster, actor=None, reason: str = "") -> Task:
-    """Queue a monitor run for `cluster`; a run still waiting to start is reused."""
+    """Queue a monitor run for `cluster`; a run still waiting to start is reused (one
+    someone asked for is theirs from then on, never folded away as a periodic one)."""
     waiting = Task.objects.filter(
         kind="clusters.reconcile", target_id=str(cluster.pk), status=TaskStatus.PENDING
     ).first()
     if waiting is not None:
+        if reason != PERIODIC_REASON and waiting.params.get("reason") == PERIODIC_REASON:
+            waiting.params = {**waiting.params, "reason": reason}
+            Task.objects.filter(pk=waiting.pk, status=TaskStatus.PENDING).update(
+                params=waiting.params, user=user_or_none(actor)
+            )
         return waiting
     return task_create(
         name=f"Bring {cluster} up to date on every host",

@@ -370,3 +370,23 @@ def test_two_clusters_taking_one_host_at_once_get_it_once():
     assert errors == []
     assert Membership.objects.filter(host=host, left__isnull=True).count() == 1
     assert len(refused) == len(clusters) - 1
+
+
+def test_an_admin_who_asks_for_a_check_while_a_periodic_one_waits_gets_it_as_theirs(db, admin_user):
+    """The waiting periodic run is reused; it is the admin's from then on, so it is never
+    folded away as a periodic check that changed nothing."""
+    from clusters.services.memberships import (
+        PERIODIC_REASON,
+        cluster_check_now,
+        cluster_reconcile_start,
+    )
+
+    cluster = ClusterFactory()
+    waiting = cluster_reconcile_start(cluster=cluster, reason=PERIODIC_REASON)
+    asked = cluster_check_now(cluster=cluster, actor=admin_user)
+    assert asked.pk == waiting.pk
+    waiting.refresh_from_db()
+    assert waiting.user == admin_user and waiting.params["reason"] == "asked by an admin"
+    again = cluster_reconcile_start(cluster=cluster, reason=PERIODIC_REASON)
+    again.refresh_from_db()
+    assert again.pk == waiting.pk and again.user == admin_user, "a periodic tick takes it back"
