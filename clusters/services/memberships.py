@@ -58,14 +58,25 @@ def cluster_create(
 
 
 def _lowest_free_number(cluster: Cluster) -> int:
-    held = set(Membership.objects.filter(cluster=cluster).values_list("number", flat=True))
+    held = dict(Membership.objects.filter(cluster=cluster).values_list("number", "left"))
     for number in range(O2CB_MAX_NODES):
         if number not in held:
             return number
+    departed = sum(1 for left in held.values() if left is not None)
+    detail = {"cluster": cluster.pk, "limit": O2CB_MAX_NODES, "held_by_departed": departed}
+    if not departed:
+        raise ConsoleError(
+            f"{cluster} has {O2CB_MAX_NODES} members, as many as O2CB allows in one cluster "
+            f"(O2NM_MAX_NODES, node numbers 0 to {O2CB_MAX_NODES - 1}): no host can join it. "
+            "Put this host in another cluster, or remove a member first.",
+            detail=detail,
+        )
     raise ConsoleError(
-        f"All {O2CB_MAX_NODES} O2CB node numbers of {cluster} are held, some by hosts that "
-        "left. Restart the cluster (rolling restart) so their numbers can be freed.",
-        detail={"cluster": cluster.pk},
+        f"All {O2CB_MAX_NODES} O2CB node numbers of {cluster} (O2CB's limit, O2NM_MAX_NODES) "
+        f"are held, {departed} of them by hosts that left, whose numbers stay held until every "
+        "member has restarted since. Restart the cluster (rolling restart) so their numbers "
+        "can be freed.",
+        detail=detail,
     )
 
 

@@ -66,9 +66,27 @@ def test_a_host_with_unknown_boot_time_keeps_departed_numbers_held(db):
 
 def test_all_255_numbers_held_is_refused_with_a_restart_hint(db):
     cluster = ClusterFactory()
-    hold_every_number(cluster)
-    with pytest.raises(ConsoleError, match="Restart the cluster"):
+    hold_every_number(cluster, departed=3)
+    with pytest.raises(ConsoleError, match="Restart the cluster") as refused:
         join(cluster, HostFactory())
+    assert "3 of them by hosts that left" in refused.value.message
+    assert "O2NM_MAX_NODES" in refused.value.message
+
+
+def test_a_256th_member_is_refused_by_o2cbs_limit_not_by_hosts_that_left(db):
+    """255 current members and nobody departed: the reason is O2CB's limit, and no
+    restart would free a number."""
+    cluster = ClusterFactory()
+    hold_every_number(cluster, departed=0)
+    newcomer = HostFactory()
+    with pytest.raises(ConsoleError) as refused:
+        join(cluster, newcomer)
+    message = refused.value.message
+    assert f"{cluster} has 255 members, as many as O2CB allows in one cluster" in message
+    assert "O2NM_MAX_NODES" in message
+    assert "left" not in message and "Restart" not in message
+    assert refused.value.detail["held_by_departed"] == 0
+    assert not Membership.objects.filter(host=newcomer).exists()
 
 
 def test_joining_twice_returns_the_same_membership(db):
