@@ -1,11 +1,14 @@
 from django import forms
 
 from agent import names
+from core.forms import WholeValuesMixin
 
-from .models import Cluster
+from .models import CLUSTER_NAME_LENGTH_WHY, Cluster
 
 
-class ClusterForm(forms.ModelForm):
+class ClusterForm(WholeValuesMixin, forms.ModelForm):
+    length_why = {"cluster_name": CLUSTER_NAME_LENGTH_WHY}
+
     class Meta:
         model = Cluster
         fields = ["name", "cluster_name", "auto_join"]

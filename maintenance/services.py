@@ -31,6 +31,7 @@ from clusters.services.memberships import cluster_reconcile_start, membership_de
 from core.choices import AuditOutcome, TaskStatus
 from core.errors import ConsoleError
 from core.models import Task
+from core.services.alerts import alerts_clear_about
 from core.services.audit import audit_record
 from core.services.tasks import task_create, task_finish
 from core.steps import NotYet, SkipStep, Step, run_steps, step_note, step_noted
@@ -935,6 +936,8 @@ def host_remove(*, host: Host, actor, confirm_name: str, powered_off: bool = Fal
         target=host,
         message=("forgotten (powered off)" if powered_off and not in_maintenance else "removed"),
     )
+    # Nothing checks a forgotten host again: its alerts (silent, I/O, crash) end here.
+    alerts_clear_about(target=host)
     host.delete()
     return {
         "host": name,

@@ -1,6 +1,8 @@
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 
 from clusters.models import Cluster, Host
@@ -128,13 +130,27 @@ def host_remove(request, pk: int):
     except ConsoleError as exc:
         messages.error(request, exc.message)
         return redirect("host-maintenance", pk=pk)
-    messages.success(
-        request,
-        f"{done['host']} removed from the pool"
-        + (f" and from {', '.join(done['left_clusters'])}" if done["left_clusters"] else "")
-        + ". Its node number stays held until the remaining members restart.",
-    )
+    messages.success(request, _removal_message(done))
     return redirect("host-list")
+
+
+def _removal_message(done: dict) -> str:
+    """The host is gone from the console at once; its node leaves the other members'
+    configuration only when the reconcile runs: say so, and link that task."""
+    if not done["left_clusters"]:
+        return f"{done['host']} left the pool; it was in no cluster."
+    tasks = format_html_join(
+        ", ",
+        '<a href="{}">task {}</a>',
+        ((reverse("task-detail", args=[pk]), pk) for pk in done["reconcile_tasks"]),
+    )
+    return format_html(
+        "{} left the pool. Removing its node from {} on the other members is queued ({}); "
+        "its node number stays held until the remaining members restart.",
+        done["host"],
+        ", ".join(done["left_clusters"]),
+        tasks,
+    )
 
 
 @role_required()

@@ -2,6 +2,7 @@ from rest_framework import serializers
 
 from clusters.choices import IOHealthState
 from clusters.models import (
+    CLUSTER_NAME_LENGTH_WHY,
     LUN,
     PBD,
     SR,
@@ -104,6 +105,7 @@ class ClusterSerializer(PlainTextModelSerializer):
             "host_statuses",
         ]
         read_only_fields = ["plugin", "heartbeat_mode", "created"]
+        extra_kwargs = {"cluster_name": {"length_why": CLUSTER_NAME_LENGTH_WHY}}
 
     def get_needs_restart(self, cluster) -> bool:
         return any(status.needs_restart for status in cluster.host_statuses.all())

@@ -174,7 +174,8 @@ class MaintenanceViewSet(viewsets.ReadOnlyModelViewSet):
 
 class StorageLUNSerializer(serializers.Serializer):
     scsi_id = serializers.CharField()
-    name = serializers.CharField(max_length=200)
+    # Also the volume's label: its limit (63 bytes) and the reason are the service's to say.
+    name = serializers.CharField(help_text="The SR's name, also its OCFS2 volume label")
     format = serializers.ChoiceField(choices=["vhd", "raw"], default="vhd")
     confirm_overwrite = serializers.CharField(
         required=False,
