@@ -5,6 +5,7 @@ from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm, UsernameField
 from django.core.exceptions import BadRequest, ValidationError
 
+from .choices import Role
 from .validators import validate_plain_name
 
 # The largest primary key a BigAutoField holds: a bigger number is no row, not a 500.
@@ -34,3 +35,24 @@ class ConsoleLoginForm(AuthenticationForm):
 
 class AdminLoginForm(AdminAuthenticationForm):
     username = LoginNameField()
+
+
+ROLE_FIELD_CHOICES = [("", "No role"), *((role.value, role.label) for role in Role)]
+
+
+class UserCreateForm(forms.Form):
+    """A new user; what makes it valid is checked by core.services.users.user_create."""
+
+    username = forms.CharField(label="User name", max_length=150)
+    role = forms.ChoiceField(choices=ROLE_FIELD_CHOICES, required=False, initial="read-only")
+    email = forms.CharField(label="E-mail", max_length=254, required=False)
+    password = forms.CharField(
+        widget=forms.PasswordInput,
+        required=False,
+        max_length=4096,
+        help_text="Leave it empty to get a one-time link where the user sets their own.",
+    )
+
+
+class UserRoleForm(forms.Form):
+    role = forms.ChoiceField(choices=ROLE_FIELD_CHOICES, required=False)
