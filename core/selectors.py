@@ -24,13 +24,25 @@ def pool_admins():
     return get_user_model().objects.filter(is_active=True, pk__in=ids).order_by("username")
 
 
+# The permission that makes each role, the highest first.
+ROLE_BY_PERMISSION = [
+    ("administer_pool", Role.POOL_ADMIN),
+    ("operate_pool", Role.POOL_OPERATOR),
+    ("view_pool", Role.READ_ONLY),
+]
+
+
 def user_role(user) -> Role | None:
-    """The role a user holds (the highest role group); a superuser counts as a pool-admin."""
+    """The role a user's permissions amount to, however they hold them (a role group,
+    another group, directly); a superuser counts as a pool-admin. Reads what
+    `users_with_roles` prefetches."""
     if user.is_superuser:
         return Role.POOL_ADMIN
-    names = {group.name for group in user.groups.all()}
-    for role in (Role.POOL_ADMIN, Role.POOL_OPERATOR, Role.READ_ONLY):
-        if role.value in names:
+    held = {permission.codename for permission in user.user_permissions.all()}
+    for group in user.groups.all():
+        held.update(permission.codename for permission in group.permissions.all())
+    for codename, role in ROLE_BY_PERMISSION:
+        if codename in held:
             return role
     return None
 
@@ -39,7 +51,7 @@ def users_with_roles():
     """Every user with their groups and their count of active API tokens, for the list."""
     return (
         get_user_model()
-        .objects.prefetch_related("groups")
+        .objects.prefetch_related("groups__permissions", "user_permissions")
         .annotate(active_tokens=Count("api_tokens", filter=Q(api_tokens__revoked=None)))
         .order_by("username")
     )

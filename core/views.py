@@ -170,7 +170,6 @@ def user_list(request):
     )
 
 
-# Long: one page's six forms (role, deactivate, reactivate, password, token, revoke)
 @role_required(ADMINISTER)
 def user_detail(request, pk: int):
     """One user: their role, whether they may log in, their password and API tokens."""

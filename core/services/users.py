@@ -14,6 +14,7 @@ from django.contrib.auth.models import Group, Permission
 from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.urls import reverse
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
@@ -47,7 +48,12 @@ def _describe(role: Role | None) -> str:
 
 
 def _set_groups(user, role: Role | None) -> None:
-    user.groups.remove(*Group.objects.filter(name__in=Role.values))
+    # Any group granting a console permission goes with the old role, not only the three.
+    user.groups.remove(
+        *Group.objects.filter(
+            Q(name__in=Role.values) | Q(permissions__codename__in=CONSOLE_PERMISSIONS)
+        ).distinct()
+    )
     # A console permission held directly would outlive the role: the role is the whole truth.
     user.user_permissions.remove(
         *Permission.objects.filter(content_type__app_label="core", codename__in=CONSOLE_PERMISSIONS)
@@ -56,7 +62,8 @@ def _set_groups(user, role: Role | None) -> None:
         user.groups.add(Group.objects.get(name=role.value))
     for cache in ("_perm_cache", "_user_perm_cache", "_group_perm_cache"):
         user.__dict__.pop(cache, None)
-    getattr(user, "_prefetched_objects_cache", {}).pop("groups", None)
+    for prefetched in ("groups", "user_permissions"):
+        getattr(user, "_prefetched_objects_cache", {}).pop(prefetched, None)
 
 
 class LastPoolAdmin(ConsoleError):

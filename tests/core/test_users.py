@@ -2,10 +2,13 @@
 create, change role, deactivate and reactivate, reset a password, tokens for a user; the
 last pool-admin is kept; a user without a role is told so, and whom to ask."""
 
+import io
 import re
 
 import pytest
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Permission, User
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import CommandError, call_command
 from django.test import Client
 from django.urls import reverse
 from rest_framework.test import APIClient
@@ -13,7 +16,7 @@ from rest_framework.test import APIClient
 from core.models import AuditEvent
 from core.services.auth import api_token_create
 from core.services.users import user_create, user_set_role
-from tests.conftest import api_client_for
+from tests.conftest import api_client_for, token_client_for
 
 
 def _token_client(key: str) -> APIClient:
@@ -131,9 +134,7 @@ def test_a_user_made_without_a_password_sets_it_once_through_the_link(admin_api,
         ({"role": "read-only"}, "username"),
     ],
 )
-def test_a_user_that_cannot_be_made_is_refused_clearly_and_nothing_is_made(
-    admin_api, body, says
-):
+def test_a_user_that_cannot_be_made_is_refused_clearly_and_nothing_is_made(admin_api, body, says):
     users_before = set(User.objects.values_list("username", flat=True))
     answer = admin_api.post("/api/users/", body, format="json")
     assert answer.status_code == 400, answer.content
@@ -160,7 +161,10 @@ def test_changing_a_role_takes_effect_at_once_and_is_audited(admin_api, readonly
     assert answer.json()["role"] is None
     assert User.objects.get(pk=readonly_user.pk).get_all_permissions() == set()
     messages = [e.message for e in _audit("user.role", "reader")]
-    assert messages == ["reader: role read-only → pool-admin.", "reader: role pool-admin → no role."]
+    assert messages == [
+        "reader: role read-only → pool-admin.",
+        "reader: role pool-admin → no role.",
+    ]
 
 
 def test_an_unknown_role_is_refused_and_the_role_stays(admin_api, readonly_user):
@@ -255,16 +259,16 @@ def test_a_pool_admin_sets_a_password_and_a_weak_one_is_refused(admin_api, reado
     assert "too common" in weak.json()["message"]
     assert _logs_in("reader", "correct-horse-battery")  # unchanged
     ok = admin_api.post(
-        f"/api/users/{readonly_user.pk}/password/", {"password": "Another-long-one-5"}, format="json"
+        f"/api/users/{readonly_user.pk}/password/",
+        {"password": "Another-long-one-5"},
+        format="json",
     )
     assert ok.status_code == 200 and ok.json()["set_password_url"] is None
     assert _logs_in("reader", "Another-long-one-5")
     assert "set by a pool-admin" in _audit("user.password", "reader")[0].message
 
 
-def test_a_pool_admin_makes_a_token_for_a_user_which_acts_with_their_role(
-    admin_api, readonly_user
-):
+def test_a_pool_admin_makes_a_token_for_a_user_which_acts_with_their_role(admin_api, readonly_user):
     answer = admin_api.post(
         f"/api/users/{readonly_user.pk}/tokens/", {"name": "nagios"}, format="json"
     )
@@ -332,3 +336,37 @@ def test_the_last_pool_admin_is_told_on_the_page_why_they_cannot_deactivate(clie
     assert "You are the last active pool-admin" in answer.content.decode()
     admin_user.refresh_from_db()
     assert admin_user.is_active
+
+
+def test_the_server_shell_gives_a_role_when_no_pool_admin_is_left(outsider_user):
+    out = io.StringIO()
+    call_command("user_role", "outsider", "pool-admin", stdout=out)
+    assert "outsider is now pool-admin" in out.getvalue()
+    assert User.objects.get(pk=outsider_user.pk).has_perm("core.administer_pool")
+    [event] = _audit("user.role", "outsider")
+    assert event.actor_name == "console"
+    with pytest.raises(CommandError, match="last active pool-admin"):
+        call_command("user_role", "outsider", "read-only")
+    with pytest.raises(CommandError, match="No user called 'nobody'"):
+        call_command("user_role", "nobody", "read-only")
+
+
+def test_a_role_held_directly_is_shown_and_a_new_role_replaces_it(
+    client, admin_user, outsider_user
+):
+    outsider_user.user_permissions.add(Permission.objects.get(codename="view_pool"))
+    client.force_login(admin_user)
+    text = client.get(reverse("user-list")).content.decode()
+    row = re.search(r'<tr data-user="outsider">(.*?)</tr>', text, re.S).group(1)
+    assert "read-only" in row and "no role" not in row
+    user_set_role(actor=admin_user, user=outsider_user, role="pool-operator")
+    fresh = User.objects.get(pk=outsider_user.pk)
+    assert fresh.user_permissions.count() == 0
+    assert fresh.get_all_permissions() == {"core.view_pool", "core.operate_pool"}
+
+
+def test_an_upload_by_a_user_without_a_role_is_told_whom_to_ask(outsider_user, admin_user):
+    log = SimpleUploadedFile("kern.log", b"Nov 25 06:00:00 h kernel: hello\n")
+    answer = token_client_for(outsider_user).post("/api/crashdumps/", {"file": log})
+    assert answer.status_code == 403
+    assert "has no role" in answer.json()["message"] and "pool-admin" in answer.json()["message"]
