@@ -5,6 +5,7 @@ from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm, UsernameField
 from django.core.exceptions import BadRequest, ValidationError
 
+from .choices import Role
 from .validators import too_long, validate_plain_name
 
 # The largest primary key a BigAutoField holds: a bigger number is no row, not a 500.
@@ -53,3 +54,24 @@ class WholeValuesMixin:
             what = f"'{field.label or name}'"
             why = self.length_why.get(name, "")
             field.error_messages["max_length"] = too_long(what, limit, "%(show_value)d", why)
+
+
+ROLE_FIELD_CHOICES = [("", "No role"), *((role.value, role.label) for role in Role)]
+
+
+class UserCreateForm(WholeValuesMixin, forms.Form):
+    """A new user; what makes it valid is checked by core.services.users.user_create."""
+
+    username = forms.CharField(label="User name", max_length=150)
+    role = forms.ChoiceField(choices=ROLE_FIELD_CHOICES, required=False, initial="read-only")
+    email = forms.CharField(label="E-mail", max_length=254, required=False)
+    password = forms.CharField(
+        widget=forms.PasswordInput,
+        required=False,
+        max_length=4096,
+        help_text="Leave it empty to get a one-time link where the user sets their own.",
+    )
+
+
+class UserRoleForm(forms.Form):
+    role = forms.ChoiceField(choices=ROLE_FIELD_CHOICES, required=False)

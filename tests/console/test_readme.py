@@ -1,10 +1,11 @@
 """The README says what a newcomer needs, and what it says works."""
 
 import re
-import textwrap
+import shlex
 from pathlib import Path
 
 import pytest
+from django.core.management import call_command
 
 from agent.sandbox.faults import FAULTS
 from core.permissions import can_administer, can_operate, can_view
@@ -37,18 +38,22 @@ def test_the_readme_names_every_sandbox_fault_and_how_to_reboot_a_host_out_of_ma
         assert f"`{knob}`" in README
 
 
-def role_snippet() -> str:
-    block = README.split('manage.py shell -c "\n', 1)[1].split('\n    "\n', 1)[0]
-    return textwrap.dedent(block)
+def role_command() -> list[str]:
+    """The README's `manage.py user_role` line, as the shell splits it."""
+    line = next(line for line in README.splitlines() if "manage.py user_role " in line)
+    return shlex.split(line.split("#")[0])[2:]  # after `.venv/bin/python manage.py`
 
 
 @pytest.mark.django_db
 def test_the_readmes_way_of_giving_a_role_gives_it(django_user_model):
-    exec(role_snippet(), {})  # noqa: S102 - the README's own lines, as the shell runs them
-    alice = django_user_model.objects.get(username="alice")
-    assert alice.check_password("a long passphrase")
-    assert can_view(alice) and can_operate(alice) and not can_administer(alice)
-    exec(role_snippet().replace("pool-operator", "read-only"), {})  # noqa: S102
+    alice = django_user_model.objects.create_user("alice", password="a long passphrase")
+    name, *arguments = role_command()
+    call_command(name, *arguments)
     alice = django_user_model.objects.get(username="alice")  # a fresh permission cache
+    assert can_administer(alice)
+    django_user_model.objects.create_user("bob")
+    call_command(name, "bob", "pool-admin")  # alice is no longer the last pool-admin
+    call_command(name, arguments[0], "read-only")
+    alice = django_user_model.objects.get(username="alice")
     assert can_view(alice) and not can_operate(alice)
     assert alice.check_password("a long passphrase")  # a role change keeps her password
