@@ -700,7 +700,8 @@ def single_failures(layout: Layout, without_hosts: Iterable[str] = ()) -> list[F
         for nic in node.nics:
             if nic.bond is None or sum(n.bond == nic.bond for n in node.nics) > 1:
                 failures.append(Failure(FailureKind.NIC, nic.name, host=node.host))
-    segments = sorted(_segments(layout))
+    # The implicit network is no part anyone named: the console knows no switch.
+    segments = sorted(_segments(layout) - {IMPLICIT_SEGMENT})
     failures += [Failure(FailureKind.SEGMENT, s) for s in segments]
     return failures
 
