@@ -32,6 +32,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from functools import cached_property
 
 REGION_TIMEOUT_S = 2  # O2HB_REGION_TIMEOUT_MS: one heartbeat write every 2 s
 TIMEOUT_RACE_MARGIN_S = 10  # HA and O2CB closer than this race (as iohealth judges)
@@ -47,6 +48,14 @@ class FailureKind(StrEnum):
     BOND = "bond"
     ARRAY_PAUSE = "array_pause"
     ARRAY_ERROR = "array_error"
+
+
+STORAGE_FAILURES = {
+    FailureKind.LUN,
+    FailureKind.PATH_SET,
+    FailureKind.ARRAY_PAUSE,
+    FailureKind.ARRAY_ERROR,
+}
 
 
 class Fate(StrEnum):
@@ -136,8 +145,12 @@ class Node:
     timeouts: Timeouts | None = None  # what it runs with, when known (else the layout's)
     ha_timeout_s: float | None = None
 
+    @cached_property
+    def _luns(self) -> dict[str, LunPaths]:
+        return {p.lun: p for p in self.luns}
+
     def lun(self, lun: str) -> LunPaths:
-        return next((p for p in self.luns if p.lun == lun), LunPaths(lun))
+        return self._luns.get(lun) or LunPaths(lun)
 
 
 @dataclass(frozen=True)
@@ -162,16 +175,24 @@ class Layout:
     global_heartbeat: bool = True
     negotiation: bool = True  # o2hb_nego_timeout exists (Linux 4.6 and later)
 
-    def node(self, host: str) -> Node:
-        return next(n for n in self.nodes if n.host == host)
+    @cached_property
+    def _by_host(self) -> dict[str, Node]:
+        return {n.host: n for n in self.nodes}
 
-    @property
+    def node(self, host: str) -> Node:
+        return self._by_host[host]
+
+    @cached_property
     def live(self) -> tuple[Node, ...]:
         return tuple(n for n in self.nodes if n.heartbeating)
 
+    @cached_property
+    def _live_hosts(self) -> frozenset[str]:
+        return frozenset(n.host for n in self.live)
+
     def writers(self, region: Region) -> set[str]:
-        live = {n.host for n in self.live}
-        return live if region.writers is None else live & set(region.writers)
+        live = self._live_hosts
+        return set(live) if region.writers is None else set(live & region.writers)
 
     def quorum_regions(self) -> list[Region]:
         """`o2hb_set_quorum_device`: the regions every live node heartbeats on."""
@@ -337,6 +358,8 @@ def _wired(layout: Layout) -> Layout:
 def _troubles(layout: Layout, failure: Failure) -> dict[tuple[str, str], _Trouble]:
     """(host, region name) -> how its heartbeat writes go wrong."""
     troubles = {}
+    if failure.kind not in STORAGE_FAILURES:
+        return troubles
     for region in layout.regions:
         for host in layout.writers(region):
             node = layout.node(host)
@@ -390,7 +413,9 @@ def _region_timeline(
 
 
 def _network(layout: Layout, failure: Failure) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
-    """Who each node reaches over o2net before and after the failure."""
+    """Who each node reaches over o2net (itself included) before and after the failure.
+    A node on one part of the network shares that part's set with the others on it, so
+    a pool of 255 stays linear; after is always a subset of before."""
     nodes = layout.nodes
 
     def up(node: Node, nic: Nic, broken: bool) -> bool:
@@ -425,9 +450,15 @@ def _network(layout: Layout, failure: Failure) -> tuple[dict[str, set[str]], dic
             }
             for n in nodes
         }
+        members: dict[str, set[str]] = {}
+        for host, roots in parts.items():
+            for root in roots:
+                members.setdefault(root, set()).add(host)
         return {
-            a.host: {b.host for b in nodes if b.host != a.host and parts[a.host] & parts[b.host]}
-            for a in nodes
+            host: members[next(iter(roots))]
+            if len(roots) == 1
+            else {host}.union(*(members[root] for root in roots))
+            for host, roots in parts.items()
         }
 
     return reach(False), reach(True)
@@ -485,10 +516,14 @@ def simulate(layout: Layout, failure: Failure) -> Outcome:
     troubles = _troubles(layout, failure)
     quorum = {r.name for r in layout.quorum_regions()}
     fires: dict[str, list[tuple[float, Region]]] = {h: [] for h in live}
+    lowest = min((layout.node(h).number for h in live), default=None)
+    written = {host: set() for host in live}
+    for region in layout.regions:
+        for host in layout.writers(region) & live:
+            written[host].add(region.name)
     for region in layout.regions:
         fire, approvals, forever = _region_timeline(layout, region, troubles, live)
         stalled = sorted(h for (h, name) in troubles if name == region.name and h in live)
-        lowest = min((layout.node(h).number for h in live), default=None)
         for host in stalled:
             trouble = troubles[(host, region.name)]
             if trouble.error_at is not None and trouble.error_at < t.negotiation_s:
@@ -571,11 +606,7 @@ def simulate(layout: Layout, failure: Failure) -> Outcome:
             )
             if fences:
                 fenced[host] = (at, Rule.WRITE_TIMEOUT, why)
-                healthy = any(
-                    (host, r.name) not in troubles
-                    for r in layout.regions
-                    if host in layout.writers(r)
-                )
+                healthy = any((host, name) not in troubles for name in written[host])
                 seen_dead[host] = (at if healthy else 0) + t.peer_dead_s
                 break
 
@@ -588,8 +619,11 @@ def simulate(layout: Layout, failure: Failure) -> Outcome:
         for h in (live | {failure.target} if failure.kind == FailureKind.HOST else live)
         if seen_dead.get(h, float("inf")) > decide_at
     }
+    members_live = set(layout._live_hosts)
     for host in sorted(still):
-        lost = (before[host] - after[host]) & ({n.host for n in layout.live})
+        if len(before[host]) == len(after[host]):
+            continue  # after is a subset of before: nothing lost
+        lost = (before[host] - after[host]) & members_live
         if not lost:
             continue
         lost_names = ", ".join(sorted(lost))
@@ -610,9 +644,9 @@ def simulate(layout: Layout, failure: Failure) -> Outcome:
                 )
             )
             continue
-        connected = 1 + len(after[host] & set(beating))
+        connected = 1 + len((after[host] - {host}) & set(beating))
         lowest = min(beating, key=beating.get)
-        reached = lowest == host or lowest in after[host]
+        reached = lowest in after[host]
         fences, why = _quorum(layout.node(host).number, connected, beating, reached)
         events[host].append(
             Event(
