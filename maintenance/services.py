@@ -17,6 +17,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from clusters.agents import HostUnreachable, agent
+from clusters.fencing.selectors import fence_risks_one_at_a_time, fence_risks_while_out
 from clusters.models import PBD, Cluster, ClusterHostStatus, Host, Membership
 from clusters.monitor import cluster_status_record, statefile_uuid
 from clusters.selectors.hosts import cluster_members, host_clusters, member_activity
@@ -175,6 +176,7 @@ def enter_preview(host: Host, *, confirm_others: bool = False) -> dict:
         "blockers": [b.__dict__ for b in blockers],
         "storage": [{"sr": p.sr.name, "pbd": str(p.uuid)} for p in pbds],
         "quorum": impact,
+        "fence_risks": fence_risks_while_out(host),
         "refusals": refusals,
     }
 
@@ -500,6 +502,7 @@ def rolling_restart_preview(cluster: Cluster) -> dict:
         + [s.name for s in EXIT_STEPS],
         "why": "One host at a time, so the others keep the cluster's quorum and its storage; "
         "the restart stops at the first host that fails, before touching the next.",
+        "fence_risks": fence_risks_one_at_a_time(cluster, members),
         "refusals": refusals,
     }
 
@@ -647,6 +650,7 @@ def host_remove_preview(host: Host, *, powered_off: bool = False) -> dict:
         ],
         "clusters": [c.name for c in clusters],
         "quorum": quorum_impact(host),
+        "fence_risks": fence_risks_while_out(host),
         "needs_restart": bool(clusters),
         "refusals": refusals,
     }

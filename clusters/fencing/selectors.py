@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from clusters.models import Cluster
+from clusters.selectors.hosts import host_clusters
 
 from .inputs import layout_for
 from .model import (
@@ -67,11 +68,17 @@ def fence_advice(cluster: Cluster) -> list[Recommendation]:
     return recommendations(layout_for(cluster))
 
 
-def single_failures_that_fence(cluster: Cluster, without_hosts: Iterable = ()) -> list[str]:
+# A rolling restart's preview checks each member out in turn up to this many members.
+PREVIEW_MEMBER_LIMIT = 16
+
+
+def single_failures_that_fence(
+    cluster: Cluster, without_hosts: Iterable = (), *, layout: Layout | None = None
+) -> list[str]:
     """Sentences for a workflow preview: each single failure that would fence a host while
     `without_hosts` (hosts or host names) are out of the cluster."""
     names = [getattr(h, "hostname", h) for h in without_hosts]
-    layout = layout_for(cluster)
+    layout = layout or layout_for(cluster)
     while_out = (
         f"while {', '.join(names)} {'is' if len(names) == 1 else 'are'} out, " if names else ""
     )
@@ -98,3 +105,30 @@ def _as_failure_of(failure: Failure) -> str:
         case FailureKind.NIC | FailureKind.BOND:
             return f"a failure of {owner}cluster link {failure.target}"
     return f"a failure of {failure.target}"
+
+
+def fence_risks_while_out(host) -> list[str]:
+    """The single failures that fence a host of any of `host`'s clusters while it is out."""
+    return [
+        sentence
+        for cluster in host_clusters(host)
+        for sentence in single_failures_that_fence(cluster, [host])
+    ]
+
+
+def fence_risks_one_at_a_time(cluster: Cluster, hosts: Iterable) -> list[str]:
+    """A rolling restart's: the single failures that fence a host while each member is out
+    in turn (checked for the first PREVIEW_MEMBER_LIMIT members)."""
+    hosts = list(hosts)
+    layout = layout_for(cluster)
+    sentences = [
+        sentence
+        for host in hosts[:PREVIEW_MEMBER_LIMIT]
+        for sentence in single_failures_that_fence(cluster, [host], layout=layout)
+    ]
+    if len(hosts) > PREVIEW_MEMBER_LIMIT:
+        sentences.append(
+            f"Checked while each of the first {PREVIEW_MEMBER_LIMIT} of {len(hosts)} members is "
+            "out; ask the What if… page about the others."
+        )
+    return sentences

@@ -2,6 +2,7 @@
 timeouts) becomes its input, and the monitor keeps the fence-risk alerts in step."""
 
 import pytest
+from django.urls import reverse
 
 from agent import storage
 from clusters.fencing.inputs import layout_for
@@ -12,7 +13,8 @@ from clusters.models import Cluster, Host
 from clusters.services.memberships import cluster_reconcile_start
 from core.choices import AlertName
 from core.models import Alert
-from maintenance.storage import storage_add
+from maintenance.services import enter_preview, rolling_restart_preview
+from maintenance.storage import storage_add, storage_add_preview
 from tests.clusters.test_cluster_lifecycle import finished
 from tests.pools import maintenance_pool  # noqa: F401
 
@@ -51,6 +53,8 @@ def heartbeat_paths(roots, hostname, layout):
 # Long: one pool, made once, taken through each layout the alerts speak of
 def test_the_console_view_becomes_the_model_and_its_alerts_follow_the_layout(
     maintenance_pool,  # noqa: F811
+    client,
+    admin_user,
 ):
     hosts, roots = maintenance_pool
     cluster = Cluster.objects.get()
@@ -103,6 +107,21 @@ def test_the_console_view_becomes_the_model_and_its_alerts_follow_the_layout(
         f"While {hosts[0].hostname} is out, a failure of {third.hostname}'s cluster link bond0 "
         f"fences {third.hostname}." in single_failures_that_fence(cluster, without_hosts=[hosts[0]])
     )
+    # Every workflow preview says which single failures would fence a host meanwhile.
+    first = hosts[0]
+    while_out = (
+        f"While {first.hostname} is out, a failure of {third.hostname}'s cluster link bond0 "
+        f"fences {third.hostname}."
+    )
+    assert while_out in enter_preview(first)["fence_risks"]
+    assert while_out in rolling_restart_preview(cluster)["fence_risks"]
+    now = f"A failure of {third.hostname}'s cluster link bond0 fences {third.hostname}."
+    assert now in storage_add_preview(cluster=cluster, requests=[])["fence_risks"]
+    client.force_login(admin_user)
+    page = client.get(reverse("host-maintenance", args=[first.pk])).content.decode()
+    assert 'id="fence-risks"' in page and while_out.replace("'", "&#x27;") in page
+    page = client.get(reverse("cluster-rolling-restart", args=[cluster.pk])).content.decode()
+    assert while_out.replace("'", "&#x27;") in page
     storage_fault(third, "slave-up", "eth0")
     assert AlertName.O2CB_NETWORK_SPLIT_FENCES not in look_again(cluster)
 
