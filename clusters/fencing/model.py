@@ -535,7 +535,7 @@ def simulate(layout: Layout, failure: Failure) -> Outcome:
                         Rule.NEGOTIATION,
                     )
                 )
-            else:
+            elif trouble.active(t.negotiation_s):
                 me = layout.node(host).number
                 events[host].append(
                     Event(
@@ -547,6 +547,15 @@ def simulate(layout: Layout, failure: Failure) -> Outcome:
                             if me == lowest
                             else f"it tells node {lowest}, the lowest live node"
                         ),
+                        Rule.NEGOTIATION,
+                    )
+                )
+            if trouble.error_at is not None and trouble.error_at >= t.negotiation_s:
+                events[host].append(
+                    Event(
+                        trouble.error_at,
+                        f"multipath gives up: writes to {region.name} fail with an I/O error, "
+                        "so the next negotiation is skipped",
                         Rule.NEGOTIATION,
                     )
                 )

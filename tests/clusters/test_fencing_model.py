@@ -123,6 +123,16 @@ def test_a_lun_that_queues_past_the_negotiation_point_buys_one_more_round():
     # multipath queues 40 s, then errors: approved at 30 s, the timer fires at 30 + 60.
     outcome = simulate(layout(3, 1, queue_s=40), Failure(FailureKind.LUN, "L0"))
     assert {h.at_s for h in outcome.hosts} == {90}
+    assert [e.at_s for e in outcome.hosts[0].events] == [30, 30, 40, 90]
+    assert "multipath gives up" in outcome.hosts[0].events[2].what
+
+
+def test_a_pause_over_before_the_negotiation_point_gives_no_warning():
+    outcome = simulate(layout(3, 3), Failure(FailureKind.ARRAY_PAUSE, "A", seconds=10))
+    assert outcome.fenced == []
+    assert [(e.at_s, e.what.split(":")[0]) for e in outcome.hosts[0].events][:1] == [
+        (10, "writes to r0 go through again")
+    ]
 
 
 def test_a_path_set_failure_fences_only_a_host_whose_heartbeat_luns_all_go_through_it():
