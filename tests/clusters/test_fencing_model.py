@@ -376,3 +376,29 @@ def test_the_times_scale_with_the_timeouts(base, factor):
         for a, b in zip(fast_outcome.hosts, slow_outcome.hosts, strict=True):
             if a.rule == Rule.WRITE_TIMEOUT and a.at_s is not None:
                 assert b.at_s == a.at_s * factor
+
+
+def test_a_lab_scenario_describes_its_layout_and_failure_as_json():
+    from clusters.fencing.codec import failure_from_dict, layout_from_dict, outcome_to_dict
+
+    described = {
+        "cluster": "lab",
+        "nodes": [
+            {"host": f"guest-{n}", "number": n, "nics": [{"name": "eth0", "segment": "switch"}]}
+            for n in (0, 1)
+        ],
+        "regions": [{"name": "r0", "lun": "L0"}],
+        "timeouts": {"dead_threshold": 11},
+    }
+    outcome = simulate(
+        layout_from_dict(described), failure_from_dict({"kind": "segment", "target": "switch"})
+    )
+    data = outcome_to_dict(outcome)
+    assert data["fenced"] == ["guest-1"] and data["dead_s"] == 20
+    assert data["hosts"][1]["rule"] == "o2quo_make_decision"
+    with pytest.raises(LayoutError, match=r"layout.nodes\[0\] has no field colour"):
+        layout_from_dict({**described, "nodes": [{"host": "a", "number": 0, "colour": "red"}]})
+    with pytest.raises(LayoutError, match="layout lacks nodes"):
+        layout_from_dict({"cluster": "lab"})
+    with pytest.raises(LayoutError, match="failure.kind 'meteor' is none of"):
+        failure_from_dict({"kind": "meteor", "target": "x"})
