@@ -16,6 +16,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from agent.contract import ClusterQuery, encode
+from clusters.fencing.services import fence_risks_sync
 from clusters.selectors.clusters import timeout_differences
 from clusters.selectors.hosts import cluster_members
 from clusters.services.hosts import task_hosts
@@ -342,6 +343,7 @@ def cluster_reconcile_run(task: Task) -> Task:
     run_steps(task, [GC_STEP], task)
     _update_restart_alert(cluster)
     _update_timeouts_alert(cluster)
+    fence_risks_sync(cluster=cluster)
     return _reconcile_finish(task, members, [step.subject.hostname for step in converged.failed])
 
 

@@ -18,6 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from clusters.agents import HostUnreachable, agent
+from clusters.fencing.selectors import fence_risks_one_at_a_time, fence_risks_while_out
 from clusters.models import PBD, Cluster, Host, Membership
 from clusters.monitor import cluster_status_record, cluster_statuses_refresh, statefile_uuid
 from clusters.selectors.hosts import (
@@ -184,6 +185,7 @@ def enter_preview(host: Host, *, confirm_others: bool = False) -> dict:
         "storage": [{"sr": p.sr.name, "pbd": str(p.uuid)} for p in pbds],
         "quorum": impact,
         "impacts": impact,
+        "fence_risks": fence_risks_while_out(host),
         "refusals": refusals,
     }
 
@@ -679,6 +681,7 @@ def rolling_restart_preview(cluster: Cluster, driver=None) -> dict:
         "plugged).",
         "quorum": impacts,
         "impacts": impacts,
+        "fence_risks": fence_risks_one_at_a_time(cluster, members),
         "refusals": refusals,
     }
 
@@ -888,6 +891,7 @@ def host_remove_preview(host: Host, *, powered_off: bool = False) -> dict:
         "clusters": [c.name for c in clusters],
         "quorum": impact,
         "impacts": impact,
+        "fence_risks": fence_risks_while_out(host),
         "needs_restart": bool(clusters),
         "refusals": refusals,
     }

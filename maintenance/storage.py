@@ -17,6 +17,7 @@ from agent.contract import encode
 from agent.names import volume_label_problem
 from clusters.agents import agent, agent_call_many
 from clusters.choices import O2CB_MAX_NODES, SRFormat, VDIType
+from clusters.fencing.selectors import single_failures_that_fence
 from clusters.models import LUN, PBD, SR, VDI, Cluster, Host
 from clusters.monitor import (
     desired_nodes,
@@ -130,6 +131,7 @@ def storage_add_preview(*, cluster: Cluster, requests: list[dict]) -> dict:
         ],
         "steps": [step.name for step in _steps(requests)],
         "luns": [by_id.get(r.get("scsi_id")) for r in requests],
+        "fence_risks": single_failures_that_fence(cluster),
         "refusals": refusals,
     }
 
