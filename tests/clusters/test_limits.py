@@ -42,7 +42,7 @@ def test_the_cluster_form_sends_the_whole_name_and_is_refused_saying_each_limit(
     page = client.post(
         "/clusters/", {"name": LONG_NAME, "cluster_name": LONG_CLUSTER_NAME}
     ).content.decode()
-    assert "&#x27;Name&#x27; is at most 100 characters; this one has 5000." in page
+    assert "&#x27;Name in the console&#x27; is at most 100 characters; this one has 5000." in page
     assert "&#x27;Name on the hosts&#x27; is at most 16 characters (OCFS2_CLUSTER_NAME_LEN" in page
     assert "this one has 40. Nothing was cut" in page
     assert LONG_CLUSTER_NAME in page, "what was typed stays in the form"
