@@ -25,6 +25,8 @@ from .faults import FAULTS, POWERED_OFF_FILE
 
 STATE_FILE = "var/lib/sandbox/io.json"
 TOPOLOGY_FILE = "var/lib/sandbox/multipath-topology"
+# o2hb's timers per region: hangs told to the lowest node, write timeouts fired (and logged).
+TIMERS_FILE = "var/lib/sandbox/o2hb-timers.json"
 BONDING_DIR = "proc/net/bonding"
 # Queue for 6 checker rounds of 5 s: 30 s, inside O2CB's default 60 s dead time.
 DEFAULT_MULTIPATH_CONF = """defaults {
@@ -116,8 +118,6 @@ def io_state(root: HostRoot) -> dict:
     state.setdefault("heartbeat", "normal")
     state.setdefault("heartbeat_since", None)
     state.setdefault("lun_down_since", {})
-    state.setdefault("negotiated", [])  # regions whose hang was told to the lowest node
-    state.setdefault("timed_out", [])  # regions whose write timeout fired (and was logged)
     return state
 
 
@@ -313,20 +313,21 @@ def _write_heartbeat_lag(root: HostRoot, state: dict, luns: list[dict]) -> None:
     """
     now = time.time()
     lags = _region_lags(root, state, luns, now)
+    timers = read_json(root.path(TIMERS_FILE), {"negotiated": [], "timed_out": []})
     changed = False
     for name, region in lags.items():
         cluster, lag, dead = region["cluster"], region["lag"], region["dead_ms"]
         if not region["stalled"] or lag < dead // 2:
             continue
         peers = _cluster_peers(root, cluster)
-        if name not in state["negotiated"]:
-            state["negotiated"].append(name)
+        if name not in timers["negotiated"]:
+            timers["negotiated"].append(name)
             changed = True
             _log_negotiation(root, cluster, name, region["device"], peers, now, dead)
         holders = [p for p in peers if p.path(f"{CONFIGFS}/{cluster}/heartbeat/{name}").is_dir()]
         # Alone, or with every other holder hung too, the lowest node approves its own wait.
         if all(_stalled_on(p, name, region["wwid"]) for p in holders):
-            _restart_timers(root, state, region, now)
+            _restart_timers(state, timers, region, now)
             _, master = _lowest_live(root, cluster, peers)
             _log(
                 master,
@@ -339,8 +340,8 @@ def _write_heartbeat_lag(root: HostRoot, state: dict, luns: list[dict]) -> None:
         regions = {name: r for name, r in lags.items() if r["cluster"] == cluster}
         failed = [name for name, r in regions.items() if r["lag"] >= r["dead_ms"]]
         for name in failed:
-            if name not in state["timed_out"]:
-                state["timed_out"].append(name)
+            if name not in timers["timed_out"]:
+                timers["timed_out"].append(name)
                 changed = True
                 _log(root, now, _write_timeout_line(root, cluster, name, regions[name]))
         quorum = _quorum_regions(root, cluster, list(regions))
@@ -354,11 +355,12 @@ def _write_heartbeat_lag(root: HostRoot, state: dict, luns: list[dict]) -> None:
     # A region whose writes land again is armed afresh: negotiated and timed out no more.
     healthy = {name for name, region in lags.items() if not region["stalled"]}
     for key in ("negotiated", "timed_out"):
-        if healthy & set(state[key]):
-            state[key] = [name for name in state[key] if name not in healthy]
+        if healthy & set(timers[key]):
+            timers[key] = [name for name in timers[key] if name not in healthy]
             changed = True
     if changed:
         write_json(root.path(STATE_FILE), state)
+        write_json(root.path(TIMERS_FILE), timers)
 
 
 def _quorum_regions(root: HostRoot, cluster: str, regions: list[str]) -> list[str]:
@@ -371,12 +373,12 @@ def _quorum_regions(root: HostRoot, cluster: str, regions: list[str]) -> list[st
     ]
 
 
-def _restart_timers(root: HostRoot, state: dict, region: dict, now: float) -> None:
+def _restart_timers(state: dict, timers: dict, region: dict, now: float) -> None:
     if region["wwid"] in state["lun_down_since"]:
         state["lun_down_since"][region["wwid"]] = now
     if state["heartbeat"] == "stall":
         state["heartbeat_since"] = now
-    state["negotiated"] = [n for n in state["negotiated"] if n != region["name"]]
+    timers["negotiated"] = [n for n in timers["negotiated"] if n != region["name"]]
 
 
 def _me(root: HostRoot, cluster: str) -> dict | None:
@@ -468,10 +470,9 @@ def fence(root: HostRoot, cluster: str, region: str, device: str, lag_ms: int) -
         _write_dump(root, now, kernel_lines)
     _tell_peers(root, cluster, me, now)
     state = io_state(root)
-    state.update(
-        heartbeat="normal", heartbeat_since=None, lun_down_since={}, negotiated=[], timed_out=[]
-    )
+    state.update(heartbeat="normal", heartbeat_since=None, lun_down_since={})
     write_json(root.path(STATE_FILE), state)
+    root.path(TIMERS_FILE).unlink(missing_ok=True)
     kernel.reboot()
 
 

@@ -27,6 +27,7 @@ LEAST_ROLE = {
     ("post", "/api/clusters/"): "pool-admin",
     ("post", "/api/clusters/{id}/reconcile/"): "pool-admin",
     ("post", "/api/clusters/{id}/start/"): "pool-admin",
+    ("post", "/api/clusters/{id}/what-if/"): "read-only",  # a question: it changes nothing
     ("post", "/api/hosts/{id}/accept/"): "pool-admin",
     ("post", "/api/hosts/check/"): "pool-admin",
     ("post", "/api/memberships/"): "pool-admin",
@@ -116,6 +117,8 @@ def concrete(path: str, objects) -> str:
 def body_for(path: str, objects) -> dict:
     if path == "/api/clusters/":
         return {"name": "New", "cluster_name": "newcl"}
+    if path == "/api/clusters/{id}/what-if/":
+        return {"kind": "host", "target": objects["membership"].hostname}
     if path == "/api/users/":
         return {"username": f"user-{HostFactory.build().hostname}", "role": "read-only"}
     if path == "/api/users/{id}/role/":
