@@ -26,7 +26,7 @@ from clusters.services.memberships import (
 from core.choices import AlertName, TaskStatus
 from core.errors import ConsoleError
 from core.models import Task
-from core.services.alerts import alert_sync
+from core.services.alerts import alert_clear, alert_sync
 from core.services.tasks import task_finish
 from core.steps import (
     NotYet,
@@ -192,6 +192,55 @@ def cluster_status_record(*, cluster: Cluster, host: Host, report: ClusterQuery)
     cluster until the monitor's next look (a removal goes by whether it runs)."""
     drift = plan_host(desired_nodes(cluster), report).drift
     _store_status(cluster, host, {"report": report, "drift": drift})
+    _update_stopped_alerts(cluster, [host])
+
+
+def member_stopped_problem(
+    cluster: Cluster, host: Host, status: ClusterHostStatus, others_running: int
+) -> str | None:
+    """Why it is wrong that O2CB does not run on this member, or None when it is not.
+
+    Stopped on purpose raises nothing: a host in maintenance (it left its cluster cleanly
+    and rejoins when it leaves maintenance), and every member of a cluster nobody started
+    yet (or stopped everywhere). A member whose O2CB service is enabled was started and
+    should run; one that never was, while other members run the cluster, is a dead node
+    to them."""
+    if status.running or host.maintenance_hold:
+        return None
+    fix = (
+        f"Start it (the cluster's 'Start on every member'), or put {host} into maintenance "
+        "if it is stopped on purpose."
+    )
+    if status.enabled:
+        return (
+            f"O2CB is not running on {host}, a member of {cluster}, although it was started "
+            f"there (its o2cb service is enabled): it stopped, or failed to start at boot. "
+            f"Its SRs cannot be used there. {fix}"
+        )
+    if not others_running:
+        return None
+    runs = "members run" if others_running != 1 else "member runs"
+    return (
+        f"O2CB is not running on {host}, a member of {cluster}, while {others_running} other "
+        f"{runs} it: to them {host} is a dead node. {fix}"
+    )
+
+
+def _update_stopped_alerts(cluster: Cluster, hosts: list[Host]) -> None:
+    """One alert per member stopped when it should run; a host that did not answer keeps
+    what was last known (its silence has an alert of its own)."""
+    members = cluster.memberships.filter(left__isnull=True).values("host")
+    statuses = ClusterHostStatus.objects.filter(cluster=cluster, host__in=members)
+    running = set(statuses.filter(running=True).values_list("host_id", flat=True))
+    for status in statuses.filter(host__in=[h.pk for h in hosts]).select_related("host"):
+        if not status.reachable:
+            continue
+        host = status.host  # read now: maintenance may have begun since the run started
+        alert_sync(
+            name=AlertName.CLUSTER_MEMBER_STOPPED,
+            target=host,
+            message=member_stopped_problem(cluster, host, status, len(running - {host.pk})),
+        )
 
 
 # Runs that rewrite a cluster's cluster.conf files from a snapshot of the database.
@@ -282,7 +331,11 @@ def cluster_reconcile_run(task: Task) -> Task:
         record,
     )
     # Statuses of hosts that are no longer members say nothing about this cluster now.
-    ClusterHostStatus.objects.filter(cluster=cluster).exclude(host__in=members).delete()
+    gone = ClusterHostStatus.objects.filter(cluster=cluster).exclude(host__in=members)
+    for former in Host.objects.filter(cluster_statuses__in=gone):
+        alert_clear(name=AlertName.CLUSTER_MEMBER_STOPPED, target=former)
+    gone.delete()
+    _update_stopped_alerts(cluster, members)
     run_steps(task, [GC_STEP], task)
     _update_restart_alert(cluster)
     _update_timeouts_alert(cluster)

@@ -228,3 +228,80 @@ def test_a_run_orphaned_by_a_lost_worker_never_wedges_the_others(pool, admin_use
     assert tasks_fail_stalled(quiet_for=timedelta(minutes=30)) == [orphan]
     after = finished(cluster_reconcile_start(cluster=cluster, reason="test"))
     assert after.status == "succeeded", after.error
+
+
+def stopped_alerts() -> dict[str, str]:
+    """The open "member stopped" alerts, by host name."""
+    from core.models import Alert
+
+    return dict(
+        Alert.objects.filter(name="CLUSTER_MEMBER_STOPPED", cleared__isnull=True).values_list(
+            "target_repr", "message"
+        )
+    )
+
+
+def test_a_member_stopped_while_its_cluster_runs_raises_an_alert_until_it_runs_again(
+    pool, admin_user, client
+):
+    cluster, roots = pool
+    assert_succeeded(finished(cluster_reconcile_start(cluster=cluster, reason="test")))
+    assert stopped_alerts() == {}
+
+    # An admin types `service o2cb stop` on node-3: the service stays enabled for boot.
+    roots[2].kernel.service("stop")
+    assert_succeeded(finished(cluster_reconcile_start(cluster=cluster, reason="test")))
+    alerts = stopped_alerts()
+    assert list(alerts) == ["node-3"]
+    assert (
+        "O2CB is not running on node-3, a member of Pool, although it was started"
+        in (alerts["node-3"])
+    )
+    client.force_login(admin_user)
+    assert "O2CB is not running on node-3" in client.get(reverse("dashboard")).content.decode()
+
+    # Started again: the alert clears at the monitor's look after the start.
+    start = finished(cluster_start(cluster=cluster, actor=admin_user))
+    assert_succeeded(start)
+    assert_succeeded(latest_reconcile_after(start))
+    assert stopped_alerts() == {}
+
+    # Stopped and disabled (the agent's cluster stop) while the others run: a dead node.
+    agent(Host.objects.get(hostname="node-2")).cluster_stop("pool")
+    assert_succeeded(finished(cluster_reconcile_start(cluster=cluster, reason="test")))
+    assert stopped_alerts() == {
+        "node-2": "O2CB is not running on node-2, a member of Pool, while 3 other members "
+        "run it: to them node-2 is a dead node. Start it (the cluster's 'Start on every "
+        "member'), or put node-2 into maintenance if it is stopped on purpose."
+    }
+
+    # Leaving the cluster ends what the alert was about.
+    leaving = Membership.objects.get(cluster=cluster, hostname="node-2")
+    _, task = membership_destroy(membership=leaving, actor=admin_user)
+    assert_succeeded(finished(task))
+    assert stopped_alerts() == {}
+
+
+def test_members_of_a_cluster_nobody_started_raise_no_alert(
+    sandbox_dir, console_worker, admin_user, settings
+):
+    from agent.host import hello
+    from agent.sandbox.host import create_sandbox_host
+
+    settings.AGENT_CALL_TIMEOUT = 10
+    roots = [
+        create_sandbox_host(sandbox_dir, f"node-{i}", address=f"127.0.1.{i}") for i in (1, 2, 3)
+    ]
+    agent_process = start_agent(sandbox_dir)
+    try:
+        cluster = cluster_create(name="Pool", cluster_name="pool", hosts=[], actor=admin_user)
+        for root in roots:
+            host_accept(host=host_record_report(report=hello(root)), actor=admin_user)
+        for task in Task.objects.all():
+            finished(task)
+        assert_succeeded(finished(cluster_reconcile_start(cluster=cluster, reason="test")))
+        statuses = ClusterHostStatus.objects.filter(cluster=cluster)
+        assert statuses.count() == 3 and not statuses.filter(running=True).exists()
+        assert stopped_alerts() == {}, "the admin has not started it yet: nothing is wrong"
+    finally:
+        stop_process(agent_process)
