@@ -300,8 +300,9 @@ def _forget(task: Task, step: Step) -> str:
 
 GC_STEP = Step(
     "forget",
-    "Forget departed nodes once every member restarted",
-    "A removed node's number is held until no running member still knows it.",
+    "Forget departed nodes once every member that knew them restarted",
+    "A removed node's number is held until no running member still knows it (a host that "
+    "joined after it left never did).",
     _forget,
 )
 
