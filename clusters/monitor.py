@@ -17,7 +17,7 @@ from django.utils import timezone
 from agent.contract import ClusterQuery, encode
 from clusters.selectors.clusters import timeout_differences
 from clusters.selectors.hosts import cluster_members
-from clusters.services.hosts import task_hosts
+from clusters.services.hosts import JOIN_KIND, host_joining, task_hosts
 from clusters.services.memberships import (
     START_WHY,
     cluster_reconcile_start,
@@ -30,6 +30,7 @@ from core.services.alerts import alert_clear, alert_sync
 from core.services.tasks import task_finish
 from core.steps import (
     NotYet,
+    Outcome,
     SkipStep,
     Step,
     run_each,
@@ -201,11 +202,11 @@ def member_stopped_problem(
     """Why it is wrong that O2CB does not run on this member, or None when it is not.
 
     Stopped on purpose raises nothing: a host in maintenance (it left its cluster cleanly
-    and rejoins when it leaves maintenance), and every member of a cluster nobody started
-    yet (or stopped everywhere). A member whose O2CB service is enabled was started and
-    should run; one that never was, while other members run the cluster, is a dead node
-    to them."""
-    if status.running or host.maintenance_hold:
+    and rejoins when it leaves maintenance), every member of a cluster nobody started yet
+    (or stopped everywhere), and a host its join workflow is still to start. A member
+    whose O2CB service is enabled was started and should run; one that never was, while
+    other members run the cluster, is a dead node to them."""
+    if status.running or host.maintenance_hold or host_joining(host):
         return None
     fix = (
         f"Start it (the cluster's 'Start on every member'), or put {host} into maintenance "
@@ -244,7 +245,12 @@ def _update_stopped_alerts(cluster: Cluster, hosts: list[Host]) -> None:
 
 
 # Runs that rewrite a cluster's cluster.conf files from a snapshot of the database.
-CONVERGING_KINDS = ("clusters.reconcile", "clusters.start", "maintenance.add_storage")
+CONVERGING_KINDS = (
+    "clusters.reconcile",
+    "clusters.start",
+    "maintenance.add_storage",
+    JOIN_KIND,
+)
 # Seconds between looks at whether the earlier runs have finished.
 EARLIER_RUN_POLL = 0.2
 
@@ -287,9 +293,29 @@ def _host_step(key: str, name: str, why: str, host: Host) -> Step:
     return Step(key, name, why, subject=host, retries=HOST_STEP_RETRIES, backoff=HOST_STEP_BACKOFF)
 
 
-def _converge_steps(members: list[Host]) -> list[Step]:
+def converge_steps(members: list[Host]) -> list[Step]:
     why = "Its cluster.conf is made to hold exactly the cluster's members."
     return [_host_step(f"converge-{h.pk}", f"Converge {h}", why, h) for h in members]
+
+
+def converge_members(task: Task, cluster: Cluster, steps: list[Step], desired) -> Outcome:
+    """The converge steps, a host each at once; what each host answers is stored."""
+
+    def record(step: Step, outcome) -> str:
+        _store_status(cluster, step.subject, outcome)
+        if isinstance(outcome, Exception):
+            raise ConsoleError(_reason(outcome))
+        summary = "; ".join(outcome["applied"]) or "already up to date"
+        if outcome["report"].needs_restart:
+            summary += " (needs a cluster restart)"
+        return summary
+
+    return run_each(
+        task,
+        steps,
+        lambda step: converge_host(step.subject, cluster.cluster_name, desired),
+        record,
+    )
 
 
 def _forget(task: Task, step: Step) -> str:
@@ -313,24 +339,9 @@ def cluster_reconcile_run(task: Task) -> Task:
     cluster = Cluster.objects.get(pk=task.target_id)
     members = cluster_members(cluster)
     desired = desired_nodes(cluster)
-    steps = _converge_steps(members)
+    steps = converge_steps(members)
     step_rows(task, [*steps, GC_STEP])  # in this order, before any runs
-
-    def record(step: Step, outcome) -> str:
-        _store_status(cluster, step.subject, outcome)
-        if isinstance(outcome, Exception):
-            raise ConsoleError(_reason(outcome))
-        summary = "; ".join(outcome["applied"]) or "already up to date"
-        if outcome["report"].needs_restart:
-            summary += " (needs a cluster restart)"
-        return summary
-
-    converged = run_each(
-        task,
-        steps,
-        lambda step: converge_host(step.subject, cluster.cluster_name, desired),
-        record,
-    )
+    converged = converge_members(task, cluster, steps, desired)
     # Statuses of hosts that are no longer members say nothing about this cluster now.
     gone = ClusterHostStatus.objects.filter(cluster=cluster).exclude(host__in=members)
     for former in Host.objects.filter(cluster_statuses__in=gone):

@@ -303,5 +303,15 @@ def test_members_of_a_cluster_nobody_started_raise_no_alert(
         statuses = ClusterHostStatus.objects.filter(cluster=cluster)
         assert statuses.count() == 3 and not statuses.filter(running=True).exists()
         assert stopped_alerts() == {}, "the admin has not started it yet: nothing is wrong"
+        # Nor does joining start it: each join says why, and the start is the admin's.
+        for join in Task.objects.filter(kind="maintenance.join"):
+            assert_succeeded(join)
+            start = join.steps.get(key="start")
+            assert start.status == "skipped"
+            assert start.message == (
+                "Pool runs on no other member: it was not started yet (or is stopped "
+                f"everywhere). {join.name.split()[1]} starts with it: the cluster's 'Start on "
+                "every member'."
+            )
     finally:
         stop_process(agent_process)
