@@ -56,13 +56,13 @@ def o2cb_nodes(root, cluster_name: str) -> list[tuple[int, str]]:
 
 @pytest.fixture
 def pool(sandbox_dir, console_worker, admin_user, settings):
-    """Six sandbox hosts on disk, the first four accepted into one started cluster."""
+    """Seven sandbox hosts on disk, the first four accepted into one started cluster."""
     from agent.host import hello
     from agent.sandbox.host import create_sandbox_host
 
     settings.AGENT_CALL_TIMEOUT = 10
     roots = [
-        create_sandbox_host(sandbox_dir, f"node-{i}", address=f"127.0.1.{i}") for i in range(1, 7)
+        create_sandbox_host(sandbox_dir, f"node-{i}", address=f"127.0.1.{i}") for i in range(1, 8)
     ]
     agent = start_agent(sandbox_dir)
     try:
@@ -88,7 +88,7 @@ def assert_succeeded(task: Task) -> None:
     assert task.status == "succeeded", (task.error, steps)
 
 
-def test_add_remove_restart_frees_the_number_only_after_every_member_restarted(
+def test_add_remove_restart_frees_the_number_once_every_member_that_knew_it_restarted(
     pool, admin_user, client
 ):
     from agent.host import hello
@@ -96,9 +96,11 @@ def test_add_remove_restart_frees_the_number_only_after_every_member_restarted(
     cluster, roots = pool
     members = roots[:5]
 
-    # Add a fifth host: every member's cluster.conf lists the same five nodes.
+    # Add a fifth host: every member's cluster.conf lists the same five nodes, and it runs.
     fifth = host_record_report(report=hello(roots[4]))
     host_accept(host=fifth, actor=admin_user)
+    assert_succeeded(finished(Task.objects.get(kind="maintenance.join", params__host=fifth.pk)))
+    assert agent(fifth).cluster_query("pool").running
     task = Task.objects.filter(kind="clusters.reconcile").latest("pk")
     assert latest_reconcile_after(task).status == "succeeded", task.error
     expected = [(i, f"node-{i + 1}") for i in range(5)]
@@ -118,13 +120,21 @@ def test_add_remove_restart_frees_the_number_only_after_every_member_restarted(
         # Kept in the file, commented out, so the admin sees what was removed.
         assert "node-2" in root.path("etc/ocfs2/cluster.conf").read_text()
     running = ClusterHostStatus.objects.filter(cluster=cluster, running=True)
-    assert running.count() == 3 and all(s.needs_restart for s in running)
+    assert running.count() == 4 and all(s.needs_restart for s in running)
     client.force_login(admin_user)
     page = client.get(reverse("dashboard")).content.decode()
     assert "needs a cluster restart" in page and "node-2" in page
     assert _lowest_free_number(cluster) == 5  # node 1 is still held
 
-    # Restart the remaining hosts one by one: the flag clears and node 1 is forgotten.
+    # A host accepted now never knew node-2 (booted before node-2 left, it is not restarted).
+    newcomer = host_record_report(report=hello(roots[5]))
+    host_accept(host=newcomer, actor=admin_user)
+    assert Membership.objects.get(host=newcomer).number == 5
+    assert_succeeded(finished(Task.objects.get(kind="maintenance.join", params__host=newcomer.pk)))
+    assert (1, "node-2") not in o2cb_nodes(roots[5], "pool")
+    assert newcomer.boot_time < Membership.objects.get(pk=leaving.pk).left
+
+    # Restart the hosts that knew node-2 one by one: the flag clears and node 1 is forgotten.
     for root in survivors:
         host = Host.objects.get(hostname=root.hostname)
         before = host.boot_time
@@ -141,13 +151,13 @@ def test_add_remove_restart_frees_the_number_only_after_every_member_restarted(
     assert "needs a cluster restart" not in client.get(reverse("dashboard")).content.decode()
 
     # Only now is number 1 given out again, and every member learns the new node 1.
-    sixth = host_record_report(report=hello(roots[5]))
-    host_accept(host=sixth, actor=admin_user)
-    assert Membership.objects.get(host=sixth).number == 1
+    seventh = host_record_report(report=hello(roots[6]))
+    host_accept(host=seventh, actor=admin_user)
+    assert Membership.objects.get(host=seventh).number == 1
     task = Task.objects.filter(kind="clusters.reconcile").latest("pk")
     assert_succeeded(latest_reconcile_after(task))
-    for root in survivors:
-        assert (1, "node-6") in o2cb_nodes(root, "pool")
+    for root in [*survivors, roots[5]]:
+        assert (1, "node-7") in o2cb_nodes(root, "pool")
 
 
 def test_a_host_that_does_not_answer_never_blocks_the_others(pool, admin_user, settings):
