@@ -45,7 +45,7 @@ class Joining:
 def _start_step(host: Host | None) -> Step:
     return Step(
         "start",
-        f"Start {host} in the cluster",
+        f"Start {host or 'the host'} in the cluster",
         "It heartbeats on every SR's volume, then O2CB starts on it with the cluster's "
         "statefile attached at boot; its peers see a live node, not a dead one.",
         _start,
@@ -72,7 +72,10 @@ def _not_started_reason(joining: Joining) -> str | None:
         return f"{host} is no longer a member of {cluster}."
     host.refresh_from_db(fields=["maintenance_hold"])
     if host.maintenance_hold:
-        return f"{host} is in maintenance: it starts and plugs its storage when it leaves."
+        return (
+            f"{host} is in maintenance: once it has left, start {cluster} on it (the "
+            "cluster's 'Start on every member')."
+        )
     others = (
         ClusterHostStatus.objects.filter(cluster=cluster, running=True)
         .exclude(host=host)
