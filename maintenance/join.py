@@ -23,7 +23,6 @@ from clusters.monitor import (
     wait_for_earlier_runs,
 )
 from clusters.selectors.hosts import cluster_members
-from clusters.services.memberships import cluster_reconcile_start
 from core.choices import StepStatus, TaskStatus
 from core.errors import ConsoleError
 from core.models import Task
@@ -131,18 +130,23 @@ def _plug(joining: Joining, step: Step) -> str:
 
 
 def host_join_run(task: Task) -> None:
-    """Every member learns the host, then the host starts and plugs every SR."""
+    """Every member learns the host, then the host starts and plugs every SR. When no
+    other member was last seen running the cluster, the join starts nothing, and leaves
+    the members' cluster.conf to the monitor run its membership queued."""
     wait_for_earlier_runs(task)
     cluster = Cluster.objects.get(pk=task.target_id)
     host = Host.objects.filter(pk=task.params["host"]).first()
-    members = cluster_members(cluster)
-    converge = converge_steps(members)
+    joining = Joining(task, cluster, host)
+    converging = task.steps.filter(key__startswith="converge-").exists()
+    if converging or _not_started_reason(joining) is None:
+        converge = converge_steps(cluster_members(cluster))
+    else:
+        converge = []
     srs = list(SR.objects.filter(cluster=cluster).select_related("lun", "cluster"))
     later = [_start_step(host), *(_plug_step(sr) for sr in srs)]
     step_rows(task, [*converge, *later])  # in this order, before any runs
     failed = converge_members(task, cluster, converge, desired_nodes(cluster)).failed
-    failed += run_steps(task, later, Joining(task, cluster, host)).failed
-    cluster_reconcile_start(cluster=cluster, reason=f"{host} joined")
+    failed += run_steps(task, later, joining).failed
     if failed:
         names = ", ".join(step.name.lower() for step in failed)
         task_finish(
