@@ -152,8 +152,9 @@ def host_join_run(task: Task) -> None:
         task_finish(
             task=task,
             status=TaskStatus.FAILED,
-            error=f"{host} joined {cluster}'s configuration, but these steps failed: {names} "
-            "(see each step). Fix the cause and start the cluster on it.",
+            error=f"{host} is in {cluster}'s configuration, but these steps failed: {names} "
+            f"(see each step). Fix the cause, then put {host} through maintenance (enter, "
+            f"reboot, exit): leaving maintenance starts {cluster} on it and plugs every SR.",
         )
     else:
         task_finish(task=task, status=TaskStatus.SUCCEEDED)

@@ -68,3 +68,23 @@ def test_an_accepted_host_runs_in_its_cluster_with_every_sr_plugged(pool_with_st
         assert nodes["sandbox-04"] == "alive", peer
     assert_succeeded(finished(Task.objects.filter(kind="clusters.reconcile").latest("pk")))
     assert stopped_alerts() == {}
+
+
+def test_a_join_that_cannot_plug_an_sr_says_why_and_what_to_do(pool_with_storage, admin_user):
+    cluster, root = pool_with_storage
+    fail = root.path("etc/sandbox/fail-step")
+    fail.parent.mkdir(parents=True, exist_ok=True)
+    fail.write_text("pbd_plug\n")
+    host = host_accept(host=host_record_report(report=hello(root)), actor=admin_user)
+    join = finished(Task.objects.get(kind="maintenance.join", params__host=host.pk), timeout=90)
+    assert join.status == "failed"
+    assert join.error == (
+        "sandbox-04 is in OCFS2 pool cluster's configuration, but these steps failed: plug "
+        "gold (see each step). Fix the cause, then put sandbox-04 through maintenance (enter, "
+        "reboot, exit): leaving maintenance starts OCFS2 pool cluster on it and plugs every SR."
+    )
+    plug = join.steps.get(key__startswith="plug-")
+    assert plug.status == "failed"
+    assert "pbd_plug failed (the sandbox was told to fail it)" in plug.message
+    assert agent(host).cluster_query("pool").running, "it runs; only the SR is missing"
+    assert not PBD.objects.get(host=host).plugged
