@@ -8,6 +8,8 @@
   break, nothing that `o2cb` could read as an option.
 - A new cluster's name is what `o2cb add-cluster` accepts: 1 to OCFS2_CLUSTER_NAME_LEN
   (16) letters and digits (ocfs2-tools, o2cb_valid_o2cb_cluster_name).
+- A volume label (`mkfs.ocfs2 -L`, the SR's name) is at most OCFS2_MAX_VOL_LABEL_LEN - 1
+  (63) bytes: mkfs.ocfs2 keeps no more.
 - A global heartbeat region is the UUID of an OCFS2 volume as o2cb writes it: 32
   upper-case hexadecimal digits.
 """
@@ -24,6 +26,7 @@ _LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?"
 NODE_NAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
 CLUSTER_NAME = re.compile(rf"[A-Za-z0-9]{{1,{CLUSTER_NAME_MAX}}}")
 REGION = re.compile(r"[0-9A-F]{32}")
+VOLUME_LABEL_MAX = 63  # OCFS2_MAX_VOL_LABEL_LEN (64) less its NUL
 
 
 class NameRefused(AgentError):
@@ -64,6 +67,26 @@ def new_cluster_name_problem(name: object) -> str | None:
         f"{_shown(name)} is not a name `o2cb add-cluster` accepts: 1 to {CLUSTER_NAME_MAX} "
         "letters and digits"
     )
+
+
+def volume_label_problem(label: object) -> str | None:
+    """Why `label` cannot be an OCFS2 volume label, or None when it can."""
+    if not isinstance(label, str) or not label:
+        return "a volume label is needed"
+    size = len(label.encode())
+    if size > VOLUME_LABEL_MAX:
+        return (
+            f"{_shown(label)} is {size} bytes long, and an OCFS2 volume label "
+            f"(mkfs.ocfs2 -L, OCFS2_MAX_VOL_LABEL_LEN) is at most {VOLUME_LABEL_MAX} bytes"
+        )
+    return None
+
+
+def check_volume_label(label: object) -> str:
+    problem = volume_label_problem(label)
+    if problem:
+        raise NameRefused(problem[0].upper() + problem[1:] + ".")
+    return label  # type: ignore[return-value]
 
 
 def check_region(region: object) -> str:

@@ -14,6 +14,7 @@ import subprocess
 from .errors import AgentError
 from .hostroot import HostRoot
 from .kernel import find_tool
+from .names import check_volume_label
 
 # blkid's exit status when it finds no signature on a device.
 BLKID_NOTHING_FOUND = 2
@@ -70,6 +71,7 @@ def find_lun(root: HostRoot, scsi_id: str) -> dict:
 
 def format_lun(root: HostRoot, scsi_id: str, cluster: str, label: str, slots: int) -> dict:
     """mkfs.ocfs2 for O2CB with global heartbeat; returns the new volume's region name."""
+    check_volume_label(label)  # refused whole, never cut to fit
     lun = find_lun(root, scsi_id)
     if not 1 <= slots <= 255:
         raise AgentError(f"{slots} node slots: OCFS2 allows 1 to 255.")
@@ -82,7 +84,7 @@ def format_lun(root: HostRoot, scsi_id: str, cluster: str, label: str, slots: in
         "-N",
         str(slots),
         "-L",
-        label[:63],
+        label,
     ]
     command += root.kernel.mkfs_options()
     # -F also skips the live-cluster check and makes mkfs ask to proceed, from forked
@@ -100,7 +102,7 @@ def format_lun(root: HostRoot, scsi_id: str, cluster: str, label: str, slots: in
     region = region_of(signature(lun["device"]))
     if region is None:
         raise AgentError(f"mkfs.ocfs2 said it succeeded but {scsi_id} holds no OCFS2 volume.")
-    return {"scsi_id": scsi_id, "region": region, "label": label[:63], "slots": slots}
+    return {"scsi_id": scsi_id, "region": region, "label": label, "slots": slots}
 
 
 def mount_point(sr_uuid: str) -> str:

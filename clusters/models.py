@@ -30,6 +30,10 @@ def validate_node_name(value: str) -> None:
 
 
 NEW_CLUSTER_NAME = re.compile(rf"^{names.CLUSTER_NAME.pattern}$")
+CLUSTER_NAME_LENGTH_WHY = (
+    f"OCFS2_CLUSTER_NAME_LEN: O2CB and `o2cb add-cluster` take no more than "
+    f"{names.CLUSTER_NAME_MAX}"
+)
 NEW_CLUSTER_NAME_RULE = (
     f"An O2CB cluster name is 1 to {names.CLUSTER_NAME_MAX} letters and digits, as "
     "`o2cb add-cluster` accepts."

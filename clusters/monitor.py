@@ -11,23 +11,26 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from agent.contract import ClusterQuery, encode
+from clusters.fencing.services import fence_risks_sync
 from clusters.selectors.clusters import timeout_differences
 from clusters.selectors.hosts import cluster_members
 from clusters.services.hosts import JOIN_KIND, host_joining, task_hosts
 from clusters.services.memberships import (
+    PERIODIC_REASON,
     START_WHY,
     cluster_reconcile_start,
     memberships_collect_garbage,
 )
-from core.choices import AlertName, TaskStatus
+from core.choices import AlertName, StepStatus, TaskStatus
 from core.errors import ConsoleError
 from core.models import Task
 from core.services.alerts import alert_clear, alert_sync
-from core.services.tasks import task_finish
+from core.services.tasks import task_finish, task_fold_quiet, task_step_finish
 from core.steps import (
     NotYet,
     Outcome,
@@ -40,7 +43,7 @@ from core.steps import (
     step_rows,
 )
 
-from .agents import agent
+from .agents import agent, agent_call_many
 from .choices import O2CB_PORT, VDIType
 from .models import Cluster, ClusterHostStatus, Host, peers_in_brief
 
@@ -151,7 +154,18 @@ def converge_host(host: Host, cluster_name: str, desired: dict[int, DesiredNode]
     return {"report": report, "applied": applied, "drift": plan_host(desired, report).drift}
 
 
-def _store_status(cluster: Cluster, host: Host, outcome) -> None:
+def _store_status(cluster: Cluster, host: Host, outcome) -> bool:
+    """Keep what `host` answered; False (nothing kept) if the host was forgotten since
+    the run began: a status of a host that is gone would point at no host."""
+    with transaction.atomic():
+        # The host's row lock holds off its removal until this is written.
+        if not Host.objects.select_for_update().filter(pk=host.pk).exists():
+            return False
+        _write_status(cluster, host, outcome)
+    return True
+
+
+def _write_status(cluster: Cluster, host: Host, outcome) -> None:
     now = timezone.now()
     if isinstance(outcome, Exception):
         ClusterHostStatus.objects.update_or_create(
@@ -244,6 +258,29 @@ def _update_stopped_alerts(cluster: Cluster, hosts: list[Host]) -> None:
         )
 
 
+def cluster_statuses_refresh(*, cluster: Cluster, hosts: list[Host] | None = None) -> None:
+    """Ask each member (or `hosts`) now how the cluster stands there, and keep the answers
+    (or that it did not answer) as the console's last view; changes no host. The workflows
+    that take hosts out of service check on this fresh view, not the monitor's last look."""
+    hosts = cluster_members(cluster) if hosts is None else hosts
+    desired = desired_nodes(cluster)
+    answers = agent_call_many(hosts, lambda host: agent(host).cluster_query(cluster.cluster_name))
+    for host, answer in answers.items():
+        if isinstance(answer, Exception) and not isinstance(answer, ConsoleError):
+            raise answer
+        _store_status(
+            cluster,
+            host,
+            answer
+            if isinstance(answer, Exception)
+            else {"report": answer, "drift": plan_host(desired, answer).drift},
+        )
+    _update_stopped_alerts(cluster, hosts)
+    _update_timeouts_alert(cluster)
+
+
+UNFINISHED = (StepStatus.PENDING, StepStatus.RUNNING)
+
 # Runs that rewrite a cluster's cluster.conf files from a snapshot of the database.
 CONVERGING_KINDS = (
     "clusters.reconcile",
@@ -298,13 +335,23 @@ def converge_steps(members: list[Host]) -> list[Step]:
     return [_host_step(f"converge-{h.pk}", f"Converge {h}", why, h) for h in members]
 
 
+_DEPARTED = (
+    "No longer a member: the host left the cluster or was forgotten while this run was "
+    "under way, so there is nothing to converge on it."
+)
+
+
 def converge_members(task: Task, cluster: Cluster, steps: list[Step], desired) -> Outcome:
-    """The converge steps, a host each at once; what each host answers is stored."""
+    """The converge steps, a host each at once; what each host answers is stored (nothing
+    for a host forgotten meanwhile: its step is skipped)."""
 
     def record(step: Step, outcome) -> str:
-        _store_status(cluster, step.subject, outcome)
+        if not _store_status(cluster, step.subject, outcome):
+            raise SkipStep(_DEPARTED)
         if isinstance(outcome, Exception):
             raise ConsoleError(_reason(outcome))
+        if outcome["applied"]:
+            step_note(task, step.key, applied=outcome["applied"])
         summary = "; ".join(outcome["applied"]) or "already up to date"
         if outcome["report"].needs_restart:
             summary += " (needs a cluster restart)"
@@ -333,6 +380,17 @@ GC_STEP = Step(
 )
 
 
+def _skip_departed(task: Task, rows: dict, steps: list[Step]) -> None:
+    """A host step of an earlier delivery whose host is no member now ends as skipped,
+    not as running for ever."""
+    current = {step.key for step in steps}
+    for key, row in rows.items():
+        if key.startswith("converge-") and key not in current and row.status in UNFINISHED:
+            task_step_finish(
+                task=task, position=row.position, status=StepStatus.SKIPPED, message=_DEPARTED
+            )
+
+
 def cluster_reconcile_run(task: Task) -> Task:
     """One monitor run for the cluster a claimed Task targets; a step per member host."""
     wait_for_earlier_runs(task)
@@ -340,7 +398,8 @@ def cluster_reconcile_run(task: Task) -> Task:
     members = cluster_members(cluster)
     desired = desired_nodes(cluster)
     steps = converge_steps(members)
-    step_rows(task, [*steps, GC_STEP])  # in this order, before any runs
+    rows = step_rows(task, [*steps, GC_STEP])  # in this order, before any runs
+    _skip_departed(task, rows, steps)
     converged = converge_members(task, cluster, steps, desired)
     # Statuses of hosts that are no longer members say nothing about this cluster now.
     gone = ClusterHostStatus.objects.filter(cluster=cluster).exclude(host__in=members)
@@ -351,6 +410,7 @@ def cluster_reconcile_run(task: Task) -> Task:
     run_steps(task, [GC_STEP], task)
     _update_restart_alert(cluster)
     _update_timeouts_alert(cluster)
+    fence_risks_sync(cluster=cluster)
     return _reconcile_finish(task, members, [step.subject.hostname for step in converged.failed])
 
 
@@ -365,7 +425,15 @@ def _reconcile_finish(task: Task, members: list[Host], failed: list[str]) -> Tas
             error=f"{len(failed)} of {len(members)} hosts could not be brought up to date "
             f"({', '.join(failed)}; see their steps). The others were; the monitor tries again.",
         )
-    return task_finish(task=task, status=TaskStatus.SUCCEEDED, result=result)
+    task = task_finish(task=task, status=TaskStatus.SUCCEEDED, result=result)
+    if task.params.get("reason") == PERIODIC_REASON and not forgotten and not _changed(task):
+        return task_fold_quiet(task=task)  # one row for the checks that change nothing
+    return task
+
+
+def _changed(task: Task) -> bool:
+    """Whether a run changed a host's configuration (its converge steps note what)."""
+    return task.steps.filter(key__startswith="converge-", output__isnull=False).exists()
 
 
 def _update_restart_alert(cluster: Cluster) -> None:

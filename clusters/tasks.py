@@ -10,7 +10,7 @@ from django.utils import timezone
 from agent import contract as agent_contract
 from clusters.iohealth.services import io_health_collect, samples_roll_up
 from clusters.services.hosts import hosts_check_run, hosts_mark_silent
-from clusters.services.memberships import cluster_reconcile_start
+from clusters.services.memberships import PERIODIC_REASON, cluster_reconcile_start
 from clusters.services.reports import agent_report_receive, message_refused
 from core.errors import ConsoleError
 from core.services.tasks import tasks_prune
@@ -31,7 +31,7 @@ check_hosts = workflow_task("clusters.check_hosts", hosts_check_run)
 @shared_task(name="clusters.reconcile_all")
 def reconcile_all() -> None:
     for cluster in Cluster.objects.all():
-        cluster_reconcile_start(cluster=cluster, reason="periodic check")
+        cluster_reconcile_start(cluster=cluster, reason=PERIODIC_REASON)
     now = timezone.now()
     tasks_prune(
         kind="clusters.reconcile",

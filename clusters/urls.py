@@ -14,6 +14,7 @@ urlpatterns = [
     path("sandbox/faults/", RedirectView.as_view(pattern_name="faults"), name="sandbox-faults"),
     path("clusters/", views.cluster_list, name="cluster-list"),
     path("clusters/<int:pk>/", views.cluster_detail, name="cluster-detail"),
+    path("clusters/<int:pk>/what-if/", views.cluster_what_if, name="cluster-what-if"),
     path("clusters/<int:pk>/start/", views.cluster_start, name="cluster-start"),
     path("clusters/<int:pk>/reconcile/", views.cluster_reconcile, name="cluster-reconcile"),
     path("clusters/<int:pk>/join/", views.membership_create, name="membership-create"),

@@ -4,6 +4,13 @@ from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from clusters.fencing.inputs import layout_for
+from clusters.fencing.model import LayoutError, recommendations, simulate
+from clusters.fencing.selectors import (
+    DEFAULT_PAUSE_S,
+    failure_choices,
+    failure_from_key,
+)
 from clusters.iohealth.selectors import host_io_overview, sr_io_overview
 from clusters.selectors.clusters import MEMBERS_PER_PAGE, cluster_overview, clusters_with_counts
 from clusters.selectors.hosts import (
@@ -11,6 +18,7 @@ from clusters.selectors.hosts import (
     hosts_in_no_cluster,
     hosts_with_memberships,
     member_activity,
+    quorum_impact,
 )
 from clusters.services import hosts as host_services
 from clusters.services import memberships
@@ -77,6 +85,45 @@ def cluster_detail(request, pk: int):
         request,
         template,
         {"o": overview, "cluster": cluster, "joinable": joinable, "page": members},
+    )
+
+
+@role_required()
+def cluster_what_if(request, pk: int):
+    """Pick a failure, see who fences when and why; and what the layout should change."""
+    cluster = get_object_or_404(Cluster, pk=pk)
+    layout = layout_for(cluster)
+    choices = failure_choices(layout)
+    chosen, seconds_text, outcome, error = request.GET.get("failure"), "", None, None
+    if chosen:
+        seconds_text = request.GET.get("seconds", "").strip()
+        try:
+            seconds = float(seconds_text) if seconds_text else None
+            if seconds is not None and not 0 <= seconds <= 86400:
+                raise ValueError
+        except ValueError:
+            error = f"“{seconds_text}” is no number of seconds from 0 to 86400."
+        else:
+            try:
+                failure = failure_from_key(chosen, seconds)
+                if failure.kind == "array_pause" and seconds is None:
+                    failure = failure_from_key(chosen, DEFAULT_PAUSE_S)
+                outcome = simulate(layout, failure)
+            except (LayoutError, ValueError) as exc:
+                error = str(exc) if isinstance(exc, LayoutError) else "No such failure."
+    return render(
+        request,
+        "clusters/what_if.html",
+        {
+            "cluster": cluster,
+            "layout": layout,
+            "choices": choices,
+            "chosen": chosen,
+            "seconds": seconds_text or DEFAULT_PAUSE_S,
+            "outcome": outcome,
+            "error": error,
+            "advice": recommendations(layout),
+        },
     )
 
 
@@ -163,6 +210,7 @@ def membership_destroy(request, pk: int):
             "others": others.select_related("host"),
             "activity": member_activity(membership),
             "known_down": membership.host is not None and host_known_down(membership.host),
+            "impacts": quorum_impact(membership.host) if membership.host else [],
         },
     )
 

@@ -113,6 +113,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# How long a one-time set-password link a pool-admin makes stays good (Django's reset token).
+PASSWORD_RESET_TIMEOUT = int(os.environ.get("PASSWORD_LINK_DAYS", "3")) * 24 * 3600
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"
@@ -315,6 +317,9 @@ XENAPI_USERNAME = os.environ.get("XENAPI_USERNAME", "root")
 XENAPI_PASSWORD = os.environ.get("XENAPI_PASSWORD", "")
 # Seconds a host may take to come back from a reboot during a rolling restart.
 REBOOT_TIMEOUT = float(os.environ.get("REBOOT_TIMEOUT", "900"))
+# Seconds a host that rejoined may take to be connected to its peers (o2net connects a few
+# heartbeats after O2CB starts) before leaving maintenance fails.
+REJOIN_TIMEOUT = float(os.environ.get("REJOIN_TIMEOUT", "60"))
 # Seconds a sandbox VM takes to live-migrate.
 SANDBOX_VM_MOVE_SECONDS = float(os.environ.get("SANDBOX_VM_MOVE_SECONDS", "0.5"))
 # Sandbox hosts live here, one directory per host, for the demo and the tests.

@@ -12,15 +12,23 @@ from clusters.selectors.hosts import dashboard_hosts
 from core.choices import TaskStatus
 from core.decorators import role_required
 from core.models import Alert, Task
+from core.permissions import can_view
+from core.selectors import no_role_message, pool_admin_contacts
 from crashes.models import HostCrashdump
 
 
 @role_required()
 def dashboard(request):
     silent_before = timezone.now() - settings.AGENT_SILENT_AFTER
+    # htmx polls this same URL and swaps in the live part only.
+    template = (
+        "console/_dashboard_live.html"
+        if request.headers.get("HX-Request")
+        else "console/dashboard.html"
+    )
     return render(
         request,
-        "console/dashboard.html",
+        template,
         {
             "hosts": dashboard_hosts(silent_before=silent_before),
             "silent_before": silent_before,
@@ -52,6 +60,18 @@ def error_400(request, exception=None):
 
 
 def error_403(request, exception=None):
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated and not can_view(user):
+        # Signed in but given no role yet: say so, and whom to ask, not a bare 403.
+        message = no_role_message(user)
+        if request.path.startswith("/api/"):
+            return JsonResponse({"message": message, "detail": None}, status=403)
+        return render(
+            request,
+            "console/no_role.html",
+            {"message": message, "contacts": pool_admin_contacts()},
+            status=403,
+        )
     return _error(request, 403, "Your role does not allow this.")
 
 

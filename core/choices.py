@@ -65,6 +65,22 @@ class AlertName(models.TextChoices):
     )
     HA_TIMEOUT_RACES_O2CB = "HA_TIMEOUT_RACES_O2CB", "HA's timeout races O2CB's"
     O2CB_FENCE_LEAVES_NO_DUMP = "O2CB_FENCE_LEAVES_NO_DUMP", "O2CB fences by reset, no dump"
+    O2CB_FEW_HEARTBEAT_REGIONS = (
+        "O2CB_FEW_HEARTBEAT_REGIONS",
+        "One heartbeat LUN failing fences hosts (fewer than three regions)",
+    )
+    O2CB_HEARTBEAT_ON_ONE_ARRAY = (
+        "O2CB_HEARTBEAT_ON_ONE_ARRAY",
+        "One array failing fences hosts (heartbeat regions on one array)",
+    )
+    O2CB_HEARTBEAT_ON_ONE_PATH_SET = (
+        "O2CB_HEARTBEAT_ON_ONE_PATH_SET",
+        "One path set failing fences a host (heartbeat LUNs on one path set)",
+    )
+    O2CB_NETWORK_SPLIT_FENCES = (
+        "O2CB_NETWORK_SPLIT_FENCES",
+        "One network part failing fences hosts",
+    )
     HOST_CRASH_UNEXPLAINED = "HOST_CRASH_UNEXPLAINED", "A host crashed; no crash signature found"
     HOST_FENCED_BY_O2CB = "HOST_FENCED_BY_O2CB", "A host was fenced by O2CB"
     HOST_FENCED_BY_HA_WATCHDOG = "HOST_FENCED_BY_HA_WATCHDOG", "A host was fenced by HA"
@@ -90,6 +106,10 @@ ALERT_PRIORITY = {
     AlertName.MULTIPATH_QUEUEING_OUTLASTS_FENCE: AlertPriority.MINOR,
     AlertName.HA_TIMEOUT_RACES_O2CB: AlertPriority.MINOR,
     AlertName.O2CB_FENCE_LEAVES_NO_DUMP: AlertPriority.MINOR,
+    AlertName.O2CB_FEW_HEARTBEAT_REGIONS: AlertPriority.WARNING,
+    AlertName.O2CB_HEARTBEAT_ON_ONE_ARRAY: AlertPriority.MINOR,
+    AlertName.O2CB_HEARTBEAT_ON_ONE_PATH_SET: AlertPriority.WARNING,
+    AlertName.O2CB_NETWORK_SPLIT_FENCES: AlertPriority.WARNING,
     AlertName.HOST_CRASH_UNEXPLAINED: AlertPriority.WARNING,
     AlertName.HOST_FENCED_BY_O2CB: AlertPriority.MAJOR,
     AlertName.HOST_FENCED_BY_HA_WATCHDOG: AlertPriority.MAJOR,

@@ -4,6 +4,7 @@ from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils.dateparse import parse_datetime
 
 from .choices import TASK_FINISHED, AlertPriority, AuditOutcome, StepStatus, TaskStatus
 from .validators import validate_plain_name
@@ -77,6 +78,18 @@ class Task(TargetMixin):
     @property
     def percent(self) -> int:
         return round(self.progress * 100)
+
+    @property
+    def quiet_runs(self) -> int:
+        """How many routine runs that changed nothing this row stands for (0: not folded;
+        core.services.tasks.task_fold_quiet)."""
+        return self.result.get("quiet_runs", 0) if isinstance(self.result, dict) else 0
+
+    @property
+    def quiet_since(self):
+        """When the first of the quiet runs this row stands for started."""
+        since = self.result.get("quiet_since") if isinstance(self.result, dict) else None
+        return parse_datetime(since) if since else None
 
 
 class TaskStep(models.Model):

@@ -21,6 +21,8 @@ from django.urls import Resolver404, resolve
 from rest_framework import exceptions
 
 from .authentication import ApiTokenAuthentication
+from .permissions import VIEW
+from .selectors import no_role_message
 
 logger = logging.getLogger(__name__)
 
@@ -140,6 +142,8 @@ def _gate_refusal(request, gate: UploadGate):
         return refusal(request, 401, str(exc.detail))
     if not user.is_authenticated:
         return refusal(request, 401, "Log in (or send an API token) to upload a file.")
+    if not user.has_perm(VIEW):
+        return refusal(request, 403, no_role_message(user))
     if not user.has_perm(gate.permission):
         return refusal(request, 403, "Your role does not allow uploading files here.")
     length = _content_length(request)

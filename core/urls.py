@@ -12,5 +12,9 @@ urlpatterns = [
     path("audit/", views.audit_list, name="audit-list"),
     path("alerts/", views.alert_list, name="alert-list"),
     path("tokens/", views.token_list, name="token-list"),
+    path("users/", views.user_list, name="user-list"),
+    path("users/<int:pk>/", views.user_detail, name="user-detail"),
+    path("set-password/<uidb64>/<token>/", views.PasswordSetView.as_view(), name="password-set"),
+    path("set-password/done/", views.password_set_done, name="password-set-done"),
     path("alerts/<int:pk>/acknowledge/", views.alert_acknowledge, name="alert-acknowledge"),
 ]

@@ -1,4 +1,9 @@
-"""Checks for text that admins type and others read: names of clusters, tokens, users."""
+"""Checks for text that admins type and others read: names of clusters, tokens, users.
+
+A value longer than its limit is refused, saying the limit and why, never cut short:
+`too_long` words the refusal for forms (`core.forms.WholeValuesMixin`) and the API
+(`core.api.fields.PlainTextField`) alike.
+"""
 
 import unicodedata
 
@@ -21,3 +26,12 @@ def validate_plain_name(value: str) -> None:
                 code="control_character",
                 params={"code": ord(char)},
             )
+
+
+def too_long(what: str, limit: int, length: int | str, why: str = "") -> str:
+    """The refusal of a value longer than its limit (`length` may be a %-placeholder)."""
+    because = f" ({why})" if why else ""
+    return (
+        f"{what} is at most {limit} characters{because}; this one has {length}. Nothing was "
+        "cut: shorten it and send it again."
+    )

@@ -7,7 +7,8 @@ from datetime import datetime, timedelta
 from django.db.models import Count, Max, Min, Q
 from django.db.models.functions import Coalesce
 
-from clusters.iohealth.selectors import region_lag_chart
+from clusters.iohealth.charts import lag_chart
+from clusters.iohealth.selectors import Window, health_series_many
 
 from .choices import CrashCause
 from .models import HostCrashdump
@@ -104,19 +105,23 @@ def io_before(crash: HostCrashdump) -> list[dict]:
     until = crash.time or crash.received
     since = until - IO_BEFORE
     health = getattr(crash.host, "io_health", None)
+    found = [
+        (cluster, region)
+        for cluster in (health.probe if health else {}).get("heartbeat", {}).get("clusters", [])
+        for region in cluster.get("regions", [])
+    ]
+    lags = health_series_many(  # two queries, however many regions the host ran
+        host_id=crash.host_id,
+        metric="heartbeat_lag_ms",
+        subjects=[region["region"] for _cluster, region in found],
+        windows=[Window(since, until, 60)],
+    )
     series = []
-    for cluster in (health.probe if health else {}).get("heartbeat", {}).get("clusters", []):
-        for region in cluster.get("regions", []):
-            chart = region_lag_chart(
-                host_id=crash.host_id,
-                region=region["region"],
-                dead_ms=cluster["dead_ms"],
-                since=since,
-                until=until,
-                points=60,
-            )
-            if not chart.empty:
-                series.append({"region": region["region"], "chart": chart})
+    for cluster, region in found:
+        points = lags[region["region"]][0]
+        if points:
+            chart = lag_chart(points, since=since, until=until, dead_ms=cluster["dead_ms"])
+            series.append({"region": region["region"], "chart": chart})
     return series
 
 

@@ -14,21 +14,30 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
+from django.urls import reverse
 from django.utils import timezone
 
 from clusters.agents import HostUnreachable, agent
-from clusters.models import PBD, Cluster, ClusterHostStatus, Host, Membership
-from clusters.monitor import cluster_status_record, statefile_uuid
-from clusters.selectors.hosts import cluster_members, host_clusters, member_activity
+from clusters.fencing.selectors import fence_risks_one_at_a_time, fence_risks_while_out
+from clusters.models import PBD, Cluster, Host, Membership
+from clusters.monitor import cluster_status_record, cluster_statuses_refresh, statefile_uuid
+from clusters.selectors.hosts import (
+    cluster_members,
+    host_clusters,
+    member_activity,
+    quorum_impact,
+)
 from clusters.services.hosts import task_hosts
 from clusters.services.memberships import cluster_reconcile_start, membership_destroy
 from core.choices import AuditOutcome, TaskStatus
 from core.errors import ConsoleError
 from core.models import Task
+from core.services.alerts import alerts_clear_about
 from core.services.audit import audit_record
 from core.services.tasks import task_create, task_finish
-from core.steps import NotYet, SkipStep, Step, run_steps
+from core.steps import NotYet, SkipStep, Step, run_steps, step_note, step_noted
 
+from . import prechecks
 from .choices import MaintenanceState
 from .drivers import pool_driver
 from .models import HostMaintenance
@@ -89,39 +98,50 @@ ENTER_STEPS = (
 EXIT_STEPS = (
     Step("start", "Rejoin its clusters", "The cluster stack starts and heartbeats again.", _exit),
     Step("plug", "Plug its storage", "Each SR it had is mounted again.", _exit),
+    Step(
+        "verify",
+        "Check that it is back",
+        "Its agent shows O2CB running in each cluster it rejoined, its heartbeat live and "
+        "connected to its peers, and its SRs plugged; only then may VMs come back.",
+        _exit,
+    ),
     Step("enable", "Enable the host", "VMs may start on it again.", _exit),
+)
+
+
+def _reboot(context: Maintaining, step: Step) -> str:
+    return _reboot_action(step.key, context.host, context.state, context.driver)
+
+
+REBOOT_STEPS = (
+    Step(
+        "stop",
+        "Leave its clusters cleanly",
+        "If it had rejoined them on its way out, its SRs are unplugged and O2CB stops first, "
+        "so the reboot is a planned departure that the other hosts do not take for a failure.",
+        _reboot,
+    ),
+    Step(
+        "reboot",
+        "Reboot the host",
+        "Through the pool, as an admin would; the restart is announced, so it is no crash.",
+        _reboot,
+        retries=0,  # a reboot is not repeated blindly
+    ),
+    Step(
+        "come_back",
+        "Wait for it to come back",
+        "Its agent reports a new boot. It stays in maintenance: exit maintenance then.",
+        _reboot,
+    ),
 )
 # Seconds between looks at whether a rebooting host is back (each look is a new delivery).
 REBOOT_POLL = 0.5
+# Seconds between looks at whether a host that rejoined is connected to its peers.
+REJOIN_POLL = 1.0
 
 
 # Previews ---------------------------------------------------------------------------------
-
-
-def quorum_impact(host: Host) -> list[dict]:
-    """For each of the host's clusters: how many nodes keep heartbeating once it leaves."""
-    impact = []
-    for cluster in host_clusters(host):
-        running = set(
-            ClusterHostStatus.objects.filter(
-                cluster=cluster, reachable=True, running=True
-            ).values_list("host_id", flat=True)
-        )
-        members = Membership.objects.filter(cluster=cluster, left__isnull=True).count()
-        after = len(running - {host.pk})
-        impact.append(
-            {
-                "cluster": cluster.name,
-                "cluster_id": cluster.pk,
-                "members": members,
-                "heartbeating_now": len(running),
-                "heartbeating_after": after,
-                "has_storage": cluster.srs.exists(),
-                "sentence": f"{cluster}: {after} of {members} nodes keep heartbeating; a clean "
-                "departure needs no cluster restart.",
-            }
-        )
-    return impact
 
 
 def enter_preview(host: Host, *, confirm_others: bool = False) -> dict:
@@ -133,19 +153,8 @@ def enter_preview(host: Host, *, confirm_others: bool = False) -> dict:
         refusals.append(f"{host} is already {state.get_state_display().lower()}.")
     vms = driver.resident_vms(host)
     blockers = driver.evacuation_blockers(host)
-    for blocker in blockers:
-        refusals.append(f"{blocker.vm_name} cannot leave {host}: {blocker.reason}. {blocker.fix}")
     impact = quorum_impact(host)
-    for cluster in impact:
-        if (
-            cluster["heartbeating_after"] == 0
-            and cluster["heartbeating_now"]
-            and (cluster["has_storage"])
-        ):
-            refusals.append(
-                f"{host} is the last host running cluster {cluster['cluster']}, whose storage "
-                "would become unreachable: start the cluster on another member first."
-            )
+    refusals += prechecks.host_refusals(host, driver, impact, blockers)
     others = HostMaintenance.objects.filter(
         host__memberships__cluster__in=[c["cluster_id"] for c in impact],
         host__memberships__left__isnull=True,
@@ -175,6 +184,8 @@ def enter_preview(host: Host, *, confirm_others: bool = False) -> dict:
         "blockers": [b.__dict__ for b in blockers],
         "storage": [{"sr": p.sr.name, "pbd": str(p.uuid)} for p in pbds],
         "quorum": impact,
+        "impacts": impact,
+        "fence_risks": fence_risks_while_out(host),
         "refusals": refusals,
     }
 
@@ -228,20 +239,60 @@ def refuse_unless_clear(preview: dict) -> None:
         raise ConsoleError(" ".join(preview["refusals"]), detail={"preview": preview})
 
 
+def running_workflow(host: Host) -> Task | None:
+    """The maintenance workflow under way on the host, or a rolling restart of its cluster."""
+    unfinished = [TaskStatus.PENDING, TaskStatus.RUNNING]
+    clusters = [str(cluster.pk) for cluster in host_clusters(host)]
+    return Task.objects.filter(
+        Q(target_type__model="host", target_id=str(host.pk))
+        | Q(kind="maintenance.rolling_restart", target_id__in=clusters),
+        kind__startswith="maintenance.",
+        status__in=unfinished,
+    ).first()
+
+
 def _refuse_if_running(host: Host) -> None:
     """One maintenance workflow per host at a time: two would repeat each other's steps."""
-    running = Task.objects.filter(
-        kind__startswith="maintenance.",
-        target_type__model="host",
-        target_id=str(host.pk),
-        status__in=[TaskStatus.PENDING, TaskStatus.RUNNING],
-    ).first()
+    running = running_workflow(host)
     if running is not None:
         raise ConsoleError(
             f"{host} already has a maintenance workflow under way ({running.name}); "
             "wait for it to finish.",
             detail={"task": running.pk},
         )
+
+
+def recovery_actions(host: Host) -> dict[str, str | None]:
+    """What can be done about the host's unfinished maintenance, as the API allows it: for
+    "retry", "reboot" and "rollback", None if allowed, else why not. The maintenance page
+    offers a button for each allowed one."""
+    running = running_workflow(host)
+    if running is not None:
+        busy = f"{host} already has a maintenance workflow under way ({running.name})."
+        return dict.fromkeys(("retry", "reboot", "rollback"), busy)
+    state = HostMaintenance.objects.filter(host=host).first()
+    if state is None:
+        return dict.fromkeys(("retry", "reboot", "rollback"), f"{host} is not in maintenance.")
+    entering = state.state == MaintenanceState.ENTERING
+    return {
+        "retry": None
+        if state.state != MaintenanceState.IN_MAINTENANCE
+        else f"{host} has no unfinished maintenance workflow to retry: "
+        + ("exit maintenance." if _rebooted(host, state) else "reboot it, then exit."),
+        "reboot": None
+        if not entering
+        else f"{host} has not finished entering maintenance: retry or roll back that first.",
+        "rollback": None
+        if entering
+        else f"{host} is not part-way into maintenance: nothing to roll back.",
+    }
+
+
+def _refuse_unless_allowed(host: Host, action: str) -> HostMaintenance:
+    reason = recovery_actions(host)[action]
+    if reason is not None:
+        raise ConsoleError(reason)
+    return HostMaintenance.objects.get(host=host)
 
 
 def _start(host: Host, kind: str, steps, actor, name: str) -> Task:
@@ -285,10 +336,7 @@ def maintenance_exit(*, host: Host, actor) -> Task:
 @transaction.atomic
 def maintenance_retry(*, host: Host, actor) -> Task:
     """Run the unfinished workflow again; steps already done are skipped."""
-    _refuse_if_running(host)
-    state = HostMaintenance.objects.filter(host=host).first()
-    if state is None or state.state == MaintenanceState.IN_MAINTENANCE:
-        raise ConsoleError(f"{host} has no unfinished maintenance workflow to retry.")
+    state = _refuse_unless_allowed(host, "retry")
     if state.state == MaintenanceState.ENTERING:
         return _start(host, "enter", ENTER_STEPS, actor, "Retry putting into maintenance:")
     return _start(host, "exit", EXIT_STEPS, actor, "Retry taking out of maintenance:")
@@ -297,11 +345,16 @@ def maintenance_retry(*, host: Host, actor) -> Task:
 @transaction.atomic
 def maintenance_rollback(*, host: Host, actor) -> Task:
     """Undo an unfinished enter: rejoin, replug and re-enable what it had undone."""
-    _refuse_if_running(host)
-    state = HostMaintenance.objects.filter(host=host).first()
-    if state is None or state.state != MaintenanceState.ENTERING:
-        raise ConsoleError(f"{host} is not part-way into maintenance: nothing to roll back.")
+    _refuse_unless_allowed(host, "rollback")
     return _start(host, "rollback", EXIT_STEPS, actor, "Roll back maintenance of")
+
+
+@transaction.atomic
+def maintenance_reboot(*, host: Host, actor) -> Task:
+    """Reboot a host in maintenance (the only way out of it) and wait for it to come back;
+    a host part-way out that had rejoined its clusters leaves them cleanly first."""
+    _refuse_unless_allowed(host, "reboot")
+    return _start(host, "reboot", REBOOT_STEPS, actor, "Reboot in maintenance:")
 
 
 # Running them (in the worker) -------------------------------------------------------------
@@ -365,7 +418,12 @@ def _plan_reboot(host: Host) -> None:
     Host.objects.filter(pk=host.pk).update(reboot_planned=timezone.now())
 
 
-def _exit_action(key: str, host: Host, state: HostMaintenance, driver) -> str:
+def _exit_action(
+    key: str, host: Host, state: HostMaintenance, driver, *, verify_within: float | None = None
+) -> str:
+    if key == "verify":
+        within = settings.REJOIN_TIMEOUT if verify_within is None else verify_within
+        return _verify_back(host, state, within=within)
     if key == "start":
         Host.objects.filter(pk=host.pk).update(maintenance_hold=False, reboot_planned=None)
         for cluster in Cluster.objects.filter(pk__in=state.left_clusters):
@@ -393,6 +451,83 @@ def _exit_action(key: str, host: Host, state: HostMaintenance, driver) -> str:
     return "Enabled." if state.was_enabled else "Left disabled, as it was before maintenance."
 
 
+def _verify_back(host: Host, state: HostMaintenance, *, within: float) -> str:
+    """Back means back: for each cluster it rejoined, its agent shows O2CB running, its
+    heartbeat live and connected to its peers, and its SRs plugged. Until then the step
+    waits (o2net connects a few heartbeats after the start), then fails with what is wrong."""
+    problems, found = [], []
+    for cluster in Cluster.objects.filter(pk__in=state.left_clusters).order_by("name"):
+        trouble, seen = prechecks.rejoin_problems(host, cluster)
+        problems += trouble
+        found.append(seen)
+    if problems:
+        raise NotYet(
+            f"Waiting for {host} to be back in its clusters: {' '.join(problems)}",
+            again_in=REJOIN_POLL,
+            give_up_after=within,
+            failure=f"{host} is not back in its clusters: {' '.join(problems)} It stays in "
+            "maintenance, disabled (no VM moves to it). Fix the cause, then retry (it "
+            "continues from this check), or reboot it from its maintenance page.",
+        )
+    _record(state, "verify")
+    return "; ".join(found) + "." if found else "Nothing to check: it had left no cluster."
+
+
+def _reboot_action(key: str, host: Host, state: HostMaintenance, driver) -> str:
+    if key == "stop":
+        if "start" not in state.done and not PBD.objects.filter(host=host, plugged=True).exists():
+            # Nothing to ask the host, which may well be the one that did not come back.
+            raise SkipStep("It had not rejoined its clusters: nothing to leave.")
+        return _leave_again(host, state, driver)
+    if key == "reboot":
+        host.refresh_from_db(fields=["boot_time"])
+        # Back in maintenance, as from a fresh entry: exit needs a boot after this one.
+        state.state = MaintenanceState.IN_MAINTENANCE
+        state.boot_time_at_entry = host.boot_time
+        state.done = [s.key for s in ENTER_STEPS]
+        state.save()
+        _plan_reboot(host)  # before asking: the new boot may be reported at once
+        driver.host_reboot(host)
+        return f"Asked the pool to reboot {host}."
+    host.refresh_from_db(fields=["boot_time"])
+    if not _rebooted(host, state):
+        timeout = settings.REBOOT_TIMEOUT
+        raise NotYet(
+            f"Rebooted; waiting for {host} to come back.",
+            again_in=REBOOT_POLL,
+            give_up_after=timeout,
+            failure=f"{host} did not come back within {timeout:g} s of its reboot; it stays in "
+            "maintenance. Check its console, then reboot it again or exit maintenance.",
+        )
+    return f"Back: booted at {host.boot_time:%H:%M:%S} UTC. Exit maintenance when ready."
+
+
+def _leave_again(host: Host, state: HostMaintenance, driver) -> str:
+    """A host part-way out of maintenance may have rejoined: unplug and stop again (as
+    entering did), so that its reboot is a clean departure."""
+    Host.objects.filter(pk=host.pk).update(maintenance_hold=True)
+    unplugged = list(state.unplugged_pbds)
+    pbds = PBD.objects.filter(host=host, plugged=True).select_related("host", "sr")
+    for pbd in pbds:
+        driver.pbd_unplug(pbd)
+        PBD.objects.filter(pk=pbd.pk).update(plugged=False)
+        if pbd.pk not in unplugged:
+            unplugged.append(pbd.pk)
+        state.unplugged_pbds = unplugged
+        state.save(update_fields=["unplugged_pbds", "updated"])
+    left = list(state.left_clusters)
+    stopped = 0
+    for cluster in host_clusters(host):
+        report = agent(host).cluster_stop(cluster.cluster_name)
+        cluster_status_record(cluster=cluster, host=host, report=report)
+        stopped += 1
+        if cluster.pk not in left:
+            left.append(cluster.pk)
+        state.left_clusters = left
+        state.save(update_fields=["left_clusters", "updated"])
+    return f"Unplugged {len(pbds)} SR(s); O2CB stopped in {stopped} cluster(s)."
+
+
 def _heartbeat_on_storage_added_meanwhile(host: Host, cluster: Cluster) -> None:
     """Storage added while the host was in maintenance skipped it: before it rejoins, it
     heartbeats on those volumes too (O2CB's global heartbeat runs on every region)."""
@@ -409,8 +544,14 @@ def _heartbeat_on_storage_added_meanwhile(host: Host, cluster: Cluster) -> None:
 def _run(task: Task, steps, finish) -> None:
     host = Host.objects.get(pk=task.target_id)
     state = HostMaintenance.objects.get(host=host)
+    rebooting = task.kind == "maintenance.reboot"
 
     def failure(step: Step, message: str) -> str:
+        if rebooting:
+            return (
+                f"{step.name} failed: {message} {host} stays in maintenance. Fix the cause, "
+                "then reboot it again from its maintenance page."
+            )
         done = [s.name.lower() for s in steps if s.key in state.done]
         return (
             f"{step.name} failed: {message} {host} is "
@@ -419,19 +560,42 @@ def _run(task: Task, steps, finish) -> None:
             + (" or roll back." if task.kind == "maintenance.enter" else ".")
         )
 
-    run_steps(
-        task,
-        steps,
-        Maintaining(host, state, pool_driver()),
-        done=lambda context, step: step.key in context.state.done,
-        failure=failure,
-    )
+    try:
+        run_steps(
+            task,
+            steps,
+            Maintaining(host, state, pool_driver()),
+            # A reboot is asked for again each time; the others skip what is done.
+            done=None if rebooting else (lambda context, step: step.key in context.state.done),
+            failure=failure,
+        )
+    except ConsoleError as exc:
+        _failed_with_way_forward(task, host, exc.message)
+        return
     finish(host, state)
     task_finish(task=task, status=TaskStatus.SUCCEEDED)
 
 
+def _failed_with_way_forward(task: Task, host: Host, error: str) -> None:
+    """The task fails with a link to the host's maintenance page, which offers what can be
+    done next (retry, reboot, roll back)."""
+    task_finish(
+        task=task,
+        status=TaskStatus.FAILED,
+        error=error,
+        result={
+            "page": reverse("host-maintenance", args=[host.pk]),
+            "page_label": f"What to do next: {host}'s maintenance page",
+        },
+    )
+
+
 def enter_run(task: Task) -> None:
     _run(task, ENTER_STEPS, lambda host, state: None)
+
+
+def reboot_run(task: Task) -> None:
+    _run(task, REBOOT_STEPS, lambda host, state: None)
 
 
 def exit_run(task: Task) -> None:
@@ -477,7 +641,9 @@ def host_addresses_change(*, host: Host, addresses: list[str], actor) -> Host:
 # Rolling restart ----------------------------------------------------------------------------
 
 
-def rolling_restart_preview(cluster: Cluster) -> dict:
+def rolling_restart_preview(cluster: Cluster, driver=None) -> dict:
+    """What a rolling restart would do, and the pre-checks (prechecks.restart_refusals) that
+    stop it: they run again when it starts and before each host."""
     members = cluster_members(cluster)
     refusals = []
     busy = HostMaintenance.objects.filter(host__in=members).select_related("host")
@@ -492,6 +658,14 @@ def rolling_restart_preview(cluster: Cluster) -> dict:
         refusals.append(f"A rolling restart of {cluster} is already running.")
     if not members:
         refusals.append(f"{cluster} has no members to restart.")
+    driver = pool_driver() if driver is None else driver
+    refusals += prechecks.restart_refusals(cluster, members, members, driver)
+    impacts = [
+        impact
+        for host in members
+        for impact in quorum_impact(host, when=f"While {host} restarts")
+        if impact["cluster_id"] == cluster.pk
+    ]
     return {
         "cluster": cluster.name,
         "order": [h.hostname for h in members],
@@ -500,6 +674,14 @@ def rolling_restart_preview(cluster: Cluster) -> dict:
         + [s.name for s in EXIT_STEPS],
         "why": "One host at a time, so the others keep the cluster's quorum and its storage; "
         "the restart stops at the first host that fails, before touching the next.",
+        "checks": "Before it starts and again before each host: the hosts' O2CB settings "
+        "agree, every member runs the cluster, every SR is plugged everywhere, the host's "
+        "VMs can move, and the others keep quorum without it. After each host: it really "
+        "rejoined (O2CB runs, its heartbeat is live and connected to its peers, its SRs are "
+        "plugged).",
+        "quorum": impacts,
+        "impacts": impacts,
+        "fence_risks": fence_risks_one_at_a_time(cluster, members),
         "refusals": refusals,
     }
 
@@ -529,24 +711,68 @@ def rolling_restart(*, cluster: Cluster, actor) -> Task:
     return task
 
 
+@dataclass
+class Restarting:
+    """What a rolling restart's step works on."""
+
+    task: Task
+    cluster: Cluster
+    driver: object
+
+
 def _restart_step(pk: int, host: Host | None) -> Step:
     return Step(
         f"restart-{pk}",
         f"Restart {host}",
-        "Through maintenance and back: its VMs move away, it leaves its clusters cleanly, "
-        "reboots, and rejoins; the other hosts keep the cluster's quorum meanwhile.",
+        "First the checks again (settings, members running, SRs plugged, its VMs, quorum); "
+        "then through maintenance and back: its VMs move away, it leaves its clusters "
+        "cleanly, reboots, rejoins, and is checked to be back; the other hosts keep the "
+        "cluster's quorum meanwhile.",
         _restart,
         subject=host,
     )
 
 
-def _restart(driver, step: Step) -> str:
+def _restart(context: Restarting, step: Step) -> str:
     if step.subject is None:
         raise SkipStep("The host was removed since.")
-    return restart_host(step.subject, driver, reboot_timeout=settings.REBOOT_TIMEOUT)
+    if not step_noted(context.task, step.key).get("checked"):
+        _check_before(context.cluster, step.subject, context.driver)
+        step_note(context.task, step.key, checked=True)
+    return restart_host(
+        step.subject,
+        context.driver,
+        reboot_timeout=settings.REBOOT_TIMEOUT,
+        verify_within=lambda: _verify_bound(context.task, step.key),
+    )
 
 
-def restart_host(host: Host, driver, *, reboot_timeout: float) -> str:
+def _verify_bound(task: Task, key: str) -> float:
+    """How long the check that the host is back may wait: REJOIN_TIMEOUT from when it began
+    (the step's one wait clock started with the wait for the reboot)."""
+    noted = step_noted(task, key)
+    if "verify_from" not in noted:
+        row = task.steps.get(key=key)
+        waited = (timezone.now() - row.waiting_since).total_seconds() if row.waiting_since else 0
+        step_note(task, key, verify_from=waited)
+        noted = {"verify_from": waited}
+    return noted["verify_from"] + settings.REJOIN_TIMEOUT
+
+
+def _check_before(cluster: Cluster, host: Host, driver) -> None:
+    """The pre-checks once more, on what the members answer now, before touching `host`."""
+    members = cluster_members(cluster)
+    cluster_statuses_refresh(cluster=cluster, hosts=members)
+    refusals = [
+        f"{m.host} is in maintenance: finish that first."
+        for m in HostMaintenance.objects.filter(host__in=members).select_related("host")
+    ]
+    refusals += prechecks.restart_refusals(cluster, members, [host], driver)
+    if refusals:
+        raise ConsoleError(f"Not restarted: the checks before it refuse. {' '.join(refusals)}")
+
+
+def restart_host(host: Host, driver, *, reboot_timeout: float, verify_within=None) -> str:
     """One host through maintenance and back; every effect recorded as it happens, so
     the step can be run again (after a retry, or to look whether the host is back)."""
     state, _ = HostMaintenance.objects.get_or_create(
@@ -567,13 +793,21 @@ def restart_host(host: Host, driver, *, reboot_timeout: float) -> str:
             again_in=REBOOT_POLL,
             give_up_after=reboot_timeout,
             failure=f"{host} did not come back within {reboot_timeout:g} s of its reboot; it "
-            "stays in maintenance. Check its console, then exit maintenance when it is up.",
+            "stays in maintenance. Check its console, then reboot it again or exit "
+            "maintenance from its maintenance page.",
         )
+    if state.state != MaintenanceState.EXITING:
+        state.state = MaintenanceState.EXITING  # a failure from here on: retry goes on
+        state.save(update_fields=["state", "updated"])
+    back = "back in its clusters"
     for step in EXIT_STEPS:
         if step.key not in state.done:
-            _exit_action(step.key, host, state, driver)
+            within = verify_within() if verify_within and step.key == "verify" else None
+            message = _exit_action(step.key, host, state, driver, verify_within=within)
+            if step.key == "verify":
+                back = f"back in its clusters ({message.rstrip('.')})"
     state.delete()
-    return f"Restarted: booted at {host.boot_time:%H:%M:%S} UTC, back in its clusters."
+    return f"Restarted: booted at {host.boot_time:%H:%M:%S} UTC, {back}."
 
 
 def rolling_restart_run(task: Task) -> None:
@@ -584,12 +818,20 @@ def rolling_restart_run(task: Task) -> None:
             "the rolling restart again."
         )
 
+    cluster = Cluster.objects.get(pk=task.target_id)
     steps = [
         _restart_step(pk, host)
         for (_position, host), pk in zip(task_hosts(task), task.params["hosts"], strict=True)
     ]
-    run_steps(task, steps, pool_driver(), failure=failure)
-    cluster = Cluster.objects.get(pk=task.target_id)
+    try:
+        run_steps(task, steps, Restarting(task, cluster, pool_driver()), failure=failure)
+    except ConsoleError as exc:
+        failed = task.steps.filter(status="failed").values_list("key", flat=True).first()
+        host = next((s.subject for s in steps if s.key == failed), None)
+        if host is not None and HostMaintenance.objects.filter(host=host).exists():
+            _failed_with_way_forward(task, host, exc.message)
+            return
+        raise
     cluster_reconcile_start(cluster=cluster, reason="rolling restart finished")
     task_finish(task=task, status=TaskStatus.SUCCEEDED)
 
@@ -638,6 +880,7 @@ def host_remove_preview(host: Host, *, powered_off: bool = False) -> dict:
                 "and remove it from there, or power it off first."
             )
     clusters = host_clusters(host)
+    impact = quorum_impact(host)
     return {
         "host": host.hostname,
         "steps": [
@@ -646,7 +889,9 @@ def host_remove_preview(host: Host, *, powered_off: bool = False) -> dict:
             "Keep its node number held until every remaining member has restarted",
         ],
         "clusters": [c.name for c in clusters],
-        "quorum": quorum_impact(host),
+        "quorum": impact,
+        "impacts": impact,
+        "fence_risks": fence_risks_while_out(host),
         "needs_restart": bool(clusters),
         "refusals": refusals,
     }
@@ -695,6 +940,8 @@ def host_remove(*, host: Host, actor, confirm_name: str, powered_off: bool = Fal
         target=host,
         message=("forgotten (powered off)" if powered_off and not in_maintenance else "removed"),
     )
+    # Nothing checks a forgotten host again: its alerts (silent, I/O, crash) end here.
+    alerts_clear_about(target=host)
     host.delete()
     return {
         "host": name,

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from agent.contract import encode
+from agent.names import volume_label_problem
 from clusters.agents import agent, agent_call_many
 from clusters.choices import O2CB_MAX_NODES, SRFormat, VDIType
+from clusters.fencing.selectors import single_failures_that_fence
 from clusters.models import LUN, PBD, SR, VDI, Cluster, Host
 from clusters.monitor import (
     desired_nodes,
@@ -29,6 +32,7 @@ from core.models import Task
 from core.services.audit import audit_record
 from core.services.tasks import task_create, task_finish
 from core.steps import Step, run_steps, step_note, step_noted
+from core.validators import validate_plain_name
 
 from .drivers import pool_driver
 from .services import refuse_unless_clear
@@ -60,6 +64,21 @@ def _sr_name(scsi_id: str) -> str | None:
     return sr.name if sr else None
 
 
+def _sr_name_problem(name: str) -> str | None:
+    """Why `name` cannot name a new SR (it is also its volume's label), or None."""
+    try:
+        validate_plain_name(name)
+    except ValidationError as exc:
+        return exc.messages[0]
+    problem = volume_label_problem(name)
+    if problem:
+        return (
+            f"the SR's name is also its OCFS2 volume label: {problem}. Nothing was cut: "
+            "give it a shorter name."
+        )
+    return None
+
+
 def storage_add_preview(*, cluster: Cluster, requests: list[dict]) -> dict:
     """What adding these LUNs would do, and every reason not to; changes nothing.
 
@@ -84,6 +103,8 @@ def storage_add_preview(*, cluster: Cluster, requests: list[dict]) -> dict:
         lun = by_id.get(scsi_id)
         if not name:
             refusals.append(f"LUN {scsi_id} needs a name for its SR.")
+        elif problem := _sr_name_problem(name):
+            refusals.append(f"LUN {scsi_id}'s SR name: {problem}")
         if request.get("format", SRFormat.VHD) not in SRFormat.values:
             refusals.append(f"SR format must be vhd or raw, not {request.get('format')!r}.")
         if lun is None:
@@ -110,6 +131,7 @@ def storage_add_preview(*, cluster: Cluster, requests: list[dict]) -> dict:
         ],
         "steps": [step.name for step in _steps(requests)],
         "luns": [by_id.get(r.get("scsi_id")) for r in requests],
+        "fence_risks": single_failures_that_fence(cluster),
         "refusals": refusals,
     }
 

@@ -1,6 +1,8 @@
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 
 from clusters.models import Cluster, Host
@@ -22,17 +24,29 @@ def host_maintenance(request, pk: int):
     try:
         if state is None:
             preview = services.enter_preview(host, confirm_others=confirm)
-        elif state.state == MaintenanceState.ENTERING:
-            preview = None
+        elif state.state in (MaintenanceState.ENTERING, MaintenanceState.EXITING):
+            preview = None  # part-way: the page offers retry, reboot or roll back
         else:
             preview = services.exit_preview(host)
     except ConsoleError as exc:  # the pool master could not be asked
         messages.error(request, exc.message)
         preview = None
+    removal = None
+    if request.user.has_perm(ADMINISTER):
+        removal = services.host_remove_preview(host)
+    actions = services.recovery_actions(host)
     return render(
         request,
         "maintenance/host_maintenance.html",
-        {"host": host, "state": state, "preview": preview, "confirm_others": confirm},
+        {
+            "host": host,
+            "state": state,
+            "preview": preview,
+            "confirm_others": confirm,
+            "removal": removal,
+            "allowed": {action for action, refused in actions.items() if refused is None},
+            "running": services.running_workflow(host),
+        },
     )
 
 
@@ -43,6 +57,7 @@ _OPERATIONS = {
     "exit": lambda host, request: services.maintenance_exit(host=host, actor=request.user),
     "retry": lambda host, request: services.maintenance_retry(host=host, actor=request.user),
     "rollback": lambda host, request: services.maintenance_rollback(host=host, actor=request.user),
+    "reboot": lambda host, request: services.maintenance_reboot(host=host, actor=request.user),
 }
 
 
@@ -115,13 +130,27 @@ def host_remove(request, pk: int):
     except ConsoleError as exc:
         messages.error(request, exc.message)
         return redirect("host-maintenance", pk=pk)
-    messages.success(
-        request,
-        f"{done['host']} removed from the pool"
-        + (f" and from {', '.join(done['left_clusters'])}" if done["left_clusters"] else "")
-        + ". Its node number stays held until the remaining members restart.",
-    )
+    messages.success(request, _removal_message(done))
     return redirect("host-list")
+
+
+def _removal_message(done: dict) -> str:
+    """The host is gone from the console at once; its node leaves the other members'
+    configuration only when the reconcile runs: say so, and link that task."""
+    if not done["left_clusters"]:
+        return f"{done['host']} left the pool; it was in no cluster."
+    tasks = format_html_join(
+        ", ",
+        '<a href="{}">task {}</a>',
+        ((reverse("task-detail", args=[pk]), pk) for pk in done["reconcile_tasks"]),
+    )
+    return format_html(
+        "{} left the pool. Removing its node from {} on the other members is queued ({}); "
+        "its node number stays held until the remaining members restart.",
+        done["host"],
+        ", ".join(done["left_clusters"]),
+        tasks,
+    )
 
 
 @role_required()
@@ -137,8 +166,11 @@ def cluster_rolling_restart(request, pk: int):
             messages.error(request, exc.message)
         else:
             return redirect("task-detail", pk=task.pk)
+    try:
+        preview = services.rolling_restart_preview(cluster)
+    except ConsoleError as exc:  # the pool master could not be asked
+        messages.error(request, exc.message)
+        preview = None
     return render(
-        request,
-        "maintenance/rolling_restart.html",
-        {"cluster": cluster, "preview": services.rolling_restart_preview(cluster)},
+        request, "maintenance/rolling_restart.html", {"cluster": cluster, "preview": preview}
     )

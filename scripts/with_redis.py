@@ -5,8 +5,9 @@ command's own on a free loopback port, with a new random password: nobody else o
 machine can read or write the console's messages.
 
 If nothing answers at REDIS_URL (default redis://127.0.0.1:6379/0), start a private
-redis-server on a free loopback port for as long as the command runs. There is
-never a fake broker: without a real Redis the console does not start.
+redis-server on a free loopback port for as long as the command runs. If something does
+answer there, use it and say so: whoever else uses that database shares the queues.
+There is never a fake broker: without a real Redis the console does not start.
 """
 
 import os
@@ -70,6 +71,17 @@ def start_private_redis(password: str | None = None) -> tuple[subprocess.Popen, 
     sys.exit(f"The private redis-server on port {port} did not start.")
 
 
+def shared_notice(url: str) -> str:
+    """What running on a Redis that was already there means, without its password."""
+    where = url.rpartition("@")[2] if "@" in url else url.partition("://")[2]
+    return (
+        f"Using the Redis that already answers at {where}: anyone else using that database "
+        "shares the console's queues (another console's workers would take its tasks). "
+        "Give REDIS_URL a database of the console's own, or run with --own for a private "
+        "Redis."
+    )
+
+
 def main() -> int:
     argv = sys.argv[1:]
     own = bool(argv) and argv[0] == "--own"
@@ -84,6 +96,8 @@ def main() -> int:
     elif not answers(url):
         private, url = start_private_redis()
         print(f"No Redis answered; started a private one at {url}", file=sys.stderr)
+    else:
+        print(shared_notice(url), file=sys.stderr)
     env = dict(os.environ, REDIS_URL=url)
     child = subprocess.Popen(command, env=env)
     # Ctrl-C reaches the whole foreground group; wait for the child to finish its own stop.

@@ -116,6 +116,8 @@ def io_state(root: HostRoot) -> dict:
     state.setdefault("heartbeat", "normal")
     state.setdefault("heartbeat_since", None)
     state.setdefault("lun_down_since", {})
+    state.setdefault("negotiated", [])  # regions whose hang was told to the lowest node
+    state.setdefault("timed_out", [])  # regions whose write timeout fired (and was logged)
     return state
 
 
@@ -241,27 +243,193 @@ def render_bond(state: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _write_heartbeat_lag(root: HostRoot, state: dict, luns: list[dict]) -> None:
-    now = time.time()
+def _region_lags(root: HostRoot, state: dict, luns: list[dict], now: float) -> dict:
+    """How long each region's heartbeat writes have hung on this host, by region: `lag`
+    in ms, and `stalled` when no write lands (a stall fault, or a LUN with no path left,
+    whose writes multipath queues)."""
     by_dm = {lun["dm"]: lun["wwid"] for lun in luns}
-    # The regions and fence deadlines as the probe reads them, so both agree on when.
+    lags = {}
     for cluster in probe_heartbeat(root)["clusters"]:
         for region in cluster["regions"]:
             device = region["device"] or ""
             lun_down = state["lun_down_since"].get(by_dm.get(device, ""))
             # A written heartbeat resets the lag; it climbs until the next write.
-            lag = int(now * 1000) % REGION_TIMEOUT_MS
+            lag, stalled = int(now * 1000) % REGION_TIMEOUT_MS, True
             if lun_down is not None:
                 lag = int((now - lun_down) * 1000)
             elif state["heartbeat"] == "stall" and state["heartbeat_since"]:
                 lag = int((now - state["heartbeat_since"]) * 1000)
             elif state["heartbeat"] == "slow":
-                lag = SLOW_LAG_MS + lag
-            if lag >= cluster["dead_ms"]:
-                fence(root, cluster["name"], region["region"], device, lag)
-                return
-            elapsed = root.path(f"{DEBUGFS_O2HB}/{region['region']}/elapsed_time_in_ms")
-            write_atomic(elapsed, f"{lag}\n")
+                lag, stalled = SLOW_LAG_MS + lag, False
+            else:
+                stalled = False
+            lags[region["region"]] = {
+                "name": region["region"],
+                "cluster": cluster["name"],
+                "device": device,
+                "wwid": by_dm.get(device),
+                "lag": lag,
+                "stalled": stalled,
+                "dead_ms": cluster["dead_ms"],
+            }
+    return lags
+
+
+def _cluster_peers(root: HostRoot, cluster: str) -> list[HostRoot]:
+    """The other hosts of the pool that run `cluster` now (registered, powered on)."""
+    return [
+        peer
+        for peer in root.kernel.peers()
+        if peer.path(f"{CONFIGFS}/{cluster}").is_dir() and not peer.kernel.powered_off()
+    ]
+
+
+def _stalled_on(peer: HostRoot, region: str, wwid: str | None) -> bool:
+    state = io_state(peer)
+    return state["heartbeat"] == "stall" or (wwid is not None and wwid in state["lun_down_since"])
+
+
+def _lowest_live(root: HostRoot, cluster: str, peers: list[HostRoot]) -> tuple[int, HostRoot]:
+    """The lowest numbered live node: o2hb_nego_timeout's master, who decides."""
+    numbered = []
+    for host in (root, *peers):
+        me = next((n for n in host.kernel.live_nodes(cluster) if n["local"]), None)
+        if me is not None and me["number"] is not None:
+            numbered.append((me["number"], host))
+    return min(numbered, key=lambda item: item[0], default=(None, root))
+
+
+# Long: one pass of o2hb's two timers (negotiation, write timeout) over a host's regions.
+def _write_heartbeat_lag(root: HostRoot, state: dict, luns: list[dict]) -> None:
+    """The o2hb timers as heartbeat.c runs them, per region (the kernel's own debugfs lag).
+
+    - At half the dead time (o2hb_nego_timeout) a node whose writes hang tells the lowest
+      live node. When every live node's writes to the region hang (the whole array
+      paused), that node approves and the timers of all restart: nobody fences. An I/O
+      error would not be negotiated; the sandbox's faults are all stalls.
+    - At the dead time (o2hb_write_timeout) the region is failed, and the node fences only
+      when the failed quorum regions are at least half of the quorum regions (a region
+      every live node heartbeats on). One of three regions hanging fences nobody.
+    """
+    now = time.time()
+    lags = _region_lags(root, state, luns, now)
+    changed = False
+    for name, region in lags.items():
+        cluster, lag, dead = region["cluster"], region["lag"], region["dead_ms"]
+        if not region["stalled"] or lag < dead // 2:
+            continue
+        peers = _cluster_peers(root, cluster)
+        if name not in state["negotiated"]:
+            state["negotiated"].append(name)
+            changed = True
+            _log_negotiation(root, cluster, name, region["device"], peers, now, dead)
+        holders = [p for p in peers if p.path(f"{CONFIGFS}/{cluster}/heartbeat/{name}").is_dir()]
+        # Alone, or with every other holder hung too, the lowest node approves its own wait.
+        if all(_stalled_on(p, name, region["wwid"]) for p in holders):
+            _restart_timers(root, state, region, now)
+            _, master = _lowest_live(root, cluster, peers)
+            _log(
+                master,
+                now,
+                f"o2hb: all nodes hb write hung, maybe region {name} ({region['device']}) is down.",
+            )
+            region["lag"] = 0
+            changed = True
+    for cluster in {region["cluster"] for region in lags.values()}:
+        regions = {name: r for name, r in lags.items() if r["cluster"] == cluster}
+        failed = [name for name, r in regions.items() if r["lag"] >= r["dead_ms"]]
+        for name in failed:
+            if name not in state["timed_out"]:
+                state["timed_out"].append(name)
+                changed = True
+                _log(root, now, _write_timeout_line(root, cluster, name, regions[name]))
+        quorum = _quorum_regions(root, cluster, list(regions))
+        if failed and 2 * len([n for n in failed if n in quorum]) >= len(quorum):
+            name = failed[0]
+            fence(root, cluster, name, regions[name]["device"], regions[name]["lag"])
+            return
+    for name, region in lags.items():
+        elapsed = root.path(f"{DEBUGFS_O2HB}/{name}/elapsed_time_in_ms")
+        write_atomic(elapsed, f"{region['lag']}\n")
+    # A region whose writes land again is armed afresh: negotiated and timed out no more.
+    healthy = {name for name, region in lags.items() if not region["stalled"]}
+    for key in ("negotiated", "timed_out"):
+        if healthy & set(state[key]):
+            state[key] = [name for name in state[key] if name not in healthy]
+            changed = True
+    if changed:
+        write_json(root.path(STATE_FILE), state)
+
+
+def _quorum_regions(root: HostRoot, cluster: str, regions: list[str]) -> list[str]:
+    """Regions every live node of the cluster heartbeats on ("is now a quorum device")."""
+    peers = _cluster_peers(root, cluster)
+    return [
+        name
+        for name in regions
+        if all(p.path(f"{CONFIGFS}/{cluster}/heartbeat/{name}").is_dir() for p in peers)
+    ]
+
+
+def _restart_timers(root: HostRoot, state: dict, region: dict, now: float) -> None:
+    if region["wwid"] in state["lun_down_since"]:
+        state["lun_down_since"][region["wwid"]] = now
+    if state["heartbeat"] == "stall":
+        state["heartbeat_since"] = now
+    state["negotiated"] = [n for n in state["negotiated"] if n != region["name"]]
+
+
+def _me(root: HostRoot, cluster: str) -> dict | None:
+    return next((n for n in root.kernel.live_nodes(cluster) if n["local"]), None)
+
+
+def _log_negotiation(root, cluster, region, device, peers, now, dead) -> None:
+    me = _me(root, cluster)
+    if me is None:
+        return
+    master_number, master = _lowest_live(root, cluster, peers)
+    seconds = dead // 2 // 1000
+    if master is root:
+        _log(
+            root,
+            now,
+            f"o2hb: node {me['number']} hb write hung for {seconds}s on region "
+            f"{region} ({device}).",
+        )
+        return
+    _log(
+        root,
+        now,
+        f"o2hb: node {me['number']} hb write hung for {seconds}s on region {region} "
+        f"({device}), negotiate timeout with node {master_number}.",
+    )
+    _log(
+        master,
+        now,
+        f"o2hb: receive negotiate timeout message from node {me['number']} on "
+        f"region {region} ({device}).",
+    )
+
+
+def _write_timeout_line(root: HostRoot, cluster: str, region: str, lag: dict) -> str:
+    me = _me(root, cluster) or {"number": 0}
+    return (
+        f"({_o2hb_comm(region, me)}):o2hb_write_timeout:295 ERROR: Heartbeat write timeout to "
+        f"device {lag['device']} after {lag['lag']} milliseconds"
+    )
+
+
+def _o2hb_comm(region: str, me: dict) -> str:
+    return f"o2hb-{region[:10]},{2000 + me['number']},1"
+
+
+def _log(host: HostRoot, at: float, text: str) -> None:
+    """One kernel message in the host's kern.log, as rsyslog writes it."""
+    clock = time.strftime("%b %e %H:%M:%S", time.gmtime(at))
+    log = host.path("var/log/kern.log")
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "a") as handle:
+        handle.write(f"{clock} {host.hostname} kernel: {_kernel_stamp(host, at)} {text}\n")
 
 
 def _kernel_stamp(root: HostRoot, at: float) -> str:
@@ -277,15 +445,14 @@ def fence(root: HostRoot, cluster: str, region: str, device: str, lag_ms: int) -
     and it boots again.
     """
     kernel = root.kernel
-    nodes = kernel.live_nodes(cluster)
-    me = next((n for n in nodes if n["local"]), None)
+    me = _me(root, cluster)
     if me is None:
         return
     method_file = root.path(f"{CONFIGFS}/{cluster}/fence_method")
     method = method_file.read_text().strip() if method_file.exists() else "reset"
     now = time.time()
     stamp = _kernel_stamp(root, now)
-    comm = f"(o2hb-{region[:10]},{2000 + me['number']},1)"
+    comm = f"({_o2hb_comm(region, me)})"
     kernel_lines = [
         f"{stamp} o2hb: Region {region} ({device}) is now a quorum device",
         f"{stamp} {comm}:o2hb_write_timeout:295 ERROR: Heartbeat write timeout to device "
@@ -299,9 +466,11 @@ def fence(root: HostRoot, cluster: str, region: str, device: str, lag_ms: int) -
             "system by panicing ***"
         )
         _write_dump(root, now, kernel_lines)
-    _tell_peers(root, cluster, region, me, now)
+    _tell_peers(root, cluster, me, now)
     state = io_state(root)
-    state.update(heartbeat="normal", heartbeat_since=None, lun_down_since={})
+    state.update(
+        heartbeat="normal", heartbeat_since=None, lun_down_since={}, negotiated=[], timed_out=[]
+    )
     write_json(root.path(STATE_FILE), state)
     kernel.reboot()
 
@@ -334,37 +503,50 @@ def _write_dump(root: HostRoot, now: float, kernel_lines: list[str]) -> None:
     (directory / "xen-memory-dump").write_bytes(b"\x7fELF\x02\x01\x01" + bytes(4089))
 
 
-def _tell_peers(root: HostRoot, cluster: str, region: str, dead: dict, now: float) -> None:
-    """The survivors' kernel logs of a peer's death, as O2CB, the DLM and OCFS2 word them."""
+def _tell_peers(root: HostRoot, cluster: str, dead: dict, now: float) -> None:
+    """The survivors' kernel logs of a peer's death, as O2CB, the DLM and OCFS2 word them.
+
+    Each survivor's heartbeat sees the node die (o2net disconnects it on that event, so no
+    idle timeout is logged), evicts it from every lock domain and takes part in the
+    recovery; the recovery master, one node, replays the dead node's journal.
+    """
     address = f"{dead['ip_address']}:{dead['ip_port']}"
-    for peer in root.kernel.peers():
-        local = next((n for n in peer.kernel.live_nodes(cluster) if n["local"]), None)
-        if local is None:
-            continue
-        number, name = dead["number"], dead["name"]
-        lines = []
-        for offset, text in (
-            (
-                -2,
-                f"o2net: Connection to node {name} (num {number}) at {address} has been idle "
-                "for 30.0 secs.",
-            ),
-            (-2, f"o2net: No longer connected to node {name} (num {number}) at {address}"),
-            (0, f"o2cb: o2dlm has evicted node {number} from domain {region}"),
-            (1, f"o2dlm: Begin recovery on domain {region} for node {number}"),
-            (
-                1,
-                f"o2dlm: Node {local['number']} (me) is the Recovery Master for the dead node "
-                f"{number} in domain {region}",
-            ),
-            (2, f"o2dlm: End recovery on domain {region}"),
-            (3, f"ocfs2: Begin replay journal (node {number}, slot {number}) on device (253,0)"),
-            (4, f"ocfs2: End replay journal (node {number}, slot {number}) on device (253,0)"),
-        ):
-            at = now + offset
-            clock = time.strftime("%b %e %H:%M:%S", time.gmtime(at))
-            lines.append(f"{clock} {peer.hostname} kernel: {_kernel_stamp(peer, at)} {text}")
-        log = peer.path("var/log/kern.log")
-        log.parent.mkdir(parents=True, exist_ok=True)
-        with open(log, "a") as handle:
-            handle.write("\n".join(lines) + "\n")
+    number, name = dead["number"], dead["name"]
+    survivors = [
+        (local["number"], peer)
+        for peer in _cluster_peers(root, cluster)
+        if (local := _me(peer, cluster)) is not None
+    ]
+    if not survivors:
+        return
+    master = min(number for number, _peer in survivors)
+    domains = [p.name for p in root.path(f"{CONFIGFS}/{cluster}/heartbeat").glob("*") if p.is_dir()]
+    for own, peer in survivors:
+        lines = [(0, f"o2net: No longer connected to node {name} (num {number}) at {address}")]
+        for domain in domains:
+            who = "me" if own == master else "he"
+            lines += [
+                (0, f"o2cb: o2dlm has evicted node {number} from domain {domain}"),
+                (1, f"o2dlm: Begin recovery on domain {domain} for node {number}"),
+                (
+                    1,
+                    f"o2dlm: Node {master} ({who}) is the Recovery Master for the dead node "
+                    f"{number} in domain {domain}",
+                ),
+                (2, f"o2dlm: End recovery on domain {domain}"),
+            ]
+            if own == master:
+                lines += [
+                    (
+                        3,
+                        f"ocfs2: Begin replay journal (node {number}, slot {number}) on device "
+                        "(253,0)",
+                    ),
+                    (
+                        4,
+                        f"ocfs2: End replay journal (node {number}, slot {number}) on device "
+                        "(253,0)",
+                    ),
+                ]
+        for offset, text in lines:
+            _log(peer, now + offset, text)

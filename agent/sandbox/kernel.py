@@ -98,8 +98,35 @@ class SandboxKernel(Kernel):
         )
 
     def connected_nodes(self, cluster: str) -> list[int] | None:
-        local = [n["number"] for n in self.live_nodes(cluster) if n["local"]]
-        return sorted(self.heartbeat_live_numbers(cluster) - set(local))
+        """The heartbeating peers o2net is connected to. As the kernel's handshake
+        (o2net_check_handshake), a peer whose network idle timeout, keepalive delay or
+        reconnect delay differ from ours is disconnected: "O2CB refuses to connect"."""
+        local = {n["number"] for n in self.live_nodes(cluster) if n["local"]}
+        mine = self._net_settings(self.root, cluster)
+        peers = {peer.hostname: peer for peer in self.peers()}
+        connected = []
+        for number, hostname in self._heartbeat_markers(cluster):
+            if number in local:
+                continue
+            peer = peers.get(hostname)
+            if peer is not None and self._net_settings(peer, cluster) != mine:
+                continue
+            connected.append(number)
+        return sorted(set(connected))
+
+    @staticmethod
+    def _net_settings(root: HostRoot, cluster: str) -> tuple[str | None, ...]:
+        base = root.path(f"{CONFIGFS}/{cluster}")
+
+        def value(name: str) -> str | None:
+            try:
+                return (base / name).read_text().strip()
+            except (FileNotFoundError, NotADirectoryError):
+                return None
+
+        return tuple(
+            value(name) for name in ("idle_timeout_ms", "keepalive_delay_ms", "reconnect_delay_ms")
+        )
 
     def san_luns(self) -> list[dict]:
         failed = set(io.io_state(self.root)["failed_paths"])
@@ -225,11 +252,19 @@ class SandboxKernel(Kernel):
         if number is not None:
             (region / f"{number}.{self.root.hostname}").touch()
 
-    def heartbeat_live_numbers(self, name: str) -> set[int]:
+    def _heartbeat_markers(self, name: str) -> list[tuple[int, str]]:
+        """(node number, hostname) of each node heartbeating in the shared region."""
         region = self._heartbeat_region(name)
         if not region.is_dir():
-            return set()
-        return {int(marker.name.split(".", 1)[0]) for marker in region.iterdir()}
+            return []
+        markers = []
+        for marker in region.iterdir():
+            number, hostname = marker.name.split(".", 1)
+            markers.append((int(number), hostname))
+        return markers
+
+    def heartbeat_live_numbers(self, name: str) -> set[int]:
+        return {number for number, _hostname in self._heartbeat_markers(name)}
 
     def service_state(self) -> dict:
         return read_json(self.root.path(self.SERVICES), {}).get(

@@ -2,6 +2,7 @@ from rest_framework import serializers
 
 from clusters.choices import IOHealthState
 from clusters.models import (
+    CLUSTER_NAME_LENGTH_WHY,
     LUN,
     PBD,
     SR,
@@ -104,6 +105,7 @@ class ClusterSerializer(PlainTextModelSerializer):
             "host_statuses",
         ]
         read_only_fields = ["plugin", "heartbeat_mode", "created"]
+        extra_kwargs = {"cluster_name": {"length_why": CLUSTER_NAME_LENGTH_WHY}}
 
     def get_needs_restart(self, cluster) -> bool:
         return any(status.needs_restart for status in cluster.host_statuses.all())
@@ -198,3 +200,64 @@ class SRIOHealthSerializer(serializers.Serializer):
     sr = serializers.IntegerField(source="sr.pk")
     state = serializers.ChoiceField(choices=IOHealthState.choices)
     hosts = SRHostIOSerializer(many=True, source="rows")
+
+
+class WhatIfSerializer(serializers.Serializer):
+    """A failure to judge: what breaks, and whose part (a path set, NIC or bond)."""
+
+    kind = serializers.ChoiceField(
+        choices=["host", "lun", "path_set", "segment", "nic", "bond", "array_pause", "array_error"],
+        help_text="host, lun, path_set, segment (a switch or link), nic, bond, array_pause "
+        "(every write hangs for `seconds`), array_error (every I/O fails)",
+    )
+    target = serializers.CharField(
+        max_length=253,
+        help_text="The host name, LUN WWID, path set, segment, NIC, bond or array",
+    )
+    host = serializers.CharField(
+        max_length=253,
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Whose path set, NIC or bond (a path set without a host: on every host)",
+    )
+    seconds = serializers.FloatField(
+        required=False,
+        allow_null=True,
+        default=None,
+        min_value=0,
+        max_value=86400,
+        help_text="How long an array pause lasts",
+    )
+
+
+class FenceEventSerializer(serializers.Serializer):
+    at_s = serializers.FloatField(help_text="Seconds after the failure")
+    what = serializers.CharField()
+    rule = serializers.CharField(help_text="The kernel function whose rule applies")
+
+
+class HostFateSerializer(serializers.Serializer):
+    host = serializers.CharField()
+    number = serializers.IntegerField(help_text="O2CB node number")
+    fate = serializers.ChoiceField(choices=["failed", "fenced", "survives", "idle"])
+    at_s = serializers.FloatField(allow_null=True, help_text="When it fences (or fails)")
+    rule = serializers.CharField(help_text="What decided its fate")
+    why = serializers.CharField()
+    events = FenceEventSerializer(many=True)
+    srs = serializers.ListField(child=serializers.CharField(), help_text="SRs it keeps")
+
+
+class WhatIfOutcomeSerializer(serializers.Serializer):
+    description = serializers.CharField()
+    dead_s = serializers.FloatField(help_text="(O2CB_HEARTBEAT_THRESHOLD - 1) x 2 s")
+    negotiation_s = serializers.FloatField(help_text="Half the dead time: the first warning")
+    network_decision_s = serializers.FloatField(
+        help_text="Idle timeout plus the quorum delay: when a network split is decided"
+    )
+    fenced = serializers.ListField(child=serializers.CharField())
+    survivors = serializers.ListField(child=serializers.CharField())
+    sr_holders = serializers.ListField(
+        child=serializers.CharField(), help_text="Survivors with SRs plugged"
+    )
+    hosts = HostFateSerializer(many=True)

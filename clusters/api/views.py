@@ -5,6 +5,8 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from clusters.fencing.model import Failure, FailureKind, LayoutError
+from clusters.fencing.selectors import what_if
 from clusters.filtersets import (
     ClusterFilterSet,
     HostFilterSet,
@@ -37,6 +39,8 @@ from clusters.services.memberships import (
 )
 from core.api.serializers import TaskAcceptedSerializer
 from core.api.views import task_accepted
+from core.errors import ConsoleError
+from core.permissions import VIEW
 
 from .serializers import (
     ClusterSerializer,
@@ -51,6 +55,8 @@ from .serializers import (
     SRSerializer,
     VDISerializer,
     VMSerializer,
+    WhatIfOutcomeSerializer,
+    WhatIfSerializer,
 )
 
 
@@ -90,6 +96,7 @@ class ClusterViewSet(
     )
     serializer_class = ClusterSerializer
     filterset_class = ClusterFilterSet
+    action_permissions = {"what_if": VIEW}  # a question, which changes nothing
 
     def create(self, request, *args, **kwargs):
         serializer = self.get_serializer(data=request.data)
@@ -108,6 +115,30 @@ class ClusterViewSet(
     def reconcile(self, request, pk=None):
         task = cluster_check_now(cluster=self.get_object(), actor=request.user)
         return task_accepted(request, task)
+
+    @extend_schema(request=WhatIfSerializer, responses=WhatIfOutcomeSerializer)
+    @action(detail=True, methods=["post"], url_path="what-if")
+    def what_if(self, request, pk=None):
+        """Which hosts O2CB would fence if this failed now, when, and by which rule."""
+        cluster = self.get_object()
+        asked = WhatIfSerializer(data=request.data)
+        asked.is_valid(raise_exception=True)
+        failure = Failure(
+            **{**asked.validated_data, "kind": FailureKind(asked.validated_data["kind"])}
+        )
+        try:
+            outcome = what_if(cluster, failure)
+        except LayoutError as exc:
+            raise ConsoleError(str(exc), status_code=400) from None
+        data = {
+            **{k: getattr(outcome, k) for k in ("description", "dead_s", "negotiation_s")},
+            "network_decision_s": outcome.network_decision_s,
+            "fenced": outcome.fenced,
+            "survivors": outcome.survivors,
+            "sr_holders": outcome.sr_holders,
+            "hosts": outcome.hosts,
+        }
+        return Response(WhatIfOutcomeSerializer(data).data)
 
 
 class MembershipViewSet(

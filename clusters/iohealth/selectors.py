@@ -10,9 +10,12 @@ from django.db.models import (
     Count,
     F,
     Func,
+    IntegerField,
     JSONField,
+    Max,
     Min,
     Q,
+    Sum,
     Value,
     When,
 )
@@ -39,6 +42,13 @@ class SeriesPoint:
     mean: float
 
 
+@dataclass(frozen=True)
+class Window:
+    since: datetime
+    until: datetime
+    points: int
+
+
 def health_series(
     *, host_id: int, metric: str, subject: str, since: datetime, until: datetime, points: int = 120
 ) -> list[SeriesPoint]:
@@ -46,33 +56,107 @@ def health_series(
 
     Full-resolution samples where they are kept, hourly rollups for older times.
     """
-    width = (until - since) / points
-    buckets: dict[int, list[float]] = {}
+    windows = [Window(since, until, points)]
+    return health_series_many(host_id=host_id, metric=metric, subjects=[subject], windows=windows)[
+        subject
+    ][0]
 
-    def add(time: datetime, low: float, high: float, mean: float, count: int) -> None:
-        index = min(int((time - since) / width), points - 1)
-        bucket = buckets.setdefault(index, [low, high, 0.0, 0])
+
+class _Buckets:
+    """One series folded into one window's buckets as its samples and rollups arrive."""
+
+    def __init__(self, window: Window):
+        self.window = window
+        self.width = (window.until - window.since) / window.points
+        self.buckets: dict[int, list[float]] = {}
+        self.first_sample: datetime | None = None
+
+    def add(self, index: int, low: float, high: float, total: float, count: int) -> None:
+        index = max(0, min(index, self.window.points - 1))
+        bucket = self.buckets.setdefault(index, [low, high, 0.0, 0])
         bucket[0], bucket[1] = min(bucket[0], low), max(bucket[1], high)
-        bucket[2] += mean * count
+        bucket[2] += total
         bucket[3] += count
 
-    series = {"host_id": host_id, "metric": metric, "subject": subject}
-    samples = HealthSample.objects.filter(**series, time__gte=since, time__lt=until)
-    first_sample = None
-    for time, value in samples.order_by("time").values_list("time", "value").iterator(2000):
-        first_sample = first_sample or time
-        add(time, value, value, value, 1)
+    def index(self, time: datetime) -> int:
+        return int((time - self.window.since) / self.width)
+
+    def points(self) -> list[SeriesPoint]:
+        return [
+            SeriesPoint(self.window.since + self.width * index, low, high, total / count)
+            for index, (low, high, total, count) in sorted(self.buckets.items())
+        ]
+
+
+class BucketIndex(Func):
+    """Which of a window's equal buckets a time column falls in: floor((time - since) /
+    width), computed by the database so a day of samples arrives as one row per bucket."""
+
+    output_field = IntegerField()
+
+    def __init__(self, column: str, since: datetime, width: timedelta):
+        super().__init__(F(column))
+        self.since, self.seconds = since, width.total_seconds()
+
+    def as_postgresql(self, compiler, connection, **extra):
+        sql, params = compiler.compile(self.get_source_expressions()[0])
+        return f"FLOOR(EXTRACT(EPOCH FROM ({sql} - %s)) / %s)", [*params, self.since, self.seconds]
+
+    def as_sqlite(self, compiler, connection, **extra):
+        # The column holds 'YYYY-MM-DD HH:MM:SS[.ffffff]' in UTC: whole seconds and the
+        # fraction apart, so a time on a bucket's edge lands in it (julianday's days in a
+        # double are some tens of microseconds off).
+        sql, params = compiler.compile(self.get_source_expressions()[0])
+        seconds = f"(CAST(strftime('%%s', {sql}) AS INTEGER) - %s)"
+        fraction = f"(CAST('0' || substr({sql}, 20, 7) AS REAL) - %s)"
+        whole = int(self.since.timestamp())
+        return (
+            f"CAST(({seconds} + {fraction}) / %s AS INTEGER)",  # never negative: time >= since
+            [*params, whole, *params, self.since.microsecond / 1e6, self.seconds],
+        )
+
+
+def health_series_many(
+    *, host_id: int, metric: str, subjects: list[str], windows: list[Window]
+) -> dict[str, list[list[SeriesPoint]]]:
+    """Several series of one host, each over several windows: subject -> one list of points
+    per window. One query per window, whatever the number of subjects (the database folds
+    the samples into the window's buckets), and one for the rollups of all of them.
+
+    In each window, full-resolution samples where they are kept, hourly rollups for the
+    hours before its first sample.
+    """
+    folds = {subject: [_Buckets(window) for window in windows] for subject in subjects}
+    if not subjects or not windows:
+        return {subject: [[] for _ in windows] for subject in subjects}
+    series = {"host_id": host_id, "metric": metric, "subject__in": list(subjects)}
+    for position, window in enumerate(windows):
+        width = (window.until - window.since) / window.points
+        buckets = (
+            HealthSample.objects.filter(**series, time__gte=window.since, time__lt=window.until)
+            .annotate(bucket=BucketIndex("time", window.since, width))
+            .values_list("subject", "bucket")
+            .annotate(Min("value"), Max("value"), Sum("value"), Count("pk"), Min("time"))
+            .order_by()
+        )
+        for subject, index, low, high, total, count, first in buckets:
+            fold = folds[subject][position]
+            fold.add(int(index), low, high, total, count)
+            fold.first_sample = (
+                first if fold.first_sample is None else min(fold.first_sample, first)
+            )
+    since = min(window.since for window in windows)
+    until = max(window.until for window in windows)
     rollups = HealthRollup.objects.filter(**series, hour__gte=since, hour__lt=until)
-    if first_sample is not None:
-        rollups = rollups.filter(hour__lt=first_sample)
-    for hour, low, high, mean, count in rollups.values_list(
-        "hour", "minimum", "maximum", "mean", "count"
+    for subject, hour, low, high, mean, count in rollups.values_list(
+        "subject", "hour", "minimum", "maximum", "mean", "count"
     ):
-        add(hour, low, high, mean, count)
-    return [
-        SeriesPoint(since + width * index, low, high, total / count)
-        for index, (low, high, total, count) in sorted(buckets.items())
-    ]
+        for fold in folds[subject]:
+            if fold.window.since <= hour < fold.window.until and (
+                fold.first_sample is None or hour < fold.first_sample
+            ):
+                fold.add(fold.index(hour), low, high, mean * count, count)
+    return {subject: [fold.points() for fold in folded] for subject, folded in folds.items()}
 
 
 CHART_WINDOWS = (("last hour", timedelta(hours=1), 120), ("last day", timedelta(days=1), 144))
@@ -94,46 +178,45 @@ def _probe_maps(probe: dict) -> list[dict]:
     return maps
 
 
-def region_lag_chart(
-    *, host_id: int, region: str, dead_ms: int, since: datetime, until: datetime, points: int
-):
-    """A heartbeat region's lag between two times, drawn against its fence deadline."""
-    series = health_series(
-        host_id=host_id,
-        metric="heartbeat_lag_ms",
-        subject=region,
-        since=since,
-        until=until,
-        points=points,
-    )
-    return lag_chart(series, since=since, until=until, dead_ms=dead_ms)
-
-
 def host_io_overview(host: Host, *, charts: bool = True) -> dict:
-    """Everything the host's I/O-path page shows, from its last probe and its samples."""
+    """Everything the host's I/O-path page shows, from its last probe and its samples.
+
+    The charts of every heartbeat region come from one query of samples and one of
+    rollups, however many regions the host runs (a host with an SR per LUN runs dozens).
+    """
     now = timezone.now()
     health = HostIOHealth.objects.filter(host=host).first()
     probe = health.probe if health else {}
+    clusters = probe.get("heartbeat", {}).get("clusters", [])
+    found = [(cluster, region) for cluster in clusters for region in cluster.get("regions", [])]
+    windows = [Window(now - span, now, points) for _label, span, points in CHART_WINDOWS]
+    series = health_series_many(
+        host_id=host.pk,
+        metric="heartbeat_lag_ms",
+        subjects=[region["region"] for _cluster, region in found] if charts else [],
+        windows=windows,
+    )
     regions = []
-    for cluster in probe.get("heartbeat", {}).get("clusters", []):
-        for region in cluster.get("regions", []):
-            drawn = []
-            for label, window, points in CHART_WINDOWS if charts else ():
-                chart = region_lag_chart(
-                    host_id=host.pk,
-                    region=region["region"],
-                    dead_ms=cluster["dead_ms"],
-                    since=now - window,
-                    until=now,
-                    points=points,
+    for cluster, region in found:
+        drawn = (
+            [
+                (
+                    label,
+                    lag_chart(points, since=window.since, until=now, dead_ms=cluster["dead_ms"]),
                 )
-                drawn.append((label, chart))
-            regions.append({**region, "cluster": cluster, "charts": drawn})
+                for (label, _span, _points), window, points in zip(
+                    CHART_WINDOWS, windows, series[region["region"]], strict=True
+                )
+            ]
+            if charts
+            else []
+        )
+        regions.append({**region, "cluster": cluster, "charts": drawn})
     return {
         "health": health,
         "maps": _probe_maps(probe),
         "bonds": probe.get("bonds", []),
-        "clusters": probe.get("heartbeat", {}).get("clusters", []),
+        "clusters": clusters,
         "regions": regions,
         "ha": probe.get("ha"),
         "multipath_available": probe.get("multipath", {}).get("available"),
@@ -270,6 +353,8 @@ def io_summary() -> dict:
     return {
         "state": rules.worst(state for state, n in counts.items() if n),
         "counts": counts,
+        # The states some host is in, with their counts, for a sentence without gaps.
+        "tally": [(n, state) for state, n in counts.items() if n],
         "at_risk": list(at_risk[:AT_RISK_SHOWN]),
         "at_risk_more": max(0, at_risk_count - AT_RISK_SHOWN),
         "time_to_fence": HostIOHealth.objects.aggregate(t=Min("time_to_fence"))["t"],

@@ -117,16 +117,23 @@ def _alert_priority(kind: str, severity: str) -> int:
     return 3
 
 
-def io_health_record(*, host: Host, probe: dict | None, error: str | None = None) -> HostIOHealth:
-    """Store one collection round of a host: samples, the verdict, and its alerts.
+def io_health_record(
+    *, host: Host, probe: dict | None, error: str | None = None
+) -> HostIOHealth | None:
+    """Store one collection round of a host: samples, the verdict, and its alerts (None:
+    the host was forgotten meanwhile, nothing is stored).
 
     `probe` is the agent's answer; None with `error` means the agent did not answer.
     """
     now = timezone.now()
     verdict = rules.unreachable(error or "no answer") if probe is None else rules.evaluate(probe)
-    if probe is not None:
-        samples_record(host=host, time=now, values=rules.samples(probe))
     with transaction.atomic():
+        # The host's row lock holds off its removal until this round's record is written;
+        # a host forgotten while it was being probed has nothing to record.
+        if not Host.objects.select_for_update().filter(pk=host.pk).exists():
+            return None
+        if probe is not None:
+            samples_record(host=host, time=now, values=rules.samples(probe))
         health = HostIOHealth.objects.select_for_update().filter(host=host).first()
         if health is None:
             health = HostIOHealth(host=host, since=now)
@@ -176,5 +183,6 @@ def io_health_collect(*, timeout: float) -> dict[Host, str]:
         else:
             # Stored and judged as the JSON the agent sent (the rules read its parts).
             health = io_health_record(host=host, probe=encode(answer))
-        states[host] = health.state
+        if health is not None:
+            states[host] = health.state
     return states

@@ -167,3 +167,60 @@ def member_activity(membership: Membership) -> MemberActivity | None:
         running_seen=status.queried if status else None,
         plugged=plugged,
     )
+
+
+def quorum_impact(host: Host, *, when: str = "") -> list[dict]:
+    """For each of the host's clusters, what taking it out of service does to quorum and
+    liveness: how many nodes keep heartbeating once it leaves, and which members are not
+    heartbeating now (as the monitor last saw them). One impact per cluster, each with
+    its `sentence`; `when` opens the sentence ("While node-2 restarts").
+
+    Every preview that takes a host out of service shows these (maintenance, removal,
+    the rolling restart), through the template clusters/_impacts.html."""
+    impact = []
+    for cluster in Cluster.objects.filter(memberships__host=host, memberships__left__isnull=True):
+        statuses = {
+            s.host_id: s
+            for s in ClusterHostStatus.objects.filter(cluster=cluster).select_related("host")
+        }
+        members = cluster_members(cluster)
+        running = {pk for pk, s in statuses.items() if s.reachable and s.running}
+        after = len(running - {host.pk})
+        not_live = [
+            f"{member} ({_not_heartbeating(statuses.get(member.pk))})"
+            for member in members
+            if member.pk != host.pk and member.pk not in running
+        ]
+        sentence = (
+            (f"{when}, " if when else "")
+            + f"{cluster}: {after} of {len(members)} nodes keep heartbeating"
+            + (f"; not heartbeating now: {', '.join(not_live)}" if not_live else "")
+            + (
+                ". A clean departure needs no cluster restart."
+                if after
+                else ". None would be left to keep the cluster and its storage running."
+            )
+        )
+        impact.append(
+            {
+                "kind": "quorum",
+                "host": host.hostname,
+                "cluster": cluster.name,
+                "cluster_id": cluster.pk,
+                "members": len(members),
+                "heartbeating_now": len(running),
+                "heartbeating_after": after,
+                "not_heartbeating": not_live,
+                "has_storage": cluster.srs.exists(),
+                "sentence": sentence[:1].upper() + sentence[1:],
+            }
+        )
+    return impact
+
+
+def _not_heartbeating(status: ClusterHostStatus | None) -> str:
+    if status is None:
+        return "not checked yet"
+    if not status.reachable:
+        return "no answer"
+    return "cluster stopped"

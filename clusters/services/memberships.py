@@ -16,7 +16,7 @@ from clusters.selectors.hosts import (
 from core.choices import AuditOutcome, TaskStatus
 from core.errors import ConsoleError
 from core.models import Task
-from core.services.audit import audit_record
+from core.services.audit import audit_record, user_or_none
 from core.services.tasks import (
     task_create,
 )
@@ -58,14 +58,25 @@ def cluster_create(
 
 
 def _lowest_free_number(cluster: Cluster) -> int:
-    held = set(Membership.objects.filter(cluster=cluster).values_list("number", flat=True))
+    held = dict(Membership.objects.filter(cluster=cluster).values_list("number", "left"))
     for number in range(O2CB_MAX_NODES):
         if number not in held:
             return number
+    departed = sum(1 for left in held.values() if left is not None)
+    detail = {"cluster": cluster.pk, "limit": O2CB_MAX_NODES, "held_by_departed": departed}
+    if not departed:
+        raise ConsoleError(
+            f"{cluster} has {O2CB_MAX_NODES} members, as many as O2CB allows in one cluster "
+            f"(O2NM_MAX_NODES, node numbers 0 to {O2CB_MAX_NODES - 1}): no host can join it. "
+            "Put this host in another cluster, or remove a member first.",
+            detail=detail,
+        )
     raise ConsoleError(
-        f"All {O2CB_MAX_NODES} O2CB node numbers of {cluster} are held, some by hosts that "
-        "left. Restart the cluster (rolling restart) so their numbers can be freed.",
-        detail={"cluster": cluster.pk},
+        f"All {O2CB_MAX_NODES} O2CB node numbers of {cluster} (O2CB's limit, O2NM_MAX_NODES) "
+        f"are held, {departed} of them by hosts that left, whose numbers stay held until every "
+        "member has restarted since. Restart the cluster (rolling restart) so their numbers "
+        "can be freed.",
+        detail=detail,
     )
 
 
@@ -152,12 +163,23 @@ def membership_destroy(*, membership: Membership, actor) -> tuple[Membership, Ta
         return membership, cluster_reconcile_start(cluster=membership.cluster, actor=actor)
 
 
+# The reason of the monitor's own runs (clusters.reconcile_all): such a run that changes
+# nothing is folded into one row of the task list (core.services.tasks.task_fold_quiet).
+PERIODIC_REASON = "periodic check"
+
+
 def cluster_reconcile_start(*, cluster: Cluster, actor=None, reason: str = "") -> Task:
-    """Queue a monitor run for `cluster`; a run still waiting to start is reused."""
+    """Queue a monitor run for `cluster`; a run still waiting to start is reused (one
+    someone asked for is theirs from then on, never folded away as a periodic one)."""
     waiting = Task.objects.filter(
         kind="clusters.reconcile", target_id=str(cluster.pk), status=TaskStatus.PENDING
     ).first()
     if waiting is not None:
+        if reason != PERIODIC_REASON and waiting.params.get("reason") == PERIODIC_REASON:
+            waiting.params = {**waiting.params, "reason": reason}
+            Task.objects.filter(pk=waiting.pk, status=TaskStatus.PENDING).update(
+                params=waiting.params, user=user_or_none(actor)
+            )
         return waiting
     return task_create(
         name=f"Bring {cluster} up to date on every host",

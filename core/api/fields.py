@@ -1,18 +1,28 @@
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
-from core.validators import validate_plain_name
+from core.validators import too_long, validate_plain_name
 
 
 class PlainTextField(serializers.CharField):
-    """Text an admin types, refused while being read if it holds control characters.
+    """Text an admin types, refused while being read if it holds control characters or is
+    longer than its limit (saying the limit and, given `length_why`, the reason for it).
 
     Refused here, before the field's validators run: one of them (uniqueness) queries the
     database with the value, and PostgreSQL answers a NUL with an error, not a miss.
     """
 
+    def __init__(self, *, length_why: str = "", **kwargs):
+        self.length_why = length_why  # why the limit is what it is, said when it is passed
+        super().__init__(**kwargs)
+
     def to_internal_value(self, data):
         value = super().to_internal_value(data)
+        if self.max_length is not None and len(value) > self.max_length:
+            what = f"'{self.field_name}'"
+            raise serializers.ValidationError(
+                too_long(what, self.max_length, len(value), self.length_why), code="max_length"
+            )
         try:
             validate_plain_name(value)
         except DjangoValidationError as exc:

@@ -1,8 +1,13 @@
+from django.contrib.auth import get_user_model
 from django.db import models
 from rest_framework import serializers
 
 from core.api.fields import DetailUrlField, PlainTextField
+from core.choices import Role
 from core.models import Alert, ApiToken, AuditEvent, Task, TaskStep
+from core.selectors import user_role
+
+User = get_user_model()
 
 
 class PlainTextModelSerializer(serializers.ModelSerializer):
@@ -125,3 +130,88 @@ class ApiTokenCreatedSerializer(ApiTokenSerializer):
 
     class Meta(ApiTokenSerializer.Meta):
         fields = [*ApiTokenSerializer.Meta.fields, "key"]
+
+
+ROLE_CHOICES = [(role.value, role.label) for role in Role]
+
+
+class UserSerializer(serializers.ModelSerializer):
+    url = DetailUrlField(view_name="api:user-detail")
+    role = serializers.SerializerMethodField(help_text="pool-admin, pool-operator, read-only, null")
+    active_tokens = serializers.SerializerMethodField()
+
+    class Meta:
+        model = User
+        fields = [
+            "id",
+            "url",
+            "username",
+            "email",
+            "first_name",
+            "last_name",
+            "role",
+            "is_active",
+            "is_superuser",
+            "last_login",
+            "date_joined",
+            "active_tokens",
+        ]
+
+    def get_role(self, user) -> str | None:
+        role = user_role(user)
+        return role.value if role else None
+
+    def get_active_tokens(self, user) -> int:
+        count = getattr(user, "active_tokens", None)
+        return count if count is not None else user.api_tokens.filter(revoked=None).count()
+
+
+class UserCreateSerializer(serializers.Serializer):
+    username = PlainTextField(max_length=150)
+    role = serializers.ChoiceField(choices=ROLE_CHOICES, allow_null=True)
+    password = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        write_only=True,
+        max_length=4096,
+        help_text="Leave it out for a one-time set-password link the user opens.",
+    )
+    email = serializers.EmailField(required=False, allow_blank=True)
+    first_name = PlainTextField(required=False, allow_blank=True, max_length=150)
+    last_name = PlainTextField(required=False, allow_blank=True, max_length=150)
+
+
+class UserCreatedSerializer(UserSerializer):
+    set_password_url = serializers.URLField(
+        read_only=True,
+        allow_null=True,
+        help_text="A one-time link where the user sets their password; shown this once.",
+    )
+
+    class Meta(UserSerializer.Meta):
+        fields = [*UserSerializer.Meta.fields, "set_password_url"]
+
+
+class UserRoleSerializer(serializers.Serializer):
+    role = serializers.ChoiceField(
+        choices=ROLE_CHOICES, allow_null=True, help_text="null takes every role away"
+    )
+
+
+class UserPasswordSerializer(serializers.Serializer):
+    password = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        write_only=True,
+        max_length=4096,
+        help_text="Leave it out to end the current password and get a set-password link.",
+    )
+
+
+class UserPasswordAnswerSerializer(serializers.Serializer):
+    user = UserSerializer()
+    set_password_url = serializers.URLField(allow_null=True)
+
+
+class UserTokenSerializer(serializers.Serializer):
+    name = PlainTextField(max_length=100)

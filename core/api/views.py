@@ -6,10 +6,18 @@ from rest_framework.response import Response
 
 from core.filtersets import AlertFilterSet, AuditEventFilterSet, TaskFilterSet
 from core.models import Alert, ApiToken, AuditEvent, Task
-from core.permissions import ADMINISTER, OPERATE, VIEW
+from core.permissions import ADMINISTER, OPERATE, VIEW, CanAdministerPool
+from core.selectors import users_with_roles
 from core.services.alerts import alert_acknowledge
 from core.services.auth import api_token_create, api_token_revoke
 from core.services.tasks import task_cancel
+from core.services.users import (
+    user_create,
+    user_deactivate,
+    user_reactivate,
+    user_set_password,
+    user_set_role,
+)
 
 from .serializers import (
     AlertSerializer,
@@ -17,6 +25,13 @@ from .serializers import (
     ApiTokenSerializer,
     AuditEventSerializer,
     TaskSerializer,
+    UserCreatedSerializer,
+    UserCreateSerializer,
+    UserPasswordAnswerSerializer,
+    UserPasswordSerializer,
+    UserRoleSerializer,
+    UserSerializer,
+    UserTokenSerializer,
 )
 
 
@@ -98,3 +113,76 @@ class ApiTokenViewSet(
     def revoke(self, request, pk=None):
         token = api_token_revoke(token=self.get_object(), actor=request.user)
         return Response(self.get_serializer(token).data)
+
+
+def _link(request, path: str | None) -> str | None:
+    return request.build_absolute_uri(path) if path else None
+
+
+class UserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Users and their roles, for pool-admins only. A user is never deleted: deactivate."""
+
+    queryset = users_with_roles()
+    serializer_class = UserSerializer
+    permission_classes = [CanAdministerPool]
+
+    def _answer(self, user) -> Response:
+        user = self.get_queryset().get(pk=user.pk)  # with its groups and token count again
+        return Response(UserSerializer(user, context={"request": self.request}).data)
+
+    def _input(self, serializer_class):
+        serializer = serializer_class(data=self.request.data)
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
+    @extend_schema(request=UserCreateSerializer, responses={201: UserCreatedSerializer})
+    def create(self, request, *args, **kwargs):
+        user, path = user_create(actor=request.user, **self._input(UserCreateSerializer))
+        user = self.get_queryset().get(pk=user.pk)
+        data = UserCreatedSerializer(user, context={"request": request}).data
+        data["set_password_url"] = _link(request, path)
+        return Response(data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=UserRoleSerializer, responses=UserSerializer)
+    @action(detail=True, methods=["post"])
+    def role(self, request, pk=None):
+        data = self._input(UserRoleSerializer)
+        return self._answer(user_set_role(actor=request.user, user=self.get_object(), **data))
+
+    @extend_schema(request=None, responses=UserSerializer)
+    @action(detail=True, methods=["post"])
+    def deactivate(self, request, pk=None):
+        return self._answer(user_deactivate(actor=request.user, user=self.get_object()))
+
+    @extend_schema(request=None, responses=UserSerializer)
+    @action(detail=True, methods=["post"])
+    def reactivate(self, request, pk=None):
+        return self._answer(user_reactivate(actor=request.user, user=self.get_object()))
+
+    @extend_schema(request=UserPasswordSerializer, responses=UserPasswordAnswerSerializer)
+    @action(detail=True, methods=["post"])
+    def password(self, request, pk=None):
+        data = self._input(UserPasswordSerializer)
+        user = self.get_object()
+        path = user_set_password(actor=request.user, user=user, **data)
+        user = self.get_queryset().get(pk=user.pk)
+        return Response(
+            {
+                "user": UserSerializer(user, context={"request": request}).data,
+                "set_password_url": _link(request, path),
+            }
+        )
+
+    @extend_schema(request=UserTokenSerializer, responses={201: ApiTokenCreatedSerializer})
+    @action(detail=True, methods=["post"])
+    def tokens(self, request, pk=None):
+        """Make an API token for this user; its key is in this answer only."""
+        token, key = api_token_create(
+            user=self.get_object(),
+            name=self._input(UserTokenSerializer)["name"],
+            by_token=request.auth if isinstance(request.auth, ApiToken) else None,
+            actor=request.user,
+        )
+        data = ApiTokenCreatedSerializer(token, context={"request": request}).data
+        data["key"] = key
+        return Response(data, status=status.HTTP_201_CREATED)

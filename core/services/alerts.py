@@ -60,6 +60,15 @@ def alert_clear(*, name: str, target: models.Model | None) -> int:
     ).update(cleared=timezone.now())
 
 
+def alerts_clear_about(*, target: models.Model) -> int:
+    """Clear every open alert about `target`, whatever its name: the object is going away
+    (a forgotten host), so no check will ever look at it again to clear them."""
+    fields = target_fields(target)
+    return Alert.objects.filter(
+        target_type=fields["target_type"], target_id=fields["target_id"], cleared__isnull=True
+    ).update(cleared=timezone.now())
+
+
 def alert_sync(
     *, name: str, target: models.Model | None, message: str | None, priority: int | None = None
 ):

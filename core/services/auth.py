@@ -55,12 +55,16 @@ def _token_hash(key: str) -> str:
 
 
 @transaction.atomic
-def api_token_create(*, user, name: str, by_token: ApiToken | None = None) -> tuple[ApiToken, str]:
-    """Make a named token; returns it with its key, which is never shown again.
+def api_token_create(
+    *, user, name: str, by_token: ApiToken | None = None, actor=None
+) -> tuple[ApiToken, str]:
+    """Make a named token of `user`; returns it with its key, which is never shown again.
 
     `by_token` is the token the request came with: a token may not mint tokens, or a
-    leaked one could outlive its own revocation through the tokens it made.
+    leaked one could outlive its own revocation through the tokens it made. `actor` is
+    who makes it, when not the user themselves (a pool-admin, on the Users page).
     """
+    actor = user if actor is None else actor
     if by_token is not None:
         raise ConsoleError(
             "An API token cannot create tokens; log in to the console to make one.",
@@ -69,11 +73,17 @@ def api_token_create(*, user, name: str, by_token: ApiToken | None = None) -> tu
     name = name.strip()
     if not name:
         raise ConsoleError("Give the token a name, so you know later what uses it.")
+    if not user.is_active:
+        raise ConsoleError(
+            f"{user.get_username()} is deactivated, so a token of theirs would not work; "
+            "reactivate them first."
+        )
     key = secrets.token_urlsafe(32)
     token = ApiToken(user=user, name=name, prefix=key[:8], key_hash=_token_hash(key))
     # Before any query: a name the database cannot hold (NUL, too long) is the caller's error.
     token.full_clean(validate_unique=False, validate_constraints=False)
-    taken = ConsoleError(f"You already have an active token called '{name}'.")
+    whose = "You already have" if actor == user else f"{user.get_username()} already has"
+    taken = ConsoleError(f"{whose} an active token called '{name}'.")
     if user.api_tokens.filter(name=name, revoked=None).exists():
         raise taken
     try:
@@ -81,7 +91,12 @@ def api_token_create(*, user, name: str, by_token: ApiToken | None = None) -> tu
             token.save()
     except IntegrityError:
         raise taken from None  # made at the same moment by another request
-    audit_record(actor=user, action="token.create", target=token)
+    audit_record(
+        actor=actor,
+        action="token.create",
+        target=token,
+        message=f"Token '{token.name}' of {user.get_username()} made.",
+    )
     return token, key
 
 

@@ -228,6 +228,41 @@ def _fail_all(tasks, action: str, reason) -> list[Task]:
     return failed
 
 
+@transaction.atomic
+def task_fold_quiet(*, task: Task) -> Task:
+    """A routine run that succeeded and changed nothing takes the place of the previous
+    such run of the same kind and target, counting them: the task list shows one row
+    ("N quiet runs since ...") however often the check runs, and a run that did change
+    something, or failed, keeps a row of its own."""
+    if task.status != TaskStatus.SUCCEEDED:
+        raise ConsoleError(f"Only a succeeded task is folded, not a {task.status} one.")
+    previous = (
+        Task.objects.select_for_update()
+        .filter(
+            kind=task.kind,
+            target_type=task.target_type,
+            target_id=task.target_id,
+            status=TaskStatus.SUCCEEDED,
+            result__quiet=True,
+        )
+        .exclude(pk=task.pk)
+        .order_by("-finished", "-pk")
+    )
+    runs, since = 1, task.started or task.created
+    for earlier in previous:
+        runs += earlier.quiet_runs or 1
+        since = min(since, earlier.quiet_since or earlier.started or earlier.created)
+    previous.delete()
+    task.result = {
+        **(task.result or {}),
+        "quiet": True,
+        "quiet_runs": runs,
+        "quiet_since": since.isoformat(),
+    }
+    Task.objects.filter(pk=task.pk).update(result=task.result)
+    return task
+
+
 def tasks_prune(*, kind: str, succeeded_before, failed_before) -> int:
     """Drop old routine runs (e.g. the periodic monitor) so the task list stays readable."""
     old = Task.objects.filter(kind=kind).filter(

@@ -151,6 +151,14 @@ class MaintenanceViewSet(viewsets.ReadOnlyModelViewSet):
         host = self._host(request)
         return task_accepted(request, services.maintenance_rollback(host=host, actor=request.user))
 
+    @extend_schema(request=HostOnlySerializer, responses={202: TaskAcceptedSerializer})
+    @action(detail=False, methods=["post"])
+    def reboot(self, request):
+        """Reboot a host in maintenance (the only way out of it) and wait for it to come
+        back; a host part-way out leaves its clusters cleanly first."""
+        host = self._host(request)
+        return task_accepted(request, services.maintenance_reboot(host=host, actor=request.user))
+
     @extend_schema(request=AddressesSerializer, responses={200: OpenApiTypes.OBJECT})
     @action(detail=False, methods=["post"])
     def addresses(self, request):
@@ -166,7 +174,8 @@ class MaintenanceViewSet(viewsets.ReadOnlyModelViewSet):
 
 class StorageLUNSerializer(serializers.Serializer):
     scsi_id = serializers.CharField()
-    name = serializers.CharField(max_length=200)
+    # Also the volume's label: its limit (63 bytes) and the reason are the service's to say.
+    name = serializers.CharField(help_text="The SR's name, also its OCFS2 volume label")
     format = serializers.ChoiceField(choices=["vhd", "raw"], default="vhd")
     confirm_overwrite = serializers.CharField(
         required=False,

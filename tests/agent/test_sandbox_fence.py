@@ -130,3 +130,113 @@ def test_a_kernel_message_logged_to_several_files_is_read_once(tmp_path):
 )
 def test_log_line_times(line, expected):
     assert wall_time(line, 2026) == expected
+
+
+@pytest.fixture
+def trio(tmp_path):
+    """Three sandbox hosts in a started cluster heartbeating on three LUNs."""
+    create_sandbox_san(tmp_path, count=3, size=1 << 30)
+    roots = [create_sandbox_host(tmp_path, f"fx-{i}", address=f"127.0.1.{i}") for i in (1, 2, 3)]
+    for root in roots:
+        plugin = O2CBPlugin(root, "pool")
+        for number, peer in enumerate(roots):
+            plugin.membership_create(peer.hostname, peer.uuid, number, [f"127.0.1.{number + 1}"])
+        plugin.cluster_start(None)
+    regions = [format_lun(roots[0], index) for index in range(3)]
+    for root in roots:
+        for region in regions:
+            O2CBPlugin(root, "pool").heartbeat_region_add(region)
+        set_dead_threshold(root, 2)  # a dead time of 2 s
+    return roots, regions
+
+
+def lose_lun(root, *paths):
+    for path in paths:
+        inject_fault(root, "path-fail", path)
+    backdate(
+        root,
+        lambda state: state.update(
+            lun_down_since={k: v - 5 for k, v in state["lun_down_since"].items()}
+        ),
+    )
+
+
+def kernel_log(root) -> str:
+    path = root.path("var/log/kern.log")
+    return path.read_text() if path.exists() else ""
+
+
+def test_one_of_three_regions_hanging_times_out_but_fences_nobody(trio):
+    (victim, *_others), regions = trio
+    booted = victim.boot_time
+    lose_lun(victim, "sdb", "sdc")  # every path of the first region's LUN
+
+    probe_io(victim)
+
+    assert victim.boot_time == booted, "two of three quorum regions still beat"
+    assert "Heartbeat write timeout to device dm-0 after" in kernel_log(victim)
+    assert new_dumps(victim) == []
+    lag = {
+        r["region"]: r["elapsed_ms"]
+        for r in probe_io(victim)["heartbeat"]["clusters"][0]["regions"]
+    }
+    assert lag[regions[0]] >= 5000 and lag[regions[1]] < 2000
+
+
+def test_two_of_three_regions_hanging_fence(trio):
+    (victim, *_others), _regions = trio
+    booted = victim.boot_time
+    lose_lun(victim, "sdb", "sdc", "sdd", "sde")
+
+    probe_io(victim)
+
+    assert victim.boot_time > booted, "failed quorum regions are half or more"
+
+
+def test_a_stall_is_negotiated_with_the_lowest_node_and_one_survivor_replays(trio):
+    lowest, victim, other = trio[0]
+    inject_fault(victim, "heartbeat-stall")
+    backdate(victim, lambda state: state.update(heartbeat_since=state["heartbeat_since"] - 5))
+    booted = victim.boot_time
+
+    probe_io(victim)
+
+    assert victim.boot_time > booted
+    told = "o2hb: receive negotiate timeout message from node 1 on region"
+    assert told in kernel_log(lowest) and told not in kernel_log(other)
+    for survivor in (lowest, other):
+        log = kernel_log(survivor)
+        assert "No longer connected to node fx-2 (num 1)" in log
+        assert "o2dlm has evicted node 1 from domain" in log
+        assert "has been idle" not in log, "o2net drops the node on the heartbeat's word"
+    assert "Node 0 (me) is the Recovery Master for the dead node 1" in kernel_log(lowest)
+    assert "Node 0 (he) is the Recovery Master for the dead node 1" in kernel_log(other)
+    assert "Begin replay journal (node 1" in kernel_log(lowest)
+    assert "replay journal" not in kernel_log(other), "one node replays a dead node's journal"
+
+
+def test_the_whole_array_hanging_restarts_the_timers_instead_of_fencing(trio):
+    roots, _regions = trio
+    booted = [root.boot_time for root in roots]
+    for root in roots:
+        inject_fault(root, "heartbeat-stall")
+        backdate(root, lambda state: state.update(heartbeat_since=state["heartbeat_since"] - 5))
+
+    for root in roots:
+        probe_io(root)
+
+    assert [root.boot_time for root in roots] == booted, "nobody fences"
+    assert "all nodes hb write hung, maybe region" in kernel_log(roots[0])
+    for root in roots:  # the array answers again: everyone beats on
+        inject_fault(root, "heartbeat-normal")
+    assert all(probe_io(r)["heartbeat"]["summary"]["worst_elapsed_ms"] < 2000 for r in roots)
+
+
+def test_with_one_host_of_the_array_still_writing_the_stalled_ones_fence(trio):
+    roots, _regions = trio
+    for root in roots[1:]:
+        inject_fault(root, "heartbeat-stall")
+        backdate(root, lambda state: state.update(heartbeat_since=state["heartbeat_since"] - 5))
+    booted = roots[1].boot_time
+    probe_io(roots[1])
+    assert roots[1].boot_time > booted

@@ -6,6 +6,7 @@ import pytest
 
 from agent import storage
 from agent.errors import AgentError
+from agent.names import NameRefused
 from agent.sandbox.host import create_sandbox_host
 from agent.sandbox.io import create_sandbox_san, inject_fault
 
@@ -47,6 +48,16 @@ def test_bad_format_requests_are_refused(host):
     host.path("etc/sandbox/hidden-luns").write_text(scsi_id + "\n")
     with pytest.raises(AgentError, match="does not see"):
         storage.format_lun(host, scsi_id, "pool", "x", 4)
+
+
+def test_a_label_longer_than_ocfs2_keeps_is_refused_and_the_lun_untouched(host):
+    """mkfs.ocfs2 keeps 63 bytes of a label: a longer one is refused, never cut to fit."""
+    lun = storage.list_luns(host)[0]
+    with pytest.raises(NameRefused, match="is 64 bytes long, and an OCFS2 volume label"):
+        storage.format_lun(host, lun["scsi_id"], "pool", "g" * 64, 4)
+    assert storage.list_luns(host)[0]["filesystem"] is None
+    done = storage.format_lun(host, lun["scsi_id"], "pool", "g" * 63, 4)
+    assert done["label"] == storage.list_luns(host)[0]["label"] == "g" * 63
 
 
 def test_mounting_needs_an_ocfs2_volume_that_is_heartbeating(host):

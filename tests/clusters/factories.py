@@ -21,21 +21,35 @@ class ClusterFactory(factory.django.DjangoModelFactory):
     cluster_name = factory.Sequence(lambda n: f"cl{n}")
 
 
-def hold_every_number(cluster: Cluster) -> None:
-    """Fill all 255 O2CB numbers with memberships of hosts that left (not yet forgotten)."""
+def hold_every_number(cluster: Cluster, *, departed: int = 255) -> None:
+    """Fill all 255 O2CB numbers: the first `departed` with memberships of hosts that left
+    (not yet forgotten), the others with current members."""
     from django.utils import timezone
 
     from clusters.models import Membership
 
+    members = HostFactory.create_batch(255 - departed)
     Membership.objects.bulk_create(
-        Membership(
-            cluster=cluster,
-            number=n,
-            host_uuid=HostFactory.build().uuid,
-            hostname=f"gone-{n}",
-            left=timezone.now(),
-        )
-        for n in range(255)
+        [
+            Membership(
+                cluster=cluster,
+                number=n,
+                host_uuid=HostFactory.build().uuid,
+                hostname=f"gone-{n}",
+                left=timezone.now(),
+            )
+            for n in range(departed)
+        ]
+        + [
+            Membership(
+                cluster=cluster,
+                number=departed + i,
+                host=host,
+                host_uuid=host.uuid,
+                hostname=host.hostname,
+            )
+            for i, host in enumerate(members)
+        ]
     )
 
 

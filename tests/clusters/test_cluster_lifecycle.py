@@ -325,3 +325,58 @@ def test_members_of_a_cluster_nobody_started_raise_no_alert(
             )
     finally:
         stop_process(agent_process)
+
+
+def test_periodic_checks_that_change_nothing_fold_into_one_row(pool, admin_user, client):
+    """The monitor's periodic runs that find every host up to date are one row of the
+    task list, page and API alike, counting them; a run that mends a host keeps its own."""
+    from clusters.services.memberships import PERIODIC_REASON, cluster_check_now
+    from clusters.tasks import reconcile_all
+    from tests.conftest import api_client_for
+
+    cluster, _roots = pool
+
+    def periodic_run() -> Task:
+        reconcile_all()
+        task = Task.objects.filter(kind="clusters.reconcile").latest("pk")
+        assert task.params["reason"] == PERIODIC_REASON
+        return finished(task)
+
+    def listed() -> list[dict]:
+        answer = api_client_for(admin_user).get("/api/tasks/", {"kind": "clusters.reconcile"})
+        assert answer.status_code == 200
+        return answer.json()["results"]
+
+    for _ in range(3):
+        assert_succeeded(periodic_run())
+    periodic = [t for t in listed() if t["params"].get("reason") == PERIODIC_REASON]
+    assert len(periodic) == 1, [(t["id"], t["result"]) for t in periodic]
+    assert periodic[0]["result"]["quiet_runs"] == 3
+    client.force_login(admin_user)
+    page = client.get(reverse("task-list")).content.decode()
+    assert (
+        page.count(f"Bring {cluster} up to date on every host")
+        == 1
+        + Task.objects.filter(kind="clusters.reconcile")
+        .exclude(params__reason=PERIODIC_REASON)
+        .count()
+    )
+    assert "3 periodic checks since" in page
+
+    # A host lost a node by hand: the next periodic run mends it, and that run is listed.
+    first, second = list(Host.objects.filter(registration="accepted").order_by("hostname"))[:2]
+    agent(first).membership_destroy(cluster.cluster_name, uuid=str(second.uuid))
+    mended = periodic_run()
+    assert_succeeded(mended)
+    assert "added node" in mended.steps.get(key=f"converge-{first.pk}").message
+    assert_succeeded(periodic_run())
+    periodic = {t["id"]: t for t in listed() if t["params"].get("reason") == PERIODIC_REASON}
+    assert mended.pk in periodic and periodic[mended.pk]["result"].get("quiet") is None
+    quiet = [t for t in periodic.values() if t["result"].get("quiet")]
+    assert len(quiet) == 1 and quiet[0]["result"]["quiet_runs"] == 4
+    assert len(periodic) == 2
+
+    # A check an admin asks for is theirs to see, though it changes nothing.
+    asked = [finished(cluster_check_now(cluster=cluster, actor=admin_user)) for _ in range(2)]
+    assert [t.result.get("quiet") for t in asked] == [None, None]
+    assert {t["id"] for t in listed()} >= {t.pk for t in asked}

@@ -221,6 +221,23 @@ def test_an_unanswered_round_is_critical_but_keeps_the_last_probe_and_its_alerts
     assert open_alerts(host) == opened, "no alert cleared (or raised again) for lack of news"
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_round_that_ends_after_its_host_was_forgotten_stores_nothing():
+    """The probe answered (or timed out) after the admin forgot the host: the round records
+    nothing about it, and no database error (FOREIGN KEY) ends the round."""
+    from clusters.models import HealthSample, Host, HostIOHealth
+
+    host = HostFactory()
+    probed = Host.objects.get(pk=host.pk)  # what the round loaded before asking
+    host.delete()
+    assert (
+        io_health_record(host=probed, probe=probe(mp="current_failed_faulty_offline.txt")) is None
+    )
+    assert io_health_record(host=probed, probe=None, error="did not answer in 5 s") is None
+    assert not HostIOHealth.objects.exists() and not HealthSample.objects.exists()
+    assert not Alert.objects.filter(cleared__isnull=True).exists()
+
+
 @pytest.mark.django_db
 def test_heartbeat_alert_is_the_most_urgent():
     host = HostFactory()

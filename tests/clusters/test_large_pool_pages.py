@@ -4,11 +4,22 @@ import re
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from clusters.iohealth.services import io_health_record
-from clusters.models import LUN, PBD, SR, ClusterHostStatus, Membership, peers_in_brief
+from clusters.iohealth.selectors import Window, health_series, health_series_many
+from clusters.iohealth.services import io_health_record, samples_record
+from clusters.models import (
+    LUN,
+    PBD,
+    SR,
+    ClusterHostStatus,
+    HealthRollup,
+    Membership,
+    peers_in_brief,
+)
 from tests.clusters.test_io_health import probe
 
 from .factories import ClusterFactory, HostFactory
@@ -148,3 +159,73 @@ def test_an_sr_row_holds_its_own_luns_problems_not_a_similar_names(client, reado
     client.force_login(readonly_user)
     page = text(client.get(reverse("sr-io", args=[sr.pk])))
     assert "1 host, 1 ok" in page
+
+
+def host_with_regions(count: int):
+    """A host running `count` heartbeat regions, each with lag samples over the last hour
+    and an hourly rollup from the day before them."""
+    data = probe()
+    cluster = data["heartbeat"]["clusters"][0]
+    cluster["regions"] = [
+        {"region": f"{n:032X}", "device": f"dm-{n}", "elapsed_ms": 100 * n} for n in range(count)
+    ]
+    host = HostFactory()
+    io_health_record(host=host, probe=data)  # one sample per region, now
+    now = timezone.now()
+    old_hour = (now - timedelta(hours=20)).replace(minute=0, second=0, microsecond=0)
+    for n in range(count):
+        region = f"{n:032X}"
+        samples_record(
+            host=host,
+            time=now - timedelta(minutes=30),
+            values=[("heartbeat_lag_ms", region, 1000.0 + n)],
+        )
+        HealthRollup.objects.create(
+            host=host, metric="heartbeat_lag_ms", subject=region, hour=old_hour,
+            count=10, minimum=5.0, maximum=7000.0 + n, mean=50.0,
+        )  # fmt: skip
+    return host
+
+
+def host_io_page(client, host):
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(reverse("host-io", args=[host.pk]))
+    assert response.status_code == 200
+    return response.content.decode(), len(queries)
+
+
+def test_the_host_io_page_of_32_regions_takes_as_few_queries_as_that_of_2(
+    client, readonly_user, db
+):
+    client.force_login(readonly_user)
+    _page, two = host_io_page(client, host_with_regions(2))
+    page, thirty_two = host_io_page(client, host_with_regions(32))
+    assert thirty_two == two
+    assert thirty_two <= 12, thirty_two
+    # Every region still gets both charts, from its own samples and rollups.
+    assert page.count('class="region"') == 32
+    assert page.count("lag-line") == 64
+    last = page.split(f'data-region="{31:032X}"')[1].split('class="region"')[0]
+    assert "last write 3100 ms ago" in last
+    assert "lag-peak" in last
+
+
+def test_many_series_fold_each_window_as_one_series_would(db):
+    host = host_with_regions(3)
+    now = timezone.now()
+    hour = Window(now - timedelta(hours=1), now, 120)
+    day = Window(now - timedelta(days=1), now, 144)
+    regions = [f"{n:032X}" for n in range(3)]
+    many = health_series_many(
+        host_id=host.pk, metric="heartbeat_lag_ms", subjects=regions, windows=[hour, day]
+    )
+    for region in regions:
+        for window, points in zip([hour, day], many[region], strict=True):
+            alone = health_series(
+                host_id=host.pk, metric="heartbeat_lag_ms", subject=region,
+                since=window.since, until=window.until, points=window.points,
+            )  # fmt: skip
+            assert points == alone
+    # The last hour holds the two samples; the day adds the rollup from 20 hours ago.
+    assert [p.maximum for p in many[regions[2]][0]] == [1002.0, 200.0]
+    assert [p.maximum for p in many[regions[2]][1]] == [7002.0, 1002.0, 200.0]

@@ -106,6 +106,19 @@ def test_too_many_nodes_is_a_clear_api_error(admin_user):
     assert "Restart the cluster" in response.json()["message"]
 
 
+def test_a_256th_member_is_refused_through_the_api_by_o2cbs_limit(admin_user):
+    cluster = ClusterFactory()
+    hold_every_number(cluster, departed=0)
+    response = api_client_for(admin_user).post(
+        "/api/memberships/", {"cluster": cluster.pk, "host": HostFactory().pk}
+    )
+    assert response.status_code == 409
+    body = response.json()
+    assert "as many as O2CB allows in one cluster (O2NM_MAX_NODES" in body["message"]
+    assert "hosts that left" not in body["message"]
+    assert body["detail"]["limit"] == 255
+
+
 def _queries(client, url):
     with CaptureQueriesContext(connection) as ctx:
         assert client.get(url).status_code == 200

@@ -82,9 +82,27 @@ def test_a_host_with_unknown_boot_time_keeps_departed_numbers_held(db):
 
 def test_all_255_numbers_held_is_refused_with_a_restart_hint(db):
     cluster = ClusterFactory()
-    hold_every_number(cluster)
-    with pytest.raises(ConsoleError, match="Restart the cluster"):
+    hold_every_number(cluster, departed=3)
+    with pytest.raises(ConsoleError, match="Restart the cluster") as refused:
         join(cluster, HostFactory())
+    assert "3 of them by hosts that left" in refused.value.message
+    assert "O2NM_MAX_NODES" in refused.value.message
+
+
+def test_a_256th_member_is_refused_by_o2cbs_limit_not_by_hosts_that_left(db):
+    """255 current members and nobody departed: the reason is O2CB's limit, and no
+    restart would free a number."""
+    cluster = ClusterFactory()
+    hold_every_number(cluster, departed=0)
+    newcomer = HostFactory()
+    with pytest.raises(ConsoleError) as refused:
+        join(cluster, newcomer)
+    message = refused.value.message
+    assert f"{cluster} has 255 members, as many as O2CB allows in one cluster" in message
+    assert "O2NM_MAX_NODES" in message
+    assert "left" not in message and "Restart" not in message
+    assert refused.value.detail["held_by_departed"] == 0
+    assert not Membership.objects.filter(host=newcomer).exists()
 
 
 def test_joining_twice_returns_the_same_membership(db):
@@ -386,3 +404,23 @@ def test_two_clusters_taking_one_host_at_once_get_it_once():
     assert errors == []
     assert Membership.objects.filter(host=host, left__isnull=True).count() == 1
     assert len(refused) == len(clusters) - 1
+
+
+def test_an_admin_who_asks_for_a_check_while_a_periodic_one_waits_gets_it_as_theirs(db, admin_user):
+    """The waiting periodic run is reused; it is the admin's from then on, so it is never
+    folded away as a periodic check that changed nothing."""
+    from clusters.services.memberships import (
+        PERIODIC_REASON,
+        cluster_check_now,
+        cluster_reconcile_start,
+    )
+
+    cluster = ClusterFactory()
+    waiting = cluster_reconcile_start(cluster=cluster, reason=PERIODIC_REASON)
+    asked = cluster_check_now(cluster=cluster, actor=admin_user)
+    assert asked.pk == waiting.pk
+    waiting.refresh_from_db()
+    assert waiting.user == admin_user and waiting.params["reason"] == "asked by an admin"
+    again = cluster_reconcile_start(cluster=cluster, reason=PERIODIC_REASON)
+    again.refresh_from_db()
+    assert again.pk == waiting.pk and again.user == admin_user, "a periodic tick takes it back"

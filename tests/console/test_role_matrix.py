@@ -6,6 +6,7 @@ operation in the schema that is not listed fails the test until someone decides.
 
 import pytest
 import yaml
+from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
@@ -35,11 +36,24 @@ LEAST_ROLE = {
     ("post", "/api/maintenance/exit/"): "pool-operator",
     ("post", "/api/maintenance/retry/"): "pool-operator",
     ("post", "/api/maintenance/rollback/"): "pool-operator",
+    ("post", "/api/maintenance/reboot/"): "pool-operator",
     ("post", "/api/maintenance/addresses/"): "pool-operator",
     ("post", "/api/maintenance/rolling-restart/"): "pool-operator",
     ("post", "/api/maintenance/remove/"): "pool-admin",
     ("post", "/api/storage/add/"): "pool-admin",
     ("post", "/api/crashdumps/{id}/acknowledge/"): "pool-operator",
+    ("post", "/api/users/"): "pool-admin",
+    ("post", "/api/users/{id}/role/"): "pool-admin",
+    ("post", "/api/users/{id}/deactivate/"): "pool-admin",
+    ("post", "/api/users/{id}/reactivate/"): "pool-admin",
+    ("post", "/api/users/{id}/password/"): "pool-admin",
+    ("post", "/api/users/{id}/tokens/"): "pool-admin",
+}
+
+# Reads that need more than the read-only role.
+LEAST_ROLE_TO_READ = {
+    ("get", "/api/users/"): "pool-admin",
+    ("get", "/api/users/{id}/"): "pool-admin",
 }
 
 PAGES_FOR_EVERY_ROLE = [
@@ -53,6 +67,8 @@ PAGES_FOR_EVERY_ROLE = [
     "crash-list",
 ]
 
+PAGES_FOR_POOL_ADMINS = ["user-list"]
+
 
 @pytest.fixture
 def objects(db):
@@ -64,7 +80,9 @@ def objects(db):
     crash = crashdump_record(
         host=member, dump={"name": "d", "analysis": None, "error": "test"}, source="agent"
     )
+    subject = User.objects.create_user("matrix-subject", password="correct-horse-battery")
     return {
+        "user": subject,
         "crashdump": crash,
         "cluster": cluster,
         "host": host,
@@ -89,6 +107,7 @@ def concrete(path: str, objects) -> str:
         "hosts": objects["host"].pk,
         "memberships": objects["membership"].pk,
         "crashdumps": objects["crashdump"].pk,
+        "users": objects["user"].pk,
     }
     path = path.replace("{host}", str(objects["host"].pk))
     return path.replace("{id}", str(ids.get(kind, 1)))
@@ -97,6 +116,12 @@ def concrete(path: str, objects) -> str:
 def body_for(path: str, objects) -> dict:
     if path == "/api/clusters/":
         return {"name": "New", "cluster_name": "newcl"}
+    if path == "/api/users/":
+        return {"username": f"user-{HostFactory.build().hostname}", "role": "read-only"}
+    if path == "/api/users/{id}/role/":
+        return {"role": "read-only"}
+    if path == "/api/users/{id}/tokens/":
+        return {"name": f"token-{HostFactory.build().hostname}"}
     if path == "/api/tokens/":
         return {"name": f"token-{HostFactory.build().hostname}"}
     if path == "/api/storage/luns/":
@@ -143,7 +168,10 @@ def test_every_operation_answers_each_role_as_the_matrix_says(
                     )
                 else:
                     response = getattr(client, method)(url, body_for(path, objects), format="json")
-                least = "read-only" if method == "get" else LEAST_ROLE[(method, path)]
+                if method == "get":
+                    least = LEAST_ROLE_TO_READ.get((method, path), "read-only")
+                else:
+                    least = LEAST_ROLE[(method, path)]
                 allowed = RANK[role] >= RANK[least]
                 if allowed:
                     assert response.status_code < 400 or response.status_code in (404, 409), (
@@ -164,6 +192,11 @@ def test_every_page_for_every_role(client, role_users, objects):
         for name in PAGES_FOR_EVERY_ROLE:
             expected = 403 if role == "outsider" else 200
             assert client.get(reverse(name)).status_code == expected, (role, name)
+        for name in PAGES_FOR_POOL_ADMINS:
+            expected = 200 if role == "pool-admin" else 403
+            assert client.get(reverse(name)).status_code == expected, (role, name)
+        subject = reverse("user-detail", args=[objects["user"].pk])
+        assert client.get(subject).status_code == (200 if role == "pool-admin" else 403)
         detail = reverse("cluster-detail", args=[objects["cluster"].pk])
         assert client.get(detail).status_code == (403 if role == "outsider" else 200)
         for name, args in [

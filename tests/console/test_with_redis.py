@@ -45,3 +45,37 @@ def test_a_reachable_redis_is_used_as_it_is(redis_url):
         timeout=60,
     )
     assert result.stdout.split() == [redis_url, "True"]
+
+
+def test_a_redis_that_already_answers_is_shared_and_the_command_says_so(redis_url):
+    result = subprocess.run(
+        [sys.executable, "scripts/with_redis.py", sys.executable, "-c", "pass"],
+        cwd=ROOT,
+        env={**os.environ, "REDIS_URL": redis_url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    where = redis_url.rpartition("@")[2]
+    assert f"Using the Redis that already answers at {where}" in result.stderr
+    assert "shares the console's queues" in result.stderr and "--own" in result.stderr
+    if "@" in redis_url:  # its password is no part of what is printed
+        assert redis_url.partition("@")[0].rpartition(":")[2] not in result.stderr
+
+
+def test_own_starts_a_redis_of_its_own_even_when_the_default_one_answers(redis_url):
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    result = subprocess.run(
+        [sys.executable, "scripts/with_redis.py", "--own", sys.executable, "-c", PING],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    url, pong = result.stdout.split()[-2:]
+    assert pong == "True" and url != redis_url
+    assert url.startswith("redis://:") and "@127.0.0.1:" in url  # a password of its own
+    assert "already answers" not in result.stderr

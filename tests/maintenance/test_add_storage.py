@@ -69,6 +69,15 @@ def test_refusals(storage_pool, admin_user, operator_user, settings):
     ).json()
     assert confirmed["refusals"] == []
 
+    # An SR name longer than an OCFS2 volume label (the SR's name is its label): refused
+    # before anything is formatted, saying the limit, never cut to fit.
+    refused = add(admin_user, cluster, [{"scsi_id": lun, "name": "x" * 5000}])
+    assert refused.status_code == 409
+    message = refused.json()["message"]
+    assert "is 5000 bytes long, and an OCFS2 volume label" in message
+    assert "at most 63 bytes" in message and "Nothing was cut" in message
+    assert not SR.objects.filter(lun__scsi_id=lun).exists()
+
     # A member that does not answer.
     settings.AGENT_CALL_TIMEOUT = 2
     ghost = HostFactory(hostname="ghost")

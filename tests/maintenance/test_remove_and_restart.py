@@ -8,11 +8,13 @@ from django.utils import timezone
 
 from agent.sandbox.io import inject_fault
 from clusters.models import ClusterHostStatus, Host, Membership
+from clusters.monitor import HOST_STEP_RETRIES
 from clusters.selectors.clusters import restart_banners
 from clusters.services.memberships import cluster_reconcile_start
 from core.models import Task
+from maintenance import services as maintenance_services
 from tests.clusters.test_cluster_lifecycle import finished
-from tests.conftest import api_client_for
+from tests.conftest import api_client_for, wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -115,3 +117,61 @@ def test_a_rolling_restart_stops_at_the_first_failure(maintenance_pool, operator
     ]
     assert "hosts after it were not touched" in task.error
     assert Host.objects.get(pk=third.pk).enabled, "never more than one host down"
+
+
+@pytest.mark.parametrize("attempt", [0, HOST_STEP_RETRIES], ids=["first-ask", "last-ask"])
+def test_forgetting_a_dead_host_fails_no_task_and_clears_its_alerts(
+    maintenance_pool, admin_user, settings, monkeypatch, attempt
+):
+    """A run that was still asking the dead host when it was forgotten ends without a
+    database error (its step says why it was skipped), and no alert about the forgotten
+    host stays open. Forgotten while the run's first ask waits, the host's step is
+    skipped at the next delivery; while its last ask waits, when the answer is in."""
+    from clusters.services.hosts import hosts_mark_silent
+    from core.models import Alert
+
+    (host, _other, _third), roots = maintenance_pool
+    cluster = Membership.objects.get(host=host).cluster
+    # The run's ask outlasts the removal's own look at whether the host answers.
+    settings.AGENT_CALL_TIMEOUT = 6
+    monkeypatch.setattr(maintenance_services, "POWERED_OFF_PROBE_TIMEOUT", 0.5)
+    inject_fault(roots[host.hostname], "power-off")
+    time.sleep(2)  # a report sent just before is read
+    Host.objects.filter(pk=host.pk).update(last_heard=timezone.now() - timedelta(minutes=5))
+    settings.AGENT_SILENT_AFTER = timedelta(seconds=30)
+    assert [h.pk for h in hosts_mark_silent(silent_after=settings.AGENT_SILENT_AFTER)] == [host.pk]
+    assert Alert.objects.filter(name="HOST_SILENT", target_id=str(host.pk), cleared=None).exists()
+
+    # A periodic run is asking the dead host (its agent will not answer) when the host
+    # is forgotten.
+    periodic = cluster_reconcile_start(cluster=cluster, reason="periodic check")
+    wait_for(
+        lambda: Task.objects.filter(
+            pk=periodic.pk,
+            attempt=attempt,
+            status="running",
+            steps__key=f"converge-{host.pk}",
+            steps__status="running",
+        ).exclude(worker=""),
+        timeout=60,
+        message=f"the periodic run asks the dead host (delivery {attempt})",
+    )
+    forgotten = post(
+        admin_user, "remove", host=host.pk, confirm_name=host.hostname, powered_off=True
+    )
+    assert forgotten.status_code == 200, forgotten.json()
+    reconcile = finished(Task.objects.get(pk=forgotten.json()["reconcile_tasks"][0]), timeout=90)
+    finished(periodic, timeout=90)
+    assert reconcile.status == "succeeded", reconcile.error
+    errors = [
+        (t.name, t.error, [s.message for s in t.steps.all()])
+        for t in Task.objects.filter(created__gte=periodic.created)
+        if t.status == "failed"
+    ]
+    assert errors == []
+    asked = periodic.steps.get(key=f"converge-{host.pk}")
+    assert asked.status in ("skipped", "failed") and "forgotten" in asked.message, asked.message
+    still_open = Alert.objects.filter(
+        target_id=str(host.pk), target_type__model="host", cleared=None
+    )
+    assert list(still_open.values_list("name", flat=True)) == []

@@ -65,3 +65,24 @@ def test_the_page_says_why_and_keeps_the_host(client, admin_user):
     assert "sandbox-02 still runs O2CB in Pool" in html
     assert "Put sandbox-02 into maintenance first" in html
     assert Host.objects.filter(pk=host.pk).exists()
+
+
+def test_the_page_says_the_removal_is_queued_and_links_its_task(client, admin_user):
+    """The other members drop the node in a task that runs after the page answers: the
+    page says it is queued and links that task, instead of calling it done."""
+    from core.models import Task
+
+    cluster, host, _membership = active_member()
+    in_maintenance(host)
+    PBD.objects.update(plugged=False)
+    ClusterHostStatus.objects.update(running=False)
+    client.force_login(admin_user)
+    response = client.post(
+        f"/hosts/{host.pk}/remove/", {"confirm_name": host.hostname}, follow=True
+    )
+    task = Task.objects.get(kind="clusters.reconcile", target_id=str(cluster.pk))
+    assert task.status == "pending"
+    html = response.content.decode()
+    assert "sandbox-02 left the pool" in html
+    assert f'<a href="/tasks/{task.pk}/">task {task.pk}</a>' in html
+    assert "is queued" in html and "removed from the pool" not in html
