@@ -130,7 +130,8 @@ class Cluster(models.Model):
 
 
 class Membership(models.Model):
-    """A host's node number in a cluster, held after it leaves until every member restarted."""
+    """A host's node number in a cluster, held after it leaves until every member that knew
+    it (joined before it left) restarted."""
 
     cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="memberships")
     host = models.ForeignKey(

@@ -19,7 +19,7 @@ from agent.contract import ClusterQuery, encode
 from clusters.fencing.services import fence_risks_sync
 from clusters.selectors.clusters import timeout_differences
 from clusters.selectors.hosts import cluster_members
-from clusters.services.hosts import task_hosts
+from clusters.services.hosts import JOIN_KIND, host_joining, task_hosts
 from clusters.services.memberships import (
     PERIODIC_REASON,
     START_WHY,
@@ -29,10 +29,11 @@ from clusters.services.memberships import (
 from core.choices import AlertName, StepStatus, TaskStatus
 from core.errors import ConsoleError
 from core.models import Task
-from core.services.alerts import alert_sync
+from core.services.alerts import alert_clear, alert_sync
 from core.services.tasks import task_finish, task_fold_quiet, task_step_finish
 from core.steps import (
     NotYet,
+    Outcome,
     SkipStep,
     Step,
     run_each,
@@ -206,6 +207,55 @@ def cluster_status_record(*, cluster: Cluster, host: Host, report: ClusterQuery)
     cluster until the monitor's next look (a removal goes by whether it runs)."""
     drift = plan_host(desired_nodes(cluster), report).drift
     _store_status(cluster, host, {"report": report, "drift": drift})
+    _update_stopped_alerts(cluster, [host])
+
+
+def member_stopped_problem(
+    cluster: Cluster, host: Host, status: ClusterHostStatus, others_running: int
+) -> str | None:
+    """Why it is wrong that O2CB does not run on this member, or None when it is not.
+
+    Stopped on purpose raises nothing: a host in maintenance (it left its cluster cleanly
+    and rejoins when it leaves maintenance), every member of a cluster nobody started yet
+    (or stopped everywhere), and a host its join workflow is still to start. A member
+    whose O2CB service is enabled was started and should run; one that never was, while
+    other members run the cluster, is a dead node to them."""
+    if status.running or host.maintenance_hold or host_joining(host):
+        return None
+    fix = (
+        f"Start it (the cluster's 'Start on every member'), or put {host} into maintenance "
+        "if it is stopped on purpose."
+    )
+    if status.enabled:
+        return (
+            f"O2CB is not running on {host}, a member of {cluster}, although it was started "
+            f"there (its o2cb service is enabled): it stopped, or failed to start at boot. "
+            f"Its SRs cannot be used there. {fix}"
+        )
+    if not others_running:
+        return None
+    runs = "members run" if others_running != 1 else "member runs"
+    return (
+        f"O2CB is not running on {host}, a member of {cluster}, while {others_running} other "
+        f"{runs} it: to them {host} is a dead node. {fix}"
+    )
+
+
+def _update_stopped_alerts(cluster: Cluster, hosts: list[Host]) -> None:
+    """One alert per member stopped when it should run; a host that did not answer keeps
+    what was last known (its silence has an alert of its own)."""
+    members = cluster.memberships.filter(left__isnull=True).values("host")
+    statuses = ClusterHostStatus.objects.filter(cluster=cluster, host__in=members)
+    running = set(statuses.filter(running=True).values_list("host_id", flat=True))
+    for status in statuses.filter(host__in=[h.pk for h in hosts]).select_related("host"):
+        if not status.reachable:
+            continue
+        host = status.host  # read now: maintenance may have begun since the run started
+        alert_sync(
+            name=AlertName.CLUSTER_MEMBER_STOPPED,
+            target=host,
+            message=member_stopped_problem(cluster, host, status, len(running - {host.pk})),
+        )
 
 
 def cluster_statuses_refresh(*, cluster: Cluster, hosts: list[Host] | None = None) -> None:
@@ -225,13 +275,19 @@ def cluster_statuses_refresh(*, cluster: Cluster, hosts: list[Host] | None = Non
             if isinstance(answer, Exception)
             else {"report": answer, "drift": plan_host(desired, answer).drift},
         )
+    _update_stopped_alerts(cluster, hosts)
     _update_timeouts_alert(cluster)
 
 
 UNFINISHED = (StepStatus.PENDING, StepStatus.RUNNING)
 
 # Runs that rewrite a cluster's cluster.conf files from a snapshot of the database.
-CONVERGING_KINDS = ("clusters.reconcile", "clusters.start", "maintenance.add_storage")
+CONVERGING_KINDS = (
+    "clusters.reconcile",
+    "clusters.start",
+    "maintenance.add_storage",
+    JOIN_KIND,
+)
 # Seconds between looks at whether the earlier runs have finished.
 EARLIER_RUN_POLL = 0.2
 
@@ -274,9 +330,39 @@ def _host_step(key: str, name: str, why: str, host: Host) -> Step:
     return Step(key, name, why, subject=host, retries=HOST_STEP_RETRIES, backoff=HOST_STEP_BACKOFF)
 
 
-def _converge_steps(members: list[Host]) -> list[Step]:
+def converge_steps(members: list[Host]) -> list[Step]:
     why = "Its cluster.conf is made to hold exactly the cluster's members."
     return [_host_step(f"converge-{h.pk}", f"Converge {h}", why, h) for h in members]
+
+
+_DEPARTED = (
+    "No longer a member: the host left the cluster or was forgotten while this run was "
+    "under way, so there is nothing to converge on it."
+)
+
+
+def converge_members(task: Task, cluster: Cluster, steps: list[Step], desired) -> Outcome:
+    """The converge steps, a host each at once; what each host answers is stored (nothing
+    for a host forgotten meanwhile: its step is skipped)."""
+
+    def record(step: Step, outcome) -> str:
+        if not _store_status(cluster, step.subject, outcome):
+            raise SkipStep(_DEPARTED)
+        if isinstance(outcome, Exception):
+            raise ConsoleError(_reason(outcome))
+        if outcome["applied"]:
+            step_note(task, step.key, applied=outcome["applied"])
+        summary = "; ".join(outcome["applied"]) or "already up to date"
+        if outcome["report"].needs_restart:
+            summary += " (needs a cluster restart)"
+        return summary
+
+    return run_each(
+        task,
+        steps,
+        lambda step: converge_host(step.subject, cluster.cluster_name, desired),
+        record,
+    )
 
 
 def _forget(task: Task, step: Step) -> str:
@@ -287,15 +373,10 @@ def _forget(task: Task, step: Step) -> str:
 
 GC_STEP = Step(
     "forget",
-    "Forget departed nodes once every member restarted",
-    "A removed node's number is held until no running member still knows it.",
+    "Forget departed nodes once every member that knew them restarted",
+    "A removed node's number is held until no running member still knows it (a host that "
+    "joined after it left never did).",
     _forget,
-)
-
-
-_DEPARTED = (
-    "No longer a member: the host left the cluster or was forgotten while this run was "
-    "under way, so there is nothing to converge on it."
 )
 
 
@@ -316,30 +397,16 @@ def cluster_reconcile_run(task: Task) -> Task:
     cluster = Cluster.objects.get(pk=task.target_id)
     members = cluster_members(cluster)
     desired = desired_nodes(cluster)
-    steps = _converge_steps(members)
+    steps = converge_steps(members)
     rows = step_rows(task, [*steps, GC_STEP])  # in this order, before any runs
     _skip_departed(task, rows, steps)
-
-    def record(step: Step, outcome) -> str:
-        if not _store_status(cluster, step.subject, outcome):
-            raise SkipStep(_DEPARTED)
-        if isinstance(outcome, Exception):
-            raise ConsoleError(_reason(outcome))
-        if outcome["applied"]:
-            step_note(task, step.key, applied=outcome["applied"])
-        summary = "; ".join(outcome["applied"]) or "already up to date"
-        if outcome["report"].needs_restart:
-            summary += " (needs a cluster restart)"
-        return summary
-
-    converged = run_each(
-        task,
-        steps,
-        lambda step: converge_host(step.subject, cluster.cluster_name, desired),
-        record,
-    )
+    converged = converge_members(task, cluster, steps, desired)
     # Statuses of hosts that are no longer members say nothing about this cluster now.
-    ClusterHostStatus.objects.filter(cluster=cluster).exclude(host__in=members).delete()
+    gone = ClusterHostStatus.objects.filter(cluster=cluster).exclude(host__in=members)
+    for former in Host.objects.filter(cluster_statuses__in=gone):
+        alert_clear(name=AlertName.CLUSTER_MEMBER_STOPPED, target=former)
+    gone.delete()
+    _update_stopped_alerts(cluster, members)
     run_steps(task, [GC_STEP], task)
     _update_restart_alert(cluster)
     _update_timeouts_alert(cluster)

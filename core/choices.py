@@ -54,6 +54,7 @@ class AlertName(models.TextChoices):
     AGENT_MESSAGE_REFUSED = "AGENT_MESSAGE_REFUSED", "A message from the broker was refused"
     AGENT_REFUSED_CALLS = "AGENT_REFUSED_CALLS", "A host's agent refused calls"
     CLUSTER_NEEDS_RESTART = "CLUSTER_NEEDS_RESTART", "A removal takes effect only at a restart"
+    CLUSTER_MEMBER_STOPPED = "CLUSTER_MEMBER_STOPPED", "A member host does not run its cluster"
     O2CB_TIMEOUTS_DIFFER = "O2CB_TIMEOUTS_DIFFER", "Members run different O2CB timeouts"
     MULTIPATH_PERIODIC_ALERT = "MULTIPATH_PERIODIC_ALERT", "A LUN lost paths"
     BOND_STATUS_CHANGED = "BOND_STATUS_CHANGED", "A bond lost slaves"
@@ -97,6 +98,7 @@ ALERT_PRIORITY = {
     AlertName.AGENT_MESSAGE_REFUSED: AlertPriority.MAJOR,
     AlertName.AGENT_REFUSED_CALLS: AlertPriority.MAJOR,
     AlertName.CLUSTER_NEEDS_RESTART: AlertPriority.MAJOR,
+    AlertName.CLUSTER_MEMBER_STOPPED: AlertPriority.MAJOR,
     AlertName.O2CB_TIMEOUTS_DIFFER: AlertPriority.MAJOR,
     AlertName.MULTIPATH_PERIODIC_ALERT: AlertPriority.WARNING,
     AlertName.BOND_STATUS_CHANGED: AlertPriority.WARNING,

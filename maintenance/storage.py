@@ -170,7 +170,8 @@ def _steps(requests: list[dict]) -> list[Step]:
         Step(
             "statefile",
             "Find or create the cluster's o2cb_statefile VDI",
-            "The cluster's state file lives on its first SR; a cluster has exactly one.",
+            "The cluster's state file lives on its first SR; a cluster has exactly one. Every "
+            "member lists it in static-vdis, so it is attached at boot.",
             _statefile,
         )
     )
@@ -340,9 +341,23 @@ def _sr(request: dict) -> SR:
 
 
 def _statefile(adding: AddingStorage, step: Step) -> str:
+    """Found or created, then each member starts with it as "Start on every member" does:
+    it lists the statefile in static-vdis, so it is attached at boot (a cluster started
+    before it had storage, as the demo's is, had none to list)."""
     first = _sr(adding.task.params["requests"][0])
     vdi, made = statefile_find_or_create(cluster=adding.cluster, sr=first)
-    return f"{'Created' if made else 'Found'} {vdi.name} on {vdi.sr}."
+    cluster = adding.cluster
+    desired = desired_nodes(cluster)
+    _raise_failures(
+        agent_call_many(
+            adding.members,
+            lambda host: start_on_host(host, cluster.cluster_name, desired, str(vdi.uuid)),
+        )
+    )
+    return (
+        f"{'Created' if made else 'Found'} {vdi.name} on {vdi.sr}; attached at boot on "
+        f"{len(adding.members)} hosts.{adding.skipped()}"
+    )
 
 
 def _plug(adding: AddingStorage, step: Step) -> str:

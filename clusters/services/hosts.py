@@ -184,8 +184,15 @@ def host_accept(*, host: Host, actor) -> Host:
     return host
 
 
+# The join workflow (maintenance/join.py: it plugs storage through the pool driver), sent
+# by name as any task is.
+JOIN_KIND = "maintenance.join"
+
+
 def pool_join(*, host: Host, actor) -> list[Membership]:
-    """The design's Pool.join resync: a host in no cluster joins the auto-join cluster.
+    """The design's Pool.join resync: a host in no cluster joins the auto-join cluster,
+    and ends running in it with every SR of the cluster plugged (the join workflow), or
+    with a step that says why not (a cluster nobody started stays stopped).
 
     A host runs one O2CB cluster, so it joins one: the oldest auto-join cluster (the
     console refuses a second, but clusters made before that rule may both auto-join)."""
@@ -195,7 +202,28 @@ def pool_join(*, host: Host, actor) -> list[Membership]:
     if cluster is None:
         return []
     membership, _task = membership_create(cluster=cluster, host=host, actor=actor)
+    task = task_create(
+        name=f"Join {host} to {cluster}",
+        kind=JOIN_KIND,
+        celery_task=JOIN_KIND,
+        steps=[],  # a step per member and per SR, listed when the run starts
+        user=actor,
+        target=cluster,
+        params={"host": host.pk},
+    )
+    audit_record(
+        actor=actor, action="host.join", target=host, task=task, outcome=AuditOutcome.ACCEPTED
+    )
     return [membership]
+
+
+def host_joining(host: Host) -> bool:
+    """Whether a join workflow is still to start the host in its cluster."""
+    return Task.objects.filter(
+        kind=JOIN_KIND,
+        status__in=[TaskStatus.PENDING, TaskStatus.RUNNING],
+        params__host=host.pk,
+    ).exists()
 
 
 def hosts_mark_silent(*, silent_after) -> list[Host]:

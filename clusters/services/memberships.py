@@ -138,7 +138,7 @@ def membership_create(*, cluster: Cluster, host: Host, actor) -> tuple[Membershi
 
 
 def membership_destroy(*, membership: Membership, actor) -> tuple[Membership, Task]:
-    """The host leaves: its number stays held until every member restarted after now.
+    """The host leaves: its number stays held until every member that knew it restarted.
 
     Refused while the host is still an active node (`o2cb remove-node` refuses one): the
     monitor last saw it run O2CB, or it has an SR of the cluster plugged. Maintenance stops
@@ -207,12 +207,16 @@ def cluster_check_now(*, cluster: Cluster, actor) -> Task:
 
 @transaction.atomic
 def memberships_collect_garbage(*, cluster: Cluster) -> list[Membership]:
-    """Forget departed memberships once every current member has started since they left."""
-    members = cluster_members(cluster)
-    boot_times = [host.boot_time for host in members]
+    """Forget a departed membership once every host that knew its node has started since
+    it left: the members that joined before it left. A host that joined later never had
+    the node in its cluster.conf, so its boot time does not hold the number."""
+    current = list(
+        cluster.memberships.filter(left__isnull=True, host__isnull=False).select_related("host")
+    )
     forgotten = []
     for membership in cluster.memberships.filter(left__isnull=False):
-        if all(boot is not None and boot > membership.left for boot in boot_times):
+        knew = [m.host for m in current if m.created < membership.left]
+        if all(host.boot_time is not None and host.boot_time > membership.left for host in knew):
             forgotten.append(membership)
     for membership in forgotten:
         audit_record(
@@ -221,7 +225,7 @@ def memberships_collect_garbage(*, cluster: Cluster) -> list[Membership]:
             target=cluster,
             message=(
                 f"Node {membership.number} ({membership.hostname}) forgotten: every member "
-                "restarted since it left, so the number can be given out again."
+                "that knew it restarted since it left, so the number can be given out again."
             ),
         )
         membership.delete()

@@ -56,13 +56,13 @@ def o2cb_nodes(root, cluster_name: str) -> list[tuple[int, str]]:
 
 @pytest.fixture
 def pool(sandbox_dir, console_worker, admin_user, settings):
-    """Six sandbox hosts on disk, the first four accepted into one started cluster."""
+    """Seven sandbox hosts on disk, the first four accepted into one started cluster."""
     from agent.host import hello
     from agent.sandbox.host import create_sandbox_host
 
     settings.AGENT_CALL_TIMEOUT = 10
     roots = [
-        create_sandbox_host(sandbox_dir, f"node-{i}", address=f"127.0.1.{i}") for i in range(1, 7)
+        create_sandbox_host(sandbox_dir, f"node-{i}", address=f"127.0.1.{i}") for i in range(1, 8)
     ]
     agent = start_agent(sandbox_dir)
     try:
@@ -88,7 +88,7 @@ def assert_succeeded(task: Task) -> None:
     assert task.status == "succeeded", (task.error, steps)
 
 
-def test_add_remove_restart_frees_the_number_only_after_every_member_restarted(
+def test_add_remove_restart_frees_the_number_once_every_member_that_knew_it_restarted(
     pool, admin_user, client
 ):
     from agent.host import hello
@@ -96,9 +96,11 @@ def test_add_remove_restart_frees_the_number_only_after_every_member_restarted(
     cluster, roots = pool
     members = roots[:5]
 
-    # Add a fifth host: every member's cluster.conf lists the same five nodes.
+    # Add a fifth host: every member's cluster.conf lists the same five nodes, and it runs.
     fifth = host_record_report(report=hello(roots[4]))
     host_accept(host=fifth, actor=admin_user)
+    assert_succeeded(finished(Task.objects.get(kind="maintenance.join", params__host=fifth.pk)))
+    assert agent(fifth).cluster_query("pool").running
     task = Task.objects.filter(kind="clusters.reconcile").latest("pk")
     assert latest_reconcile_after(task).status == "succeeded", task.error
     expected = [(i, f"node-{i + 1}") for i in range(5)]
@@ -118,13 +120,21 @@ def test_add_remove_restart_frees_the_number_only_after_every_member_restarted(
         # Kept in the file, commented out, so the admin sees what was removed.
         assert "node-2" in root.path("etc/ocfs2/cluster.conf").read_text()
     running = ClusterHostStatus.objects.filter(cluster=cluster, running=True)
-    assert running.count() == 3 and all(s.needs_restart for s in running)
+    assert running.count() == 4 and all(s.needs_restart for s in running)
     client.force_login(admin_user)
     page = client.get(reverse("dashboard")).content.decode()
     assert "needs a cluster restart" in page and "node-2" in page
     assert _lowest_free_number(cluster) == 5  # node 1 is still held
 
-    # Restart the remaining hosts one by one: the flag clears and node 1 is forgotten.
+    # A host accepted now never knew node-2 (booted before node-2 left, it is not restarted).
+    newcomer = host_record_report(report=hello(roots[5]))
+    host_accept(host=newcomer, actor=admin_user)
+    assert Membership.objects.get(host=newcomer).number == 5
+    assert_succeeded(finished(Task.objects.get(kind="maintenance.join", params__host=newcomer.pk)))
+    assert (1, "node-2") not in o2cb_nodes(roots[5], "pool")
+    assert newcomer.boot_time < Membership.objects.get(pk=leaving.pk).left
+
+    # Restart the hosts that knew node-2 one by one: the flag clears and node 1 is forgotten.
     for root in survivors:
         host = Host.objects.get(hostname=root.hostname)
         before = host.boot_time
@@ -141,13 +151,13 @@ def test_add_remove_restart_frees_the_number_only_after_every_member_restarted(
     assert "needs a cluster restart" not in client.get(reverse("dashboard")).content.decode()
 
     # Only now is number 1 given out again, and every member learns the new node 1.
-    sixth = host_record_report(report=hello(roots[5]))
-    host_accept(host=sixth, actor=admin_user)
-    assert Membership.objects.get(host=sixth).number == 1
+    seventh = host_record_report(report=hello(roots[6]))
+    host_accept(host=seventh, actor=admin_user)
+    assert Membership.objects.get(host=seventh).number == 1
     task = Task.objects.filter(kind="clusters.reconcile").latest("pk")
     assert_succeeded(latest_reconcile_after(task))
-    for root in survivors:
-        assert (1, "node-6") in o2cb_nodes(root, "pool")
+    for root in [*survivors, roots[5]]:
+        assert (1, "node-7") in o2cb_nodes(root, "pool")
 
 
 def test_a_host_that_does_not_answer_never_blocks_the_others(pool, admin_user, settings):
@@ -228,6 +238,93 @@ def test_a_run_orphaned_by_a_lost_worker_never_wedges_the_others(pool, admin_use
     assert tasks_fail_stalled(quiet_for=timedelta(minutes=30)) == [orphan]
     after = finished(cluster_reconcile_start(cluster=cluster, reason="test"))
     assert after.status == "succeeded", after.error
+
+
+def stopped_alerts() -> dict[str, str]:
+    """The open "member stopped" alerts, by host name."""
+    from core.models import Alert
+
+    return dict(
+        Alert.objects.filter(name="CLUSTER_MEMBER_STOPPED", cleared__isnull=True).values_list(
+            "target_repr", "message"
+        )
+    )
+
+
+def test_a_member_stopped_while_its_cluster_runs_raises_an_alert_until_it_runs_again(
+    pool, admin_user, client
+):
+    cluster, roots = pool
+    assert_succeeded(finished(cluster_reconcile_start(cluster=cluster, reason="test")))
+    assert stopped_alerts() == {}
+
+    # An admin types `service o2cb stop` on node-3: the service stays enabled for boot.
+    roots[2].kernel.service("stop")
+    assert_succeeded(finished(cluster_reconcile_start(cluster=cluster, reason="test")))
+    alerts = stopped_alerts()
+    assert list(alerts) == ["node-3"]
+    assert (
+        "O2CB is not running on node-3, a member of Pool, although it was started"
+        in (alerts["node-3"])
+    )
+    client.force_login(admin_user)
+    assert "O2CB is not running on node-3" in client.get(reverse("dashboard")).content.decode()
+
+    # Started again: the alert clears at the monitor's look after the start.
+    start = finished(cluster_start(cluster=cluster, actor=admin_user))
+    assert_succeeded(start)
+    assert_succeeded(latest_reconcile_after(start))
+    assert stopped_alerts() == {}
+
+    # Stopped and disabled (the agent's cluster stop) while the others run: a dead node.
+    agent(Host.objects.get(hostname="node-2")).cluster_stop("pool")
+    assert_succeeded(finished(cluster_reconcile_start(cluster=cluster, reason="test")))
+    assert stopped_alerts() == {
+        "node-2": "O2CB is not running on node-2, a member of Pool, while 3 other members "
+        "run it: to them node-2 is a dead node. Start it (the cluster's 'Start on every "
+        "member'), or put node-2 into maintenance if it is stopped on purpose."
+    }
+
+    # Leaving the cluster ends what the alert was about.
+    leaving = Membership.objects.get(cluster=cluster, hostname="node-2")
+    _, task = membership_destroy(membership=leaving, actor=admin_user)
+    assert_succeeded(finished(task))
+    assert stopped_alerts() == {}
+
+
+def test_members_of_a_cluster_nobody_started_raise_no_alert(
+    sandbox_dir, console_worker, admin_user, settings
+):
+    from agent.host import hello
+    from agent.sandbox.host import create_sandbox_host
+
+    settings.AGENT_CALL_TIMEOUT = 10
+    roots = [
+        create_sandbox_host(sandbox_dir, f"node-{i}", address=f"127.0.1.{i}") for i in (1, 2, 3)
+    ]
+    agent_process = start_agent(sandbox_dir)
+    try:
+        cluster = cluster_create(name="Pool", cluster_name="pool", hosts=[], actor=admin_user)
+        for root in roots:
+            host_accept(host=host_record_report(report=hello(root)), actor=admin_user)
+        for task in Task.objects.all():
+            finished(task)
+        assert_succeeded(finished(cluster_reconcile_start(cluster=cluster, reason="test")))
+        statuses = ClusterHostStatus.objects.filter(cluster=cluster)
+        assert statuses.count() == 3 and not statuses.filter(running=True).exists()
+        assert stopped_alerts() == {}, "the admin has not started it yet: nothing is wrong"
+        # Nor does joining start it: each join says why, and the start is the admin's.
+        for join in Task.objects.filter(kind="maintenance.join"):
+            assert_succeeded(join)
+            start = join.steps.get(key="start")
+            assert start.status == "skipped"
+            assert start.message == (
+                "Pool runs on no other member: it was not started yet (or is stopped "
+                f"everywhere). {join.name.split()[1]} starts with it: the cluster's 'Start on "
+                "every member'."
+            )
+    finally:
+        stop_process(agent_process)
 
 
 def test_periodic_checks_that_change_nothing_fold_into_one_row(pool, admin_user, client):

@@ -1,7 +1,8 @@
 """Membership numbers under any sequence of joins, leaves, restarts and GC runs.
 
 The reference model: a number is held from a join until the GC run after every
-current member restarted later than the leave; a join takes the lowest free number.
+current member that joined before the leave (knew the node) restarted later than the
+leave; a join takes the lowest free number. A host may join long after its last boot.
 """
 
 from datetime import timedelta
@@ -25,20 +26,24 @@ class MembershipMachine(RuleBasedStateMachine):
         self.members = {}  # host pk -> number (model)
         self.departed = {}  # number -> left time (model)
         self.boot = {}  # host pk -> boot time (model)
+        self.joined = {}  # host pk -> join time (model)
 
     def tick(self):
         self.clock += timedelta(seconds=1)
         return self.clock
 
-    @rule()
-    def join(self):
-        host = HostFactory(boot_time=self.tick())
+    @rule(booted_long_ago=st.booleans())
+    def join(self, booted_long_ago):
+        booted = self.clock - timedelta(days=1) if booted_long_ago else self.tick()
+        host = HostFactory(boot_time=booted)
         self.boot[host.pk] = host.boot_time
         held = set(self.members.values()) | set(self.departed)
         expected = min(n for n in range(255) if n not in held)
         membership, _ = membership_create(cluster=self.cluster, host=host, actor=None)
         assert membership.number == expected
         self.members[host.pk] = expected
+        self.joined[host.pk] = self.tick()
+        Membership.objects.filter(pk=membership.pk).update(created=self.joined[host.pk])
 
     @rule(data=st.data())
     def leave(self, data):
@@ -62,8 +67,11 @@ class MembershipMachine(RuleBasedStateMachine):
 
     @rule()
     def collect_garbage(self):
-        boots = [self.boot[pk] for pk in self.members]
-        expected = {n for n, left in self.departed.items() if all(b > left for b in boots)}
+        expected = {
+            n
+            for n, left in self.departed.items()
+            if all(self.boot[pk] > left for pk in self.members if self.joined[pk] < left)
+        }
         forgotten = memberships_collect_garbage(cluster=self.cluster)
         assert {m.number for m in forgotten} == expected
         for number in expected:

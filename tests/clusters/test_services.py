@@ -53,6 +53,22 @@ def test_number_is_freed_once_every_member_restarted_after_it_left(db):
     assert AuditEvent.objects.filter(action="membership.forget").count() == 1
 
 
+def test_a_host_that_joined_after_a_node_left_does_not_hold_its_number(db):
+    """Its cluster.conf never had the node: only the hosts that knew it need a restart,
+    though the newcomer booted long before the node left."""
+    cluster = ClusterFactory()
+    hosts = HostFactory.create_batch(3, boot_time=timezone.now() - timedelta(days=1))
+    memberships = [join(cluster, h) for h in hosts]
+    left, _ = membership_destroy(membership=memberships[1], actor=None)
+    newcomer = HostFactory(boot_time=timezone.now() - timedelta(days=2))
+    assert join(cluster, newcomer).number == 3
+    for host in (hosts[0], hosts[2]):
+        assert memberships_collect_garbage(cluster=cluster) == []
+        host.boot_time = timezone.now() + timedelta(seconds=1)
+        host.save()
+    assert [m.number for m in memberships_collect_garbage(cluster=cluster)] == [1]
+
+
 def test_a_host_with_unknown_boot_time_keeps_departed_numbers_held(db):
     cluster = ClusterFactory()
     old, unknown = HostFactory(boot_time=timezone.now()), HostFactory(boot_time=None)

@@ -42,7 +42,11 @@ def host(name: str) -> Host:
 def finished(admin, response, timeout: float = 600) -> Task:
     """The task an API call queued, once it ended; it must have succeeded."""
     assert response.status_code == 202, response.content
-    task_id = response.json()["task_id"]
+    return ended(response.json()["task_id"], timeout)
+
+
+def ended(task_id: int, timeout: float = 600) -> Task:
+    """The task, once it ended; it must have succeeded."""
 
     def done():
         task = Task.objects.get(pk=task_id)
@@ -88,7 +92,8 @@ def real_hosts_register_and_form_a_running_cluster(lab_pool, admin):
 
 
 def online_add_puts_the_new_node_in_every_running_kernel(lab_pool, admin):
-    accept(admin, "lab-03")  # auto-join: the console adds it to the live cluster
+    # Auto-join: the console adds it to the live cluster and starts it there (Pool.join).
+    accept(admin, "lab-03")
     everyone = {"lab-01", "lab-02", "lab-03"}
     for name in ("lab-01", "lab-02"):
         wait_for(
@@ -97,8 +102,9 @@ def online_add_puts_the_new_node_in_every_running_kernel(lab_pool, admin):
             3,
             f"{name}'s running kernel never had lab-03 added",
         )
-    cluster = Cluster.objects.get(cluster_name=CLUSTER)
-    finished(admin, admin.post(f"/api/clusters/{cluster.pk}/start/"))
+    join = Task.objects.get(kind="maintenance.join", params__host=host("lab-03").pk)
+    join = ended(join.pk)
+    assert join.steps.get(key="start").status == "succeeded"  # nobody started it by hand
     assert agent(host("lab-03")).cluster_query(CLUSTER).running
     assert configured_nodes("lab-03") == everyone
 

@@ -5,9 +5,10 @@ import pytest
 
 from clusters.agents import agent
 from clusters.models import PBD, VM, Host
+from clusters.services.memberships import cluster_reconcile_start
 from core.models import Task
 from maintenance.models import HostMaintenance
-from tests.clusters.test_cluster_lifecycle import finished
+from tests.clusters.test_cluster_lifecycle import finished, stopped_alerts
 from tests.conftest import api_client_for, wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
@@ -59,6 +60,10 @@ def test_enter_reboot_exit(maintenance_pool, operator_user, readonly_user):
     assert mounted(roots[host.hostname]) == [] and len(mounted(roots[other.hostname])) == 1
     assert not running(host) and running(other)
     assert HostMaintenance.objects.get(host=host).state == "in"
+    # Stopped on purpose: the monitor's next look raises no "member stopped" alert.
+    look = cluster_reconcile_start(cluster=host.memberships.get().cluster, reason="test")
+    assert finished(look).status == "succeeded", look.error
+    assert stopped_alerts() == {}
 
     refused = post(operator_user, "exit", host=host.pk)
     assert refused.status_code == 409 and "has not restarted" in refused.json()["message"]
