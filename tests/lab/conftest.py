@@ -29,6 +29,7 @@ def lab_pool(transactional_db, redis_url, tmp_path_factory):
         lab_dir,
         LabSettings(
             hosts=3,
+            luns=3,  # three heartbeat regions for the fence rules (test_fence_rules.py)
             accel=probe_accel(kernel),
             redis_url=redis_url,
             console_key=console_public_key(),
