@@ -137,6 +137,8 @@ ROLE_CHOICES = [(role.value, role.label) for role in Role]
 
 class UserSerializer(serializers.ModelSerializer):
     url = DetailUrlField(view_name="api:user-detail")
+    # Django keeps "" for a user without an address, which no e-mail format admits.
+    email = serializers.CharField(read_only=True, help_text='The user\'s e-mail address, or "".')
     role = serializers.SerializerMethodField(help_text="pool-admin, pool-operator, read-only, null")
     active_tokens = serializers.SerializerMethodField()
 

@@ -19,7 +19,7 @@ def test_an_overlong_cluster_name_is_refused_not_cut(page, screenshot, admin_use
     errors = page.locator(".errorlist")
     errors.first.wait_for()
     text = " ".join(errors.all_inner_texts())
-    assert "'Name' is at most 100 characters; this one has 5000." in text
+    assert "'Name in the console' is at most 100 characters; this one has 5000." in text
     assert "'Name on the hosts' is at most 16 characters (OCFS2_CLUSTER_NAME_LEN" in text
     assert "this one has 40" in text
     assert page.locator("#id_cluster_name").input_value() == "a" * 40, "what was typed stays"

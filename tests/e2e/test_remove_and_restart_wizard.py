@@ -21,7 +21,8 @@ def test_admin_removes_a_host_and_the_rolling_restart_clears_the_banner(
     page.goto(f"/hosts/{host.pk}/maintenance/")
     page.locator("#remove-host input[name=confirm_name]").fill(host.hostname)
     page.get_by_role("button", name=f"Remove {host.hostname}").click()
-    assert "removed from the pool" in page.locator(".message").first.inner_text()
+    message = page.locator(".message").first.inner_text()
+    assert f"{host.hostname} left the pool" in message and "is queued (task" in message
     assert Membership.objects.get(hostname=host.hostname).left is not None
 
     banner = page.locator('[data-banner="needs-restart"]')
