@@ -497,9 +497,10 @@ def _quorum(number: int, connected: int, heartbeating: dict[str, int], lowest_re
     return False, f"it reaches {connected} of {total} heartbeating nodes, more than half"
 
 
-# Long: one pass over the kernel's timeline (storage, then network) for every node
 def simulate(layout: Layout, failure: Failure) -> Outcome:
-    """Which hosts fence after `failure`, when, by which rule, and who keeps the SRs."""
+    """Which hosts fence after `failure`, when, by which rule, and who keeps the SRs: the
+    kernel's timeline, storage first (write timers, negotiation, quorum regions), then the
+    network (lost connections, the quorum decision of every node still up)."""
     validate(layout, failure)
     layout = _wired(layout)
     t = layout.timeouts
@@ -511,8 +512,84 @@ def simulate(layout: Layout, failure: Failure) -> Outcome:
     seen_dead: dict[str, float] = {}
     if failure.kind == FailureKind.HOST:
         seen_dead[failure.target] = t.peer_dead_s
+    _storage_timeline(layout, failure, live, events, fenced, seen_dead)
+    _network_timeline(layout, failure, live, events, fenced, seen_dead)
+    outcomes = [
+        _host_outcome(node, failure, t, events[node.host], fenced.get(node.host))
+        for node in sorted(layout.nodes, key=lambda n: n.number)
+    ]
+    return Outcome(
+        failure,
+        failure.describe(),
+        t.dead_s,
+        t.negotiation_s,
+        t.network_decision_s,
+        tuple(outcomes),
+    )
 
-    # Storage: each node's write timers, negotiation and the quorum-region count.
+
+def _negotiation_events(
+    t: Timeouts, region: Region, trouble: _Trouble, me: int, lowest, approvals, forever
+) -> list[Event]:
+    """What one node hung on `region` goes through at the negotiation points."""
+    said: list[Event] = []
+    if trouble.error_at is not None and trouble.error_at < t.negotiation_s:
+        said.append(
+            Event(
+                trouble.error_at,
+                f"writes to region {region.name} fail with an I/O error: no "
+                "negotiation, the write timer runs out",
+                Rule.NEGOTIATION,
+            )
+        )
+    elif trouble.active(t.negotiation_s):
+        said.append(
+            Event(
+                t.negotiation_s,
+                f"first warning: heartbeat writes to {region.name} hung for "
+                f"{t.negotiation_s:g} s (the negotiation point, half the dead time); "
+                + (
+                    "as the lowest live node it waits for every live node to report"
+                    if me == lowest
+                    else f"it tells node {lowest}, the lowest live node"
+                ),
+                Rule.NEGOTIATION,
+            )
+        )
+    if trouble.error_at is not None and trouble.error_at >= t.negotiation_s:
+        said.append(
+            Event(
+                trouble.error_at,
+                f"multipath gives up: writes to {region.name} fail with an I/O error, "
+                "so the next negotiation is skipped",
+                Rule.NEGOTIATION,
+            )
+        )
+    for point in approvals:
+        said.append(
+            Event(
+                point,
+                f"every live node's writes to {region.name} hang: node {lowest} "
+                "approves, the timers restart instead of fencing",
+                Rule.NEGOTIATION,
+            )
+        )
+    if forever:
+        said.append(
+            Event(
+                approvals[-1],
+                f"approved again every {t.negotiation_s:g} s while the stall lasts",
+                Rule.NEGOTIATION,
+            )
+        )
+    return said
+
+
+# Long: per region, each hung node's negotiation and write timer, then the quorum-region count
+def _storage_timeline(layout: Layout, failure: Failure, live, events, fenced, seen_dead) -> None:
+    """o2hb: the negotiation at half the dead time and each write timeout, as events; a node
+    whose failed quorum regions are half or more is fenced (`fenced`, `seen_dead`)."""
+    t = layout.timeouts
     troubles = _troubles(layout, failure)
     quorum = {r.name for r in layout.quorum_regions()}
     fires: dict[str, list[tuple[float, Region]]] = {h: [] for h in live}
@@ -526,56 +603,8 @@ def simulate(layout: Layout, failure: Failure) -> Outcome:
         stalled = sorted(h for (h, name) in troubles if name == region.name and h in live)
         for host in stalled:
             trouble = troubles[(host, region.name)]
-            if trouble.error_at is not None and trouble.error_at < t.negotiation_s:
-                events[host].append(
-                    Event(
-                        trouble.error_at,
-                        f"writes to region {region.name} fail with an I/O error: no "
-                        "negotiation, the write timer runs out",
-                        Rule.NEGOTIATION,
-                    )
-                )
-            elif trouble.active(t.negotiation_s):
-                me = layout.node(host).number
-                events[host].append(
-                    Event(
-                        t.negotiation_s,
-                        f"first warning: heartbeat writes to {region.name} hung for "
-                        f"{t.negotiation_s:g} s (the negotiation point, half the dead time); "
-                        + (
-                            "as the lowest live node it waits for every live node to report"
-                            if me == lowest
-                            else f"it tells node {lowest}, the lowest live node"
-                        ),
-                        Rule.NEGOTIATION,
-                    )
-                )
-            if trouble.error_at is not None and trouble.error_at >= t.negotiation_s:
-                events[host].append(
-                    Event(
-                        trouble.error_at,
-                        f"multipath gives up: writes to {region.name} fail with an I/O error, "
-                        "so the next negotiation is skipped",
-                        Rule.NEGOTIATION,
-                    )
-                )
-            for point in approvals:
-                events[host].append(
-                    Event(
-                        point,
-                        f"every live node's writes to {region.name} hang: node {lowest} "
-                        "approves, the timers restart instead of fencing",
-                        Rule.NEGOTIATION,
-                    )
-                )
-            if forever:
-                events[host].append(
-                    Event(
-                        approvals[-1],
-                        f"approved again every {t.negotiation_s:g} s while the stall lasts",
-                        Rule.NEGOTIATION,
-                    )
-                )
+            me = layout.node(host).number
+            events[host] += _negotiation_events(t, region, trouble, me, lowest, approvals, forever)
             if fire is not None and trouble.active(fire):
                 fires[host].append((fire, region))
             elif trouble.ends_at is not None:
@@ -619,7 +648,11 @@ def simulate(layout: Layout, failure: Failure) -> Outcome:
                 seen_dead[host] = (at if healthy else 0) + t.peer_dead_s
                 break
 
-    # Network: lost connections, then the quorum decision of every node still up.
+
+def _network_timeline(layout: Layout, failure: Failure, live, events, fenced, seen_dead) -> None:
+    """o2net and o2quo: each lost connection, then the quorum decision of every node still
+    up when it is taken."""
+    t = layout.timeouts
     before, after = _network(layout, failure)
     decide_at = t.network_decision_s
     still = {h for h in live if h not in fenced or fenced[h][0] > decide_at}
@@ -667,60 +700,46 @@ def simulate(layout: Layout, failure: Failure) -> Outcome:
         if fences:
             fenced[host] = (decide_at, Rule.QUORUM, why)
 
-    outcomes = []
-    for node in sorted(layout.nodes, key=lambda n: n.number):
-        mine = tuple(sorted(events[node.host], key=lambda e: e.at_s))
-        if failure.kind == FailureKind.HOST and node.host == failure.target:
-            outcome = HostOutcome(
-                node.host,
-                node.number,
-                Fate.FAILED,
-                0,
-                Rule.HOST_FAILED,
-                f"it is the host that fails; its peers call it dead after {t.peer_dead_s:g} s "
-                "and recover its locks",
-                (
-                    Event(0, "the host fails", Rule.HOST_FAILED),
-                    Event(
-                        t.peer_dead_s, "its peers stop seeing its heartbeat: dead", Rule.HOST_FAILED
-                    ),
-                ),
-            )
-        elif not node.heartbeating:
-            outcome = HostOutcome(
-                node.host,
-                node.number,
-                Fate.IDLE,
-                None,
-                Rule.NOT_HEARTBEATING,
-                "it does not run the cluster, so O2CB has nothing to fence",
-            )
-        elif node.host in fenced:
-            at, rule, why = fenced[node.host]
-            outcome = HostOutcome(
-                node.host,
-                node.number,
-                Fate.FENCED,
-                at,
-                rule,
-                why,
-                tuple(e for e in mine if e.at_s <= at),
-            )
-        else:
-            rule = next((e.rule for e in reversed(mine)), Rule.UNAFFECTED)
-            why = mine[-1].what if mine else "nothing it depends on broke"
-            outcome = HostOutcome(
-                node.host, node.number, Fate.SURVIVES, None, rule, why, mine, node.srs
-            )
-        outcomes.append(outcome)
-    return Outcome(
-        failure,
-        failure.describe(),
-        t.dead_s,
-        t.negotiation_s,
-        decide_at,
-        tuple(outcomes),
-    )
+
+def _host_outcome(node: Node, failure: Failure, t: Timeouts, events, fenced) -> HostOutcome:
+    mine = tuple(sorted(events, key=lambda e: e.at_s))
+    if failure.kind == FailureKind.HOST and node.host == failure.target:
+        return HostOutcome(
+            node.host,
+            node.number,
+            Fate.FAILED,
+            0,
+            Rule.HOST_FAILED,
+            f"it is the host that fails; its peers call it dead after {t.peer_dead_s:g} s "
+            "and recover its locks",
+            (
+                Event(0, "the host fails", Rule.HOST_FAILED),
+                Event(t.peer_dead_s, "its peers stop seeing its heartbeat: dead", Rule.HOST_FAILED),
+            ),
+        )
+    if not node.heartbeating:
+        return HostOutcome(
+            node.host,
+            node.number,
+            Fate.IDLE,
+            None,
+            Rule.NOT_HEARTBEATING,
+            "it does not run the cluster, so O2CB has nothing to fence",
+        )
+    if fenced is not None:
+        at, rule, why = fenced
+        return HostOutcome(
+            node.host,
+            node.number,
+            Fate.FENCED,
+            at,
+            rule,
+            why,
+            tuple(e for e in mine if e.at_s <= at),
+        )
+    rule = next((e.rule for e in reversed(mine)), Rule.UNAFFECTED)
+    why = mine[-1].what if mine else "nothing it depends on broke"
+    return HostOutcome(node.host, node.number, Fate.SURVIVES, None, rule, why, mine, node.srs)
 
 
 def single_failures(layout: Layout, without_hosts: Iterable[str] = ()) -> list[Failure]:
