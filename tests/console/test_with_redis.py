@@ -57,7 +57,7 @@ def test_a_redis_that_already_answers_is_shared_and_the_command_says_so(redis_ur
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
-    where = redis_url.rpartition("@")[2]
+    where = redis_url.rpartition("@")[2].rpartition("://")[2]  # host:port/db, never a password
     assert f"Using the Redis that already answers at {where}" in result.stderr
     assert "shares the console's queues" in result.stderr and "--own" in result.stderr
     if "@" in redis_url:  # its password is no part of what is printed
