@@ -74,3 +74,18 @@ def task_ends(page, expected: str = "Succeeded", timeout_ms: int = 90_000) -> No
         timeout=timeout_ms
     )
     assert page.locator("#task-status").inner_text() == expected
+
+
+@pytest.fixture
+def sandbox_pool(sandbox_dir, console_worker, settings):
+    """Two seeded sandbox hosts with their agent, after one I/O-health round."""
+    from clusters.iohealth.services import io_health_collect
+    from console.demo import sandbox_pool_seed
+    from tests.conftest import start_agent, stop_process
+
+    settings.AGENT_CALL_TIMEOUT = 10
+    cluster = sandbox_pool_seed(sandbox_dir=sandbox_dir, host_count=2)
+    agent = start_agent(sandbox_dir)
+    io_health_collect(timeout=10)
+    yield cluster
+    stop_process(agent)

@@ -3,21 +3,9 @@
 import pytest
 
 from clusters.iohealth.services import io_health_collect
-from console.demo import sandbox_pool_seed
-from tests.conftest import start_agent, stop_process
 from tests.e2e.conftest import log_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def sandbox_pool(sandbox_dir, console_worker, settings):
-    settings.AGENT_CALL_TIMEOUT = 10
-    cluster = sandbox_pool_seed(sandbox_dir=sandbox_dir, host_count=2)
-    agent = start_agent(sandbox_dir)
-    io_health_collect(timeout=10)
-    yield cluster
-    stop_process(agent)
 
 
 def apply_fault(page, host: str, fault: str, target: str = ""):

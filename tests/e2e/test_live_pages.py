@@ -5,22 +5,10 @@ import pytest
 from clusters.iohealth.services import io_health_collect
 from clusters.models import Host
 from clusters.services.faults import fault_inject
-from console.demo import sandbox_pool_seed
 from core.services.audit import audit_record
-from tests.conftest import start_agent, stop_process
 from tests.e2e.conftest import log_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def sandbox_pool(sandbox_dir, console_worker, settings):
-    settings.AGENT_CALL_TIMEOUT = 10
-    cluster = sandbox_pool_seed(sandbox_dir=sandbox_dir, host_count=2)
-    agent = start_agent(sandbox_dir)
-    io_health_collect(timeout=10)
-    yield cluster
-    stop_process(agent)
 
 
 def break_path(admin_user, device: str) -> None:
