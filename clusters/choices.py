@@ -10,6 +10,15 @@ class HostRegistration(models.TextChoices):
     ACCEPTED = "accepted", "Accepted"
 
 
+class PoolState(models.TextChoices):
+    CONNECTING = "connecting", "Connecting"
+    CONNECTED = "connected", "Connected"
+    # The master did not answer, or answered with an error: retried with backoff.
+    LOST = "lost", "Connection lost, retrying"
+    # The master refused the credentials: retried only after a pool-admin changes them.
+    REFUSED = "refused", "Credentials refused"
+
+
 class ClusterPlugin(models.TextChoices):
     O2CB = "o2cb", "O2CB (OCFS2)"
 

@@ -17,6 +17,7 @@ from .choices import (
     HostRegistration,
     IOHealthState,
     NodeState,
+    PoolState,
     PowerState,
     SRFormat,
     VDIType,
@@ -40,6 +41,42 @@ NEW_CLUSTER_NAME_RULE = (
 )
 
 
+class Pool(models.Model):
+    """A XenServer / XCP-ng pool, read and driven through its master's XenAPI.
+
+    Hosts with no pool run their own agent (the sandbox, the lab, a plain Linux host) and
+    are reached over Celery; a pool's hosts are reached through its master's XenAPI, with
+    the host plugin (clusters/agents.py picks the transport from `Host.pool`)."""
+
+    uuid = models.UUIDField(
+        null=True, blank=True, unique=True, help_text="The pool's own uuid, learnt when connected"
+    )
+    name = models.CharField(max_length=100, unique=True, help_text="Name in the console")
+    master_address = models.CharField(
+        max_length=253, help_text="Address of the master; followed when the master changes"
+    )
+    tls_verify = models.BooleanField(
+        default=True,
+        help_text="Check the master's TLS certificate; off only for a self-signed one",
+    )
+    username = models.CharField(max_length=64)
+    # Encrypted with the console's pool key (clusters/xapi.py); never shown, never logged.
+    password_encrypted = models.TextField()
+    state = models.CharField(max_length=16, choices=PoolState.choices, default=PoolState.CONNECTING)
+    error = models.TextField(blank=True, help_text="Why the last connection failed")
+    failures = models.PositiveIntegerField(default=0, help_text="Failed connections in a row")
+    retry_at = models.DateTimeField(null=True, blank=True, help_text="Next try after a failure")
+    event_token = models.CharField(max_length=200, blank=True, help_text="event.from's token")
+    last_event = models.DateTimeField(null=True, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class Host(models.Model):
     uuid = models.UUIDField(unique=True, default=uuid.uuid4)
     hostname = models.CharField(max_length=253, unique=True, validators=[validate_node_name])
@@ -54,6 +91,15 @@ class Host(models.Model):
         max_length=16, choices=HostRegistration.choices, default=HostRegistration.PENDING
     )
     sandbox = models.BooleanField(default=False)
+    pool = models.ForeignKey(
+        Pool,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="hosts",
+        help_text="The XAPI pool it belongs to; none: a host with its own agent",
+    )
+    xapi_ref = models.CharField(max_length=100, blank=True, help_text="Its OpaqueRef in the pool")
     boot_time = models.DateTimeField(null=True, blank=True, help_text="Last start, from the agent")
     reboot_planned = models.DateTimeField(
         null=True,
@@ -102,6 +148,14 @@ class Cluster(models.Model):
         validators=[RegexValidator(NEW_CLUSTER_NAME.pattern, NEW_CLUSTER_NAME_RULE)],
     )
     auto_join = models.BooleanField(default=True, help_text="New pool hosts join automatically")
+    pool = models.ForeignKey(
+        Pool,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="clusters",
+        help_text="The XAPI pool whose hosts it joins; none: hosts with their own agent",
+    )
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:

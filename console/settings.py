@@ -315,6 +315,10 @@ POOL_DRIVER = os.environ.get("POOL_DRIVER", "sandbox")
 XENAPI_URL = os.environ.get("XENAPI_URL", "")
 XENAPI_USERNAME = os.environ.get("XENAPI_USERNAME", "root")
 XENAPI_PASSWORD = os.environ.get("XENAPI_PASSWORD", "")
+# XAPI pools (clusters/xapi.py): the key that encrypts their passwords at rest, made on
+# first use, and how long the console waits for a master's answer.
+POOL_KEY_FILE = Path(os.environ.get("POOL_KEY_FILE", BASE_DIR / "var" / "keys" / "pool.key"))
+XAPI_TIMEOUT = float(os.environ.get("XAPI_TIMEOUT", "30"))
 # Seconds a host may take to come back from a reboot during a rolling restart.
 REBOOT_TIMEOUT = float(os.environ.get("REBOOT_TIMEOUT", "900"))
 # Seconds a host that rejoined may take to be connected to its peers (o2net connects a few

@@ -1,0 +1,160 @@
+"""The console's end of XenAPI: a pool's credentials at rest, and sessions on its master.
+
+A pool's password is encrypted with the console's pool key (settings.POOL_KEY_FILE, made
+on first use, readable by the console's user only), so a copy of the database alone does
+not give it away. It is decrypted only to log in, and never written to a log or a page.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import ssl
+import xmlrpc.client
+from contextlib import contextmanager
+from pathlib import Path
+
+import XenAPI
+from cryptography.fernet import Fernet, InvalidToken
+from django.conf import settings
+
+from core.errors import ConsoleError, TransientError
+
+from .models import Pool
+
+logger = logging.getLogger(__name__)
+
+
+class PoolUnreachable(TransientError):
+    """The master did not answer (or not in time); it may come back."""
+
+
+class PoolRefused(ConsoleError):
+    """The master refused the credentials: only a pool-admin can mend that."""
+
+
+class XapiError(ConsoleError):
+    """XAPI answered with a failure: `code` is its error code, `details` the rest."""
+
+    def __init__(self, message: str, *, code: str, details: list):
+        super().__init__(message, detail={"code": code, "details": details})
+        self.code, self.details = code, details
+
+
+@functools.cache
+def _pool_key(path: str) -> Fernet:
+    key_file = Path(path)
+    if not key_file.exists():
+        key_file.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "wb") as out:
+            out.write(Fernet.generate_key())
+    return Fernet(key_file.read_bytes().strip())
+
+
+def password_encrypt(password: str) -> str:
+    return _pool_key(str(settings.POOL_KEY_FILE)).encrypt(password.encode()).decode()
+
+
+def password_decrypt(pool: Pool) -> str:
+    try:
+        return _pool_key(str(settings.POOL_KEY_FILE)).decrypt(pool.password_encrypted).decode()
+    except InvalidToken:
+        raise PoolRefused(
+            f"The password of pool {pool} cannot be decrypted with this console's pool key "
+            f"({settings.POOL_KEY_FILE}): enter it again on the pool's page."
+        ) from None
+
+
+def master_url(address: str) -> str:
+    """https://ADDRESS/ for a bare address; an address with its scheme is kept."""
+    return address if "://" in address else f"https://{address}/"
+
+
+class _Transport(xmlrpc.client.SafeTransport):
+    """XML-RPC over HTTP or HTTPS with a timeout on every connection."""
+
+    def __init__(self, *, timeout: float, secure: bool, verify: bool):
+        context = ssl.create_default_context() if verify else ssl._create_unverified_context()  # noqa: S323 - a pool-admin's choice for a self-signed master
+        super().__init__(context=context)
+        self.timeout, self.secure = timeout, secure
+
+    def make_connection(self, host):
+        if self.secure:
+            connection = super().make_connection(host)
+        else:
+            connection = xmlrpc.client.Transport.make_connection(self, host)
+        connection.timeout = self.timeout
+        return connection
+
+
+def _failure_message(pool: Pool, details: list) -> str:
+    code = str(details[0]) if details else "UNKNOWN"
+    rest = ", ".join(str(d) for d in details[1:])
+    return f"Pool {pool}: XAPI answered {code}" + (f" ({rest})." if rest else ".")
+
+
+def _open(pool: Pool, address: str, password: str, timeout: float):
+    url = master_url(address)
+    transport = _Transport(timeout=timeout, secure=url.startswith("https:"), verify=pool.tls_verify)
+    session = XenAPI.Session(url, transport=transport)
+    session.login_with_password(pool.username, password, "2.0", "o2cb-console")
+    return session
+
+
+@contextmanager
+def pool_session(pool: Pool, *, timeout: float | None = None):
+    """`session.xenapi` logged in on the pool's master, logged out afterwards.
+
+    A host that answers HOST_IS_SLAVE names the master (after HA or
+    pool.designate_new_master): the session follows it and the pool keeps the new
+    address. XAPI failures become XapiError, no answer PoolUnreachable, refused
+    credentials PoolRefused."""
+    timeout = settings.XAPI_TIMEOUT if timeout is None else timeout
+    password, address = password_decrypt(pool), pool.master_address
+    session = None
+    for _hop in range(3):
+        try:
+            session = _open(pool, address, password, timeout)
+            break
+        except XenAPI.Failure as exc:
+            details = list(exc.details)
+            if details[:1] == ["HOST_IS_SLAVE"] and len(details) > 1:
+                logger.info("Pool %s: %s is no longer the master, %s is", pool, address, details[1])
+                address = str(details[1])
+                continue
+            if details[:1] == ["SESSION_AUTHENTICATION_FAILED"]:
+                raise PoolRefused(
+                    f"The master of pool {pool} ({address}) refused the log-in of "
+                    f"{pool.username}: check the user name and password.",
+                    detail={"code": "SESSION_AUTHENTICATION_FAILED"},
+                ) from None
+            raise XapiError(
+                _failure_message(pool, details), code=str(details[0]), details=details
+            ) from None
+        except (OSError, xmlrpc.client.ProtocolError) as exc:  # a timeout is an OSError
+            raise PoolUnreachable(
+                f"The master of pool {pool} ({address}) cannot be reached: {exc}."
+            ) from None
+    if session is None:
+        raise PoolUnreachable(f"Pool {pool}: no host would say which one is the master.")
+    if address != pool.master_address:
+        Pool.objects.filter(pk=pool.pk).update(master_address=address)
+        pool.master_address = address
+    try:
+        yield session.xenapi
+    except XenAPI.Failure as exc:
+        details = list(exc.details)
+        raise XapiError(
+            _failure_message(pool, details), code=str(details[0]), details=details
+        ) from None
+    except (OSError, xmlrpc.client.ProtocolError) as exc:
+        raise PoolUnreachable(
+            f"The master of pool {pool} ({address}) stopped answering: {exc}."
+        ) from None
+    finally:
+        try:
+            session.xenapi.session.logout()
+        except Exception:  # noqa: S110 - the session expires on its own
+            pass
