@@ -3,10 +3,11 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from . import views
+from . import metrics, views
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
+    path("metrics", metrics.metrics_view, name="metrics"),
     path("", include("core.urls")),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", include("clusters.urls")),
