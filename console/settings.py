@@ -13,6 +13,9 @@ from pathlib import Path
 
 import dj_database_url
 
+from console.directory import BACKEND as DIRECTORY_BACKEND
+from console.directory import ldap_settings
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -106,6 +109,15 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Axes first: it refuses a locked-out client before any password is checked.
 AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "core.backends.RoleBackend"]
+
+# Directory sign-in (README: Directory sign-in), only with LDAP_SERVER_URI set: the directory
+# is asked before local accounts, which keep working (a name the directory does not know,
+# or a server that does not answer, falls through to them).
+DIRECTORY = ldap_settings(os.environ)
+globals().update(DIRECTORY)
+DIRECTORY_ROLE_GROUPS = DIRECTORY.get("DIRECTORY_ROLE_GROUPS", {})
+if DIRECTORY:
+    AUTHENTICATION_BACKENDS.insert(1, DIRECTORY_BACKEND)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -261,3 +261,25 @@ def password_link_used(*, user) -> None:
         target=user,
         message=f"{user.get_username()} set their password through a set-password link.",
     )
+
+
+def user_role_from_directory(*, user, role: Role | None):
+    """Give a directory user the role their groups give them, at sign-in (core.directory).
+
+    The directory is the truth for its users, so the last-pool-admin rule does not hold
+    this back: local pool-admins are kept for the day the directory is wrong."""
+    before = user_role(user)
+    if before == role:
+        return user
+    with transaction.atomic():
+        _set_groups(user, role)
+        audit_record(
+            actor=None,
+            action="user.role",
+            target=user,
+            message=(
+                f"{user.get_username()}: role {_describe(before)} → {_describe(role)}, "
+                "from their directory groups at sign-in."
+            ),
+        )
+    return user
