@@ -17,6 +17,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Max, Min
 from django.http import HttpResponse
 from django.utils import timezone
+from django.views.decorators.gzip import gzip_page
 from django.views.decorators.http import require_GET
 from prometheus_client.core import CollectorRegistry, GaugeMetricFamily
 from prometheus_client.exposition import generate_latest
@@ -301,6 +302,7 @@ def _refusal(status: int, message: str) -> HttpResponse:
 
 @login_not_required  # a scraper has no session: its token is checked here
 @require_GET
+@gzip_page  # Prometheus asks for gzip; 255 hosts' text shrinks about fifteen-fold
 def metrics_view(request) -> HttpResponse:
     """A scrape, for the holder of an API token whose user has a role (read-only suffices)."""
     scheme, _, key = request.headers.get("Authorization", "").partition(" ")
