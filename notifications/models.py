@@ -137,5 +137,8 @@ class HostSilence(models.Model):
     )
     created = models.DateTimeField(auto_now_add=True)
 
+    class Meta:
+        ordering = ["maintenance__host__hostname"]
+
     def __str__(self) -> str:
         return f"{self.maintenance.host} silenced"

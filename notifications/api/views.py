@@ -93,8 +93,7 @@ class HostSilenceViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, viewse
     queryset = HostSilence.objects.select_related("maintenance__host", "created_by")
     serializer_class = HostSilenceSerializer
     permission_classes = [CanAdministerPool]
-    lookup_field = "maintenance__host"
-    lookup_url_kwarg = "pk"
+    lookup_url_kwarg = "id"  # a silence's key is its host's (HostMaintenance's is the host)
 
     @extend_schema(request=HostSilenceCreateSerializer, responses={201: HostSilenceSerializer})
     def create(self, request):
@@ -103,6 +102,6 @@ class HostSilenceViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, viewse
         silence = host_silence(actor=request.user, host=body.validated_data["host"])
         return Response(HostSilenceSerializer(silence).data, status=status.HTTP_201_CREATED)
 
-    def destroy(self, request, pk=None):
-        host_unsilence(actor=request.user, host=get_object_or_404(Host, pk=pk))
+    def destroy(self, request, id=None):  # noqa: A002 (the URL's name)
+        host_unsilence(actor=request.user, host=get_object_or_404(Host, pk=id))
         return Response(status=status.HTTP_204_NO_CONTENT)
