@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import logging
 import socket
 import threading
 import time
@@ -41,6 +42,7 @@ class SMTPServer:
     """aiosmtpd on a free loopback port; `messages` are (arrival, from, to, EmailMessage)."""
 
     def __init__(self):
+        logging.getLogger("mail.log").setLevel(logging.WARNING)  # a line per SMTP command
         self.messages: list = []
         self.port = free_port()
         self.controller = Controller(
