@@ -44,7 +44,10 @@ def alert_body(*, alert: Alert, event: str, previous_priority: int | None, scope
             "raised_at": _time(alert.created),
             "cleared_at": _time(alert.cleared),
         },
-        "console_url": console_url(reverse("alert-list") + f"?open=false#alert-{alert.pk}"),
+        # Every alert of its name, open or not (open= empty), scrolled to this one.
+        "console_url": console_url(
+            reverse("alert-list") + f"?name={alert.name}&open=#alert-{alert.pk}"
+        ),
     }
 
 
