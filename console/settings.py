@@ -250,6 +250,8 @@ NOTIFY_TIMEOUT = float(os.environ.get("NOTIFY_TIMEOUT", "10"))
 NOTIFY_RETRIES = int(os.environ.get("NOTIFY_RETRIES", "8"))
 NOTIFY_RETRY_BACKOFF = float(os.environ.get("NOTIFY_RETRY_BACKOFF", "5"))
 NOTIFY_RETRY_BACKOFF_MAX = float(os.environ.get("NOTIFY_RETRY_BACKOFF_MAX", "600"))
+# Days the messages and their delivery log are kept.
+NOTIFY_LOG_DAYS = float(os.environ.get("NOTIFY_LOG_DAYS", "30"))
 CELERY_BEAT_SCHEDULE = {
     "reconcile-clusters": {
         "task": "clusters.reconcile_all",
@@ -268,6 +270,11 @@ CELERY_BEAT_SCHEDULE = {
     },
     "roll-up-health-samples": {
         "task": "clusters.roll_up_samples",
+        "schedule": 3600.0,
+        "options": {"queue": ROUNDS_QUEUE, "expires": 3600.0},
+    },
+    "prune-notifications": {
+        "task": "notifications.prune",
         "schedule": 3600.0,
         "options": {"queue": ROUNDS_QUEUE, "expires": 3600.0},
     },

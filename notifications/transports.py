@@ -83,7 +83,8 @@ def webhook_send(*, url: str, secret: str, body: dict, delivery_id: int) -> Answ
             return Answer(True, f"HTTP {response.status}: {_clip(response.read(ANSWER_BYTES))}")
     except urllib.error.HTTPError as exc:
         text = f"HTTP {exc.code}: {_clip(exc.read(ANSWER_BYTES))}"
-        return Answer(False, text, permanent=400 <= exc.code < 500 and exc.code not in (408, 429))
+        # A redirect (not followed) or a refusal stays so; 408, 429 and 5xx may pass.
+        return Answer(False, text, permanent=exc.code < 500 and exc.code not in (408, 429))
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         return Answer(False, _clip(f"no answer: {reason}"))

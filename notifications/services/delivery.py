@@ -7,7 +7,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from ..choices import DeliveryStatus
-from ..models import Delivery, DeliveryAttempt
+from ..models import Delivery, DeliveryAttempt, Notification
 from ..transports import Answer, send
 
 
@@ -62,5 +62,17 @@ def delivery_attempt(*, delivery_id: int) -> float | None:
     if claimed is None:
         return None
     delivery, number = claimed
-    answer = send(target=delivery.target, body=delivery.notification.body, delivery_id=delivery.pk)
+    if not delivery.target.enabled:  # disabled while the message waited
+        answer = Answer(False, "not sent: the target is disabled", permanent=True)
+    else:
+        answer = send(
+            target=delivery.target, body=delivery.notification.body, delivery_id=delivery.pk
+        )
     return delivery_record(delivery=delivery, number=number, answer=answer)
+
+
+def notifications_prune() -> int:
+    """Forget messages (and their delivery log) older than NOTIFY_LOG_DAYS."""
+    before = timezone.now() - timezone.timedelta(days=settings.NOTIFY_LOG_DAYS)
+    deleted, _ = Notification.objects.filter(created__lt=before).delete()
+    return deleted

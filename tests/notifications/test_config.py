@@ -134,3 +134,29 @@ def test_rules_choose_by_name_priority_pool_and_host(host, pool, db):
 def pool_admin_client(client, admin_user):
     client.force_login(admin_user)
     return client
+
+
+def test_a_disabled_target_gets_nothing_more_and_old_messages_are_forgotten(
+    host, receiver, settings, db
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from notifications.models import Delivery
+    from notifications.services.delivery import delivery_attempt, notifications_prune
+
+    hook = target_create(actor=None, name="hook", kind="webhook", url=receiver.url)
+    rule_create(actor=None, name="all", targets=[hook])
+    alert_sync(name=AlertName.HOST_SILENT, target=host, message="silent")
+    hook.enabled = False
+    hook.save()
+    delivery = Delivery.objects.get()
+    assert delivery_attempt(delivery_id=delivery.pk) is None
+    delivery.refresh_from_db()
+    assert delivery.status == "failed" and delivery.last_answer.startswith("not sent")
+    assert receiver.requests == []
+
+    Notification.objects.update(created=timezone.now() - timedelta(days=31))
+    assert notifications_prune() >= 1
+    assert not Delivery.objects.exists()

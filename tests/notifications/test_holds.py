@@ -7,6 +7,7 @@ import pytest
 
 from core.choices import AlertName, AlertPriority
 from core.services.alerts import alert_acknowledge, alert_clear, alert_raise, alert_sync
+from crashes.services import crashdump_record
 from maintenance.choices import MaintenanceState
 from maintenance.models import HostMaintenance
 from notifications.choices import DeliveryStatus
@@ -77,10 +78,12 @@ def test_a_host_silenced_in_maintenance_sends_only_fences(host, hook, receiver, 
     assert admin_api.post("/api/notification-silences/", {"host": host.pk}).status_code == 201
     assert admin_api.get("/api/notification-silences/").json()["results"][0]["hostname"] == "xs-1"
     alert_sync(name=STOPPED, target=host, message="stopped on purpose")
-    alert_raise(name=AlertName.HOST_FENCED_BY_O2CB, target=host, message="xs-1 was fenced")
+    # The host crashes in maintenance: crashes/ records it and alerts, about the dump.
+    crashdump_record(host=host, dump={"name": "d", "analysis": None, "error": "x"}, source="agent")
     assert _events_received(receiver) == ["raised"]
-    fence = json.loads(receiver.requests[0].body)
-    assert fence["alert"]["name"] == "HOST_FENCED_BY_O2CB"
+    crash = json.loads(receiver.requests[0].body)["alert"]
+    assert crash["name"] == "HOST_CRASHED_BY_A_BUG"  # no analysis: a bug, by the design
+    assert crash["target"]["kind"] == "hostcrashdump" and crash["hosts"] == ["xs-1"]
 
     maintenance.delete()  # leaving maintenance ends the silence with it
     alert_sync(name=AlertName.HOST_SILENT, target=host, message="xs-1 is silent")
