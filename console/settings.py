@@ -188,7 +188,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {"IOHealthStateEnum": "clusters.choices.IOHealthState"},
+    "ENUM_NAME_OVERRIDES": {
+        "IOHealthStateEnum": "clusters.choices.IOHealthState",
+        "AlertPriorityEnum": "core.choices.AlertPriority",
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "core.api.schema.add_error_responses",
