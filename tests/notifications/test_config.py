@@ -130,12 +130,6 @@ def test_rules_choose_by_name_priority_pool_and_host(host, pool, db):
     assert sorted(sent) == [("xs-1", "HOST_SILENT"), ("xs-2", "HOST_SILENT")]
 
 
-@pytest.fixture
-def pool_admin_client(client, admin_user):
-    client.force_login(admin_user)
-    return client
-
-
 def test_a_disabled_target_gets_nothing_more_and_old_messages_are_forgotten(
     host, receiver, settings, db
 ):
@@ -160,3 +154,31 @@ def test_a_disabled_target_gets_nothing_more_and_old_messages_are_forgotten(
     Notification.objects.update(created=timezone.now() - timedelta(days=31))
     assert notifications_prune() >= 1
     assert not Delivery.objects.exists()
+
+
+def test_pages_silence_a_host_in_maintenance_and_snooze_an_alert(
+    client, operator_user, admin_user, host
+):
+    from maintenance.choices import MaintenanceState
+    from maintenance.models import HostMaintenance
+    from notifications.models import HostSilence
+
+    client.force_login(operator_user)
+    alert = alert_sync(name=AlertName.HOST_SILENT, target=host, message="silent")
+    assert "Snooze messages" in client.get("/alerts/").content.decode()
+    assert client.post(f"/alerts/{alert.pk}/snooze/", {"minutes": "60"}).status_code == 302
+    alert.refresh_from_db()
+    assert alert.snoozed_until is not None and alert.snoozed_by == operator_user
+    assert client.post(f"/alerts/{alert.pk}/snooze/", {"minutes": "x"}).status_code == 400
+    assert client.post("/notifications/silences/", {"host": host.pk}).status_code == 403
+
+    client.force_login(admin_user)
+    HostMaintenance.objects.create(host=host, state=MaintenanceState.IN_MAINTENANCE)
+    page = client.get("/notifications/rules/").content.decode()
+    assert "Silence until its maintenance ends" in page
+    client.post("/notifications/silences/", {"host": host.pk})
+    assert HostSilence.objects.filter(maintenance__host=host).exists()
+    assert "Send its messages again" in client.get("/notifications/rules/").content.decode()
+    client.post("/notifications/silences/", {"host": host.pk, "silence": "off"})
+    assert not HostSilence.objects.exists()
+    assert client.post("/notifications/silences/", {"host": "x"}).status_code == 400
