@@ -1,6 +1,5 @@
 """Targets and rules as pool-admins manage them, in the API and the console's pages."""
 
-
 from clusters.choices import HostRegistration
 from clusters.models import Host
 from core.choices import AlertName
