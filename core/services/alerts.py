@@ -45,7 +45,7 @@ def alert_raise(
     )
     if alert is None:
         alert = Alert.objects.create(name=name, priority=priority, message=message, **fields)
-        alert_changed.send(sender=Alert, alert=alert, event=ALERT_RAISED, previous_priority=None)
+        alerts_changed_tell(raised=[alert])
         return alert
     if alert.message != message or alert.priority != priority:
         previous = alert.priority
@@ -55,11 +55,24 @@ def alert_raise(
             message=message, priority=priority, updated=timezone.now()
         )
         alert.message, alert.priority = message, priority
-        if changed and priority < previous:  # 1 is the most urgent
+        if changed:
+            alerts_changed_tell(escalated=[(alert, previous)])
+    return alert
+
+
+def alerts_changed_tell(*, raised=(), escalated=(), cleared=()) -> None:
+    """Tell of alert changes made in bulk (a write that bypassed alert_raise and
+    alert_clear): each new alert, each (alert, previous priority) that became more urgent,
+    each alert cleared (its `cleared` set). Call it once per change, after the write."""
+    for alert in raised:
+        alert_changed.send(sender=Alert, alert=alert, event=ALERT_RAISED, previous_priority=None)
+    for alert, previous in escalated:
+        if alert.priority < previous:  # 1 is the most urgent
             alert_changed.send(
                 sender=Alert, alert=alert, event=ALERT_ESCALATED, previous_priority=previous
             )
-    return alert
+    for alert in cleared:
+        alert_changed.send(sender=Alert, alert=alert, event=ALERT_CLEARED, previous_priority=None)
 
 
 def _clear(alerts) -> int:
@@ -70,9 +83,7 @@ def _clear(alerts) -> int:
         if Alert.objects.filter(pk=alert.pk, cleared__isnull=True).update(cleared=now):
             alert.cleared = now
             cleared += 1
-            alert_changed.send(
-                sender=Alert, alert=alert, event=ALERT_CLEARED, previous_priority=None
-            )
+            alerts_changed_tell(cleared=[alert])
     return cleared
 
 
