@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "clusters",
     "maintenance",
     "crashes",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -199,7 +200,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {"IOHealthStateEnum": "clusters.choices.IOHealthState"},
+    "ENUM_NAME_OVERRIDES": {
+        "IOHealthStateEnum": "clusters.choices.IOHealthState",
+        "AlertPriorityEnum": "core.choices.AlertPriority",
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "core.api.schema.add_error_responses",
@@ -243,6 +247,26 @@ TASK_ORPHANED_AFTER = timedelta(seconds=float(os.environ.get("TASK_ORPHANED_AFTE
 # lost its queue message; so has a pending task nothing picked up in TASK_LOST_AFTER.
 TASK_STALLED_AFTER = timedelta(minutes=float(os.environ.get("TASK_STALLED_AFTER_MINUTES", "30")))
 TASK_LOST_AFTER = timedelta(minutes=float(os.environ.get("TASK_LOST_AFTER_MINUTES", "10")))
+# Notifications (notifications/): the SMTP server every e-mail target goes through, with
+# Django's own settings, and how web-hooks and e-mails are retried.
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)  # STARTTLS
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)  # TLS from the first byte (port 465)
+NOTIFY_FROM_EMAIL = os.environ.get("NOTIFY_FROM_EMAIL", "o2cb-console@localhost")
+# The console's address as people reach it: the links in messages.
+CONSOLE_URL = os.environ.get("CONSOLE_URL", "http://127.0.0.1:8000")
+# Seconds a target may take to answer one try.
+NOTIFY_TIMEOUT = float(os.environ.get("NOTIFY_TIMEOUT", "10"))
+# Tries after the first, each after a wait doubling from NOTIFY_RETRY_BACKOFF seconds up to
+# NOTIFY_RETRY_BACKOFF_MAX (the defaults: 5 s, 10 s ... 10 min; about 40 min in all).
+NOTIFY_RETRIES = int(os.environ.get("NOTIFY_RETRIES", "8"))
+NOTIFY_RETRY_BACKOFF = float(os.environ.get("NOTIFY_RETRY_BACKOFF", "5"))
+NOTIFY_RETRY_BACKOFF_MAX = float(os.environ.get("NOTIFY_RETRY_BACKOFF_MAX", "600"))
+# Days the messages and their delivery log are kept.
+NOTIFY_LOG_DAYS = float(os.environ.get("NOTIFY_LOG_DAYS", "30"))
 CELERY_BEAT_SCHEDULE = {
     "reconcile-clusters": {
         "task": "clusters.reconcile_all",
@@ -261,6 +285,11 @@ CELERY_BEAT_SCHEDULE = {
     },
     "roll-up-health-samples": {
         "task": "clusters.roll_up_samples",
+        "schedule": 3600.0,
+        "options": {"queue": ROUNDS_QUEUE, "expires": 3600.0},
+    },
+    "prune-notifications": {
+        "task": "notifications.prune",
         "schedule": 3600.0,
         "options": {"queue": ROUNDS_QUEUE, "expires": 3600.0},
     },

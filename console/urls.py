@@ -13,6 +13,7 @@ urlpatterns = [
     path("", include("clusters.urls")),
     path("", include("crashes.urls")),
     path("", include("maintenance.urls")),
+    path("", include("notifications.urls")),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves its script from a URL, so the docs work under our strict CSP.

@@ -158,6 +158,12 @@ class Alert(TargetMixin):
     acknowledged_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    snoozed_until = models.DateTimeField(
+        null=True, blank=True, help_text="No messages about it until then (fences excepted)"
+    )
+    snoozed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         ordering = ["priority", "-created", "-id"]

@@ -17,4 +17,5 @@ urlpatterns = [
     path("set-password/<uidb64>/<token>/", views.PasswordSetView.as_view(), name="password-set"),
     path("set-password/done/", views.password_set_done, name="password-set-done"),
     path("alerts/<int:pk>/acknowledge/", views.alert_acknowledge, name="alert-acknowledge"),
+    path("alerts/<int:pk>/snooze/", views.alert_snooze, name="alert-snooze"),
 ]

@@ -9,6 +9,7 @@ from django.core.exceptions import BadRequest, ValidationError
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse_lazy
+from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
@@ -21,6 +22,7 @@ from .models import Alert, AuditEvent, Task
 from .permissions import ADMINISTER, OPERATE
 from .selectors import user_role, users_with_roles
 from .services.alerts import alert_acknowledge as acknowledge
+from .services.alerts import alert_snooze as snooze
 from .services.auth import api_token_create, api_token_revoke
 from .services.users import (
     password_link_used,
@@ -76,14 +78,11 @@ def alert_list(request):
     return render(
         request,
         "core/alert_list.html",
-        {"filter": filterset, "page": page_of(request, filterset.qs)},
+        {"filter": filterset, "page": page_of(request, filterset.qs), "now": timezone.now()},
     )
 
 
-@require_POST
-@role_required(OPERATE)
-def alert_acknowledge(request, pk: int):
-    acknowledge(alert=get_object_or_404(Alert, pk=pk), actor=request.user)
+def _back_to_alerts(request):
     back = request.POST.get("next", "")
     # Only back to a page of this console: `next` is posted, so anyone can forge it.
     if url_has_allowed_host_and_scheme(
@@ -91,6 +90,24 @@ def alert_acknowledge(request, pk: int):
     ):
         return redirect(back)
     return redirect("alert-list")
+
+
+@require_POST
+@role_required(OPERATE)
+def alert_acknowledge(request, pk: int):
+    acknowledge(alert=get_object_or_404(Alert, pk=pk), actor=request.user)
+    return _back_to_alerts(request)
+
+
+@require_POST
+@role_required(OPERATE)
+def alert_snooze(request, pk: int):
+    try:
+        minutes = int(request.POST.get("minutes", ""))
+    except ValueError:
+        raise BadRequest("minutes must be a whole number") from None
+    snooze(alert=get_object_or_404(Alert, pk=pk), minutes=minutes, actor=request.user)
+    return _back_to_alerts(request)
 
 
 @role_required()

@@ -29,7 +29,8 @@ LAYERS: dict[str, set[str]] = {
     "clusters": {"core", "agent", "lab"},
     "maintenance": {"clusters", "core", "agent"},
     "crashes": {"clusters", "core", "agent"},
-    "console": {"maintenance", "crashes", "clusters", "core", "agent", "lab"},
+    "notifications": {"maintenance", "crashes", "clusters", "core", "agent"},
+    "console": {"notifications", "maintenance", "crashes", "clusters", "core", "agent", "lab"},
 }
 
 

@@ -5,6 +5,7 @@ from clusters.api import views as cluster_views
 from core.api import views
 from crashes.api import views as crash_views
 from maintenance.api import views as maintenance_views
+from notifications.api import views as notification_views
 
 app_name = "api"
 
@@ -41,5 +42,8 @@ router.register("storage", maintenance_views.StorageViewSet, basename="storage")
 router.register("crashdumps", crash_views.HostCrashdumpViewSet)
 router.register("crash-incidents", crash_views.CrashIncidentViewSet)
 router.register("bug-signatures", crash_views.BugSignatureViewSet, basename="bug-signature")
+router.register("notification-targets", notification_views.NotificationTargetViewSet)
+router.register("notification-rules", notification_views.NotificationRuleViewSet)
+router.register("notification-silences", notification_views.HostSilenceViewSet)
 
 urlpatterns = [path("", include(router.urls))]

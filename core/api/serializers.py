@@ -89,6 +89,7 @@ class AuditEventSerializer(TargetFields, serializers.ModelSerializer):
 
 class AlertSerializer(TargetFields, serializers.ModelSerializer):
     acknowledged_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    snoozed_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
 
     class Meta:
         model = Alert
@@ -105,7 +106,15 @@ class AlertSerializer(TargetFields, serializers.ModelSerializer):
             "cleared",
             "acknowledged",
             "acknowledged_by",
+            "snoozed_until",
+            "snoozed_by",
         ]
+
+
+class AlertSnoozeSerializer(serializers.Serializer):
+    minutes = serializers.IntegerField(
+        min_value=0, max_value=7 * 24 * 60, help_text="How long no messages are sent; 0 ends it"
+    )
 
 
 class TaskAcceptedSerializer(serializers.Serializer):

@@ -8,7 +8,7 @@ from core.filtersets import AlertFilterSet, AuditEventFilterSet, TaskFilterSet
 from core.models import Alert, ApiToken, AuditEvent, Task
 from core.permissions import ADMINISTER, OPERATE, VIEW, CanAdministerPool
 from core.selectors import users_with_roles
-from core.services.alerts import alert_acknowledge
+from core.services.alerts import alert_acknowledge, alert_snooze
 from core.services.auth import api_token_create, api_token_revoke
 from core.services.tasks import task_cancel
 from core.services.users import (
@@ -21,6 +21,7 @@ from core.services.users import (
 
 from .serializers import (
     AlertSerializer,
+    AlertSnoozeSerializer,
     ApiTokenCreatedSerializer,
     ApiTokenSerializer,
     AuditEventSerializer,
@@ -65,15 +66,26 @@ class AuditEventViewSet(viewsets.ReadOnlyModelViewSet):
 
 
 class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
-    queryset = Alert.objects.select_related("target_type", "acknowledged_by")
+    queryset = Alert.objects.select_related("target_type", "acknowledged_by", "snoozed_by")
     serializer_class = AlertSerializer
     filterset_class = AlertFilterSet
-    action_permissions = {"acknowledge": OPERATE}
+    action_permissions = {"acknowledge": OPERATE, "snooze": OPERATE}
 
     @extend_schema(request=None, responses=AlertSerializer)
     @action(detail=True, methods=["post"])
     def acknowledge(self, request, pk=None):
         alert = alert_acknowledge(alert=self.get_object(), actor=request.user)
+        return Response(AlertSerializer(alert, context={"request": request}).data)
+
+    @extend_schema(request=AlertSnoozeSerializer, responses=AlertSerializer)
+    @action(detail=True, methods=["post"])
+    def snooze(self, request, pk=None):
+        """No messages about the alert for `minutes` (fences are sent anyway)."""
+        body = AlertSnoozeSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        alert = alert_snooze(
+            alert=self.get_object(), minutes=body.validated_data["minutes"], actor=request.user
+        )
         return Response(AlertSerializer(alert, context={"request": request}).data)
 
 

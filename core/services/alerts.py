@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -10,6 +12,7 @@ from core.choices import ALERT_PRIORITY, AlertName, AlertPriority
 from core.errors import ConsoleError
 from core.models import Alert
 from core.services.audit import audit_record, target_fields
+from core.signals import ALERT_CLEARED, ALERT_ESCALATED, ALERT_RAISED, alert_changed
 
 
 def _known(name: str) -> AlertName:
@@ -41,32 +44,67 @@ def alert_raise(
         .first()
     )
     if alert is None:
-        return Alert.objects.create(name=name, priority=priority, message=message, **fields)
+        alert = Alert.objects.create(name=name, priority=priority, message=message, **fields)
+        alerts_changed_tell(raised=[alert])
+        return alert
     if alert.message != message or alert.priority != priority:
+        previous = alert.priority
+        # Only the round whose write changed the priority tells of the escalation, however
+        # many rounds judge the same at once.
+        changed = Alert.objects.filter(pk=alert.pk, priority=previous).update(
+            message=message, priority=priority, updated=timezone.now()
+        )
         alert.message, alert.priority = message, priority
-        alert.save(update_fields=["message", "priority", "updated"])
+        if changed:
+            alerts_changed_tell(escalated=[(alert, previous)])
     return alert
+
+
+def alerts_changed_tell(*, raised=(), escalated=(), cleared=()) -> None:
+    """Tell of alert changes made in bulk (a write that bypassed alert_raise and
+    alert_clear): each new alert, each (alert, previous priority) that became more urgent,
+    each alert cleared (its `cleared` set). Call it once per change, after the write."""
+    for alert in raised:
+        alert_changed.send(sender=Alert, alert=alert, event=ALERT_RAISED, previous_priority=None)
+    for alert, previous in escalated:
+        if alert.priority < previous:  # 1 is the most urgent
+            alert_changed.send(
+                sender=Alert, alert=alert, event=ALERT_ESCALATED, previous_priority=previous
+            )
+    for alert in cleared:
+        alert_changed.send(sender=Alert, alert=alert, event=ALERT_CLEARED, previous_priority=None)
+
+
+def _clear(alerts) -> int:
+    """Clear each open alert of `alerts`; tell of each one this call cleared."""
+    cleared = 0
+    for alert in alerts.filter(cleared__isnull=True):
+        now = timezone.now()
+        if Alert.objects.filter(pk=alert.pk, cleared__isnull=True).update(cleared=now):
+            alert.cleared = now
+            cleared += 1
+            alerts_changed_tell(cleared=[alert])
+    return cleared
 
 
 def alert_clear(*, name: str, target: models.Model | None) -> int:
     """The condition behind an alert ended; returns how many alerts were cleared."""
     name = _known(name)
     fields = target_fields(target)
-    return Alert.objects.filter(
-        name=name,
-        target_type=fields["target_type"],
-        target_id=fields["target_id"],
-        cleared__isnull=True,
-    ).update(cleared=timezone.now())
+    return _clear(
+        Alert.objects.filter(
+            name=name, target_type=fields["target_type"], target_id=fields["target_id"]
+        )
+    )
 
 
 def alerts_clear_about(*, target: models.Model) -> int:
     """Clear every open alert about `target`, whatever its name: the object is going away
     (a forgotten host), so no check will ever look at it again to clear them."""
     fields = target_fields(target)
-    return Alert.objects.filter(
-        target_type=fields["target_type"], target_id=fields["target_id"], cleared__isnull=True
-    ).update(cleared=timezone.now())
+    return _clear(
+        Alert.objects.filter(target_type=fields["target_type"], target_id=fields["target_id"])
+    )
 
 
 def alert_sync(
@@ -102,4 +140,26 @@ def alert_acknowledge(*, alert: Alert, actor) -> Alert:
     alert.acknowledged_by = actor
     alert.save(update_fields=["acknowledged", "acknowledged_by", "updated"])
     audit_record(actor=actor, action="alert.acknowledge", target=alert, message=alert.name)
+    return alert
+
+
+# The longest snooze: a week; longer is forgetting, which acknowledging says honestly.
+SNOOZE_MAX_MINUTES = 7 * 24 * 60
+
+
+def alert_snooze(*, alert: Alert, minutes: int, actor) -> Alert:
+    """No messages about the alert for `minutes` (0 ends a snooze); fences are sent anyway."""
+    if not 0 <= minutes <= SNOOZE_MAX_MINUTES:
+        raise ConsoleError(
+            f"A snooze lasts 0 to {SNOOZE_MAX_MINUTES} minutes (a week), not {minutes}."
+        )
+    alert.snoozed_until = timezone.now() + timedelta(minutes=minutes) if minutes else None
+    alert.snoozed_by = actor if alert.snoozed_until else None
+    alert.save(update_fields=["snoozed_until", "snoozed_by", "updated"])
+    audit_record(
+        actor=actor,
+        action="alert.snooze",
+        target=alert,
+        message=f"{alert.name} for {minutes} min" if minutes else f"{alert.name}: snooze ended",
+    )
     return alert

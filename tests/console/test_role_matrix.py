@@ -13,6 +13,7 @@ from django.urls import reverse
 from clusters.models import Membership
 from core.services.alerts import alert_raise
 from crashes.services import crashdump_record
+from notifications.services.config import rule_create, target_create
 from tests.clusters.factories import ClusterFactory, HostFactory
 from tests.conftest import api_client_for, token_client_for
 
@@ -49,12 +50,31 @@ LEAST_ROLE = {
     ("post", "/api/users/{id}/reactivate/"): "pool-admin",
     ("post", "/api/users/{id}/password/"): "pool-admin",
     ("post", "/api/users/{id}/tokens/"): "pool-admin",
+    ("post", "/api/alerts/{id}/snooze/"): "pool-operator",
+    ("post", "/api/notification-targets/"): "pool-admin",
+    ("put", "/api/notification-targets/{id}/"): "pool-admin",
+    ("patch", "/api/notification-targets/{id}/"): "pool-admin",
+    ("delete", "/api/notification-targets/{id}/"): "pool-admin",
+    ("post", "/api/notification-targets/{id}/test/"): "pool-admin",
+    ("post", "/api/notification-rules/"): "pool-admin",
+    ("put", "/api/notification-rules/{id}/"): "pool-admin",
+    ("patch", "/api/notification-rules/{id}/"): "pool-admin",
+    ("delete", "/api/notification-rules/{id}/"): "pool-admin",
+    ("post", "/api/notification-silences/"): "pool-admin",
+    ("delete", "/api/notification-silences/{id}/"): "pool-admin",
 }
 
 # Reads that need more than the read-only role.
 LEAST_ROLE_TO_READ = {
     ("get", "/api/users/"): "pool-admin",
     ("get", "/api/users/{id}/"): "pool-admin",
+    # Where alerts go (addresses, URLs) and what the targets answered.
+    ("get", "/api/notification-targets/"): "pool-admin",
+    ("get", "/api/notification-targets/{id}/"): "pool-admin",
+    ("get", "/api/notification-targets/{id}/deliveries/"): "pool-admin",
+    ("get", "/api/notification-rules/"): "pool-admin",
+    ("get", "/api/notification-rules/{id}/"): "pool-admin",
+    ("get", "/api/notification-silences/"): "pool-admin",
 }
 
 PAGES_FOR_EVERY_ROLE = [
@@ -68,7 +88,12 @@ PAGES_FOR_EVERY_ROLE = [
     "crash-list",
 ]
 
-PAGES_FOR_POOL_ADMINS = ["user-list"]
+PAGES_FOR_POOL_ADMINS = [
+    "user-list",
+    "notification-target-list",
+    "notification-rule-list",
+    "notification-delivery-list",
+]
 
 
 @pytest.fixture
@@ -82,7 +107,12 @@ def objects(db):
         host=member, dump={"name": "d", "analysis": None, "error": "test"}, source="agent"
     )
     subject = User.objects.create_user("matrix-subject", password="correct-horse-battery")
+    # Port 9 (discard) answers nobody here: a test message is refused at once.
+    target = target_create(actor=None, name="hook", kind="webhook", url="http://127.0.0.1:9/")
+    rule = rule_create(actor=None, name="all", targets=[target])
     return {
+        "target": target,
+        "rule": rule,
         "user": subject,
         "crashdump": crash,
         "cluster": cluster,
@@ -109,6 +139,9 @@ def concrete(path: str, objects) -> str:
         "memberships": objects["membership"].pk,
         "crashdumps": objects["crashdump"].pk,
         "users": objects["user"].pk,
+        "notification-targets": objects["target"].pk,
+        "notification-rules": objects["rule"].pk,
+        "notification-silences": objects["host"].pk,
     }
     path = path.replace("{host}", str(objects["host"].pk))
     return path.replace("{id}", str(ids.get(kind, 1)))
@@ -140,6 +173,16 @@ def body_for(path: str, objects) -> dict:
             "addresses": ["192.0.2.10"],
             "confirm_name": "not-its-name",
         }
+    if path == "/api/alerts/{id}/snooze/":
+        return {"minutes": 5}
+    if path.startswith("/api/notification-targets/"):
+        name = f"hook-{HostFactory.build().hostname}"
+        return {"name": name, "kind": "webhook", "url": "http://127.0.0.1:9/"}
+    if path.startswith("/api/notification-rules/"):
+        name = f"rule-{HostFactory.build().hostname}"
+        return {"name": name, "targets": [objects["target"].pk]}
+    if path == "/api/notification-silences/":
+        return {"host": objects["host"].pk}
     if path == "/api/memberships/":
         return {"cluster": objects["cluster"].pk, "host": HostFactory().pk}
     return {}
