@@ -22,18 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 
-try:
-    from dom0_python import plugin_files  # noqa: E402
-except ModuleNotFoundError:  # PROVISIONAL: until the plugin branch's dom0_python.py is merged
-
-    def plugin_files() -> list[Path]:
-        skip = {"worker.py", "cli.py", "__main__.py", "signing.py", "host.py"}
-        return sorted(
-            path.relative_to(ROOT)
-            for path in (ROOT / "agent").rglob("*.py")
-            if path.name not in skip
-        )
-
+from dom0_python import plugin_files  # noqa: E402
 
 NAME = "o2cb-agent"
 SPEC = Path("deploy/rpm/o2cb-agent.spec")
