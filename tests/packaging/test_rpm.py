@@ -112,6 +112,7 @@ def test_it_requires_only_what_a_dom0_has_and_what_the_agent_runs(package):
     requires = {line.split()[0] for line in rpm("-qpR", str(package)).splitlines()}
     features = {name[len("rpmlib(") : -1] for name in requires if name.startswith("rpmlib(")}
     assert features <= EL7_RPMLIB
+    assert rpm("-qp", "--qf", "%{PAYLOADCOMPRESSOR}", str(package)) == "gzip"
     assert {name for name in requires if not name.startswith("rpmlib(")} == (
         DOM0_PACKAGES | PREREQUISITES
     )
@@ -125,29 +126,35 @@ def test_no_path_of_the_build_machine_is_inside(package, installed):
             assert str(ROOT).encode() not in path.read_bytes(), path
 
 
-def test_the_installed_plugin_answers_hello_from_the_installed_code(installed, tmp_path):
-    """As xapi runs it: the installed file itself as the program, the methodCall as its one
-    argument, with nothing of this checkout on its path."""
-    # The sandbox host stands in for dom0; the sandbox code is the test's, never packaged.
-    shutil.copytree(ROOT / "agent/sandbox", installed / CODE.lstrip("/") / "agent/sandbox")
-    xs1 = create_sandbox_host(tmp_path / "sandbox", "xs-1", address="127.0.1.1")
-    fields = {"host_uuid": xs1.uuid, "contract": contract.CONTRACT_VERSION}
+def run_installed_plugin(installed: Path, sandbox_host: Path, log: Path, host_uuid: str) -> dict:
+    """`hello` as xapi runs it: the installed file itself, the methodCall as its one argument,
+    dom0's python where this machine has one, with nothing of this checkout on its path."""
+    fields = {"host_uuid": host_uuid, "contract": contract.CONTRACT_VERSION}
     call = xmlrpc.client.dumps((SESSION, {"request": json.dumps(fields)}), "hello")
     result = subprocess.run(
         [dom0_python(), str(installed / PLUGIN.lstrip("/")), call],
         env={
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "O2CB_AGENT_CODE": str(installed / CODE.lstrip("/")),
-            "O2CB_AGENT_SANDBOX_ROOT": str(xs1.root),
-            "O2CB_AGENT_LOG": str(tmp_path / "o2cb-agent.log"),
+            "O2CB_AGENT_SANDBOX_ROOT": str(sandbox_host),
+            "O2CB_AGENT_LOG": str(log),
         },
-        cwd=tmp_path,
+        cwd=log.parent,
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
     (struct,), _method = xmlrpc.client.loads(result.stdout)
+    return struct
+
+
+def test_the_installed_plugin_answers_hello_from_the_installed_code(installed, tmp_path):
+    # The sandbox host stands in for dom0; the sandbox code is the test's, never packaged.
+    shutil.copytree(ROOT / "agent/sandbox", installed / CODE.lstrip("/") / "agent/sandbox")
+    xs1 = create_sandbox_host(tmp_path / "sandbox", "xs-1", address="127.0.1.1")
+    log = tmp_path / "o2cb-agent.log"
+    struct = run_installed_plugin(installed, xs1.root, log, xs1.uuid)
     assert struct["Status"] == "Success", struct
     envelope = contract.open_envelope("xs-1", json.loads(struct["Value"]))
     identity = contract.decode(contract.HELLO.answer, envelope)
@@ -156,8 +163,15 @@ def test_the_installed_plugin_answers_hello_from_the_installed_code(installed, t
         "xs-1",
         project_version(),
     )
-    # The call is in the log the package rotates.
-    assert "hello" in (tmp_path / "o2cb-agent.log").read_text()
+    # Each call is a line in the log the package rotates, a refusal with its reason.
+    other = "00000000-0000-4000-8000-000000000000"
+    refused = run_installed_plugin(installed, xs1.root, log, other)
+    assert refused["ErrorDescription"][:3] == ["XENAPI_PLUGIN_FAILURE", "hello", "AgentError"]
+    answered, failed = log.read_text().splitlines()
+    assert " INFO hello answered in " in answered
+    assert " WARNING hello failed after " in failed and f"not {other}" in failed
+    assert SESSION not in log.read_text()
+    assert log.stat().st_mode & 0o777 == 0o640
 
 
 def test_the_log_rotation_entry_rotates_the_plugins_log(installed, tmp_path):
