@@ -1,7 +1,7 @@
 # The two commands a newcomer needs: `make demo` and `make test`.
 VENV_PY := .venv/bin/python
 
-.PHONY: setup demo lab test lint
+.PHONY: setup demo lab test lint rpm
 
 setup:
 	@bash scripts/setup.sh
@@ -12,6 +12,10 @@ demo: setup
 # The console managing real-kernel hosts (QEMU guests on Debian's kernel); LAB_HOSTS=3.
 lab: setup
 	$(VENV_PY) scripts/with_redis.py --own $(VENV_PY) scripts/lab.py
+
+# The hosts' package (XenServer 8 / XCP-ng 8.3 dom0): dist/o2cb-agent-VERSION-1.noarch.rpm.
+rpm: setup
+	$(VENV_PY) scripts/build_rpm.py
 
 lint: setup
 	.venv/bin/ruff check .

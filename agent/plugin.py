@@ -18,6 +18,7 @@ pool admin's session may call a host plugin.
 
 import fcntl
 import json
+import logging
 import os
 import sys
 import time
@@ -31,6 +32,9 @@ from .hostroot import INVENTORY, HostRoot
 from .realkernel import real_root
 
 PLUGIN_NAME = "o2cb-agent"
+# One line per call in the plugin's log (deploy/xapi/o2cb-agent sets where it goes): the
+# call, how long it took, and why it failed. Never its args or the session reference.
+log = logging.getLogger(PLUGIN_NAME)
 # Tests only: serve the sandbox host in this directory (or the one of the request's
 # host_uuid among the sandbox hosts under it) instead of the real host.
 SANDBOX_ROOT_ENV = "O2CB_AGENT_SANDBOX_ROOT"
@@ -113,11 +117,24 @@ def dispatch(argv: list) -> str:
     args = params[1]  # params[0] is the session, which the agent does not use
     registered = calls.REGISTRY.get(method)
     if registered is None:
+        log.warning("%s: no such call", method)
         return failure_message(["UNKNOWN_XENAPI_PLUGIN_FUNCTION", method])
+    started = time.monotonic()
     try:
-        return success_message(call(registered, args))
+        answer = success_message(call(registered, args))
     except Exception as exc:
+        # An AgentError says what went wrong; anything else is a bug, so its traceback.
+        log.warning(
+            "%s failed after %.1f s: %s: %s",
+            method,
+            time.monotonic() - started,
+            type(exc).__name__,
+            exc,
+            exc_info=not isinstance(exc, AgentError),
+        )
         return failure_message(["XENAPI_PLUGIN_FAILURE", method, type(exc).__name__, str(exc)])
+    log.info("%s answered in %.1f s", method, time.monotonic() - started)
+    return answer
 
 
 def main() -> None:

@@ -5,10 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # The lab (make lab, the lab tests): QEMU, and what its guests run from this machine; the
-# metrics and directory tests: a real Prometheus (promtool too) and slapd; python-ldap's headers.
+# metrics and directory tests: a real Prometheus (promtool too) and slapd; python-ldap's
+# headers; rpm, logrotate, systemd: build the hosts' package and check it and the units.
 DEBIAN_PACKAGES=(redis-server ocfs2-tools chromium qemu-system-x86 qemu-utils busybox-static kmod
   cpio e2fsprogs udev multipath-tools iproute2
-  prometheus slapd ldap-utils libldap2-dev libsasl2-dev)
+  prometheus slapd ldap-utils libldap2-dev libsasl2-dev rpm logrotate systemd)
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
