@@ -231,6 +231,14 @@ TASK_ORPHANED_AFTER = timedelta(seconds=float(os.environ.get("TASK_ORPHANED_AFTE
 # lost its queue message; so has a pending task nothing picked up in TASK_LOST_AFTER.
 TASK_STALLED_AFTER = timedelta(minutes=float(os.environ.get("TASK_STALLED_AFTER_MINUTES", "30")))
 TASK_LOST_AFTER = timedelta(minutes=float(os.environ.get("TASK_LOST_AFTER_MINUTES", "10")))
+# Keeping each pool current (clusters/services/pools.py): beat asks every POOL_SYNC_INTERVAL
+# seconds; each ask waits at most POOL_EVENT_TIMEOUT in event.from, so a quiet pool holds
+# a rounds thread that long at most. A lost master is tried again after POOL_RETRY_BACKOFF
+# seconds, doubling after each failure up to POOL_RETRY_BACKOFF_MAX.
+POOL_SYNC_INTERVAL = float(os.environ.get("POOL_SYNC_INTERVAL", "5"))
+POOL_EVENT_TIMEOUT = float(os.environ.get("POOL_EVENT_TIMEOUT", "1"))
+POOL_RETRY_BACKOFF = float(os.environ.get("POOL_RETRY_BACKOFF", "5"))
+POOL_RETRY_BACKOFF_MAX = float(os.environ.get("POOL_RETRY_BACKOFF_MAX", "300"))
 CELERY_BEAT_SCHEDULE = {
     "reconcile-clusters": {
         "task": "clusters.reconcile_all",
@@ -251,6 +259,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "clusters.roll_up_samples",
         "schedule": 3600.0,
         "options": {"queue": ROUNDS_QUEUE, "expires": 3600.0},
+    },
+    "sync-pools": {
+        "task": "clusters.sync_pools",
+        "schedule": POOL_SYNC_INTERVAL,
+        "options": {"queue": ROUNDS_QUEUE, "expires": POOL_SYNC_INTERVAL},
     },
     "mark-silent-hosts": {
         "task": "clusters.mark_silent_hosts",
