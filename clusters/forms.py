@@ -25,3 +25,35 @@ class ClusterForm(WholeValuesMixin, forms.ModelForm):
             ),
             "auto_join": "",
         }
+
+
+class PoolForm(forms.Form):
+    """A pool by its master. The password is never put back into the page (render_value
+    off): after a refusal the admin types it again, and only it."""
+
+    name = forms.CharField(max_length=100, label="Name in the console")
+    master_address = forms.CharField(
+        max_length=253,
+        label="Master's address",
+        help_text="Its host name or IP address (any member's: the console finds the master).",
+    )
+    username = forms.CharField(max_length=64, initial="root", label="User")
+    password = forms.CharField(
+        widget=forms.PasswordInput(render_value=False), label="Password", strip=False
+    )
+    tls_verify = forms.BooleanField(
+        required=False,
+        initial=True,
+        label="Check the master's TLS certificate",
+        help_text="Off only for a master with a self-signed certificate.",
+    )
+
+
+class PoolEditForm(PoolForm):
+    password = forms.CharField(
+        widget=forms.PasswordInput(render_value=False),
+        label="New password",
+        required=False,
+        strip=False,
+        help_text="Empty: the password on record stays.",
+    )
