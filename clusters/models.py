@@ -75,6 +75,9 @@ class Pool(models.Model):
 
     class Meta:
         ordering = ["name"]
+        # Roles are the console's own permissions (core.view_pool and the others); Django's
+        # clusters.view_pool would share that codename and blur "can see the pool".
+        default_permissions = ()
 
     def __str__(self) -> str:
         return self.name

@@ -210,6 +210,26 @@ def test_a_lost_session_is_logged_in_again(added, master):
     assert VM.objects.filter(uuid=master.vms[web]["uuid"]).exists()
 
 
+def test_a_session_lost_in_the_middle_of_a_full_read_is_logged_in_again(added, master):
+    """xapi restarts between the token and the records: SESSION_INVALID mid-way."""
+    dispatch = master.dispatch
+
+    def restart_after_the_token(method, params, **kwargs):
+        answer = dispatch(method, params, **kwargs)
+        if method == "event.inject":
+            master.expire_sessions()
+        return answer
+
+    master.dispatch = restart_after_the_token
+    Pool.objects.filter(pk=added.pk).update(event_token="")
+    web = master.add_vm(master.master_ref, "web")
+    logins = master.calls.count("session.login_with_password")
+    sync(added)
+    assert added.state == PoolState.CONNECTED, added.error
+    assert master.calls.count("session.login_with_password") > logins
+    assert VM.objects.filter(uuid=master.vms[web]["uuid"]).exists()
+
+
 def test_a_lost_master_backs_off_shows_why_and_recovers(added, master):
     old = master.master_ref
     master.stop_host_server(old)
