@@ -9,14 +9,19 @@ from .models import CLUSTER_NAME_LENGTH_WHY, Cluster
 class ClusterForm(WholeValuesMixin, forms.ModelForm):
     length_why = {"cluster_name": CLUSTER_NAME_LENGTH_WHY}
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["pool"].empty_label = "None (hosts with their own agent)"
+
     class Meta:
         model = Cluster
-        fields = ["name", "cluster_name", "auto_join"]
+        fields = ["name", "cluster_name", "auto_join", "pool"]
         # The model's help texts repeat these labels; the form says each thing once.
         labels = {
             "name": "Name in the console",
             "cluster_name": "Name on the hosts",
             "auto_join": "New pool hosts join it automatically",
+            "pool": "Pool",
         }
         help_texts = {
             "name": "",
@@ -24,6 +29,7 @@ class ClusterForm(WholeValuesMixin, forms.ModelForm):
                 f"1 to {names.CLUSTER_NAME_MAX} letters and digits, as o2cb add-cluster takes them."
             ),
             "auto_join": "",
+            "pool": "Its members are hosts of this pool; none: hosts with their own agent.",
         }
 
 

@@ -114,3 +114,17 @@ def test_a_refused_pool_on_the_page_keeps_what_was_typed_but_the_password(
     assert 'value="Rack 9"' in page and 'value="admin-user"' in page
     assert "typed-secret" not in page
     assert not Pool.objects.exists()
+
+
+def test_a_cluster_made_on_the_page_takes_its_pools_hosts_only(client, admin_user):
+    (pool,) = make_pools(1, 2)
+    HostFactory(hostname="own-agent")
+    client.force_login(admin_user)
+    answer = client.post(
+        "/clusters/", {"name": "Gold", "cluster_name": "gold", "auto_join": "on", "pool": pool.pk}
+    )
+    assert answer.status_code == 302, answer.content.decode()[-2000:]
+    cluster = pool.clusters.get()
+    members = set(cluster.memberships.values_list("hostname", flat=True))
+    assert members == set(pool.hosts.values_list("hostname", flat=True))
+    assert "own-agent" not in members
