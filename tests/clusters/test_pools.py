@@ -353,3 +353,22 @@ def test_beat_keeps_a_pool_current_through_the_rounds_worker(master, admin_user,
             stop.set()
             thread.join()
     assert Pool.objects.get(pk=pool.pk).state == PoolState.CONNECTED
+
+
+def test_a_master_change_seen_in_an_event_moves_the_console_to_the_new_master(added, master):
+    """HA or designate_new_master while the console waits in event.from: the pool's
+    record names the new master, and the next log-in goes there directly."""
+    old = master.master_ref
+    new = next(ref for ref in master.hosts if ref != old)
+    threading.Timer(0.3, master.designate_new_master, args=[new]).start()
+    assert pool_sync(pool_id=added.pk, event_timeout=5.0)
+    added.refresh_from_db()
+    assert added.master_address == address_of(master, new)
+    assert AuditEvent.objects.filter(action="pool.master", target_id=str(added.pk)).exists()
+    slave_logins = master.calls.count("session.login_with_password")
+    web = master.add_vm(new, "web")
+    sync(added)
+    sync(added)
+    assert added.state == PoolState.CONNECTED, added.error
+    assert VM.objects.filter(uuid=master.vms[web]["uuid"]).exists()
+    assert master.calls.count("session.login_with_password") >= slave_logins + 1
