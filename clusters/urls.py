@@ -12,6 +12,9 @@ urlpatterns = [
     path("faults/", views.faults, name="faults"),
     # Its address before lab guests could be given faults too.
     path("sandbox/faults/", RedirectView.as_view(pattern_name="faults"), name="sandbox-faults"),
+    path("pools/", views.pool_list, name="pool-list"),
+    path("pools/<int:pk>/", views.pool_detail, name="pool-detail"),
+    path("pools/<int:pk>/remove/", views.pool_destroy, name="pool-destroy"),
     path("clusters/", views.cluster_list, name="cluster-list"),
     path("clusters/<int:pk>/", views.cluster_detail, name="cluster-detail"),
     path("clusters/<int:pk>/what-if/", views.cluster_what_if, name="cluster-what-if"),

@@ -20,8 +20,10 @@ from clusters.selectors.hosts import (
     member_activity,
     quorum_impact,
 )
+from clusters.selectors.pools import pool_overview, pools_with_counts
 from clusters.services import hosts as host_services
 from clusters.services import memberships
+from clusters.services import pools as pool_services
 from clusters.services.faults import fault_catalogue, fault_inject, fault_targets, running_lab
 from core.decorators import role_required
 from core.errors import ConsoleError
@@ -30,8 +32,8 @@ from core.permissions import ADMINISTER
 
 from .choices import HostRegistration
 from .filtersets import HostFilterSet
-from .forms import ClusterForm
-from .models import SR, Cluster, Host, Membership
+from .forms import ClusterForm, PoolEditForm, PoolForm
+from .models import SR, Cluster, Host, Membership, Pool
 
 
 @role_required()
@@ -260,3 +262,64 @@ def faults(request):
             overview = host_io_overview(host, charts=False)
             rows.append((host, overview, catalogue, fault_targets(host, lab)))
     return render(request, "clusters/faults.html", {"rows": rows, "lab": lab})
+
+
+@role_required()
+def pool_list(request):
+    """The pools; a pool-admin adds one here. A refusal keeps what was typed but the
+    password."""
+    form = PoolForm(request.POST or None)
+    if request.method == "POST":
+        if not request.user.has_perm(ADMINISTER):
+            raise PermissionDenied
+        if form.is_valid():
+            try:
+                pool = pool_services.pool_create(actor=request.user, **form.cleaned_data)
+            except ConsoleError as exc:
+                form.add_error(None, exc.message)
+            else:
+                messages.success(request, f"Pool {pool} added; its hosts are being read.")
+                return redirect(pool.get_absolute_url())
+    return render(request, "clusters/pool_list.html", {"pools": pools_with_counts(), "form": form})
+
+
+@role_required()
+def pool_detail(request, pk: int):
+    pool = get_object_or_404(Pool, pk=pk)
+    form = PoolEditForm(
+        request.POST or None,
+        initial={
+            "name": pool.name,
+            "master_address": pool.master_address,
+            "username": pool.username,
+            "tls_verify": pool.tls_verify,
+        },
+    )
+    if request.method == "POST":
+        if not request.user.has_perm(ADMINISTER):
+            raise PermissionDenied
+        if form.is_valid():
+            try:
+                pool_services.pool_update(pool=pool, actor=request.user, **form.cleaned_data)
+            except ConsoleError as exc:
+                form.add_error(None, exc.message)
+            else:
+                messages.success(request, f"Pool {pool} updated; connecting again.")
+                return redirect(pool.get_absolute_url())
+    context = {**pool_overview(pool), "form": form}
+    if not request.user.has_perm(ADMINISTER):
+        context["form"] = None  # read-only roles see no credentials, not even the user
+    return render(request, "clusters/pool_detail.html", context)
+
+
+@require_POST
+@role_required(ADMINISTER)
+def pool_destroy(request, pk: int):
+    pool = get_object_or_404(Pool, pk=pk)
+    try:
+        pool_services.pool_destroy(pool=pool, actor=request.user)
+    except ConsoleError as exc:
+        messages.error(request, exc.message)
+        return redirect(pool.get_absolute_url())
+    messages.success(request, f"Pool {pool} removed; its hosts are forgotten.")
+    return redirect("pool-list")

@@ -267,6 +267,14 @@ NOTIFY_RETRY_BACKOFF = float(os.environ.get("NOTIFY_RETRY_BACKOFF", "5"))
 NOTIFY_RETRY_BACKOFF_MAX = float(os.environ.get("NOTIFY_RETRY_BACKOFF_MAX", "600"))
 # Days the messages and their delivery log are kept.
 NOTIFY_LOG_DAYS = float(os.environ.get("NOTIFY_LOG_DAYS", "30"))
+# Keeping each pool current (clusters/services/pools.py): beat asks every POOL_SYNC_INTERVAL
+# seconds; each ask waits at most POOL_EVENT_TIMEOUT in event.from, so a quiet pool holds
+# a rounds thread that long at most. A lost master is tried again after POOL_RETRY_BACKOFF
+# seconds, doubling after each failure up to POOL_RETRY_BACKOFF_MAX.
+POOL_SYNC_INTERVAL = float(os.environ.get("POOL_SYNC_INTERVAL", "5"))
+POOL_EVENT_TIMEOUT = float(os.environ.get("POOL_EVENT_TIMEOUT", "1"))
+POOL_RETRY_BACKOFF = float(os.environ.get("POOL_RETRY_BACKOFF", "5"))
+POOL_RETRY_BACKOFF_MAX = float(os.environ.get("POOL_RETRY_BACKOFF_MAX", "300"))
 CELERY_BEAT_SCHEDULE = {
     "reconcile-clusters": {
         "task": "clusters.reconcile_all",
@@ -292,6 +300,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "notifications.prune",
         "schedule": 3600.0,
         "options": {"queue": ROUNDS_QUEUE, "expires": 3600.0},
+    },
+    "sync-pools": {
+        "task": "clusters.sync_pools",
+        "schedule": POOL_SYNC_INTERVAL,
+        "options": {"queue": ROUNDS_QUEUE, "expires": POOL_SYNC_INTERVAL},
     },
     "mark-silent-hosts": {
         "task": "clusters.mark_silent_hosts",

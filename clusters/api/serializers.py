@@ -13,9 +13,11 @@ from clusters.models import (
     Host,
     HostIOHealth,
     Membership,
+    Pool,
 )
 from core.api.fields import DetailUrlField
 from core.api.serializers import PlainTextModelSerializer
+from core.permissions import can_administer
 
 
 class HostSerializer(serializers.ModelSerializer):
@@ -32,6 +34,7 @@ class HostSerializer(serializers.ModelSerializer):
             "enabled",
             "registration",
             "sandbox",
+            "pool",
             "boot_time",
             "last_heard",
             "agent_version",
@@ -99,6 +102,7 @@ class ClusterSerializer(PlainTextModelSerializer):
             "heartbeat_mode",
             "cluster_name",
             "auto_join",
+            "pool",
             "created",
             "needs_restart",
             "members",
@@ -261,3 +265,48 @@ class WhatIfOutcomeSerializer(serializers.Serializer):
         child=serializers.CharField(), help_text="Survivors with SRs plugged"
     )
     hosts = HostFateSerializer(many=True)
+
+
+class PoolSerializer(serializers.ModelSerializer):
+    """A pool as everyone with a role reads it: no password ever, the user name only for
+    pool-admins. On a write the password is taken and never answered."""
+
+    url = DetailUrlField(view_name="api:pool-detail")
+    password = serializers.CharField(
+        write_only=True, required=False, allow_blank=True, trim_whitespace=False,
+        style={"input_type": "password"},
+        help_text="Write only; empty on an edit keeps the one on record.",
+    )  # fmt: skip
+    hosts = serializers.SerializerMethodField()
+    clusters = serializers.SerializerMethodField()
+    srs = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Pool
+        fields = [
+            "id", "url", "name", "uuid", "master_address", "tls_verify", "username",
+            "password", "state", "error", "failures", "retry_at", "last_event", "created",
+            "hosts", "clusters", "srs",
+        ]  # fmt: skip
+        read_only_fields = [
+            "uuid", "state", "error", "failures", "retry_at", "last_event", "created",
+        ]  # fmt: skip
+
+    def to_representation(self, pool):
+        data = super().to_representation(pool)
+        request = self.context.get("request")
+        if request is None or not can_administer(request.user):
+            data.pop("username", None)
+        return data
+
+    def get_hosts(self, pool) -> list[int]:
+        return [host.pk for host in pool.hosts.all()]
+
+    def get_clusters(self, pool) -> list[int]:
+        return [cluster.pk for cluster in pool.clusters.all()]
+
+    def get_srs(self, pool) -> list[dict]:
+        return [
+            {k: v for k, v in sr.items() if k != "pbds"}
+            for sr in sorted((pool.srs or {}).values(), key=lambda sr: sr["name"])
+        ]

@@ -28,7 +28,9 @@ from clusters.models import (
     Host,
     HostIOHealth,
     Membership,
+    Pool,
 )
+from clusters.services import pools as pool_services
 from clusters.services.hosts import host_accept, hosts_check
 from clusters.services.memberships import (
     cluster_check_now,
@@ -51,6 +53,7 @@ from .serializers import (
     MembershipCreateSerializer,
     MembershipSerializer,
     PBDSerializer,
+    PoolSerializer,
     SRIOHealthSerializer,
     SRSerializer,
     VDISerializer,
@@ -211,3 +214,35 @@ class VMViewSet(viewsets.ReadOnlyModelViewSet):
     queryset = VM.objects.all()
     serializer_class = VMSerializer
     filterset_class = VMFilterSet
+
+
+class PoolViewSet(viewsets.ModelViewSet):
+    """XAPI pools. Adding one logs in on its master at once (refused with why: unreachable,
+    refused, not a pool); the password is write-only and never answered."""
+
+    queryset = Pool.objects.prefetch_related("hosts", "clusters")
+    serializer_class = PoolSerializer
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        pool = pool_services.pool_create(
+            actor=request.user, **{"password": "", **serializer.validated_data}
+        )
+        return Response(
+            self.get_serializer(self.get_queryset().get(pk=pool.pk)).data,
+            status=status.HTTP_201_CREATED,
+        )
+
+    def partial_update(self, request, *args, **kwargs):
+        serializer = self.get_serializer(self.get_object(), data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        pool = pool_services.pool_update(
+            pool=self.get_object(), actor=request.user, **serializer.validated_data
+        )
+        return Response(self.get_serializer(self.get_queryset().get(pk=pool.pk)).data)
+
+    def destroy(self, request, *args, **kwargs):
+        pool_services.pool_destroy(pool=self.get_object(), actor=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)

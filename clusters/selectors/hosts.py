@@ -8,6 +8,7 @@ from datetime import datetime
 from django.conf import settings
 from django.db.models import (
     Count,
+    F,
     Prefetch,
     Q,
 )
@@ -21,6 +22,7 @@ from clusters.models import (
     ClusterHostStatus,
     Host,
     Membership,
+    Pool,
 )
 
 
@@ -69,8 +71,9 @@ DASHBOARD_HOSTS = 16
 
 
 def dashboard_hosts(*, silent_before: datetime, limit: int = DASHBOARD_HOSTS) -> dict:
-    """The pool's hosts for the dashboard: every host of a small pool; in a large one, the
-    counts by state and the hosts that need a look (waiting, silent or disabled)."""
+    """The hosts for the dashboard: every host of a small console; in a large one, the
+    counts by state and the hosts that need a look (waiting, silent or disabled). The rows
+    come pool by pool, with every pool's connection (`pools`), so the page groups them."""
     pending = Q(registration=HostRegistration.PENDING)
     silent = ~pending & (Q(last_heard__isnull=True) | Q(last_heard__lt=silent_before))
     disabled = ~pending & ~silent & Q(enabled=False)
@@ -81,11 +84,22 @@ def dashboard_hosts(*, silent_before: datetime, limit: int = DASHBOARD_HOSTS) ->
         disabled=Count("pk", filter=disabled),
     )
     counts["up"] = counts["total"] - counts["pending"] - counts["silent"] - counts["disabled"]
-    hosts = hosts_with_memberships()
+    # Grouped by pool on the page (the hosts with their own agent first): ordered so here.
+    hosts = (
+        hosts_with_memberships()
+        .select_related("pool")
+        .order_by(F("pool__name").asc(nulls_first=True), "hostname")
+    )
     showing_all = counts["total"] <= limit
     if not showing_all:
         hosts = hosts.filter(pending | silent | disabled)
-    return {"counts": counts, "rows": list(hosts[:limit]), "showing_all": showing_all}
+    pools = list(Pool.objects.only("pk", "name", "state", "error").order_by("name"))
+    return {
+        "counts": counts,
+        "rows": list(hosts[:limit]),
+        "showing_all": showing_all,
+        "pools": pools,
+    }
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,7 @@ import pytest
 from clusters.models import PBD, SR, VM, Host
 from maintenance.drivers import DriverError, SandboxDriver, XenAPIDriver
 from tests.clusters.factories import ClusterFactory, HostFactory
-
-from .xapi_server import FakePool, serve
+from tests.xapi.master import FakePool, serve
 
 pytestmark = pytest.mark.django_db
 
