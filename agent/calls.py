@@ -18,6 +18,7 @@ from typing import Any, Callable, NamedTuple, Union
 from . import contract, storage
 from .crash.rules import parse_iso_time
 from .crashdumps import peer_log_lines
+from .errors import AgentError
 from .hostroot import HostRoot
 from .identity import hello
 from .io_probe import probe_io
@@ -69,7 +70,8 @@ def _io_probe(root: HostRoot, request: contract.NoArguments) -> dict:
 
 
 def _sandbox_fault(root: HostRoot, request: contract.SandboxFault) -> dict:
-    # Lazily: the sandbox is never installed on a real host (nor in the plugin's package).
+    if not root.sandbox:  # and the sandbox's code is not even installed on a real host
+        raise AgentError("Faults can only be injected into sandbox hosts.")
     from .sandbox.io import inject_fault
 
     return inject_fault(root, request.fault, request.target)

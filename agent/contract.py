@@ -1,8 +1,9 @@
 """The agent contract: every call the console makes, every answer and report, typed once.
 
-Both sides import this module: the agent (agent/worker.py) to read requests and build
+Both sides import this module: the agent (agent/calls.py) to read requests and build
 answers, the console (clusters/agents.py) to send requests and read answers. Each
-call is a `Call`: its name, its request record and its answer record, typing.NamedTuples (CALLS).
+call is a `Call`: its name, its request record and its answer record (CALLS). Records
+are typing.NamedTuples, not dataclasses: the XAPI plugin runs this on dom0's python 3.6.
 
 On the wire a request is the request's fields plus `host_uuid` and `contract`; an
 answer is an envelope::

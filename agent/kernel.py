@@ -6,7 +6,7 @@ o2cb service), the SAN's devices, multipathd and mounts through one `Kernel` obj
 host (`o2cb register-cluster`, systemctl, multipathd, mount); the sandbox's emulation,
 `agent.sandbox.kernel.SandboxKernel`, imports the real modules and is never imported
 by them. Which one a host gets is chosen where its HostRoot is built (agent/worker.py,
-agent/cli.py): everything else runs the same code path for both.
+agent/cli.py, agent/plugin.py): everything else runs the same code path for both.
 """
 
 import shutil

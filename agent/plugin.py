@@ -138,4 +138,10 @@ def dispatch(argv: list) -> str:
 
 
 def main() -> None:
-    print(dispatch(sys.argv))
+    # Only the response may reach xapi on standard output: anything else written there (a
+    # tool's chatter, a stray print) would spoil its XML, so that goes to standard error.
+    sys.stdout.flush()
+    response = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    with response:
+        response.write(dispatch(sys.argv) + "\n")

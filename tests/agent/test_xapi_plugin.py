@@ -209,3 +209,36 @@ def test_a_change_waits_for_the_call_holding_the_hosts_lock(sandbox):
         answer(run_plugin(sandbox, "hello", request(xs1)), contract.HELLO)
     added = answer(response(waiting), contract.MEMBERSHIP_CREATE)
     assert added.changed and xs1.path("etc/ocfs2/cluster.conf").exists()
+
+
+def test_crash_peer_logs_reads_what_the_host_logged_of_a_peers_death(sandbox):
+    xs2 = host(sandbox, "xs-2")
+    log = xs2.path("var/log/kern.log")
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text(
+        "Nov 25 06:09:00 xs-2 kernel: o2net: accepted connection from node xs-1 (num 0)\n"
+        "Nov 25 06:10:05 xs-2 kernel: o2net: Connection to node xs-1 (num 0) at "
+        "127.0.1.1:7777 has been idle for 30.0 secs\n"
+        "Nov 25 06:10:06 xs-2 kernel: usb 1-1: new high-speed USB device\n"
+    )
+    fields = request(xs2, since="2026-11-25T06:10:00+00:00", until="2026-11-25T06:15:00.5Z")
+    logs = answer(run_plugin(sandbox, "crash_peer_logs", fields), contract.CRASH_PEER_LOGS)
+    assert [(line.line, line.time) for line in logs.lines] == [(2, "2026-11-25T06:10:05+00:00")]
+    assert "has been idle for 30.0 secs" in logs.lines[0].text
+
+
+def test_the_plugin_loads_no_celery_seals_or_sandbox_on_a_real_host():
+    script = (
+        "import sys; sys.path.insert(0, sys.argv[1]); import agent.plugin; "
+        "print('\\n'.join(sorted(sys.modules)))"
+    )
+    loaded = subprocess.run(
+        [dom0_python(), "-c", script, str(ROOT)],
+        stdout=subprocess.PIPE,
+        text=True,
+        check=True,
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+    ).stdout.split()
+    assert "agent.calls" in loaded and "agent.o2cb" in loaded
+    unwanted = ("celery", "cryptography", "agent.signing", "agent.worker", "agent.sandbox")
+    assert [name for name in loaded if name.startswith(unwanted)] == []
