@@ -27,11 +27,12 @@ def fresh_postgres(server_url: str, name: str = "o2cb_bench") -> str:
     return server_url.rsplit("/", 1)[0] + f"/{name}"
 
 
-def setup_django(postgres: str | None, prefix: str) -> Path:
-    """Point Django at a fresh database, migrate it, and return a scratch directory."""
+def setup_django(postgres: str | None, prefix: str, database: str = "o2cb_bench") -> Path:
+    """Point Django at a fresh database (`database` on the PostgreSQL server, else a SQLite
+    file), migrate it, and return a scratch directory."""
     work = Path(tempfile.mkdtemp(prefix=f"bench-{prefix}-"))
     os.environ["DATABASE_URL"] = (
-        fresh_postgres(postgres) if postgres else f"sqlite:///{work / 'bench.sqlite3'}"
+        fresh_postgres(postgres, database) if postgres else f"sqlite:///{work / 'bench.sqlite3'}"
     )
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "console.settings")
     import django

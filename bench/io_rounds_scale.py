@@ -1,0 +1,246 @@
+"""I/O-health rounds fanned out over rounds workers: 1,000 hosts within the 5 s round?
+
+    .venv/bin/python scripts/with_redis.py --own .venv/bin/python bench/io_rounds_scale.py \
+        --postgres postgres://postgres@127.0.0.1:5432/postgres
+
+1,000 accepted hosts in 16 groups of 64 (one shard each, IO_HEALTH_SHARD_HOSTS=64), each
+reporting 16 LUNs x 4 paths, a bond and a heartbeat region (read by the real multipathd
+and bonding parsers), a quarter of them losing a path every other 5 s so alerts open and
+clear. For 1, 2, ... rounds workers (real `celery worker` processes on the rounds queue,
+real Redis, PostgreSQL), each round is what beat sends: `io_health_round_start`, one task
+per shard; its time runs from sending the shards to the last host's verdict stored. The
+agents' part is recorded (bench/_rounds_worker.py says what that leaves out). Prints
+figures; asserts nothing. `--profile N` runs py-spy on a worker for a run with N workers.
+"""
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from _common import ROOT, setup_django
+
+BENCH = Path(__file__).resolve().parent
+DATABASE = "o2cb_bench_rounds"
+
+
+def recorded_probes(luns: int, paths: int) -> dict:
+    """A host's probe healthy and with one path down, as the agent builds it."""
+    from io_collection import topology
+
+    from agent.probes.bonding import parse_bonding
+    from agent.probes.multipath import parse_multipath
+    from agent.probes.multipath_conf import queueing_for
+    from agent.sandbox.io import render_bond
+
+    def probe(failed):
+        maps = parse_multipath(topology(luns, paths, failed))["maps"]
+        return {
+            "time": "2026-12-03T12:00:00+00:00",
+            "multipath": {
+                "available": True,
+                "maps": maps,
+                "queueing": [queueing_for(None, m) for m in maps],
+                "error": None,
+            },
+            "bonds": [
+                parse_bonding(render_bond({"down_slaves": [], "link_failures": {}}), name="bond0")
+            ],
+            "heartbeat": {
+                "clusters": [
+                    {
+                        "name": "pool",
+                        "dead_ms": 60000,
+                        "fence_method": "panic",
+                        "connected_nodes": list(range(64)),
+                        "regions": [{"region": "A" * 32, "device": "dm-0", "elapsed_ms": 700}],
+                    }
+                ]
+            },
+            "ha": None,
+        }
+
+    return {"healthy": probe(set()), "one_path_down": probe({"sd0x1"})}
+
+
+def make_hosts(groups: int, per_group: int) -> None:
+    from _rounds_worker import bench_host_key
+
+    from agent import signing
+    from clusters.models import Host
+
+    hosts = []
+    for index in range(groups * per_group):
+        host_uuid = uuid.uuid4()
+        hosts.append(
+            Host(
+                uuid=host_uuid,
+                hostname=f"g{index // per_group:02d}-h{index % per_group:02d}",
+                registration="accepted",
+                public_key=signing.public_text(bench_host_key(host_uuid)),
+            )
+        )
+    Host.objects.bulk_create(hosts)
+
+
+def start_workers(count: int, concurrency: int, env: dict, logs: Path) -> list:
+    workers = []
+    for index in range(count):
+        log = open(logs / f"worker-{index}.log", "ab")  # noqa: SIM115 - the child owns it
+        workers.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "_rounds_worker",
+                    "worker",
+                    "-Q",
+                    env["ROUNDS_QUEUE_NAME"],
+                    "--pool",
+                    "threads",
+                    "--concurrency",
+                    str(concurrency),
+                    "--without-gossip",
+                    "--without-mingle",
+                    "-n",
+                    f"bench-rounds-{index}@%h",
+                    "--loglevel",
+                    "WARNING",
+                ],
+                cwd=BENCH,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        )
+    return workers
+
+
+def stop(processes) -> None:
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def workers_ready(count: int, timeout: float = 60) -> None:
+    from console.celery import app
+
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        answers = app.control.ping(timeout=1.0) or []
+        if sum(1 for a in answers for name in a if name.startswith("bench-rounds-")) >= count:
+            return
+    raise SystemExit(f"{count} rounds workers did not start: see their logs")
+
+
+def one_round(total: int, interval: float) -> float:
+    """Seconds from sending a round's shards to every host's verdict of that round."""
+    from django.utils import timezone
+
+    from clusters.iohealth.rounds import io_health_round_start
+    from clusters.models import HostIOHealth
+
+    started = timezone.now()
+    begin = time.perf_counter()
+    io_health_round_start(interval=interval, hosts_per_shard=64)
+    while HostIOHealth.objects.filter(checked__gte=started).count() < total:
+        if time.perf_counter() - begin > interval:
+            raise SystemExit(f"the round did not finish within {interval:g} s")
+        time.sleep(0.02)
+    return time.perf_counter() - begin
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--postgres", required=True, help="server URL (a database is made)")
+    parser.add_argument("--groups", type=int, default=16)
+    parser.add_argument("--hosts-per-group", type=int, default=64)
+    parser.add_argument("--workers", default="1,2,4", help="rounds worker counts to run")
+    parser.add_argument("--concurrency", type=int, default=4, help="threads per worker")
+    parser.add_argument("--rounds", type=int, default=6, help="measured, after one warm-up")
+    parser.add_argument("--luns", type=int, default=16)
+    parser.add_argument("--paths-per-lun", type=int, default=4)
+    parser.add_argument("--profile", type=int, help="py-spy a worker in the run with N workers")
+    args = parser.parse_args()
+
+    queue = f"bench-rounds-{uuid.uuid4().hex[:8]}"
+    os.environ["CONSOLE_QUEUE"] = queue
+    os.environ["BENCH_PROBES"] = ""  # this process sends rounds; it reaches no agent
+    work = setup_django(args.postgres, "rounds", database=DATABASE)
+    import json
+
+    from django.conf import settings
+    from django.db import connection
+
+    from clusters.models import HealthSample
+    from core.models import Alert
+
+    probes = work / "probes.json"
+    probes.write_text(json.dumps(recorded_probes(args.luns, args.paths_per_lun)))
+    make_hosts(args.groups, args.hosts_per_group)
+    total = args.groups * args.hosts_per_group
+    env = dict(
+        os.environ,
+        PYTHONPATH=str(ROOT),
+        DATABASE_URL=os.environ["DATABASE_URL"],
+        BENCH_PROBES=str(probes),
+        CONSOLE_KEY_FILE=str(work / "console.key"),
+        ROUNDS_QUEUE_NAME=settings.ROUNDS_QUEUE,
+    )
+    interval = 60.0  # a round of one worker may take longer than 5 s: let it finish
+    connection.close()
+    print(
+        f"{total} hosts in {args.groups} shards of {args.hosts_per_group}, "
+        f"{args.luns * args.paths_per_lun} paths each; threads per worker {args.concurrency}"
+    )
+    results = {}
+    for count in [int(n) for n in args.workers.split(",")]:
+        workers = start_workers(count, args.concurrency, env, work)
+        spy = None
+        try:
+            workers_ready(count)
+            one_round(total, interval)  # warm-up: connections, first rows, alerts opened
+            if args.profile == count and shutil.which("py-spy"):
+                spy_out = Path(tempfile.gettempdir()) / f"io-rounds-{count}w.txt"
+                spy = subprocess.Popen(
+                    ["py-spy", "record", "--format", "raw", "--nonblocking", "-o", str(spy_out)]
+                    + ["--pid", str(workers[0].pid), "--threads"],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+                time.sleep(1)
+            times = [one_round(total, interval) for _ in range(args.rounds)]
+        finally:
+            if spy is not None:
+                spy.send_signal(2)
+                spy.wait(timeout=30)
+                print(f"  py-spy of worker 0: {spy_out}")
+            stop(workers)
+        median = statistics.median(times)
+        results[count] = median
+        print(
+            f"{count} worker(s): median {median:.2f} s per round (min {min(times):.2f}, "
+            f"max {max(times):.2f}), {total / median:.0f} hosts/s; "
+            f"x{results[min(results)] / median:.2f} of {min(results)} worker(s)"
+        )
+    print(
+        f"stored {HealthSample.objects.count()} samples, "
+        f"{Alert.objects.filter(name='MULTIPATH_PERIODIC_ALERT').count()} multipath alert rows"
+    )
+
+
+if __name__ == "__main__":
+    main()
