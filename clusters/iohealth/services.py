@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from dataclasses import dataclass
 
 from django.db import connection, transaction
@@ -10,7 +12,7 @@ from django.db.models import Avg, Count, Max, Min
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 
-from agent.contract import encode
+from agent.contract import IoProbe
 from clusters.agents import agent, agent_call_many
 from clusters.choices import HostRegistration, IOHealthState
 from clusters.iohealth import rules
@@ -151,8 +153,8 @@ def io_health_record(
     return io_health_record_many([ProbeResult(host, probe, error)]).get(host.pk)
 
 
-# Every field a round writes; a host that did not answer keeps its stored probe, LUN
-# views and config warnings (their current values are written back unchanged).
+# Every field a round writes, and those a host that did not answer keeps as they are: its
+# last probe, the LUN views from it and the config warnings read from it.
 HEALTH_FIELDS = [
     "state",
     "since",
@@ -163,6 +165,7 @@ HEALTH_FIELDS = [
     "probe",
     "luns",
 ]
+KEPT_WITHOUT_ANSWER = {"config_warnings", "probe", "luns"}
 
 
 def io_health_record_many(results: list[ProbeResult]) -> dict[int, HostIOHealth]:
@@ -201,7 +204,9 @@ def io_health_record_many(results: list[ProbeResult]) -> dict[int, HostIOHealth]
         )
         stored = {
             health.host_id: health
-            for health in HostIOHealth.objects.select_for_update().filter(host_id__in=alive)
+            for health in HostIOHealth.objects.select_for_update()
+            .filter(host_id__in=alive)
+            .only("state", "since")  # the old probes are only overwritten or kept
         }
         healths, alerts = {}, []
         for pk in sorted(alive):
@@ -211,15 +216,50 @@ def io_health_record_many(results: list[ProbeResult]) -> dict[int, HostIOHealth]
             healths[pk] = health
             if result.probe is not None:
                 alerts.extend(_io_alerts(result.host, verdict))
-        HostIOHealth.objects.bulk_create(
-            healths.values(),
-            update_conflicts=True,
-            unique_fields=["host"],
-            update_fields=HEALTH_FIELDS,
-        )
+        answered = [healths[pk] for pk in healths if judged[pk][0].probe is not None]
+        silent = [healths[pk] for pk in healths if judged[pk][0].probe is None]
+        _healths_write(answered, HEALTH_FIELDS)
+        _healths_write(silent, [f for f in HEALTH_FIELDS if f not in KEPT_WITHOUT_ANSWER])
         # No news from a host: its alerts stay open as they are.
         alerts_sync_many(alerts)
     return healths
+
+
+def _healths_write(healths: list[HostIOHealth], update_fields: list[str]) -> None:
+    """Insert these verdicts, or update `update_fields` of those stored, in one statement.
+
+    On PostgreSQL the rows travel as one JSON document the database unpacks
+    (jsonb_populate_recordset): Django's bulk upsert quotes every probe into an array
+    literal, which took longer than the rest of the round."""
+    if not healths:
+        return
+    if connection.vendor != "postgresql":
+        HostIOHealth.objects.bulk_create(
+            healths, update_conflicts=True, unique_fields=["host"], update_fields=update_fields
+        )
+        return
+    meta = HostIOHealth._meta
+    rows = []
+    for health in healths:
+        # A field not loaded is one kept as stored: its value here only fills a new row.
+        deferred = health.get_deferred_fields()
+        row = {
+            name: meta.get_field(name).get_default() if name in deferred else getattr(health, name)
+            for name in HEALTH_FIELDS
+        }
+        row.update(host_id=health.host_id, since=health.since.isoformat())
+        row["checked"] = health.checked.isoformat()
+        rows.append(row)
+    columns = ", ".join(["host_id", *HEALTH_FIELDS])
+    updates = ", ".join(f"{name} = EXCLUDED.{name}" for name in update_fields)
+    with connection.cursor() as cursor:
+        # Table and column names come from the model, never from input.
+        cursor.execute(
+            f"INSERT INTO {meta.db_table} ({columns}) SELECT {columns} "  # noqa: S608
+            f"FROM jsonb_populate_recordset(NULL::{meta.db_table}, %s::jsonb) "
+            f"ON CONFLICT (host_id) DO UPDATE SET {updates}",
+            [json.dumps(rows)],
+        )
 
 
 def _health_update(health: HostIOHealth, probe: dict | None, verdict, now) -> None:
@@ -257,6 +297,12 @@ def _io_alerts(host: Host, verdict) -> list[tuple]:
     return alerts
 
 
+def _probe_json(answer: IoProbe) -> dict:
+    """The probe as the JSON the agent sent: what `contract.encode` gives, one level deep,
+    since IoProbe's fields are that JSON's own dicts and lists (decoding keeps them)."""
+    return {field.name: getattr(answer, field.name) for field in dataclasses.fields(answer)}
+
+
 def io_health_collect_hosts(hosts, *, timeout: float) -> dict[Host, str]:
     """Probe these hosts' I/O paths at once (the agent calls in threads) and judge them
     together. Returns each host's new state; a host that does not answer within `timeout`
@@ -267,7 +313,7 @@ def io_health_collect_hosts(hosts, *, timeout: float) -> dict[Host, str]:
         ProbeResult(host, None, str(getattr(answer, "message", answer)))
         if isinstance(answer, Exception)
         # Stored and judged as the JSON the agent sent (the rules read its parts).
-        else ProbeResult(host, encode(answer))
+        else ProbeResult(host, _probe_json(answer))
         for host, answer in answers.items()
     ]
     healths = io_health_record_many(results)

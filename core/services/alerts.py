@@ -82,6 +82,9 @@ def alert_sync(
     return alert_raise(name=name, target=target, priority=priority, message=message)
 
 
+PRIORITIES = frozenset(AlertPriority.values)
+
+
 def alerts_sync_many(wanted) -> None:
     """`alert_sync` for many (name, target, message, priority) at once, in a few queries
     whatever their number: what an I/O round keeps in step for every host of a shard.
@@ -89,29 +92,33 @@ def alerts_sync_many(wanted) -> None:
     Each pair of name and target behaves exactly as `alert_sync` would: the newest open
     alert is updated (only when its message or priority changed), a missing one raised,
     and every open one cleared when `message` is None."""
-    keys = {}
+    keys, known = {}, set()
     for name, target, message, priority in wanted:
         if target is None:  # NULL matches no `IN`: the console's own alerts one by one
             alert_sync(name=name, target=None, message=message, priority=priority)
             continue
-        name = _known(name)
+        if name not in known:
+            name = _known(name)
+            known.add(name)
         if message is not None:
             priority = ALERT_PRIORITY[name] if priority is None else priority
-            if priority not in AlertPriority.values:
+            if priority not in PRIORITIES:
                 raise ConsoleError(f"Alert priority must be 1 to 5, not {priority}.")
         fields = target_fields(target)
-        keys[(name, fields["target_type"], fields["target_id"])] = (fields, message, priority)
+        key = (name, fields["target_type"].pk, fields["target_id"])
+        keys[key] = (fields, message, priority)
     if not keys:
         return
     open_alerts = Alert.objects.filter(
         name__in={name for name, _t, _i in keys},
-        target_type__in={target_type for _n, target_type, _i in keys},
+        target_type_id__in={target_type for _n, target_type, _i in keys},
         target_id__in={target_id for _n, _t, target_id in keys},
         cleared__isnull=True,
     ).order_by("created", "id")
+    open_alerts = open_alerts.only("name", "target_type_id", "target_id", "message", "priority")
     newest, every = {}, defaultdict(list)
     for alert in open_alerts:
-        key = (alert.name, alert.target_type, alert.target_id)
+        key = (alert.name, alert.target_type_id, alert.target_id)
         if key in keys:
             newest[key] = alert  # ascending: the last one seen is the newest
             every[key].append(alert.pk)
