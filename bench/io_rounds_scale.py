@@ -10,12 +10,11 @@ clear. For 1, 2, ... rounds workers (real `celery worker` processes on the round
 real Redis, PostgreSQL), each round is what beat sends: `io_health_round_start`, one task
 per shard; its time runs from sending the shards to the last host's verdict stored. The
 agents' part is recorded (bench/_rounds_worker.py says what that leaves out). Prints
-figures; asserts nothing. `--profile N` runs py-spy on a worker for a run with N workers.
+figures; asserts nothing. `--profile` shows where one shard's time goes (cProfile).
 """
 
 import argparse
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -146,6 +145,19 @@ def workers_ready(count: int, timeout: float = 60) -> None:
     raise SystemExit(f"{count} rounds workers did not start: see their logs")
 
 
+def cpu_seconds(pids) -> float:
+    """User and system CPU the processes used so far (all their threads)."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def load_average() -> str:
+    return Path("/proc/loadavg").read_text().split()[0]
+
+
 def one_round(total: int, interval: float) -> float:
     """Seconds from sending a round's shards to every host's verdict of that round."""
     from django.utils import timezone
@@ -163,6 +175,34 @@ def one_round(total: int, interval: float) -> float:
     return time.perf_counter() - begin
 
 
+def profile_one_shard(probes: Path) -> None:
+    """Where one shard's time goes, under cProfile in this process (its threads' agent
+    calls show as waits; the transport is timed alone first)."""
+    import cProfile
+    import pstats
+
+    import _rounds_worker
+
+    from clusters import agents
+    from clusters.iohealth.rounds import io_health_collect_shard, io_health_shards
+    from clusters.models import Host
+
+    transport = _rounds_worker.RecordedTransport(str(probes))
+    agents.TRANSPORT = transport
+    shard = io_health_shards(hosts_per_shard=64)[0]
+    hosts = list(Host.objects.filter(pk__in=shard.host_ids))
+    begin = time.perf_counter()
+    for host in hosts:
+        transport.send(host, "io_probe", {}, 60)
+    each = (time.perf_counter() - begin) / len(hosts) * 1000
+    print(f"recorded transport alone, one after another: {each:.2f} ms per host")
+    profile = cProfile.Profile()
+    profile.enable()
+    io_health_collect_shard(shard=shard.key, host_ids=shard.host_ids, deadline=time.time() + 60)
+    profile.disable()
+    pstats.Stats(profile).sort_stats("cumulative").print_stats(30)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--postgres", required=True, help="server URL (a database is made)")
@@ -173,12 +213,16 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=6, help="measured, after one warm-up")
     parser.add_argument("--luns", type=int, default=16)
     parser.add_argument("--paths-per-lun", type=int, default=4)
-    parser.add_argument("--profile", type=int, help="py-spy a worker in the run with N workers")
+    parser.add_argument(
+        "--profile", action="store_true", help="also profile one shard in this process"
+    )
     args = parser.parse_args()
 
     queue = f"bench-rounds-{uuid.uuid4().hex[:8]}"
     os.environ["CONSOLE_QUEUE"] = queue
     os.environ["BENCH_PROBES"] = ""  # this process sends rounds; it reaches no agent
+    keys = tempfile.mkdtemp(prefix="bench-rounds-key-")
+    os.environ["CONSOLE_KEY_FILE"] = str(Path(keys) / "console.key")
     work = setup_django(args.postgres, "rounds", database=DATABASE)
     import json
 
@@ -197,7 +241,6 @@ def main() -> None:
         PYTHONPATH=str(ROOT),
         DATABASE_URL=os.environ["DATABASE_URL"],
         BENCH_PROBES=str(probes),
-        CONSOLE_KEY_FILE=str(work / "console.key"),
         ROUNDS_QUEUE_NAME=settings.ROUNDS_QUEUE,
     )
     interval = 60.0  # a round of one worker may take longer than 5 s: let it finish
@@ -209,33 +252,26 @@ def main() -> None:
     results = {}
     for count in [int(n) for n in args.workers.split(",")]:
         workers = start_workers(count, args.concurrency, env, work)
-        spy = None
         try:
             workers_ready(count)
             one_round(total, interval)  # warm-up: connections, first rows, alerts opened
-            if args.profile == count and shutil.which("py-spy"):
-                spy_out = Path(tempfile.gettempdir()) / f"io-rounds-{count}w.txt"
-                spy = subprocess.Popen(
-                    ["py-spy", "record", "--format", "raw", "--nonblocking", "-o", str(spy_out)]
-                    + ["--pid", str(workers[0].pid), "--threads"],
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
-                time.sleep(1)
+            cpu_before = cpu_seconds(w.pid for w in workers)
+            load = load_average()
             times = [one_round(total, interval) for _ in range(args.rounds)]
+            cpu = cpu_seconds(w.pid for w in workers) - cpu_before
         finally:
-            if spy is not None:
-                spy.send_signal(2)
-                spy.wait(timeout=30)
-                print(f"  py-spy of worker 0: {spy_out}")
             stop(workers)
         median = statistics.median(times)
         results[count] = median
         print(
             f"{count} worker(s): median {median:.2f} s per round (min {min(times):.2f}, "
             f"max {max(times):.2f}), {total / median:.0f} hosts/s; "
-            f"x{results[min(results)] / median:.2f} of {min(results)} worker(s)"
+            f"x{results[min(results)] / median:.2f} of {min(results)} worker(s); "
+            f"workers' CPU {cpu / (total * args.rounds) * 1000:.2f} ms per host; "
+            f"load average {load} before"
         )
+    if args.profile:
+        profile_one_shard(probes)
     print(
         f"stored {HealthSample.objects.count()} samples, "
         f"{Alert.objects.filter(name='MULTIPATH_PERIODIC_ALERT').count()} multipath alert rows"
