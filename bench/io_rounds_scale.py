@@ -15,6 +15,7 @@ figures; asserts nothing. `--profile` shows where one shard's time goes (cProfil
 
 import argparse
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -217,6 +218,8 @@ def main() -> None:
         "--profile", action="store_true", help="also profile one shard in this process"
     )
     args = parser.parse_args()
+    # Stopped from outside, still stop the workers (the `finally` below).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
 
     queue = f"bench-rounds-{uuid.uuid4().hex[:8]}"
     os.environ["CONSOLE_QUEUE"] = queue
