@@ -6,9 +6,11 @@
 1,000 accepted hosts in 16 groups of 64 (one shard each, IO_HEALTH_SHARD_HOSTS=64), each
 reporting 16 LUNs x 4 paths, a bond and a heartbeat region (read by the real multipathd
 and bonding parsers), a quarter of them losing a path every other 5 s so alerts open and
-clear. For 1, 2, ... rounds workers (real `celery worker` processes on the rounds queue,
-real Redis, PostgreSQL), each round is what beat sends: `io_health_round_start`, one task
-per shard; its time runs from sending the shards to the last host's verdict stored. The
+clear. Rounds run on 1, 2, ... rounds workers (real `celery worker` processes, real Redis,
+PostgreSQL) in turn, round by round, so load from elsewhere falls on each alike: worker i
+consumes the queue of every count above i. Each round is what beat sends,
+`io_health_round_start`, one task per shard; its time runs from sending the shards to the
+last host's verdict stored. The
 agents' part is recorded (bench/_rounds_worker.py says what that leaves out). Prints
 figures; asserts nothing. `--profile` shows where one shard's time goes (cProfile).
 """
@@ -89,9 +91,15 @@ def make_hosts(groups: int, per_group: int) -> None:
     Host.objects.bulk_create(hosts)
 
 
-def start_workers(count: int, concurrency: int, env: dict, logs: Path) -> list:
+def queue_for(count: int) -> str:
+    """The queue of rounds run by `count` workers: workers 0 .. count-1 consume it."""
+    return f"{os.environ['CONSOLE_QUEUE']}.rounds-on-{count}"
+
+
+def start_workers(counts: list[int], concurrency: int, env: dict, logs: Path) -> list:
     workers = []
-    for index in range(count):
+    for index in range(max(counts)):
+        queues = ",".join(queue_for(count) for count in counts if count > index)
         log = open(logs / f"worker-{index}.log", "ab")  # noqa: SIM115 - the child owns it
         workers.append(
             subprocess.Popen(
@@ -103,7 +111,7 @@ def start_workers(count: int, concurrency: int, env: dict, logs: Path) -> list:
                     "_rounds_worker",
                     "worker",
                     "-Q",
-                    env["ROUNDS_QUEUE_NAME"],
+                    queues,
                     "--pool",
                     "threads",
                     "--concurrency",
@@ -160,7 +168,8 @@ def load_average() -> str:
 
 
 def one_round(total: int, interval: float) -> float:
-    """Seconds from sending a round's shards to every host's verdict of that round."""
+    """Seconds from sending a round's shards (to settings.ROUNDS_QUEUE) to every host's
+    verdict of that round."""
     from django.utils import timezone
 
     from clusters.iohealth.rounds import io_health_round_start
@@ -244,7 +253,6 @@ def main() -> None:
         PYTHONPATH=str(ROOT),
         DATABASE_URL=os.environ["DATABASE_URL"],
         BENCH_PROBES=str(probes),
-        ROUNDS_QUEUE_NAME=settings.ROUNDS_QUEUE,
     )
     interval = 60.0  # a round of one worker may take longer than 5 s: let it finish
     connection.close()
@@ -252,26 +260,35 @@ def main() -> None:
         f"{total} hosts in {args.groups} shards of {args.hosts_per_group}, "
         f"{args.luns * args.paths_per_lun} paths each; threads per worker {args.concurrency}"
     )
-    results = {}
-    for count in [int(n) for n in args.workers.split(",")]:
-        workers = start_workers(count, args.concurrency, env, work)
-        try:
-            workers_ready(count)
-            one_round(total, interval)  # warm-up: connections, first rows, alerts opened
-            cpu_before = cpu_seconds(w.pid for w in workers)
-            load = load_average()
-            times = [one_round(total, interval) for _ in range(args.rounds)]
-            cpu = cpu_seconds(w.pid for w in workers) - cpu_before
-        finally:
-            stop(workers)
-        median = statistics.median(times)
-        results[count] = median
+    counts = sorted({int(n) for n in args.workers.split(",")})
+    times = {count: [] for count in counts}
+    cpu = dict.fromkeys(counts, 0.0)
+    loads = []
+    workers = start_workers(counts, args.concurrency, env, work)
+    try:
+        workers_ready(max(counts))
+        for count in counts:  # warm-up: connections, first rows, alerts opened
+            settings.ROUNDS_QUEUE = queue_for(count)
+            one_round(total, interval)
+        # Round by round in turn, so a machine shared with other work loads each alike.
+        for _ in range(args.rounds):
+            loads.append(float(load_average()))
+            for count in counts:
+                settings.ROUNDS_QUEUE = queue_for(count)
+                before = cpu_seconds(w.pid for w in workers)
+                times[count].append(one_round(total, interval))
+                cpu[count] += cpu_seconds(w.pid for w in workers) - before
+    finally:
+        stop(workers)
+    print(f"load average (1 min) before each turn: {', '.join(f'{x:.1f}' for x in loads)}")
+    base = statistics.median(times[counts[0]])
+    for count in counts:
+        median = statistics.median(times[count])
         print(
-            f"{count} worker(s): median {median:.2f} s per round (min {min(times):.2f}, "
-            f"max {max(times):.2f}), {total / median:.0f} hosts/s; "
-            f"x{results[min(results)] / median:.2f} of {min(results)} worker(s); "
-            f"workers' CPU {cpu / (total * args.rounds) * 1000:.2f} ms per host; "
-            f"load average {load} before"
+            f"{count} worker(s): median {median:.2f} s per round (min {min(times[count]):.2f}, "
+            f"max {max(times[count]):.2f}), {total / median:.0f} hosts/s, "
+            f"x{base / median:.2f} of {counts[0]} worker(s); "
+            f"workers' CPU {cpu[count] / (total * args.rounds) * 1000:.2f} ms per host"
         )
     if args.profile:
         profile_one_shard(probes)
