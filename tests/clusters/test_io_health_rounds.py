@@ -11,6 +11,7 @@ from django.db import connection
 from clusters.iohealth.rounds import io_health_collect_shard, io_health_shards
 from clusters.models import HealthSample, HostIOHealth
 from clusters.services.hosts import host_accept, host_record_report
+from core.models import Alert
 from tests.conftest import start_agent, stop_process, wait_for
 
 from .factories import HostFactory
@@ -80,3 +81,25 @@ def test_a_shard_still_running_is_not_started_again_by_the_next_round(redis_url,
     )
     again = io_health_collect_shard(shard="0:0", host_ids=[silent.pk], deadline=time.time() + 0.5)
     assert again == {silent: "critical"}
+
+
+def test_judging_a_shard_takes_as_many_queries_for_ten_hosts_as_for_two():
+    from django.test.utils import CaptureQueriesContext
+
+    from clusters.iohealth.services import ProbeResult, io_health_record_many
+
+    from .test_io_health import probe
+
+    def record(hosts, **faults):
+        with CaptureQueriesContext(connection) as queries:
+            healths = io_health_record_many([ProbeResult(h, probe(**faults)) for h in hosts])
+        return len(queries), healths
+
+    few, many = HostFactory.create_batch(2), HostFactory.create_batch(10)
+    for hosts in (few, many):
+        record(hosts)  # first verdicts
+    late = {"lag_ms": 9000}  # heartbeat late: an alert opens on every host
+    assert record(few, **late)[0] == record(many, **late)[0]
+    _, healths = record(many)  # and clears on every host
+    assert {h.state for h in healths.values()} == {"ok"}
+    assert not Alert.objects.filter(target_id__in=[str(h.pk) for h in many], cleared=None)
