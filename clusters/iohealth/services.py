@@ -177,29 +177,22 @@ def io_health_record_many(results: list[ProbeResult]) -> dict[int, HostIOHealth]
     """
     now = timezone.now()
     # Judging is pure: done before the transaction, so the rows stay locked only for writes.
-    judged = {}
-    for result in results:
-        if result.probe is None:
-            judged[result.host.pk] = (result, rules.unreachable(result.error or "no answer"))
-        else:
-            judged[result.host.pk] = (result, rules.evaluate(result.probe))
+    judged = {
+        result.host.pk: (
+            result,
+            rules.unreachable(result.error or "no answer")
+            if result.probe is None
+            else rules.evaluate(result.probe),
+        )
+        for result in results
+    }
     if not judged:
         return {}
     own_transaction = not connection.in_atomic_block
     with transaction.atomic():
-        if own_transaction and connection.vendor == "postgresql":
-            # What a round writes is measured again in one interval: its commit need not
-            # wait for the disk (a crash loses at most the last rounds, never consistency).
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL synchronous_commit TO OFF")
-        # The hosts' row locks hold off their removal until this round's record is written;
-        # a host forgotten while it was being probed has nothing to record.
-        alive = set(
-            Host.objects.select_for_update()
-            .filter(pk__in=judged)
-            .order_by("pk")
-            .values_list("pk", flat=True)
-        )
+        if own_transaction:
+            _commit_without_waiting_for_disk()
+        alive = _lock_hosts(judged)
         samples_record_many(
             time=now,
             values_by_host={
@@ -229,6 +222,22 @@ def io_health_record_many(results: list[ProbeResult]) -> dict[int, HostIOHealth]
         # No news from a host: its alerts stay open as they are.
         alerts_sync_many(alerts)
     return healths
+
+
+def _lock_hosts(pks) -> set[int]:
+    """Lock these hosts' rows; returns those still there. The locks hold off a host's
+    removal until this round's record is written; a host forgotten while it was being
+    probed has nothing to record."""
+    rows = Host.objects.select_for_update().filter(pk__in=pks).order_by("pk")
+    return set(rows.values_list("pk", flat=True))
+
+
+def _commit_without_waiting_for_disk() -> None:
+    # What a round writes is measured again in one interval: its commit need not wait for
+    # the disk (a crash loses at most the last rounds' records, never consistency).
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
 
 
 def _healths_write(healths: list[HostIOHealth], update_fields: list[str]) -> None:
