@@ -28,7 +28,8 @@ def fresh_postgres(server_url: str, name: str = "o2cb_bench") -> str:
 
 
 def setup_django(postgres: str | None, prefix: str, database: str = "o2cb_bench") -> Path:
-    """Point Django at a fresh database, migrate it, and return a scratch directory."""
+    """Point Django at a fresh database (`database` on the PostgreSQL server, else a SQLite
+    file), migrate it, and return a scratch directory."""
     work = Path(tempfile.mkdtemp(prefix=f"bench-{prefix}-"))
     os.environ["DATABASE_URL"] = (
         fresh_postgres(postgres, database) if postgres else f"sqlite:///{work / 'bench.sqlite3'}"

@@ -8,7 +8,8 @@ from django.conf import settings
 from django.utils import timezone
 
 from agent import contract as agent_contract
-from clusters.iohealth.services import io_health_collect, samples_roll_up
+from clusters.iohealth.rounds import io_health_collect_shard, io_health_round_start
+from clusters.iohealth.services import samples_roll_up
 from clusters.services.hosts import hosts_check_run, hosts_mark_silent
 from clusters.services.memberships import PERIODIC_REASON, cluster_reconcile_start
 from clusters.services.pools import pool_sync, pools_sync_due
@@ -61,8 +62,16 @@ def agent_report(sealed=None, **unsealed) -> None:
 
 @shared_task(name="clusters.collect_io_health", ignore_result=True)
 def collect_io_health() -> None:
-    # Answers later than one interval would only overlap the next round.
-    io_health_collect(timeout=settings.IO_HEALTH_INTERVAL)
+    # The round fans out: one task per shard, on as many rounds workers as there are.
+    io_health_round_start(
+        interval=settings.IO_HEALTH_INTERVAL, hosts_per_shard=settings.IO_HEALTH_SHARD_HOSTS
+    )
+
+
+@shared_task(name="clusters.collect_io_health_shard", ignore_result=True)
+def collect_io_health_shard(shard: str, host_ids: list[int], deadline: float) -> None:
+    # Answers later than the round's deadline would only overlap the next round.
+    io_health_collect_shard(shard=shard, host_ids=host_ids, deadline=deadline)
 
 
 @shared_task(name="clusters.roll_up_samples", ignore_result=True)

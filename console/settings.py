@@ -241,6 +241,9 @@ AGENT_CALL_TIMEOUT = float(os.environ.get("AGENT_CALL_TIMEOUT", "15"))
 MONITOR_INTERVAL = float(os.environ.get("MONITOR_INTERVAL", "60"))
 # Seconds between I/O-path health rounds (multipath, bonds, disk heartbeat) on every host.
 IO_HEALTH_INTERVAL = float(os.environ.get("IO_HEALTH_INTERVAL", "5"))
+# Hosts per task of a round: a round is cut into shards of at most this many (a pool's
+# hosts together), which the rounds workers share.
+IO_HEALTH_SHARD_HOSTS = int(os.environ.get("IO_HEALTH_SHARD_HOSTS", "64"))
 # A running task whose worker no longer answers a ping, quiet this long, lost its worker.
 TASK_ORPHANED_AFTER = timedelta(seconds=float(os.environ.get("TASK_ORPHANED_AFTER", "60")))
 # A running task that no worker holds (it waits in the queue) and has not moved this long

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from datetime import timedelta
 
 from django.db import models
@@ -116,6 +117,71 @@ def alert_sync(
         alert_clear(name=name, target=target)
         return None
     return alert_raise(name=name, target=target, priority=priority, message=message)
+
+
+PRIORITIES = frozenset(AlertPriority.values)
+
+
+def alerts_sync_many(wanted) -> None:
+    """`alert_sync` for many (name, target, message, priority) at once, in a few queries
+    whatever their number: what an I/O round keeps in step for every host of a shard.
+
+    Each pair of name and target behaves exactly as `alert_sync` would: the newest open
+    alert is updated (only when its message or priority changed), a missing one raised,
+    and every open one cleared when `message` is None."""
+    keys, known = {}, set()
+    for name, target, message, priority in wanted:
+        if target is None:  # NULL matches no `IN`: the console's own alerts one by one
+            alert_sync(name=name, target=None, message=message, priority=priority)
+            continue
+        if name not in known:
+            name = _known(name)
+            known.add(name)
+        if message is not None:
+            priority = ALERT_PRIORITY[name] if priority is None else priority
+            if priority not in PRIORITIES:
+                raise ConsoleError(f"Alert priority must be 1 to 5, not {priority}.")
+        fields = target_fields(target)
+        key = (name, fields["target_type"].pk, fields["target_id"])
+        keys[key] = (fields, message, priority)
+    if not keys:
+        return
+    open_alerts = Alert.objects.filter(
+        name__in={name for name, _t, _i in keys},
+        target_type_id__in={target_type for _n, target_type, _i in keys},
+        target_id__in={target_id for _n, _t, target_id in keys},
+        cleared__isnull=True,
+    ).order_by("created", "id")
+    open_alerts = open_alerts.only("name", "target_type_id", "target_id", "message", "priority")
+    newest, every = {}, defaultdict(list)
+    for alert in open_alerts:
+        key = (alert.name, alert.target_type_id, alert.target_id)
+        if key in keys:
+            newest[key] = alert  # ascending: the last one seen is the newest
+            every[key].append(alert)
+    now = timezone.now()
+    to_clear, to_update, to_create, escalated = [], [], [], []
+    for key, (fields, message, priority) in keys.items():
+        if message is None:
+            to_clear.extend(every.get(key, ()))
+            continue
+        alert = newest.get(key)
+        if alert is None:
+            to_create.append(Alert(name=key[0], priority=priority, message=message, **fields))
+        elif alert.message != message or alert.priority != priority:
+            escalated.append((alert, alert.priority))
+            alert.message, alert.priority, alert.updated = message, priority, now
+            to_update.append(alert)
+    if to_clear:
+        Alert.objects.filter(pk__in=[alert.pk for alert in to_clear]).update(cleared=now)
+        for alert in to_clear:
+            alert.cleared = now
+    if to_update:
+        Alert.objects.bulk_update(to_update, ["message", "priority", "updated"])
+    if to_create:
+        to_create = Alert.objects.bulk_create(to_create)
+    # Written in bulk, so told in bulk: notifications hear of each change once.
+    alerts_changed_tell(raised=to_create, escalated=escalated, cleared=to_clear)
 
 
 def alert_was_open(*, name: str, target: models.Model | None, since, until) -> bool:

@@ -23,14 +23,15 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from rest_framework.test import APIClient
 
 from clusters.agents import HostUnreachable, agent
 from clusters.fencing.inputs import layout_for
 from clusters.fencing.model import Failure, FailureKind, Fate, Layout, simulate
+from clusters.iohealth.services import io_health_collect
 from clusters.models import Cluster
 from clusters.monitor import cluster_statuses_refresh
-from clusters.tasks import collect_io_health
 from core.choices import Role
 from lab.faults import apply
 from tests.conftest import _user, wait_for
@@ -157,7 +158,7 @@ DEAD = 20  # the lab's dead time: (11 - 1) x 2 s
 def predict(cluster, failure, layout_change=None) -> dict[str, float]:
     """Which hosts the console's model says fence, and when, from what the console knows
     of the lab now (its fresh probes and cluster statuses)."""
-    collect_io_health()
+    io_health_collect(timeout=settings.IO_HEALTH_INTERVAL)  # the beat round, inline
     cluster_statuses_refresh(cluster=cluster)
     layout = layout_for(cluster)
     if layout_change:

@@ -14,14 +14,15 @@ import time
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.test import Client, override_settings
 from django.urls import reverse
 from rest_framework.test import APIClient
 
 from clusters.agents import agent
+from clusters.iohealth.services import io_health_collect
 from clusters.models import PBD, Cluster, Host, HostIOHealth
-from clusters.tasks import collect_io_health
 from core.choices import Role
 from core.models import Task
 from crashes.models import HostCrashdump
@@ -127,7 +128,7 @@ def add_storage_formats_and_mounts_the_lun_on_every_host(lab_pool, admin):
 
 
 def io_state(name: str) -> HostIOHealth:
-    collect_io_health()
+    io_health_collect(timeout=settings.IO_HEALTH_INTERVAL)  # the beat round, inline
     return HostIOHealth.objects.get(host=host(name))
 
 
