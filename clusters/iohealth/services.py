@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from dataclasses import dataclass
 
@@ -315,7 +314,7 @@ def _io_alerts(host: Host, verdict) -> list[tuple]:
 def _probe_json(answer: IoProbe) -> dict:
     """The probe as the JSON the agent sent: what `contract.encode` gives, one level deep,
     since IoProbe's fields are that JSON's own dicts and lists (decoding keeps them)."""
-    return {field.name: getattr(answer, field.name) for field in dataclasses.fields(answer)}
+    return dict(answer._asdict())
 
 
 def io_health_collect_hosts(hosts, *, timeout: float) -> dict[Host, str]:
