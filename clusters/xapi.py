@@ -11,6 +11,7 @@ import functools
 import logging
 import os
 import ssl
+import threading
 import xmlrpc.client
 from contextlib import contextmanager
 from pathlib import Path
@@ -96,28 +97,70 @@ def _failure_message(pool: Pool, details: list) -> str:
 
 
 def _open(pool: Pool, address: str, password: str, timeout: float):
-    url = master_url(address)
-    transport = _Transport(timeout=timeout, secure=url.startswith("https:"), verify=pool.tls_verify)
-    session = XenAPI.Session(url, transport=transport)
-    session.login_with_password(pool.username, password, "2.0", "o2cb-console")
+    session = _proxy(pool, address, timeout)
+    session.login_with_password(pool.username, password, *_LOGIN_TAIL)
     return session
 
 
-@contextmanager
-def pool_session(pool: Pool, *, timeout: float | None = None):
-    """`session.xenapi` logged in on the pool's master, logged out afterwards.
+_LOGIN_TAIL = ("2.0", "o2cb-console")
 
-    A host that answers HOST_IS_SLAVE names the master (after HA or
-    pool.designate_new_master): the session follows it and the pool keeps the new
-    address. XAPI failures become XapiError, no answer PoolUnreachable, refused
-    credentials PoolRefused."""
-    timeout = settings.XAPI_TIMEOUT if timeout is None else timeout
-    password, address = password_decrypt(pool), pool.master_address
-    session = None
+
+def _proxy(pool: Pool, address: str, timeout: float):
+    url = master_url(address)
+    transport = _Transport(timeout=timeout, secure=url.startswith("https:"), verify=pool.tls_verify)
+    return XenAPI.Session(url, transport=transport)
+
+
+# One logged-in session per pool and process, shared by its threads. Each use gets its own
+# XML-RPC proxy (an HTTP connection is not thread-safe) carrying the shared session ref.
+_SESSIONS: dict[int, tuple[tuple, str, str]] = {}  # pool pk -> (credentials, address, ref)
+_SESSIONS_LOCK = threading.Lock()
+
+
+def _credentials(pool: Pool) -> tuple:
+    return (pool.master_address, pool.username, pool.password_encrypted, pool.tls_verify)
+
+
+def _resume(pool: Pool, password: str, timeout: float):
+    """A proxy on the cached session, or None. The XenAPI library logs in again by itself
+    when the master answers SESSION_INVALID (a restarted xapi, an expired session), with
+    the log-in it remembers: that is set here as if this proxy had logged in."""
+    with _SESSIONS_LOCK:
+        cached = _SESSIONS.get(pool.pk)
+    if cached is None or cached[0] != _credentials(pool):
+        return None, None
+    _credentials_then, address, ref = cached
+    session = _proxy(pool, address, timeout)
+    session._session = ref
+    session.last_login_method = "login_with_password"
+    session.last_login_params = (pool.username, password, *_LOGIN_TAIL)
+    return session, address
+
+
+def _keep(pool: Pool, address: str, session) -> None:
+    with _SESSIONS_LOCK:
+        _SESSIONS[pool.pk] = (_credentials(pool), address, session._session)
+
+
+def pool_session_forget(pool: Pool) -> None:
+    """Log the cached session of `pool` out (credentials changed, pool removed)."""
+    with _SESSIONS_LOCK:
+        cached = _SESSIONS.pop(pool.pk, None)
+    if cached is None:
+        return
+    session = _proxy(pool, cached[1], settings.XAPI_TIMEOUT)
+    try:
+        session.session.logout(cached[2])
+    except Exception:  # noqa: S110 - the session expires on its own
+        pass
+
+
+def _login(pool: Pool, password: str, timeout: float):
+    """(session, address) logged in on the master, following HOST_IS_SLAVE."""
+    address = pool.master_address
     for _hop in range(3):
         try:
-            session = _open(pool, address, password, timeout)
-            break
+            return _open(pool, address, password, timeout), address
         except XenAPI.Failure as exc:
             details = list(exc.details)
             if details[:1] == ["HOST_IS_SLAVE"] and len(details) > 1:
@@ -133,28 +176,55 @@ def pool_session(pool: Pool, *, timeout: float | None = None):
             raise XapiError(
                 _failure_message(pool, details), code=str(details[0]), details=details
             ) from None
-        except (OSError, xmlrpc.client.ProtocolError) as exc:  # a timeout is an OSError
+        except (OSError, xmlrpc.client.ProtocolError, xmlrpc.client.Fault) as exc:
             raise PoolUnreachable(
                 f"The master of pool {pool} ({address}) cannot be reached: {exc}."
             ) from None
+    raise PoolUnreachable(f"Pool {pool}: no host would say which one is the master.")
+
+
+@contextmanager
+def pool_session(pool: Pool, *, timeout: float | None = None):
+    """`session.xenapi` logged in on the pool's master.
+
+    The session is kept for the next use in this process (pool_session_forget logs it
+    out). A host that answers HOST_IS_SLAVE names the master (after HA or
+    pool.designate_new_master): the log-in follows it and the pool keeps the new
+    address; a cached session on a host that is no longer the master is dropped, so the
+    next use logs in again. XAPI failures become XapiError, no answer PoolUnreachable,
+    refused credentials PoolRefused."""
+    timeout = settings.XAPI_TIMEOUT if timeout is None else timeout
+    password = password_decrypt(pool)
+    session, address = _resume(pool, password, timeout)
     if session is None:
-        raise PoolUnreachable(f"Pool {pool}: no host would say which one is the master.")
-    if address != pool.master_address:
-        Pool.objects.filter(pk=pool.pk).update(master_address=address)
-        pool.master_address = address
+        session, address = _login(pool, password, timeout)
+        if address != pool.master_address:
+            Pool.objects.filter(pk=pool.pk).update(master_address=address)
+            pool.master_address = address
     try:
         yield session.xenapi
     except XenAPI.Failure as exc:
         details = list(exc.details)
+        if details[:1] == ["HOST_IS_SLAVE"]:
+            _drop(pool)
+            raise PoolUnreachable(
+                f"Pool {pool}: {address} is no longer the master; the next try follows it."
+            ) from None
+        _keep(pool, address, session)
         raise XapiError(
             _failure_message(pool, details), code=str(details[0]), details=details
         ) from None
-    except (OSError, xmlrpc.client.ProtocolError) as exc:
+    except (OSError, xmlrpc.client.ProtocolError, xmlrpc.client.Fault) as exc:
+        _drop(pool)
         raise PoolUnreachable(
             f"The master of pool {pool} ({address}) stopped answering: {exc}."
         ) from None
-    finally:
-        try:
-            session.xenapi.session.logout()
-        except Exception:  # noqa: S110 - the session expires on its own
-            pass
+    except Exception:
+        _keep(pool, address, session)
+        raise
+    _keep(pool, address, session)
+
+
+def _drop(pool: Pool) -> None:
+    with _SESSIONS_LOCK:
+        _SESSIONS.pop(pool.pk, None)

@@ -231,6 +231,8 @@ TASK_ORPHANED_AFTER = timedelta(seconds=float(os.environ.get("TASK_ORPHANED_AFTE
 # lost its queue message; so has a pending task nothing picked up in TASK_LOST_AFTER.
 TASK_STALLED_AFTER = timedelta(minutes=float(os.environ.get("TASK_STALLED_AFTER_MINUTES", "30")))
 TASK_LOST_AFTER = timedelta(minutes=float(os.environ.get("TASK_LOST_AFTER_MINUTES", "10")))
+# Seconds between the polls that stand for a pool host's reports (it sends none itself).
+POOL_HOST_POLL_INTERVAL = float(os.environ.get("POOL_HOST_POLL_INTERVAL", "15"))
 CELERY_BEAT_SCHEDULE = {
     "reconcile-clusters": {
         "task": "clusters.reconcile_all",
@@ -251,6 +253,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "clusters.roll_up_samples",
         "schedule": 3600.0,
         "options": {"queue": ROUNDS_QUEUE, "expires": 3600.0},
+    },
+    "poll-pool-hosts": {
+        "task": "clusters.poll_pool_hosts",
+        "schedule": POOL_HOST_POLL_INTERVAL,
+        "options": {"queue": ROUNDS_QUEUE, "expires": POOL_HOST_POLL_INTERVAL},
     },
     "mark-silent-hosts": {
         "task": "clusters.mark_silent_hosts",
@@ -309,12 +316,6 @@ with contextlib.suppress(OSError):  # not ours to make: Django's check says it i
     Path(FILE_UPLOAD_TEMP_DIR).mkdir(parents=True, exist_ok=True)
 # Seconds after a restart before asking whether it was a crash that left no dump.
 CRASH_REBOOT_GRACE = float(os.environ.get("CRASH_REBOOT_GRACE", "45"))
-# Where maintenance moves VMs and plugs storage: "sandbox" (the sandbox hosts) or "xenapi"
-# (a real pool master: XENAPI_URL such as https://master.example, and its credentials).
-POOL_DRIVER = os.environ.get("POOL_DRIVER", "sandbox")
-XENAPI_URL = os.environ.get("XENAPI_URL", "")
-XENAPI_USERNAME = os.environ.get("XENAPI_USERNAME", "root")
-XENAPI_PASSWORD = os.environ.get("XENAPI_PASSWORD", "")
 # XAPI pools (clusters/xapi.py): the key that encrypts their passwords at rest, made on
 # first use, and how long the console waits for a master's answer.
 POOL_KEY_FILE = Path(os.environ.get("POOL_KEY_FILE", BASE_DIR / "var" / "keys" / "pool.key"))
