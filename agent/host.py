@@ -1,8 +1,10 @@
-"""Identity of the host itself: who it is, and the keys it seals and opens messages with."""
+"""The keys the host's Celery agent seals and opens messages with (who the host is:
+agent/identity.py)."""
 
 import os
 
-from . import __version__, signing
+from . import identity, signing
+from .fsutil import write_atomic
 from .hostroot import HostRoot
 
 HOST_KEY = "etc/o2cb-agent/host.key"
@@ -12,8 +14,13 @@ CONSOLE_KEY_ENV = "AGENT_CONSOLE_KEY"
 
 
 def host_key(root: HostRoot):
-    """The key this host seals its answers and reports with, made on first use."""
-    return signing.load_or_create_key(root.path(HOST_KEY))
+    """The key this host seals its answers and reports with, made on first use; its public
+    half is kept beside it for `hello` (agent/identity.py)."""
+    key = signing.load_or_create_key(root.path(HOST_KEY))
+    public = signing.public_text(key)
+    if identity.published_key(root) != public:
+        write_atomic(root.path(identity.HOST_PUBLIC_KEY), public + "\n")
+    return key
 
 
 def console_public_key(root: HostRoot) -> str:
@@ -42,13 +49,6 @@ def trust_console(root: HostRoot, text: str) -> str:
 
 
 def hello(root: HostRoot) -> dict:
-    """Who this host is, when it booted, which agent answers and the key it seals with."""
-    return {
-        "uuid": root.uuid,
-        "hostname": root.hostname,
-        "boot_time": root.boot_time.isoformat(),
-        "agent_version": __version__,
-        "sandbox": root.sandbox,
-        "addresses": root.addresses,
-        "public_key": signing.public_text(host_key(root)),
-    }
+    """Who this host is (agent/identity.py), its key made first if it has none yet."""
+    host_key(root)
+    return identity.hello(root)

@@ -13,23 +13,19 @@ import os
 import threading
 import time
 from contextlib import nullcontext
-from datetime import datetime
 from pathlib import Path
 from socket import gethostname
 
 from celery import Celery
 from celery.exceptions import Ignore
 
-from . import contract, signing, storage
-from .crashdumps import describe_dump, mark_reported, new_dumps, peer_log_lines
+from . import calls, contract, signing
+from .crashdumps import describe_dump, mark_reported, new_dumps
 from .errors import AgentError
 from .host import console_public_key, hello, host_key
 from .hostroot import HostRoot
-from .io_probe import probe_io
-from .o2cb import O2CBPlugin
 from .realkernel import real_root
 from .sandbox.host import iter_sandbox_hosts
-from .sandbox.io import inject_fault
 
 logger = logging.getLogger(__name__)
 
@@ -83,44 +79,40 @@ def root_for(host_uuid: str) -> HostRoot:
     return root
 
 
-def agent_task(call: contract.Call, *, locked: bool = True):
-    """Register `work(root, request) -> answer` as the Celery task of one contract call.
+def agent_task(registered: calls.Registered):
+    """The Celery task `agent.<name>` of one registered call (agent/calls.py).
 
     The task opens the console's sealed request (anything else is refused, logged and
-    told to the console in the next report), checks the console's contract version (a
-    console of another one gets a refusal naming both), decodes the request strictly,
-    runs the work under the host's lock (unless `locked` is False) and answers in the
-    contract's envelope, sealed with the host's key.
+    told to the console in the next report), then `calls.run` checks the console's
+    contract version (a console of another one gets a refusal naming both), decodes the
+    request strictly and runs the work, under the host's lock when the call needs it; the
+    envelope goes back sealed with the host's key.
     """
+    call = registered.call
 
-    def register(work):
-        @app.task(name=f"agent.{call.name}")
-        def task(host_uuid: str, sealed=None, **unsealed):
-            if sealed is None and "contract" in unsealed:  # a console from before seals
-                served = SERVED.get(str(host_uuid).lower())
-                name = served.hostname if served else str(host_uuid)
-                if served is not None:
-                    _refused(served, call.name, "the message is not sealed")
-                message = contract.console_mismatch_message(name, unsealed["contract"])
-                return contract.refusal_envelope(message)
-            root = root_for(host_uuid)
-            fields = open_call(root, call.name, sealed)
-            fields.pop("host_uuid", None)  # the seal's purpose names the host already
-            sent = fields.pop("contract", None)  # the console's contract version
-            if sent != contract.CONTRACT_VERSION:
-                message = contract.console_mismatch_message(root.hostname, sent)
-                return _sealed_answer(root, sealed, contract.refusal_envelope(message))
-            request = contract.decode(call.request, fields, f"{call.name} request")
-            with host_lock(host_uuid) if locked else nullcontext():
-                answer = work(root, request)
-            if not isinstance(answer, call.answer):
-                answer = contract.decode(call.answer, answer, f"{call.name} answer")
-            return _sealed_answer(root, sealed, contract.answer_envelope(answer))
+    @app.task(name=f"agent.{call.name}")
+    def task(host_uuid: str, sealed=None, **unsealed):
+        if sealed is None and "contract" in unsealed:  # a console from before seals
+            served = SERVED.get(str(host_uuid).lower())
+            name = served.hostname if served else str(host_uuid)
+            if served is not None:
+                _refused(served, call.name, "the message is not sealed")
+            message = contract.console_mismatch_message(name, unsealed["contract"])
+            return contract.refusal_envelope(message)
+        root = root_for(host_uuid)
+        fields = open_call(root, call.name, sealed)
+        with host_lock(host_uuid) if calls.needs_lock(registered, root) else nullcontext():
+            envelope = calls.run(registered, root, fields)
+        if call is contract.SANDBOX_REBOOT and "answer" in envelope:
+            report(root)  # the console hears of the new boot at once
+        return _sealed_answer(root, sealed, envelope)
 
-        task.work = work
-        return task
+    task.work = registered.work
+    return task
 
-    return register
+
+# One Celery task per call of the contract, each running the registered work.
+TASKS = {name: agent_task(registered) for name, registered in calls.REGISTRY.items()}
 
 
 def open_call(root: HostRoot, call: str, sealed) -> dict:
@@ -155,92 +147,6 @@ def _sealed_answer(root: HostRoot, request: dict, envelope: dict) -> dict:
         purpose=contract.answer_purpose(request["nonce"]),
         payload=envelope,
     )
-
-
-@agent_task(contract.HELLO, locked=False)
-def hello_task(root: HostRoot, request: contract.NoArguments) -> dict:
-    return hello(root)
-
-
-@agent_task(contract.MEMBERSHIP_CREATE)
-def membership_create(root: HostRoot, request: contract.MembershipCreate) -> dict:
-    plugin = O2CBPlugin(root, request.cluster)
-    return plugin.membership_create(request.hostname, request.uuid, request.id, request.addresses)
-
-
-@agent_task(contract.MEMBERSHIP_DESTROY)
-def membership_destroy(root: HostRoot, request: contract.MembershipDestroy) -> dict:
-    return O2CBPlugin(root, request.cluster).membership_destroy(request.uuid)
-
-
-@agent_task(contract.CLUSTER_QUERY)
-def cluster_query(root: HostRoot, request: contract.OnCluster) -> dict:
-    return O2CBPlugin(root, request.cluster).cluster_query()
-
-
-@agent_task(contract.CLUSTER_START)
-def cluster_start(root: HostRoot, request: contract.ClusterStart) -> dict:
-    return O2CBPlugin(root, request.cluster).cluster_start(request.statefile_vdi)
-
-
-@agent_task(contract.CLUSTER_STOP)
-def cluster_stop(root: HostRoot, request: contract.OnCluster) -> dict:
-    return O2CBPlugin(root, request.cluster).cluster_stop()
-
-
-@agent_task(contract.IO_PROBE, locked=False)
-def io_probe(root: HostRoot, request: contract.NoArguments) -> dict:
-    # Read-only on a real host: no host lock, so a long membership change never delays
-    # health collection. A sandbox host's probe moves its emulation on (and may fence it),
-    # which must not interleave with a fault being injected.
-    with host_lock(root.uuid) if root.sandbox else nullcontext():
-        return probe_io(root)
-
-
-@agent_task(contract.SANDBOX_FAULT)
-def sandbox_fault(root: HostRoot, request: contract.SandboxFault) -> dict:
-    return inject_fault(root, request.fault, request.target)
-
-
-@agent_task(contract.LUN_LIST, locked=False)
-def lun_list(root: HostRoot, request: contract.NoArguments) -> contract.LunList:
-    return contract.decode(contract.LunList, {"luns": storage.list_luns(root)}, "lun_list answer")
-
-
-@agent_task(contract.LUN_FORMAT)
-def lun_format(root: HostRoot, request: contract.LunFormat) -> dict:
-    return storage.format_lun(root, request.scsi_id, request.cluster, request.label, request.slots)
-
-
-@agent_task(contract.SR_MOUNT)
-def sr_mount(root: HostRoot, request: contract.SrMount) -> dict:
-    return storage.sr_mount(root, request.scsi_id, request.sr_uuid, request.cluster)
-
-
-@agent_task(contract.SR_UNMOUNT)
-def sr_unmount(root: HostRoot, request: contract.SrUnmount) -> dict:
-    return storage.sr_unmount(root, request.sr_uuid)
-
-
-@agent_task(contract.HEARTBEAT_REGION_ADD)
-def heartbeat_region_add(root: HostRoot, request: contract.HeartbeatRegionAdd) -> dict:
-    return O2CBPlugin(root, request.cluster).heartbeat_region_add(request.region)
-
-
-@agent_task(contract.CRASH_PEER_LOGS, locked=False)
-def crash_peer_logs(root: HostRoot, request: contract.CrashPeerLogs) -> contract.PeerLogs:
-    """What this host logged of O2CB, DLM and OCFS2 between two ISO times (a peer's death)."""
-    since, until = datetime.fromisoformat(request.since), datetime.fromisoformat(request.until)
-    lines = peer_log_lines(root, since, until)
-    return contract.decode(contract.PeerLogs, {"lines": lines}, "crash_peer_logs answer")
-
-
-@agent_task(contract.SANDBOX_REBOOT, locked=False)
-def sandbox_reboot(root: HostRoot, request: contract.NoArguments) -> dict:
-    with host_lock(root.uuid):
-        root.kernel.reboot()
-    report(root)
-    return hello(root)
 
 
 def report(root: HostRoot) -> None:
@@ -294,6 +200,8 @@ def report_crash_dumps(root: HostRoot) -> None:
 
 
 def serve_hosts(roots: list[HostRoot]) -> list[str]:
+    for root in roots:
+        host_key(root)  # made before the first call, so `hello` names it from the start
     SERVED.clear()
     SERVED.update({root.uuid: root for root in roots})
     return [f"host.{uuid}" for uuid in SERVED]

@@ -746,7 +746,7 @@ def _nothing_found(logs: list[SourceLog], files, clock: Clock) -> dict:
     names = [item["file"] for item in files if item.get("read")]
     details: dict = {"kind": "unknown"}
     missing = _missing_evidence(files, names)
-    ends = [stamp for log in logs if (stamp := _log_end(log, clock))]
+    ends = [stamp for stamp in (_log_end(log, clock) for log in logs) if stamp]
     if ends:
         details["logs_end"] = max(ends).isoformat()
     elif names:

@@ -72,8 +72,7 @@ class Source:
     def blocks(self) -> Iterator[bytes]:
         if self.path is not None:
             with open(self.path, "rb") as handle:
-                while block := handle.read(READ_BYTES * 4):
-                    yield block
+                yield from iter(lambda: handle.read(READ_BYTES * 4), b"")
         elif self.opener is not None:
             yield from self.opener()
 
@@ -315,8 +314,7 @@ def _streamed_source(name: str, head: bytes, stream, guard: _Guarded | None = No
     def blocks() -> Iterator[bytes]:
         yield head
         try:
-            while block := stream.read(READ_BYTES):
-                yield block
+            yield from iter(lambda: stream.read(READ_BYTES), b"")
         except DAMAGED:
             # A member cut short inside a damaged archive: keep what was read.
             source.truncated = True

@@ -109,7 +109,7 @@ def _send(fd: int, pipe, count: int) -> None:
 
 def _line_start_after(handle, offset: int) -> int:
     handle.seek(offset)
-    while chunk := handle.read(1 << 16):
+    for chunk in iter(lambda: handle.read(1 << 16), b""):
         at = chunk.find(b"\n")
         if at >= 0:
             return offset + at + 1
@@ -120,7 +120,10 @@ def _line_start_after(handle, offset: int) -> int:
 def _count_newlines(handle, limit: int) -> int:
     handle.seek(0)
     count = 0
-    while limit > 0 and (block := handle.read(min(8 << 20, limit))):
+    while limit > 0:
+        block = handle.read(min(8 << 20, limit))
+        if not block:
+            break
         count += block.count(b"\n")
         limit -= len(block)
     return count
@@ -140,7 +143,10 @@ def _scan_regions(path: Path, found: list[tuple[int, int]]) -> Iterator[Hit]:
             handle.seek(start)
             data = handle.read(end - start)
             # End on a whole line, as the scan expects of a file's last block.
-            while data and not data.endswith(b"\n") and (more := handle.read(1 << 16)):
+            while data and not data.endswith(b"\n"):
+                more = handle.read(1 << 16)
+                if not more:
+                    break
                 cut = more.find(b"\n")
                 data += more if cut < 0 else more[: cut + 1]
                 if cut >= 0:

@@ -9,7 +9,7 @@ ERROR:``, or ``(2001,1):func:295 ERROR:`` before 2.6.25) do not matter.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 # Kinds of event. O2CB's own (fs/ocfs2/cluster/):
 O2CB_FENCE = "o2cb_fence"  # quorum.c o2quo_fence_self
@@ -368,7 +368,30 @@ ISO_TIME_RE = re.compile(
     r"^(?:<\d+>\d?\s*)?(?P<date>\d{4}-\d\d-\d\d)[T ](?P<hms>\d\d:\d\d:\d\d)(?P<fraction>\.\d+)?"
     r"(?P<zone>Z|[+-]\d\d:?\d\d)?"
 )
+ISO_TIME_ONLY_RE = re.compile(ISO_TIME_RE.pattern + r"$")
 UPTIME_RE = re.compile(r"\[\s*(?P<uptime>\d+\.\d+)\]")
+
+
+def parse_iso_time(text: str) -> datetime:
+    """An ISO 8601 time (UTC unless it says), as `datetime.fromisoformat` would read it in
+    Python 3.7 and later: dom0's python3 is 3.6 (agent/plugin.py). ValueError otherwise."""
+    match = ISO_TIME_ONLY_RE.match(text.strip())
+    if match is None:
+        raise ValueError(f"Invalid isoformat string: {text!r}")
+    return _iso_match_time(match)
+
+
+def _iso_match_time(match) -> datetime:
+    zone = match["zone"] or "Z"
+    offset = timedelta(0)
+    if zone != "Z":
+        digits = zone[1:].replace(":", "")
+        offset = timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
+        offset = -offset if zone[0] == "-" else offset
+    year, month, day = (int(x) for x in match["date"].split("-"))
+    hour, minute, second = (int(x) for x in match["hms"].split(":"))
+    micro = int(((match["fraction"] or ".")[1:7]).ljust(6, "0"))
+    return datetime(year, month, day, hour, minute, second, micro, tzinfo=timezone(offset))
 
 
 def wall_time(text: str, year: int, not_after: datetime | None = None) -> datetime | None:
@@ -379,14 +402,8 @@ def wall_time(text: str, year: int, not_after: datetime | None = None) -> dateti
     """
     match = ISO_TIME_RE.match(text)
     if match:
-        zone = match["zone"] or "+00:00"
-        zone = "+00:00" if zone == "Z" else zone
-        if len(zone) == 5:
-            zone = zone[:3] + ":" + zone[3:]
         try:
-            return datetime.fromisoformat(
-                f"{match['date']}T{match['hms']}{(match['fraction'] or '')[:7]}{zone}"
-            )
+            return _iso_match_time(match)
         except ValueError:
             return None
     match = SYSLOG_TIME_RE.match(text)

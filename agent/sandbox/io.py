@@ -513,11 +513,8 @@ def _tell_peers(root: HostRoot, cluster: str, dead: dict, now: float) -> None:
     """
     address = f"{dead['ip_address']}:{dead['ip_port']}"
     number, name = dead["number"], dead["name"]
-    survivors = [
-        (local["number"], peer)
-        for peer in _cluster_peers(root, cluster)
-        if (local := _me(peer, cluster)) is not None
-    ]
+    locals_ = ((_me(peer, cluster), peer) for peer in _cluster_peers(root, cluster))
+    survivors = [(local["number"], peer) for local, peer in locals_ if local is not None]
     if not survivors:
         return
     master = min(number for number, _peer in survivors)

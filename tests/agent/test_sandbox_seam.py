@@ -10,8 +10,9 @@ from agent.sandbox.host import create_sandbox_host
 from agent.sandbox.kernel import SandboxKernel
 
 ROOT = Path(__file__).resolve().parents[2]
-# The entry points choose which kernel a host gets; only they may build sandbox roots.
-COMPOSITION_ROOTS = {"agent.worker", "agent.cli"}
+# The entry points choose which kernel a host gets; only they may build sandbox roots
+# (agent.calls only for the sandbox-only calls, lazily).
+COMPOSITION_ROOTS = {"agent.worker", "agent.cli", "agent.calls", "agent.plugin"}
 
 
 def import_graph():

@@ -14,8 +14,7 @@ from agent import __version__, contract, signing
 from agent.host import hello
 from agent.sandbox.host import create_sandbox_host
 from agent.sandbox.io import create_sandbox_san
-from agent.worker import cluster_query as cluster_query_task
-from agent.worker import serve_hosts
+from agent.worker import TASKS, serve_hosts
 from clusters.agents import (
     AgentCallFailed,
     AgentClient,
@@ -124,7 +123,7 @@ def test_the_agent_refuses_a_console_of_another_contract_without_doing_anything(
         (None, "no contract version", "upgrade the console"),
         (newer, f"agent contract {newer}", "upgrade the agent on"),
     ):
-        answer = cluster_query_task.run(host_uuid=HOST.uuid, contract=sent, cluster="pool")
+        answer = TASKS["cluster_query"].run(host_uuid=HOST.uuid, contract=sent, cluster="pool")
         assert answer["contract"] == contract.CONTRACT_VERSION and "answer" not in answer
         refusal = answer["refused"]
         assert f"speaks contract {contract.CONTRACT_VERSION}" in refusal and said in refusal
@@ -146,7 +145,7 @@ def test_the_agent_refuses_a_request_that_does_not_fit(sandbox_dir, monkeypatch)
         payload=request,
     )
     with pytest.raises(contract.ContractError, match="cluster_query request .*unknown nodes"):
-        cluster_query_task.run(host_uuid=root.uuid, sealed=sealed)
+        TASKS["cluster_query"].run(host_uuid=root.uuid, sealed=sealed)
 
 
 def test_every_call_of_the_contract_has_a_client_method():
