@@ -200,8 +200,19 @@ class XenAPIDriver(PoolDriver):
 
     def host_evacuate(self, host: Host) -> None:
         with self._api() as api:
-            # The console's VM records follow from the pool's event feed (pool sync).
-            api.host.evacuate(self._host(api, host))
+            ref = self._host(api, host)
+            leaving = api.host.get_resident_VMs(ref)
+            api.host.evacuate(ref)
+            moved = {}
+            for vm_ref in leaving:
+                record = api.VM.get_record(vm_ref)
+                if not record["is_control_domain"]:
+                    moved[record["uuid"]] = record["resident_on"]
+        # The pool's event feed says it too, later: the pages need not wait for it.
+        hosts = {h.xapi_ref: h for h in Host.objects.filter(pool=self.pool).exclude(xapi_ref="")}
+        for vm_uuid, host_ref in moved.items():
+            if host_ref in hosts:
+                VM.objects.filter(uuid=vm_uuid).update(resident_on=hosts[host_ref])
 
     def host_reboot(self, host: Host) -> None:
         with self._api() as api:
