@@ -297,6 +297,10 @@ class AgentClient:
         request = contract.CrashPeerLogs(since, until)
         return self.call(contract.CRASH_PEER_LOGS, request).lines
 
+    def crash_dumps(self, received: list[str]) -> list[contract.CrashDump]:
+        """The crash dumps not reported yet, once the host forgets `received`."""
+        return self.call(contract.CRASH_DUMPS, contract.CrashDumpsCollect(list(received))).dumps
+
     def sandbox_reboot(self) -> contract.HostIdentity:
         return self.call(contract.SANDBOX_REBOOT, contract.NoArguments())
 

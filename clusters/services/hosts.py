@@ -252,8 +252,9 @@ def pool_hosts_hello(*, timeout: float) -> dict[Host, object]:
 
     A pool's host sends nothing unasked (the plugin runs only when XAPI calls it), so this
     poll stands for its reports: last heard, boot time (the reboot check that finds a
-    crash) and agent version. The answer came through the pool's XAPI session, so no key
-    is needed to believe it. Each value is the identity or the host's exception."""
+    crash, and the collection of the dumps a new boot finds) and agent version. The
+    answer came through the pool's XAPI session, so no key is needed to believe it. Each
+    value is the identity or the host's exception."""
     hosts = list(Host.objects.filter(pool__isnull=False).select_related("pool"))
     answers = agent_call_many(hosts, lambda host: agent(host, timeout=timeout).hello())
     for host, identity in answers.items():
@@ -271,9 +272,14 @@ def pool_hosts_hello(*, timeout: float) -> dict[Host, object]:
         report.pop("public_key", None)  # trusted through XAPI, not by a key
         report["hostname"] = host.hostname  # the pool's name for it is the one kept
         try:
-            host_record_report(report=report)
+            recorded = host_record_report(report=report)
         except ConsoleError as exc:
             answers[host] = exc
+            continue
+        if host.boot_time is not None and recorded.boot_time != host.boot_time:
+            # A crash leaves its dump for the next boot to find: fetch it before the
+            # reboot check (after CRASH_REBOOT_GRACE) asks whether there was one.
+            enqueue_on_commit("crashes.collect_host_dumps", args=[host.pk])
     return answers
 
 
