@@ -18,6 +18,7 @@ lint: setup
 	$(VENV_PY) manage.py makemigrations --check --dry-run
 	$(VENV_PY) scripts/import_graph.py
 	$(VENV_PY) scripts/code_size.py --top 5
+	$(VENV_PY) scripts/dom0_python.py
 
 test: lint
 	$(VENV_PY) scripts/with_redis.py $(VENV_PY) -m pytest $(PYTEST_ARGS)

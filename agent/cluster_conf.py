@@ -12,11 +12,9 @@ the console is commented out (every line of its stanza prefixed with `#`) so
 the admin still sees it.
 """
 
-from __future__ import annotations
-
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Dict, List, NamedTuple, Optional, Tuple
 
 from .errors import AgentError
 from .fsutil import write_atomic
@@ -35,16 +33,16 @@ class ConfError(AgentError):
     """cluster.conf cannot be read; the message names the line."""
 
 
-@dataclass
 class Stanza:
-    kind: str
-    header: int  # line index of `kind:`
-    commented: bool = False
-    settings: dict[str, str] = field(default_factory=dict)
-    setting_lines: dict[str, int] = field(default_factory=dict)
+    def __init__(self, kind: str, header: int, commented: bool = False):
+        self.kind = kind
+        self.header = header  # line index of `kind:`
+        self.commented = commented
+        self.settings: Dict[str, str] = {}
+        self.setting_lines: Dict[str, int] = {}
 
     @property
-    def lines(self) -> list[int]:
+    def lines(self) -> List[int]:
         return [self.header, *sorted(self.setting_lines.values())]
 
     @property
@@ -52,8 +50,7 @@ class Stanza:
         return max(self.lines)
 
 
-@dataclass(frozen=True)
-class Node:
+class Node(NamedTuple):
     name: str
     number: int
     ip_address: str
@@ -69,22 +66,25 @@ class Node:
         }
 
 
-@dataclass
 class ClusterSection:
-    name: str
-    heartbeat_mode: str
-    node_count: int | None
-    nodes: list[Node] = field(default_factory=list)
-    commented_nodes: list[Node] = field(default_factory=list)
-    heartbeat_regions: list[str] = field(default_factory=list)
-    # Lookups kept while parsing, so large clusters parse in linear time.
-    _by_number: dict[int, Node] = field(default_factory=dict, repr=False)
-    _by_name: dict[str, Node] = field(default_factory=dict, repr=False)
+    def __init__(self, name: str, heartbeat_mode: str, node_count: Optional[int]):
+        self.name = name
+        self.heartbeat_mode = heartbeat_mode
+        self.node_count = node_count
+        self.nodes: List[Node] = []
+        self.commented_nodes: List[Node] = []
+        self.heartbeat_regions: List[str] = []
+        # Lookups kept while parsing, so large clusters parse in linear time.
+        self._by_number: Dict[int, Node] = {}
+        self._by_name: Dict[str, Node] = {}
 
-    def node_by_number(self, number: int) -> Node | None:
+    def __repr__(self) -> str:
+        return f"ClusterSection({self.name!r}, {len(self.nodes)} nodes)"
+
+    def node_by_number(self, number: int) -> Optional[Node]:
         return self._by_number.get(number)
 
-    def node_by_name(self, name: str) -> Node | None:
+    def node_by_name(self, name: str) -> Optional[Node]:
         return self._by_name.get(name)
 
     def as_dict(self) -> dict:
@@ -101,7 +101,7 @@ def _body(line: str) -> str:
     return line.rstrip("\r\n").lstrip("\ufeff")
 
 
-def _uncomment(body: str) -> str | None:
+def _uncomment(body: str) -> Optional[str]:
     stripped = body.lstrip(" \t")
     return stripped[1:] if stripped.startswith("#") else None
 
@@ -112,12 +112,12 @@ class ClusterConf:
     def __init__(self, text: str = "", source: str = "cluster.conf"):
         self.source = source
         # Lines end at "\n" only, as ocfs2-tools reads them (not at \f, \v or U+2028).
-        self.lines = [line for line in re.split(r"(?<=\n)", text) if line]
+        self.lines = [line for line in re.findall(r"[^\n]*\n?", text) if line]
         self._newline = "\r\n" if self.lines and self.lines[0].endswith("\r\n") else "\n"
         self._parse()
 
     @classmethod
-    def load(cls, path: Path) -> ClusterConf:
+    def load(cls, path: Path) -> "ClusterConf":
         path = Path(path)
         try:
             data = path.read_bytes()
@@ -141,9 +141,9 @@ class ClusterConf:
         return ConfError(f"{self.source} line {index + 1}: {message}")
 
     def _parse(self) -> None:
-        self.stanzas: list[Stanza] = []
-        current: Stanza | None = None
-        commented: Stanza | None = None
+        self.stanzas: List[Stanza] = []
+        current: Optional[Stanza] = None
+        commented: Optional[Stanza] = None
         for index, line in enumerate(self.lines):
             body = _body(line)
             if not body.strip():
@@ -171,7 +171,9 @@ class ClusterConf:
             current.setting_lines[setting["key"]] = index
         self._build()
 
-    def _parse_commented(self, index: int, inner: str, stanza: Stanza | None) -> Stanza | None:
+    def _parse_commented(
+        self, index: int, inner: str, stanza: Optional[Stanza]
+    ) -> Optional[Stanza]:
         """A node the console commented out stays readable; other comments are just kept."""
         header = HEADER_RE.match(inner)
         if header:
@@ -185,7 +187,7 @@ class ClusterConf:
             return stanza
         return None
 
-    def _node(self, stanza: Stanza, strict: bool) -> Node | None:
+    def _node(self, stanza: Stanza, strict: bool) -> Optional[Node]:
         s = stanza.settings
         try:
             # The same keys o2cb insists on: it refuses a node without ip_port, too.
@@ -214,10 +216,10 @@ class ClusterConf:
             return None
 
     def _build(self) -> None:
-        self.clusters: dict[str, ClusterSection] = {}
-        self._cluster_stanzas: dict[str, Stanza] = {}
-        self._node_stanzas: dict[tuple[str, int], Stanza] = {}
-        self._commented_stanzas: dict[tuple[str, int, str], Stanza] = {}
+        self.clusters: Dict[str, ClusterSection] = {}
+        self._cluster_stanzas: Dict[str, Stanza] = {}
+        self._node_stanzas: Dict[Tuple[str, int], Stanza] = {}
+        self._commented_stanzas: Dict[Tuple[str, int, str], Stanza] = {}
         for stanza in self.stanzas:
             if stanza.kind == "cluster" and not stanza.commented:
                 name = stanza.settings.get("name")
@@ -285,7 +287,7 @@ class ClusterConf:
 
     # Edits: each changes lines, then parses once so the model always matches the text ---
 
-    def _append(self, stanza_lines: list[str], parse: bool = True) -> None:
+    def _append(self, stanza_lines: List[str], parse: bool = True) -> None:
         nl = self._newline
         if self.lines and not self.lines[-1].endswith(("\n", "\r")):
             self.lines[-1] += nl
@@ -350,7 +352,7 @@ class ClusterConf:
         )
         self._parse()
 
-    def comment_out_node(self, cluster: str, number: int) -> Node | None:
+    def comment_out_node(self, cluster: str, number: int) -> Optional[Node]:
         """Comment the node's stanza out; None when no such active node."""
         stanza = self._node_stanzas.get((cluster, number))
         if stanza is None:

@@ -2,7 +2,7 @@
 
 Both sides import this module: the agent (agent/worker.py) to read requests and build
 answers, the console (clusters/agents.py) to send requests and read answers. Each
-call is a `Call`: its name, its request dataclass and its answer dataclass (CALLS).
+call is a `Call`: its name, its request record and its answer record, typing.NamedTuples (CALLS).
 
 On the wire a request is the request's fields plus `host_uuid` and `contract`; an
 answer is an envelope::
@@ -20,14 +20,9 @@ Nested parts the console only stores or shows (multipath maps, bonds, heartbeat
 regions, crash analyses) stay plain dicts, described where the probe builds them.
 """
 
-from __future__ import annotations
-
-import dataclasses
 import functools
-import types
 import typing
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, List, NamedTuple, Optional, Tuple
 
 from . import __version__
 from .errors import AgentError
@@ -76,37 +71,37 @@ def console_mismatch_message(host: str, console_contract: Any) -> str:
 # Encoding and strict decoding --------------------------------------------------------------
 
 
+def is_record(cls: Any) -> bool:
+    """Whether `cls` is one of the contract's records (a typing.NamedTuple: dom0's python
+    3.6 has no dataclasses)."""
+    return isinstance(cls, type) and issubclass(cls, tuple) and hasattr(cls, "_fields")
+
+
 def encode(value: Any) -> Any:
     """A contract value as plain JSON-able data."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, list | tuple):
+    if is_record(type(value)):
+        return {name: encode(getattr(value, name)) for name in value._fields}
+    if isinstance(value, (list, tuple)):
         return [encode(item) for item in value]
     if isinstance(value, dict):
         return {key: encode(item) for key, item in value.items()}
     return value
 
 
-@functools.cache
-def _shape(cls: type) -> tuple[dict, dict]:
+@functools.lru_cache(maxsize=None)
+def _shape(cls: type) -> Tuple[dict, Tuple[str, ...], dict]:
     # Evaluating the annotations is most of a decode's cost: once per class is enough.
-    return typing.get_type_hints(cls), {f.name: f for f in dataclasses.fields(cls)}
+    return typing.get_type_hints(cls), cls._fields, cls._field_defaults
 
 
 def decode(cls: type, data: Any, where: str = "") -> Any:
-    """`data` as an instance of dataclass `cls`; ContractError names what does not fit."""
+    """`data` as an instance of record `cls`; ContractError names what does not fit."""
     where = where or cls.__name__
     if not isinstance(data, dict):
         raise ContractError(f"{where} should be an object, not {type(data).__name__}.")
-    hints, fields = _shape(cls)
+    hints, fields, defaults = _shape(cls)
     unknown = sorted(set(data) - set(fields))
-    missing = sorted(
-        name
-        for name, f in fields.items()
-        if name not in data
-        and f.default is dataclasses.MISSING
-        and f.default_factory is dataclasses.MISSING
-    )
+    missing = sorted(name for name in fields if name not in data and name not in defaults)
     if unknown or missing:
         parts = [f"lacks {', '.join(missing)}" if missing else ""]
         parts.append(f"has unknown {', '.join(unknown)}" if unknown else "")
@@ -123,20 +118,27 @@ def decode(cls: type, data: Any, where: str = "") -> Any:
     return cls(**values)
 
 
+def _origin(hint: Any) -> Any:
+    """list for List[...], dict for Dict[...], typing.Union for Optional[...] (what
+    typing.get_origin says from Python 3.8 on; 3.6 names typing.List, typing.Dict)."""
+    origin = getattr(hint, "__origin__", None)
+    return {typing.List: list, typing.Dict: dict}.get(origin, origin)
+
+
 def _decode_value(hint: Any, value: Any, where: str) -> Any:
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        options = typing.get_args(hint)
+    origin = _origin(hint)
+    if origin is typing.Union:
+        options = hint.__args__
         if value is None and type(None) in options:
             return None
         hint = next(option for option in options if option is not type(None))
-        origin = typing.get_origin(hint)
-    if dataclasses.is_dataclass(hint):
+        origin = _origin(hint)
+    if is_record(hint):
         return decode(hint, value, where)
-    if origin is list:
+    if origin is list or hint is list:
         if not isinstance(value, list):
             raise ContractError(f"{where} should be a list, not {type(value).__name__}.")
-        (item,) = typing.get_args(hint) or (Any,)
+        (item,) = getattr(hint, "__args__", None) or (Any,)
         return [_decode_value(item, entry, f"{where}[{i}]") for i, entry in enumerate(value)]
     expected = {str: str, int: int, bool: bool, float: (int, float), dict: dict}.get(origin or hint)
     if expected is not None and (
@@ -172,8 +174,7 @@ def open_envelope(host: str, envelope: Any) -> Any:
 # Answers ----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class HostIdentity:
+class HostIdentity(NamedTuple):
     """Who a host is, when it booted and which agent answers (`hello`, reports)."""
 
     uuid: str
@@ -181,25 +182,23 @@ class HostIdentity:
     boot_time: str  # ISO 8601
     agent_version: str
     sandbox: bool
-    addresses: list[str]
+    addresses: List[str]
     public_key: str  # the key it seals answers and reports with (agent/signing.py)
 
 
-@dataclass(frozen=True)
-class Timeouts:
+class Timeouts(NamedTuple):
     """The O2CB timeouts a host uses (the running cluster's, else what it would boot with)."""
 
-    dead_threshold: int | None
-    idle_timeout_ms: int | None
-    keepalive_delay_ms: int | None
-    reconnect_delay_ms: int | None
+    dead_threshold: Optional[int]
+    idle_timeout_ms: Optional[int]
+    keepalive_delay_ms: Optional[int]
+    reconnect_delay_ms: Optional[int]
 
 
-@dataclass(frozen=True)
-class ClusterNode:
+class ClusterNode(NamedTuple):
     """One node of cluster.conf or the running cluster, as one host sees it."""
 
-    uuid: str | None
+    uuid: Optional[str]
     hostname: str
     number: int
     address: str  # ip:port
@@ -208,201 +207,175 @@ class ClusterNode:
     live: bool
 
 
-@dataclass(frozen=True)
-class ClusterQuery:
+class ClusterQuery(NamedTuple):
     """A cluster's state on one host (the design's Cluster.query)."""
 
     cluster: str
     configured: bool
     running: bool
     enabled: bool
-    heartbeat_mode: str | None
+    heartbeat_mode: Optional[str]
     needs_restart: bool
-    restart_reasons: list[str]
-    local_node: int | None
+    restart_reasons: List[str]
+    local_node: Optional[int]
     timeouts: Timeouts
-    hosts: list[ClusterNode]
+    hosts: List[ClusterNode]
 
 
-@dataclass(frozen=True)
-class NodeEntry:
+class NodeEntry(NamedTuple):
     name: str
     number: int
     ip_address: str
     ip_port: int
 
 
-@dataclass(frozen=True)
-class MembershipAdded:
+class MembershipAdded(NamedTuple):
     changed: bool
     node: NodeEntry
     query: ClusterQuery
 
 
-@dataclass(frozen=True)
-class MemberRef:
+class MemberRef(NamedTuple):
     name: str
     number: int
 
 
-@dataclass(frozen=True)
-class MembershipRemoved:
+class MembershipRemoved(NamedTuple):
     changed: bool
-    node: MemberRef | None  # None: the host was not a member here
+    node: Optional[MemberRef]  # None: the host was not a member here
     query: ClusterQuery
 
 
-@dataclass(frozen=True)
-class RegionAdded:
+class RegionAdded(NamedTuple):
     changed: bool
     region: str
 
 
-@dataclass(frozen=True)
-class IoProbe:
+class IoProbe(NamedTuple):
     """Every I/O path a host's cluster storage depends on (agent/io_probe.py)."""
 
     time: str
     multipath: dict  # available, maps, queueing, error
-    bonds: list[dict]
+    bonds: List[dict]
     heartbeat: dict  # clusters (each with connected_nodes), summary
-    ha: dict | None
+    ha: Optional[dict]
 
 
-@dataclass(frozen=True)
-class FaultState:
+class FaultState(NamedTuple):
     """What is broken on a sandbox host after a fault was injected or mended."""
 
-    failed_paths: list[str]
-    down_slaves: list[str]
+    failed_paths: List[str]
+    down_slaves: List[str]
     link_failures: dict
     heartbeat: str
-    heartbeat_since: float | None
+    heartbeat_since: Optional[float]
     lun_down_since: dict
 
 
-@dataclass(frozen=True)
-class Lun:
+class Lun(NamedTuple):
     scsi_id: str
-    size: int | None
+    size: Optional[int]
     vendor: str
     model: str
     device: str
-    dm: str | None
+    dm: Optional[str]
     paths: int
     paths_up: int
-    filesystem: str | None
-    label: str | None
-    fs_uuid: str | None
-    region: str | None
+    filesystem: Optional[str]
+    label: Optional[str]
+    fs_uuid: Optional[str]
+    region: Optional[str]
 
 
-@dataclass(frozen=True)
-class LunList:
-    luns: list[Lun]
+class LunList(NamedTuple):
+    luns: List[Lun]
 
 
-@dataclass(frozen=True)
-class Formatted:
+class Formatted(NamedTuple):
     scsi_id: str
     region: str
     label: str
     slots: int
 
 
-@dataclass(frozen=True)
-class Mounted:
+class Mounted(NamedTuple):
     mounted: str
     changed: bool
 
 
-@dataclass(frozen=True)
-class Unmounted:
+class Unmounted(NamedTuple):
     unmounted: str
     changed: bool
 
 
-@dataclass(frozen=True)
-class PeerLogLine:
+class PeerLogLine(NamedTuple):
     file: str
     line: int
     time: str  # ISO 8601
     text: str
 
 
-@dataclass(frozen=True)
-class PeerLogs:
-    lines: list[PeerLogLine]
+class PeerLogs(NamedTuple):
+    lines: List[PeerLogLine]
 
 
 # Requests ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class NoArguments:
+class NoArguments(NamedTuple):
     pass
 
 
-@dataclass(frozen=True)
-class OnCluster:
+class OnCluster(NamedTuple):
     cluster: str
 
 
-@dataclass(frozen=True)
-class MembershipCreate:
+class MembershipCreate(NamedTuple):
     cluster: str
     hostname: str
     uuid: str
     id: int
-    addresses: list[str]
+    addresses: List[str]
 
 
-@dataclass(frozen=True)
-class MembershipDestroy:
+class MembershipDestroy(NamedTuple):
     cluster: str
     uuid: str
 
 
-@dataclass(frozen=True)
-class ClusterStart:
+class ClusterStart(NamedTuple):
     cluster: str
-    statefile_vdi: str | None = None
+    statefile_vdi: Optional[str] = None
 
 
-@dataclass(frozen=True)
-class SandboxFault:
+class SandboxFault(NamedTuple):
     fault: str
-    target: str | None = None
+    target: Optional[str] = None
 
 
-@dataclass(frozen=True)
-class LunFormat:
+class LunFormat(NamedTuple):
     scsi_id: str
     cluster: str
     label: str
     slots: int
 
 
-@dataclass(frozen=True)
-class SrMount:
+class SrMount(NamedTuple):
     scsi_id: str
     sr_uuid: str
     cluster: str
 
 
-@dataclass(frozen=True)
-class SrUnmount:
+class SrUnmount(NamedTuple):
     sr_uuid: str
 
 
-@dataclass(frozen=True)
-class HeartbeatRegionAdd:
+class HeartbeatRegionAdd(NamedTuple):
     cluster: str
     region: str
 
 
-@dataclass(frozen=True)
-class CrashPeerLogs:
+class CrashPeerLogs(NamedTuple):
     since: str  # ISO 8601
     until: str
 
@@ -410,8 +383,7 @@ class CrashPeerLogs:
 # The calls --------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Call:
+class Call(NamedTuple):
     name: str  # the Celery task is agent.<name>
     request: type
     answer: type
@@ -477,16 +449,15 @@ def answer_purpose(request_nonce: str) -> str:
     return f"answer to {request_nonce}"
 
 
-@dataclass(frozen=True)
-class CrashDump:
+class CrashDump(NamedTuple):
     """One crash dump, analysed on the host (agent/crashdumps.py describe_dump)."""
 
     name: str
-    files: list[dict]
+    files: List[dict]
     size: int
     logs: dict
-    analysis: dict | None
-    error: str | None = None
+    analysis: Optional[dict]
+    error: Optional[str] = None
 
 
 def check_report(host: str, contract: Any) -> None:

@@ -7,11 +7,10 @@ analyses each new one on the host and sends the console the result and the tail 
 log the analysis read (never the memory images).
 """
 
-from __future__ import annotations
-
 import re
 from datetime import datetime
 from pathlib import Path
+from typing import Dict, List, Set
 
 from .crash.rules import wall_time
 from .fsutil import read_json, write_json
@@ -27,11 +26,11 @@ LOGS_KEPT = 20  # of one dump: an archive of a whole /var/log would be too much 
 PEER_LINES_KEPT = 400
 
 
-def _reported(root: HostRoot) -> set[str]:
+def _reported(root: HostRoot) -> Set[str]:
     return set(read_json(root.path(REPORTED_FILE), []))
 
 
-def new_dumps(root: HostRoot) -> list[Path]:
+def new_dumps(root: HostRoot) -> List[Path]:
     """Crash dumps (directories, or archives dropped there) not yet sent to the console."""
     base = root.path(CRASH_DIR)
     if not base.is_dir():
@@ -85,7 +84,7 @@ def _from_line_start(data: bytes, lines_before: int, cut: bool) -> dict:
     return {"first_line": lines_before + 1, "text": data.decode("utf-8", errors="replace")}
 
 
-def kept_logs(path: Path, analysis: dict) -> dict[str, dict]:
+def kept_logs(path: Path, analysis: dict) -> Dict[str, dict]:
     """The tail of every log the analysis of `path` read (a dump directory, a log or an
     archive of either), by the name its evidence cites it by: what a bug report needs.
     At most LOGS_KEPT: the cited ones, then the others in the order they were read."""
@@ -127,7 +126,7 @@ def describe_dump(path: Path) -> dict:
     }
 
 
-def peer_log_lines(root: HostRoot, since: datetime, until: datetime) -> list[dict]:
+def peer_log_lines(root: HostRoot, since: datetime, until: datetime) -> List[dict]:
     """O2CB, DLM and OCFS2 lines this host logged between two times (a peer's death,
     recovery and journal replay), read line by line."""
     lines = []

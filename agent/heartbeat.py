@@ -6,9 +6,8 @@ debugfs: o2hb/<region>/elapsed_time_in_ms (time since the region's last heartbea
 write). A node whose writes stall for (dead_threshold - 1) * 2 s is fenced.
 """
 
-from __future__ import annotations
-
 from pathlib import Path
+from typing import Optional
 
 from .hostroot import HostRoot
 from .kernel import CONFIGFS, KERNEL_DEFAULTS, read_defaults
@@ -20,14 +19,14 @@ CLUSTER_SETTINGS = ("idle_timeout_ms", "keepalive_delay_ms", "reconnect_delay_ms
 REGION_ATTRIBUTES = {"block_bytes", "start_block", "blocks", "dev", "pid"}
 
 
-def _read(path: Path) -> str | None:
+def _read(path: Path) -> Optional[str]:
     try:
         return path.read_text().strip()
     except (FileNotFoundError, NotADirectoryError, PermissionError):
         return None
 
 
-def _int(text: str | None) -> int | None:
+def _int(text: Optional[str]) -> Optional[int]:
     return int(text) if text is not None and text.lstrip("-").isdigit() else None
 
 

@@ -6,14 +6,11 @@ hardware. Roots are built where the agent starts (agent.realkernel.real_root,
 agent.sandbox.host), never chosen by the code that uses them.
 """
 
-from __future__ import annotations
-
 import re
 import uuid as uuid_module
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, List, NamedTuple
 
 from .errors import AgentError
 
@@ -24,8 +21,7 @@ INVENTORY_UUID_RE = re.compile(
 BTIME_RE = re.compile(r"^btime\s+(?P<epoch>\d+)\s*$", re.M)
 
 
-@dataclass(frozen=True)
-class HostRoot:
+class HostRoot(NamedTuple):
     root: Path
     # A subclass of agent.kernel.Kernel (typed loosely: that module builds on this one).
     kernel_class: Any
@@ -68,8 +64,8 @@ class HostRoot:
         match = BTIME_RE.search(self.path("proc/stat").read_text())
         if match is None:
             raise AgentError(f"{self.path('proc/stat')} has no btime line.")
-        return datetime.fromtimestamp(int(match["epoch"]), UTC)
+        return datetime.fromtimestamp(int(match["epoch"]), timezone.utc)
 
     @property
-    def addresses(self) -> list[str]:
+    def addresses(self) -> List[str]:
         return self.kernel.addresses()

@@ -5,10 +5,9 @@ disk heartbeat of every region, O2CB's network peers and the HA daemon's timeout
 Each part fails on its own: a host without multipath still reports its bonds.
 """
 
-from __future__ import annotations
-
 import xml.etree.ElementTree as ElementTree
-from datetime import UTC, datetime
+from datetime import datetime, timezone
+from typing import List, Optional, Tuple
 
 from .errors import AgentError
 from .heartbeat import probe_heartbeat
@@ -22,7 +21,7 @@ MULTIPATH_CONF = "etc/multipath.conf"
 HA_TIMEOUTS = ("HeartbeatTimeout", "StateFileTimeout")
 
 
-def multipath_text(root: HostRoot) -> tuple[str | None, str | None]:
+def multipath_text(root: HostRoot) -> Tuple[Optional[str], Optional[str]]:
     """The host's multipath topology and configuration, as multipathd prints them."""
     return root.kernel.multipath_text()
 
@@ -31,7 +30,7 @@ def probe_multipath(root: HostRoot) -> dict:
     return multipath_report(*multipath_text(root))
 
 
-def multipath_report(topology: str | None, config: str | None) -> dict:
+def multipath_report(topology: Optional[str], config: Optional[str]) -> dict:
     """The maps of multipathd's topology text and how long each queues I/O without paths
     (None topology: multipath is not installed)."""
     if topology is None or not topology.strip():
@@ -49,7 +48,7 @@ def multipath_report(topology: str | None, config: str | None) -> dict:
     }
 
 
-def probe_bonds(root: HostRoot) -> list[dict]:
+def probe_bonds(root: HostRoot) -> List[dict]:
     directory = root.path("proc/net/bonding")
     bonds = []
     for path in sorted(directory.iterdir()) if directory.is_dir() else []:
@@ -60,12 +59,12 @@ def probe_bonds(root: HostRoot) -> list[dict]:
     return bonds
 
 
-def connected_nodes(root: HostRoot, cluster: str) -> list[int] | None:
+def connected_nodes(root: HostRoot, cluster: str) -> Optional[List[int]]:
     """O2CB peers this node has a live network connection to."""
     return root.kernel.connected_nodes(cluster)
 
 
-def probe_ha(root: HostRoot) -> dict | None:
+def probe_ha(root: HostRoot) -> Optional[dict]:
     """XenServer HA's timeouts from xhad.conf, which exists only while HA is enabled."""
     path = root.path(XHAD_CONF)
     if not path.exists():
@@ -89,7 +88,7 @@ def probe_io(root: HostRoot) -> dict:
     for cluster in heartbeat["clusters"]:
         cluster["connected_nodes"] = connected_nodes(root, cluster["name"])
     return {
-        "time": datetime.now(UTC).isoformat(),
+        "time": datetime.now(timezone.utc).isoformat(),
         "multipath": probe_multipath(root),
         "bonds": probe_bonds(root),
         "heartbeat": heartbeat,

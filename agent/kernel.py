@@ -9,11 +9,10 @@ by them. Which one a host gets is chosen where its HostRoot is built (agent/work
 agent/cli.py): everything else runs the same code path for both.
 """
 
-from __future__ import annotations
-
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Dict, List, Optional, Set, Tuple
 
 from .errors import AgentError
 from .fsutil import write_atomic
@@ -42,18 +41,24 @@ def find_tool(name: str) -> str:
     return found
 
 
-def run_o2cb(*args: str, config: Path | None = None) -> str:
+def run_o2cb(*args: str, config: Optional[Path] = None) -> str:
     command = [find_tool("o2cb")]
     if config is not None:
         command.append(f"--config-file={config}")
-    result = subprocess.run([*command, *args], capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [*command, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        universal_newlines=True,
+        timeout=60,
+    )
     if result.returncode != 0:
         lines = (result.stderr or result.stdout).strip().splitlines()
         raise AgentError(f"o2cb {args[0]} failed: {lines[-1] if lines else 'no message'}")
     return result.stdout
 
 
-def read_defaults(root: HostRoot) -> dict[str, str]:
+def read_defaults(root: HostRoot) -> Dict[str, str]:
     """`/etc/default/o2cb` as a dict (shell-style KEY=value lines)."""
     values = {}
     try:
@@ -68,7 +73,7 @@ def read_defaults(root: HostRoot) -> dict[str, str]:
     return values
 
 
-def update_defaults(root: HostRoot, changes: dict[str, str]) -> bool:
+def update_defaults(root: HostRoot, changes: Dict[str, str]) -> bool:
     """Set keys in `/etc/default/o2cb`, keeping every other line as it is."""
     path = root.path(DEFAULTS_FILE)
     try:
@@ -115,7 +120,7 @@ class Kernel:
     def hostname(self) -> str:
         raise NotImplementedError
 
-    def addresses(self) -> list[str]:
+    def addresses(self) -> List[str]:
         raise NotImplementedError
 
     def answer_delay(self) -> float:
@@ -150,7 +155,7 @@ class Kernel:
     def reboot(self) -> None:
         raise NotImplementedError
 
-    def connected_nodes(self, cluster: str) -> list[int] | None:
+    def connected_nodes(self, cluster: str) -> Optional[List[int]]:
         """O2CB peers this node has a live network connection to (None: unknown)."""
         raise NotImplementedError
 
@@ -159,16 +164,16 @@ class Kernel:
     def settle(self) -> None:
         """Bring what the probes read up to now; a real kernel always is."""
 
-    def multipath_text(self) -> tuple[str | None, str | None]:
+    def multipath_text(self) -> Tuple[Optional[str], Optional[str]]:
         """multipathd's topology and configuration text (None: multipath is missing)."""
         raise NotImplementedError
 
-    def san_luns(self) -> list[dict]:
+    def san_luns(self) -> List[dict]:
         """The SAN LUNs this host sees: scsi_id, size, vendor, model, device, dm, paths,
         paths_up (storage.list_luns adds what their signatures say)."""
         raise NotImplementedError
 
-    def mkfs_options(self) -> list[str]:
+    def mkfs_options(self) -> List[str]:
         """Extra mkfs.ocfs2 options this host's LUNs need."""
         return []
 
@@ -188,13 +193,13 @@ class Kernel:
     def is_registered(self, name: str) -> bool:
         return self.cluster_dir(name).is_dir()
 
-    def registered_clusters(self) -> list[str]:
+    def registered_clusters(self) -> List[str]:
         """The clusters in configfs: at most one, the kernel holds one O2CB cluster per host
         (o2nm_cluster_group_make_group answers -ENOSPC for a second)."""
         base = self.root.path(CONFIGFS)
         return sorted(child.name for child in base.iterdir()) if base.is_dir() else []
 
-    def live_nodes(self, name: str) -> list[dict]:
+    def live_nodes(self, name: str) -> List[dict]:
         node_dir = self.cluster_dir(name) / "node"
         if not node_dir.is_dir():
             return []
@@ -219,7 +224,7 @@ class Kernel:
             )
         return nodes
 
-    def heartbeat_live_numbers(self, name: str) -> set[int]:
+    def heartbeat_live_numbers(self, name: str) -> Set[int]:
         try:
             text = self.root.path(LIVENODES).read_text()
         except FileNotFoundError:

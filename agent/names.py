@@ -14,9 +14,8 @@
   upper-case hexadecimal digits.
 """
 
-from __future__ import annotations
-
 import re
+from typing import Optional
 
 from .errors import AgentError
 
@@ -38,7 +37,7 @@ def _shown(name: object) -> str:
     return text if len(text) <= 80 else text[:77] + "...'"
 
 
-def node_name_problem(name: object) -> str | None:
+def node_name_problem(name: object) -> Optional[str]:
     """Why `name` cannot be an O2CB node (host) name, or None when it can."""
     if not isinstance(name, str) or not name:
         return "a host name is needed"
@@ -59,7 +58,7 @@ def check_node_name(name: object) -> str:
     return name  # type: ignore[return-value]
 
 
-def new_cluster_name_problem(name: object) -> str | None:
+def new_cluster_name_problem(name: object) -> Optional[str]:
     """Why `name` cannot name a new O2CB cluster, or None when it can."""
     if isinstance(name, str) and CLUSTER_NAME.fullmatch(name):
         return None
@@ -69,7 +68,7 @@ def new_cluster_name_problem(name: object) -> str | None:
     )
 
 
-def volume_label_problem(label: object) -> str | None:
+def volume_label_problem(label: object) -> Optional[str]:
     """Why `label` cannot be an OCFS2 volume label, or None when it can."""
     if not isinstance(label, str) or not label:
         return "a volume label is needed"

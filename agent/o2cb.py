@@ -6,12 +6,11 @@ each node addition, on a scratch copy, so our comment-keeping copy holds exactly
 what o2cb would have written.
 """
 
-from __future__ import annotations
-
 import ipaddress
 import shutil
 import tempfile
 from pathlib import Path
+from typing import List, Optional, Tuple
 
 from .cluster_conf import DEFAULT_PORT, MAX_NODES, ClusterConf, Node
 from .errors import AgentError
@@ -30,7 +29,7 @@ MEMBERS_DIR = "var/lib/o2cb-console"
 STATIC_VDIS = "etc/xensource/static-vdis"
 
 
-def parse_address(address: str) -> tuple[str, int]:
+def parse_address(address: str) -> Tuple[str, int]:
     """ "IP" or "IP:PORT" -> (ip, port); O2CB speaks IPv4 only."""
     host, _, port = address.strip().partition(":")
     try:
@@ -94,7 +93,7 @@ class O2CBPlugin:
 
     # The plugin API ------------------------------------------------------------------------
 
-    def membership_create(self, hostname: str, uuid: str, id: int, addresses: list[str]) -> dict:
+    def membership_create(self, hostname: str, uuid: str, id: int, addresses: List[str]) -> dict:
         check_node_name(hostname)
         number = int(id)
         if not 0 <= number < MAX_NODES:
@@ -258,7 +257,7 @@ class O2CBPlugin:
                     pass
         return {key: int(value) if str(value).isdigit() else None for key, value in values.items()}
 
-    def cluster_start(self, statefile_vdi: str | None = None) -> dict:
+    def cluster_start(self, statefile_vdi: Optional[str] = None) -> dict:
         conf = self._load()
         if self.name not in conf.clusters:
             raise AgentError(
@@ -299,7 +298,7 @@ class O2CBPlugin:
     def _reason(self) -> str:
         return f"o2cb statefile for cluster {self.name}"
 
-    def _static_vdi_entries(self) -> list[Path]:
+    def _static_vdi_entries(self) -> List[Path]:
         base = self.root.path(STATIC_VDIS)
         if not base.is_dir():
             return []
@@ -327,7 +326,7 @@ class O2CBPlugin:
             shutil.rmtree(entry)
 
 
-def _restart_reason(number: int, name: str, node, live_node: dict | None, running: bool):
+def _restart_reason(number: int, name: str, node, live_node: Optional[dict], running: bool):
     """Why node `number` differs between cluster.conf (`node`) and the running cluster
     (`live_node`) in a way only a cluster restart mends, or None."""
     if (

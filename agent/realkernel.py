@@ -4,13 +4,12 @@ O2CB through the real `o2cb` tool and systemctl, the SAN's LUNs as multipathd's 
 (`/dev/mapper/<name>`), mounts with mount(8). The agent never reboots a real host.
 """
 
-from __future__ import annotations
-
 import os
 import re
 import socket
 import subprocess
 from pathlib import Path
+from typing import List, Optional, Tuple
 
 from .errors import AgentError
 from .hostroot import HostRoot
@@ -27,13 +26,15 @@ def real_root(path: Path = Path("/")) -> HostRoot:
     return HostRoot(Path(path), RealKernel)
 
 
-def _run(tool: str, *args: str) -> str | None:
+def _run(tool: str, *args: str) -> Optional[str]:
     """A tool's output, or None when it is missing or fails (multipathd lives in sbin)."""
     try:
         command = [find_tool(tool), *args]
     except AgentError:
         return None
-    result = subprocess.run(command, capture_output=True, text=True, timeout=30)
+    result = subprocess.run(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=30
+    )
     return result.stdout if result.returncode == 0 else None
 
 
@@ -54,7 +55,7 @@ class RealKernel(Kernel):
         except (FileNotFoundError, IndexError):
             return socket.gethostname()
 
-    def addresses(self) -> list[str]:
+    def addresses(self) -> List[str]:
         configured = os.environ.get("AGENT_ADDRESSES", "")
         if configured:
             return [a.strip() for a in configured.split(",") if a.strip()]
@@ -81,7 +82,13 @@ class RealKernel(Kernel):
             command = ["systemctl", action, "o2cb"]
         else:
             command = [INIT_SCRIPT, action]
-        result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+        result = subprocess.run(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            universal_newlines=True,
+            timeout=120,
+        )
         if result.returncode != 0:
             said = (result.stderr or result.stdout).strip().splitlines()
             raise AgentError(f"{' '.join(command)} failed: {said[-1] if said else 'no message'}")
@@ -96,7 +103,11 @@ class RealKernel(Kernel):
             }
 
         def check(what):
-            result = subprocess.run(["systemctl", what, "--quiet", "o2cb"], capture_output=True)
+            result = subprocess.run(
+                ["systemctl", what, "--quiet", "o2cb"],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
             return result.returncode == 0
 
         return {"enabled": check("is-enabled"), "active": check("is-active")}
@@ -117,21 +128,21 @@ class RealKernel(Kernel):
             start_new_session=True,
         )
 
-    def connected_nodes(self, cluster: str) -> list[int] | None:
+    def connected_nodes(self, cluster: str) -> Optional[List[int]]:
         try:
             text = self.root.path(O2NET_CONNECTED).read_text()
         except (FileNotFoundError, PermissionError):
             return None
         return sorted(int(n) for n in re.findall(r"\d+", text))
 
-    def multipath_text(self) -> tuple[str | None, str | None]:
+    def multipath_text(self) -> Tuple[Optional[str], Optional[str]]:
         topology = _run("multipathd", "show", "topology") or _run("multipath", "-ll")
         config = _run("multipathd", "show", "config")
         if config is None and self.root.path(MULTIPATH_CONF).exists():
             config = self.root.path(MULTIPATH_CONF).read_text(errors="replace")
         return topology, config
 
-    def san_luns(self) -> list[dict]:
+    def san_luns(self) -> List[dict]:
         raw = []
         for map_ in multipath_report(*self.multipath_text())["maps"]:
             paths = [p for g in map_["path_groups"] for p in g["paths"]]
@@ -155,8 +166,9 @@ class RealKernel(Kernel):
         target.mkdir(parents=True, exist_ok=True)
         result = subprocess.run(
             ["mount", "-t", "ocfs2", lun["device"], str(target)],
-            capture_output=True,
-            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            universal_newlines=True,
             timeout=120,
         )
         if result.returncode != 0:
@@ -169,7 +181,11 @@ class RealKernel(Kernel):
         if subprocess.run(["mountpoint", "-q", str(target)], check=False).returncode != 0:
             return False
         result = subprocess.run(
-            ["umount", str(target)], capture_output=True, text=True, timeout=120
+            ["umount", str(target)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            universal_newlines=True,
+            timeout=120,
         )
         if result.returncode != 0:
             raise AgentError(f"umount of SR {sr_uuid} failed: {result.stderr.strip() or 'busy'}")

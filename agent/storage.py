@@ -7,9 +7,8 @@ files of its SAN), and so do mounts. Either way the signature comes from
 `mkfs.ocfs2` for the O2CB stack with global heartbeat.
 """
 
-from __future__ import annotations
-
 import subprocess
+from typing import List, Optional
 
 from .errors import AgentError
 from .hostroot import HostRoot
@@ -24,8 +23,9 @@ def signature(device: str) -> dict:
     """What `blkid -p` finds on a device: TYPE, LABEL, UUID... (empty when nothing)."""
     result = subprocess.run(
         [find_tool("blkid"), "-p", "-o", "export", device],
-        capture_output=True,
-        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        universal_newlines=True,
         timeout=30,
     )
     if result.returncode == BLKID_NOTHING_FOUND:
@@ -37,14 +37,14 @@ def signature(device: str) -> dict:
     return fields
 
 
-def region_of(fields: dict) -> str | None:
+def region_of(fields: dict) -> Optional[str]:
     """The O2CB heartbeat region name of an OCFS2 volume: its UUID, hex, upper case."""
     if fields.get("TYPE") != "ocfs2" or not fields.get("UUID"):
         return None
     return fields["UUID"].replace("-", "").upper()
 
 
-def list_luns(root: HostRoot) -> list[dict]:
+def list_luns(root: HostRoot) -> List[dict]:
     """Every SAN LUN this host sees, with its identity, size, paths and signature."""
     raw = root.kernel.san_luns()
     luns = []
@@ -92,8 +92,9 @@ def format_lun(root: HostRoot, scsi_id: str, cluster: str, label: str, slots: in
     # (blkid can report ocfs2 after a failed attempt).
     result = subprocess.run(
         ["bash", "-c", 'yes | exec "$@"', "mkfs", *command, lun["device"]],
-        capture_output=True,
-        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        universal_newlines=True,
         timeout=600,
     )
     if result.returncode != 0:

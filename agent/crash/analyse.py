@@ -15,13 +15,11 @@ is the same), and only the newlines before are counted, for line numbers. Otherw
 for compressed or archived logs, the log is scanned whole, once, from the start.
 """
 
-from __future__ import annotations
-
 import re
 from collections import deque
-from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
+from typing import Deque, Dict, Iterable, List, Optional, Set, Tuple, Union
 
 from . import rules, trace
 from .archive import DAMAGED, CrashInputError, Source, open_input
@@ -42,7 +40,7 @@ END_BYTES = 16 << 10  # of a log's end kept to tell when it stops
 # A log that ends this long before the time its dump is named after stopped early.
 STOPPED_EARLY_SECONDS = 60
 
-NEEDS_CONTEXT = rules.FAILURES | rules.O2CB_FENCES | rules.XHAD_FENCES
+NEEDS_CONTEXT = rules.FAILURES.union(rules.O2CB_FENCES, rules.XHAD_FENCES)
 DUMP_TIME_RE = re.compile(r"(?<!\d)(?P<date>20\d{6})-(?P<time>\d{6})(?:-(?P<zone>[A-Z]{2,5}))?")
 GUEST_LOG_RE = re.compile(r"(?:^|/)dom[1-9]\d*\.log$")
 O2HB_COMM_RE = re.compile(r"\(o2hb-(?P<region>[0-9A-Fa-f]+),\d+,\d+\)")
@@ -53,11 +51,11 @@ class Incident:
 
     __slots__ = ("terminal", "events", "floor", "after")
 
-    def __init__(self, terminal: Event, events: list[Event], floor: int):
+    def __init__(self, terminal: Event, events: List[Event], floor: int):
         self.terminal = terminal
         self.events = events
         self.floor = floor  # file offset where the incident's window starts
-        self.after: list[Event] = []
+        self.after: List[Event] = []
 
 
 class SourceLog:
@@ -65,15 +63,15 @@ class SourceLog:
 
     def __init__(self, name: str):
         self.name = name
-        self.window: deque[Event] = deque()
+        self.window: Deque[Event] = deque()
         self.epoch_start = 0
-        self.incident: Incident | None = None
-        self.head: list[Event] = []
-        self.tail: deque[Event] = deque(maxlen=EPOCH_TAIL)
-        self.last_epoch: list[Event] = []
-        self.context_at: dict[str, int] = {}
+        self.incident: Optional[Incident] = None
+        self.head: List[Event] = []
+        self.tail: Deque[Event] = deque(maxlen=EPOCH_TAIL)
+        self.last_epoch: List[Event] = []
+        self.context_at: Dict[str, int] = {}
         self.after_open = False
-        self.uptime: float | None = None
+        self.uptime: Optional[float] = None
         self.end = b""  # the log's last END_BYTES: when it stops
 
     def add(self, hit: Hit) -> None:
@@ -118,13 +116,13 @@ class SourceLog:
             self.last_epoch = self.head + list(self.tail)
         self.head, self.tail = [], deque(maxlen=EPOCH_TAIL)
 
-    def finish(self) -> SourceLog:
+    def finish(self) -> "SourceLog":
         self._close_epoch()
         return self
 
     def shift_lines(self, offset: int) -> None:
         """Renumber a finished log read from a line `offset` lines into its file."""
-        seen: set[int] = set()
+        seen: Set[int] = set()
         events = [*self.last_epoch, *self.window]
         if self.incident:
             events += [self.incident.terminal, *self.incident.events, *self.incident.after]
@@ -175,7 +173,7 @@ def _keeping_end(blocks: Iterable[bytes], log: SourceLog):
         yield block
 
 
-def _read_blocks(handle, limit: int | None = None):
+def _read_blocks(handle, limit: Optional[int] = None):
     remaining = limit
     while remaining is None or remaining > 0:
         block = handle.read(BLOCK_BYTES if remaining is None else min(BLOCK_BYTES, remaining))
@@ -186,7 +184,7 @@ def _read_blocks(handle, limit: int | None = None):
         yield block
 
 
-def analyse_path(path: str | Path) -> dict:
+def analyse_path(path: Union[str, Path]) -> dict:
     """Analyse a crash dump directory, a log file or an archive of either."""
     path = Path(path)
     try:
@@ -197,9 +195,9 @@ def analyse_path(path: str | Path) -> dict:
     return decide(logs, files, _dump_time(names), _reference_time(path, names))
 
 
-def _read_all(path: Path) -> tuple[list[SourceLog], list[dict]]:
-    logs: list[SourceLog] = []
-    files: list[dict] = []
+def _read_all(path: Path) -> Tuple[List[SourceLog], List[dict]]:
+    logs: List[SourceLog] = []
+    files: List[dict] = []
     for source in open_input(path):
         if source.skipped:
             files.append({"file": source.name, "read": False, "reason": source.skipped})
@@ -216,7 +214,7 @@ def _read_all(path: Path) -> tuple[list[SourceLog], list[dict]]:
     return logs, files
 
 
-def analyse_lines(named_line_sources: Iterable[tuple[str, Iterable[str | bytes]]]) -> dict:
+def analyse_lines(named_line_sources: Iterable[Tuple[str, Iterable[Union[str, bytes]]]]) -> dict:
     """Analyse logs given as (name, lines) pairs, e.g. lines a console already holds."""
     logs, files = [], []
     for name, lines in named_line_sources:
@@ -227,32 +225,32 @@ def analyse_lines(named_line_sources: Iterable[tuple[str, Iterable[str | bytes]]
         files.append({"file": name, "read": True})
     names = [item["file"] for item in files]
     dump_time = _dump_time(names)
-    return decide(logs, files, dump_time, dump_time or datetime.now(UTC))
+    return decide(logs, files, dump_time, dump_time or datetime.now(timezone.utc))
 
 
-def _dump_time(names: list[str]) -> datetime | None:
+def _dump_time(names: List[str]) -> Optional[datetime]:
     """The time in a XenServer dump directory's name (20261125-061000-UTC)."""
     for name in names:
         match = DUMP_TIME_RE.search(name)
         if match and match["zone"] in (None, "UTC", "GMT"):
             try:
                 return datetime.strptime(match["date"] + match["time"], "%Y%m%d%H%M%S").replace(
-                    tzinfo=UTC
+                    tzinfo=timezone.utc
                 )
             except ValueError:
                 continue
     return None
 
 
-def _reference_time(path: Path, names: list[str]) -> datetime:
+def _reference_time(path: Path, names: List[str]) -> datetime:
     """When the logs were last written, for syslog lines, which omit the year."""
     stamp = _dump_time(names)
     if stamp:
         return stamp
     try:
-        return datetime.fromtimestamp(path.stat().st_mtime, UTC)
+        return datetime.fromtimestamp(path.stat().st_mtime, timezone.utc)
     except OSError:
-        return datetime.now(UTC)
+        return datetime.now(timezone.utc)
 
 
 # ---------------------------------------------------------------- the verdict
@@ -261,11 +259,11 @@ def _reference_time(path: Path, names: list[str]) -> datetime:
 class Clock:
     """Turns line stamps into times: syslog omits the year, which `reference` gives."""
 
-    def __init__(self, dump_time: datetime | None, reference: datetime):
+    def __init__(self, dump_time: Optional[datetime], reference: datetime):
         self.dump_time = dump_time
         self.reference = reference
 
-    def time_of(self, event: Event, related: list[Event]) -> str | None:
+    def time_of(self, event: Event, related: List[Event]) -> Optional[str]:
         """The wall-clock time of an event, else of the nearest line before it with one,
         else the dump directory's."""
         candidates = [event.text, *reversed(event.before)]
@@ -279,7 +277,7 @@ class Clock:
         return self.dump_time.isoformat() if self.dump_time else None
 
 
-def decide(logs: list[SourceLog], files: list[dict], dump_time, reference: datetime) -> dict:
+def decide(logs: List[SourceLog], files: List[dict], dump_time, reference: datetime) -> dict:
     clock = Clock(dump_time, reference)
     terminal = [log.incident for log in logs if log.incident]
     o2cb = [i for i in terminal if i.terminal.kind in rules.O2CB_FENCES]
@@ -295,12 +293,12 @@ def decide(logs: list[SourceLog], files: list[dict], dump_time, reference: datet
     return _bug_result(logs, files, clock)
 
 
-def _prefer(incidents: list[Incident], kind: str) -> Incident:
+def _prefer(incidents: List[Incident], kind: str) -> Incident:
     """The incident whose terminal event is of `kind`, else the first."""
     return next((i for i in incidents if i.terminal.kind == kind), incidents[0])
 
 
-def _unfenced_timeout(events: list[Event]) -> Event | None:
+def _unfenced_timeout(events: List[Event]) -> Optional[Event]:
     """A heartbeat write timeout that nothing worse followed: the fence message was lost."""
     last = None
     for event in events:
@@ -311,9 +309,9 @@ def _unfenced_timeout(events: list[Event]) -> Event | None:
     return last
 
 
-def _all_events(events: Iterable[Event]) -> list[Event]:
+def _all_events(events: Iterable[Event]) -> List[Event]:
     """The events and those found in their context lines, once each, in line order."""
-    found: dict[tuple[str, int], Event] = {}
+    found: Dict[Tuple[str, int], Event] = {}
     for event in events:
         found.setdefault((event.source, event.line), event)
         for index, text in enumerate(event.before):
@@ -332,11 +330,11 @@ def _add_context_event(found: dict, owner: Event, line: int, text: str) -> None:
         found[(owner.source, line)] = Event(kind, owner.source, line, -1, text, fields)
 
 
-def _last(events: list[Event], *kinds: str) -> Event | None:
+def _last(events: List[Event], *kinds: str) -> Optional[Event]:
     return next((e for e in reversed(events) if e.kind in kinds), None)
 
 
-def _base(cause: str, explanation: str, evidence: list[Event], crash_time, details, files):
+def _base(cause: str, explanation: str, evidence: List[Event], crash_time, details, files):
     seen, cited = set(), []
     for event in evidence:
         key = (event.source, event.line)
@@ -428,7 +426,7 @@ def _o2cb_mechanism(quorum, idle, timeout) -> str:
     return "network" if idle else "unknown"
 
 
-def _region(events: list[Event], timeout: Event) -> str | None:
+def _region(events: List[Event], timeout: Event) -> Optional[str]:
     device = timeout.fields["device"]
     for event in reversed(events):
         if event.kind in (rules.O2HB_REGION, rules.O2HB_HUNG) and event.fields.get("device") in (
@@ -525,7 +523,7 @@ def _quorum_text(details: dict, how: str, fenced: bool) -> str:
 # ---------------------------------------------------------------- XenServer HA
 
 
-def _xhad_result(incidents: list[Incident], logs, files, clock: Clock) -> dict:
+def _xhad_result(incidents: List[Incident], logs, files, clock: Clock) -> dict:
     events = _all_events(
         [e for i in incidents for e in (*i.events, i.terminal, *i.after)]
         + [e for log in logs for e in log.last_epoch if e.kind == rules.XHA_FENCE]
@@ -603,7 +601,7 @@ DESCRIPTIONS = {
 }
 
 
-def _root(events: list[Event]) -> Event | None:
+def _root(events: List[Event]) -> Optional[Event]:
     """The failure that explains the others: the worst kind, the first of that kind."""
     failures = [e for e in events if e.kind in rules.FAILURES]
     if not failures:
@@ -611,7 +609,7 @@ def _root(events: list[Event]) -> Event | None:
     return min(failures, key=lambda e: (rules.FAILURE_TIER[e.kind], e.line))
 
 
-def _bug_candidates(logs: list[SourceLog]):
+def _bug_candidates(logs: List[SourceLog]):
     """(rank, terminal, events, root) for each log with a failure, best first."""
     ranked = []
     for order, log in enumerate(logs):
@@ -722,7 +720,7 @@ def _failure_text(root: Event) -> str:
     return trace.message(root.text).strip()
 
 
-def _faulting(root: Event) -> tuple[tuple[str, str | None], Event] | None:
+def _faulting(root: Event) -> Optional[Tuple[Tuple[str, Optional[str]], Event]]:
     """(function, module) the CPU was in, from the RIP/EIP/PC line after the failure (or
     before it, for failures that print their registers first), and that line as evidence."""
     before, after = root.before, root.after
@@ -739,7 +737,7 @@ def _faulting(root: Event) -> tuple[tuple[str, str | None], Event] | None:
     return None
 
 
-def _nothing_found(logs: list[SourceLog], files, clock: Clock) -> dict:
+def _nothing_found(logs: List[SourceLog], files, clock: Clock) -> dict:
     """No crash signature: say so, and what evidence is missing, never that it was a bug."""
     events = [e for log in logs for e in log.last_epoch]
     idle = [e for e in events if e.kind == rules.O2NET_IDLE]
@@ -791,7 +789,7 @@ def _nothing_found(logs: list[SourceLog], files, clock: Clock) -> dict:
     return result
 
 
-def _missing_evidence(files: list[dict], names: list[str]) -> list[str]:
+def _missing_evidence(files: List[dict], names: List[str]) -> List[str]:
     """What a crash dump holds that the input lacks."""
     logs = {Path(name).name for name in names}
     memory_image = any(
@@ -810,7 +808,7 @@ def _missing_evidence(files: list[dict], names: list[str]) -> list[str]:
     return missing
 
 
-def _log_end(log: SourceLog, clock: Clock) -> datetime | None:
+def _log_end(log: SourceLog, clock: Clock) -> Optional[datetime]:
     """When the log stops: the time of its last line that says when it was written."""
     for raw in reversed(log.end.split(b"\n")[-200:]):
         text = raw.decode("utf-8", errors="replace")
@@ -820,7 +818,7 @@ def _log_end(log: SourceLog, clock: Clock) -> datetime | None:
     return None
 
 
-def stopped_early(end: datetime, crash_time: datetime, what: str) -> str | None:
+def stopped_early(end: datetime, crash_time: datetime, what: str) -> Optional[str]:
     """What logs that end at `end` miss of a crash at `crash_time` (`what` names that time),
     or None when they reach it."""
     early = (crash_time - end).total_seconds()

@@ -13,8 +13,6 @@ as a possible bomb. Files whose first block holds a NUL byte (memory images, cor
 are skipped as binary.
 """
 
-from __future__ import annotations
-
 import bz2
 import gzip
 import io
@@ -25,8 +23,8 @@ import stat
 import tarfile
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
+from typing import Callable, Iterator, Optional
 
 from agent.errors import AgentError
 
@@ -56,10 +54,10 @@ class Source:
     def __init__(
         self,
         name: str,
-        skipped: str | None = None,
-        path: Path | None = None,
+        skipped: Optional[str] = None,
+        path: Optional[Path] = None,
         size: int = 0,
-        opener: Callable[[], Iterator[bytes]] | None = None,
+        opener: Optional[Callable[[], Iterator[bytes]]] = None,
         truncated: bool = False,
     ):
         self.name = name
@@ -142,7 +140,7 @@ class _Prefixed(io.RawIOBase):
 class _Guarded(io.RawIOBase):
     """Decompressed output, held to the budget and to MAX_RATIO of the compressed input."""
 
-    def __init__(self, name: str, raw, compressed: _Counting | None, budget: _Budget):
+    def __init__(self, name: str, raw, compressed: Optional[_Counting], budget: _Budget):
         self.name = name
         self.raw = raw
         self.compressed = compressed
@@ -308,7 +306,7 @@ def _stream(name: str, kind: str, raw, budget: _Budget, top: bool) -> Iterator[S
         yield _streamed_source(_stem(name), head, guarded, guard)
 
 
-def _streamed_source(name: str, head: bytes, stream, guard: _Guarded | None = None) -> Source:
+def _streamed_source(name: str, head: bytes, stream, guard: Optional[_Guarded] = None) -> Source:
     source = Source(name, truncated=guard is not None and guard.truncated)
 
     def blocks() -> Iterator[bytes]:

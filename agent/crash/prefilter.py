@@ -6,15 +6,13 @@ reads only the regions around the lines grep found, wide enough for the context 
 cut from a whole read, so it yields the same hits. Without grep the caller reads it all.
 """
 
-from __future__ import annotations
-
 import fcntl
 import os
 import shutil
 import subprocess
 import threading
-from collections.abc import Iterator
 from pathlib import Path
+from typing import Dict, Iterator, List, Optional, Tuple
 
 from .rules import NEEDLES
 from .scan import CONTEXT_BYTES, Hit, scan
@@ -23,6 +21,8 @@ from .scan import CONTEXT_BYTES, Hit, scan
 MIN_BYTES = 8 << 20
 # Kept on each side of a found line: the scan's context, and a line more.
 MARGIN = CONTEXT_BYTES + (8 << 10)
+# Linux's fcntl that resizes a pipe; Python's fcntl module names it from 3.10 on only.
+F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 GREP_ARGS = [
     "--binary-files=text",
     "--no-filename",
@@ -33,7 +33,7 @@ GREP_ARGS = [
 ]
 
 
-def scan_file(path: Path) -> Iterator[Hit] | None:
+def scan_file(path: Path) -> Optional[Iterator[Hit]]:
     """The hits of `scan` over the whole file, or None when grep cannot be used."""
     grep = shutil.which("grep")
     if grep is None:
@@ -48,7 +48,7 @@ def scan_file(path: Path) -> Iterator[Hit] | None:
     return _scan_regions(path, found)
 
 
-def _grep_halves(grep: str, handle, size: int) -> list[tuple[int, int]] | None:
+def _grep_halves(grep: str, handle, size: int) -> Optional[List[Tuple[int, int]]]:
     """(line number, byte offset) of each line holding a needle, in file order."""
     middle = _line_start_after(handle, size // 2)
     env = dict(os.environ, LC_ALL="C")  # bytes, not characters: faster, and no decoding
@@ -56,7 +56,7 @@ def _grep_halves(grep: str, handle, size: int) -> list[tuple[int, int]] | None:
         [grep, *GREP_ARGS], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env
     )
     try:  # fewer, larger hand-overs to grep
-        fcntl.fcntl(first.stdin.fileno(), fcntl.F_SETPIPE_SZ, 1 << 20)
+        fcntl.fcntl(first.stdin.fileno(), F_SETPIPE_SZ, 1 << 20)
     except OSError:
         pass  # a smaller limit (fs.pipe-max-size) keeps the default size
     feeder = threading.Thread(target=_send, args=(handle.fileno(), first.stdin, middle))
@@ -66,7 +66,7 @@ def _grep_halves(grep: str, handle, size: int) -> list[tuple[int, int]] | None:
         second = subprocess.Popen(
             [grep, *GREP_ARGS], stdin=second_half, stdout=subprocess.PIPE, env=env
         )
-    outputs: dict[int, bytes] = {}
+    outputs: Dict[int, bytes] = {}
 
     def collect(index: int, grep: subprocess.Popen) -> None:
         outputs[index] = grep.stdout.read()  # both at once: neither stalls on a full pipe
@@ -129,9 +129,9 @@ def _count_newlines(handle, limit: int) -> int:
     return count
 
 
-def _scan_regions(path: Path, found: list[tuple[int, int]]) -> Iterator[Hit]:
+def _scan_regions(path: Path, found: List[Tuple[int, int]]) -> Iterator[Hit]:
     """Scan the merged regions around the found lines, each from a line start."""
-    regions: list[list[int]] = []  # [start, end, line number at start's hit, its offset]
+    regions: List[List[int]] = []  # [start, end, line number at start's hit, its offset]
     for line, offset in found:
         start, end = max(0, offset - MARGIN), offset + 2 * MARGIN
         if regions and start <= regions[-1][1]:

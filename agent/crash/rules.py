@@ -6,10 +6,9 @@ printk levels (``<3>``) and O2CB's mlog prefixes (``(o2hb-6C0D2A4E50,2001,1):fun
 ERROR:``, or ``(2001,1):func:295 ERROR:`` before 2.6.25) do not matter.
 """
 
-from __future__ import annotations
-
 import re
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
+from typing import Dict, List, Match, Optional, Pattern, Tuple
 
 # Kinds of event. O2CB's own (fs/ocfs2/cluster/):
 O2CB_FENCE = "o2cb_fence"  # quorum.c o2quo_fence_self
@@ -85,7 +84,7 @@ TRACE_BEFORE = {XEN_PANIC, XEN_DOM0_CRASHED}
 # terminal message above holds one; the other lines of a multi-line report (registers,
 # traces, the precursors just before a fence) are read as its context. Few and long
 # needles keep the scan fast: each costs one pass of bytes.find over the log.
-NEEDLES: tuple[bytes, ...] = (
+NEEDLES: Tuple[bytes, ...] = (
     b"fencing",  # "sorry to be fencing this system", "fencing this node because"
     b"eartbeat",  # "Heartbeat write timeout", "stopping heartbeat on all active regions"
     b"idle for",  # "has been idle for 30.0 secs"
@@ -98,7 +97,7 @@ NEEDLES: tuple[bytes, ...] = (
     b"blocked for more",  # hung tasks
 )
 # Needles that must start a word and be followed by one of these ("DEBUG: " is no BUG).
-NEEDLE_FOLLOWERS: dict[bytes, tuple[bytes, ...]] = {b"BUG": (b": ", b" at ")}
+NEEDLE_FOLLOWERS: Dict[bytes, Tuple[bytes, ...]] = {b"BUG": (b": ", b" at ")}
 
 
 class Rule:
@@ -114,10 +113,10 @@ class Rule:
         self.kind = kind
         self.literal = literal
         self.source = source
-        self._pattern: re.Pattern[str] | None = None
+        self._pattern: Optional[Pattern[str]] = None
 
     @property
-    def pattern(self) -> re.Pattern[str]:
+    def pattern(self) -> Pattern[str]:
         if self._pattern is None:
             self._pattern = re.compile(self.source)
         return self._pattern
@@ -125,7 +124,7 @@ class Rule:
 
 # First match wins: O2CB's panic message is also a "Kernel panic", and a soft lockup is
 # also a "BUG:".
-RULES: tuple[Rule, ...] = (
+RULES: Tuple[Rule, ...] = (
     # "*** ocfs2 is very sorry to be fencing this system by restarting ***" (printk) and,
     # with fence_method panic, "Kernel panic - not syncing: *** ocfs2 is very sorry to be
     # fencing this system by panicing ***" ("panicking" since 6.13; no stars before 2.6.28).
@@ -274,8 +273,8 @@ class Event:
         self.pos = pos  # file offset of the line; -1 for lines read from another's context
         self.text = text
         self.fields: dict = fields or {}
-        self.before: list[str] = []
-        self.after: list[str] = []
+        self.before: List[str] = []
+        self.after: List[str] = []
 
     @property
     def terminal(self) -> bool:
@@ -298,7 +297,7 @@ class Event:
         return {"file": self.source, "line": self.line, "text": self.text[:1000]}
 
 
-def classify(text: str) -> tuple[str, dict] | None:
+def classify(text: str) -> Optional[Tuple[str, dict]]:
     """The kind of event a line reports and its fields, or None for anything else."""
     if "---[ end " in text:
         # Linux repeats the panic message in its end marker; the first line is the event.
@@ -330,7 +329,7 @@ RENAMED_FIELDS = {"domain_d": "domain", "cpu_old": "cpu"}
 XHA_LEVEL_RE = re.compile(r"\[(?:debug|info|notice|warn|warning|err|error|crit|alert|emerg)\]\s*")
 
 
-def _fields(kind: str, match: re.Match[str]) -> dict:
+def _fields(kind: str, match: Match[str]) -> dict:
     fields: dict = {}
     for name, value in match.groupdict().items():
         if value is None:
@@ -394,7 +393,7 @@ def _iso_match_time(match) -> datetime:
     return datetime(year, month, day, hour, minute, second, micro, tzinfo=timezone(offset))
 
 
-def wall_time(text: str, year: int, not_after: datetime | None = None) -> datetime | None:
+def wall_time(text: str, year: int, not_after: Optional[datetime] = None) -> Optional[datetime]:
     """The wall-clock time a line starts with (syslog or ISO 8601; UTC unless it says).
 
     Syslog omits the year: `year` is used, or the year before when that would put the line
@@ -412,7 +411,7 @@ def wall_time(text: str, year: int, not_after: datetime | None = None) -> dateti
         month, day = MONTHS[match["month"]], int(match["day"])
         try:
             stamp = datetime(
-                int(match["year"] or year), month, day, hour, minute, second, tzinfo=UTC
+                int(match["year"] or year), month, day, hour, minute, second, tzinfo=timezone.utc
             )
             if not match["year"] and not_after and stamp > not_after + timedelta(days=1):
                 stamp = stamp.replace(year=stamp.year - 1)
@@ -422,7 +421,7 @@ def wall_time(text: str, year: int, not_after: datetime | None = None) -> dateti
     return None
 
 
-def uptime(text: str) -> float | None:
+def uptime(text: str) -> Optional[float]:
     """Seconds since boot from a dmesg or Xen console stamp near the start of the line."""
     match = UPTIME_RE.search(text, 0, 120)
     return float(match["uptime"]) if match else None

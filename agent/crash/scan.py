@@ -10,9 +10,7 @@ such a line are cut from the same buffer on demand, so a report spread over many
 (registers, a stack trace) is read without matching each of its lines.
 """
 
-from __future__ import annotations
-
-from collections.abc import Iterable, Iterator
+from typing import Dict, Iterable, Iterator, List, Tuple, Union
 
 from .rules import NEEDLE_FOLLOWERS, NEEDLES
 
@@ -53,7 +51,7 @@ class Hit:
         self._end = end
         self._eof = eof
 
-    def context(self, lines: int = CONTEXT_LINES) -> tuple[list[str], list[str]]:
+    def context(self, lines: int = CONTEXT_LINES) -> Tuple[List[str], List[str]]:
         """Up to `lines` lines before and after this one (fewer near the buffer's edges)."""
         buf = self._buf
         low = max(0, self._start - CONTEXT_BYTES)
@@ -114,7 +112,7 @@ def scan(blocks: Iterable[bytes], origin: int = 0, first_line: int = 1) -> Itera
         if limit <= start:
             break
         kept = buf[start:limit].translate(None, _DROPPED)
-        found: dict[int, int] = {}
+        found: Dict[int, int] = {}
         for needle, sign in _SIGNS:
             if sign and sign not in kept:
                 continue
@@ -153,9 +151,9 @@ def scan(blocks: Iterable[bytes], origin: int = 0, first_line: int = 1) -> Itera
         start = limit
 
 
-def line_blocks(lines: Iterable[str | bytes], size: int = BLOCK_BYTES) -> Iterator[bytes]:
+def line_blocks(lines: Iterable[Union[str, bytes]], size: int = BLOCK_BYTES) -> Iterator[bytes]:
     """Lines (with or without their line ends) gathered into blocks for `scan`."""
-    pending: list[bytes] = []
+    pending: List[bytes] = []
     pending_bytes = 0
     for item in lines:
         raw = item.encode("utf-8", errors="replace") if isinstance(item, str) else item

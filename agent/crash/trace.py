@@ -21,9 +21,8 @@ entry, the scheduler under a hung task) removed, so the same bug hit on two host
 kernel builds gives the same signature.
 """
 
-from __future__ import annotations
-
 import re
+from typing import List, Optional, Tuple
 
 # Syslog/ISO stamp, host and tag, then dmesg, Xen and printk-caller stamps and levels.
 PREFIX_RE = re.compile(
@@ -82,7 +81,7 @@ def message(text: str) -> str:
     return PREFIX_RE.sub("", text, count=1)
 
 
-def function_name(symbol: str) -> tuple[str, str | None]:
+def function_name(symbol: str) -> Tuple[str, Optional[str]]:
     """(function, module) of a printed symbol, without Xen's file prefix or clone suffix."""
     module = None
     if symbol.startswith(":") and symbol.count(":") >= 2:
@@ -92,7 +91,7 @@ def function_name(symbol: str) -> tuple[str, str | None]:
     return symbol.split(".", 1)[0], module
 
 
-def parse_frame(text: str) -> tuple[str, str | None] | None:
+def parse_frame(text: str) -> Optional[Tuple[str, Optional[str]]]:
     """(function, module) of a reliable frame line; None for other lines and "?" frames."""
     match = FRAME_RE.match(message(text))
     if not match or match["unreliable"]:
@@ -101,7 +100,7 @@ def parse_frame(text: str) -> tuple[str, str | None] | None:
     return function, match["module"] or module
 
 
-def faulting_function(lines: list[str]) -> tuple[str, str | None, int] | None:
+def faulting_function(lines: List[str]) -> Optional[Tuple[str, Optional[str], int]]:
     """(function, module, index) of the first RIP/EIP/PC line among `lines`."""
     for index, text in enumerate(lines):
         match = RIP_RE.search(message(text))
@@ -111,13 +110,13 @@ def faulting_function(lines: list[str]) -> tuple[str, str | None, int] | None:
     return None
 
 
-def call_trace(lines: list[str], last: bool = False) -> list[tuple[str, str | None]]:
+def call_trace(lines: List[str], last: bool = False) -> List[Tuple[str, Optional[str]]]:
     """The reliable frames of the first (or last) call trace among `lines`."""
     starts = [i for i, text in enumerate(lines) if TRACE_START_RE.search(text)]
     if not starts:
         return []
     index = starts[-1] if last else starts[0]
-    frames: list[tuple[str, str | None]] = []
+    frames: List[Tuple[str, Optional[str]]] = []
     for text in lines[index + 1 :]:
         body = message(text)
         if TRACE_MARKER_RE.match(body):
@@ -131,10 +130,10 @@ def call_trace(lines: list[str], last: bool = False) -> list[tuple[str, str | No
 
 
 def top_frames(
-    faulting: tuple[str, str | None] | None, frames: list[tuple[str, str | None]]
-) -> list[str]:
+    faulting: Optional[Tuple[str, Optional[str]]], frames: List[Tuple[str, Optional[str]]]
+) -> List[str]:
     """The first frames that say where the failure is, faulting function first."""
-    names: list[str] = []
+    names: List[str] = []
     for function, _module in ([faulting] if faulting else []) + frames:
         if function in SKIPPED_FRAMES or (names and names[-1] == function):
             continue
@@ -148,7 +147,7 @@ def top_frames(
 NUMBER_RE = re.compile(r"(?<![A-Za-z_])(?:0x)?[0-9a-fA-F]*\d[0-9a-fA-F]*")
 
 
-def signature(kind: str, location: str | None, frames: list[str], failure: str) -> str:
+def signature(kind: str, location: Optional[str], frames: List[str], failure: str) -> str:
     """`<hash> <kind>: <frames>`, equal for the same failure on any host and build."""
     if frames:
         basis = frames

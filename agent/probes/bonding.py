@@ -9,9 +9,8 @@ print fewer lines (no Speed/Duplex, no churn or LACP details) and printed an unk
 as 65535 or 4294967295 Mbps; newer ones print ``Speed: Unknown``.
 """
 
-from __future__ import annotations
-
 import re
+from typing import List, Optional, Tuple
 
 from agent.probes import ProbeError
 
@@ -44,7 +43,7 @@ NOT_BONDING = "no 'Bonding Mode' line found: the input is not a /proc/net/bondin
 
 # Long: one pass over the file's sections (bond, then each slave), as the bonding driver's
 # bond_info_show_master and bond_info_show_slave print them.
-def parse_bonding(text: str, name: str | None = None) -> dict:
+def parse_bonding(text: str, name: Optional[str] = None) -> dict:
     """Read one bond's /proc/net/bonding file into a dictionary."""
     if not isinstance(text, str):
         raise ProbeError(NOT_BONDING)
@@ -71,7 +70,7 @@ def parse_bonding(text: str, name: str | None = None) -> dict:
         "ad": None,
         "slaves": [],
     }
-    slave: dict | None = None
+    slave: Optional[dict] = None
     section = "master"  # master | ad | aggregator | slave | actor | partner
     for line in lines:
         stripped = line.strip()
@@ -123,7 +122,7 @@ def parse_bonding(text: str, name: str | None = None) -> dict:
     return bond
 
 
-def _lines(text: str) -> tuple[list[str], str | None]:
+def _lines(text: str) -> Tuple[List[str], Optional[str]]:
     lines, grep_name = [], None
     for raw in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
         m = GREP_PREFIX_RE.match(raw)
@@ -134,24 +133,24 @@ def _lines(text: str) -> tuple[list[str], str | None]:
     return lines, grep_name
 
 
-def _key_value(line: str) -> tuple[str | None, str]:
+def _key_value(line: str) -> Tuple[Optional[str], str]:
     m = LINE_RE.match(line.strip())
     if not m:
         return None, ""
     return m.group("key").strip().lower(), m.group("value").strip()
 
 
-def _int(value: str | None) -> int | None:
+def _int(value: Optional[str]) -> Optional[int]:
     m = re.match(r"^-?\d+", (value or "").strip())
     return int(m.group(0)) if m else None
 
 
-def _none_word(value: str) -> str | None:
+def _none_word(value: str) -> Optional[str]:
     value = value.strip()
     return None if value.lower() in ("", "none", "n/a", "unknown") else value
 
 
-def short_mode(mode_text: str) -> str | None:
+def short_mode(mode_text: str) -> Optional[str]:
     """The kernel's short mode name for the long text after ``Bonding Mode:``."""
     text = re.sub(r"\s*\(fail_over_mac [^)]*\)\s*$", "", mode_text.strip())
     if text in MODE_NUMBERS:

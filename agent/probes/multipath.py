@@ -29,9 +29,8 @@ Accepted inputs, learnt from libmultipath/print.c across releases:
   (``hcil dev dev_t pri dm_st chk_st dev_st next_check``).
 """
 
-from __future__ import annotations
-
 import re
+from typing import Dict, List, Optional, Pattern, Tuple
 
 from agent.probes import ProbeError
 
@@ -108,7 +107,7 @@ def parse_multipath(text: str) -> dict:
     raise ProbeError(NO_INPUT)
 
 
-def _summary(paths: list[dict], maps: int | None) -> dict:
+def _summary(paths: List[dict], maps: Optional[int]) -> dict:
     return {
         "maps": maps,
         "paths": len(paths),
@@ -118,9 +117,9 @@ def _summary(paths: list[dict], maps: int | None) -> dict:
     }
 
 
-def _clean_lines(text: str) -> list[str]:
+def _clean_lines(text: str) -> List[str]:
     text = ANSI_RE.sub("", text.replace("\r\n", "\n").replace("\r", "\n")).expandtabs(8)
-    out: list[str] = []
+    out: List[str] = []
     for raw in text.split("\n"):
         if LOG_RE.match(raw):
             continue
@@ -131,7 +130,7 @@ def _clean_lines(text: str) -> list[str]:
     return out
 
 
-def _split_keep_start(split_re: re.Pattern, line: str) -> list[str]:
+def _split_keep_start(split_re: Pattern, line: str) -> List[str]:
     """Split ``line`` at ``split_re`` unless the match is the line's own tree prefix."""
     first = TREE_RE.match(line).end()
     parts, start = [], 0
@@ -144,7 +143,7 @@ def _split_keep_start(split_re: re.Pattern, line: str) -> list[str]:
     return parts
 
 
-def _size_bytes(size: str | None) -> int | None:
+def _size_bytes(size: Optional[str]) -> Optional[int]:
     if not size:
         return None
     m = SIZE_RE.match(size.strip())
@@ -153,14 +152,14 @@ def _size_bytes(size: str | None) -> int | None:
     return int(round(float(m.group(1)) * 1024 ** SIZE_POWER[m.group(2).lower()]))
 
 
-def _none_if_unknown(value: str | None) -> str | None:
+def _none_if_unknown(value: Optional[str]) -> Optional[str]:
     if value is None:
         return None
     value = value.strip()
     return None if value in ("", "##", "undef", "[undef]") else value
 
 
-def _int_or_none(value: str | None) -> int | None:
+def _int_or_none(value: Optional[str]) -> Optional[int]:
     try:
         return int(value) if value is not None else None
     except ValueError:
@@ -169,13 +168,13 @@ def _int_or_none(value: str | None) -> int | None:
 
 class _Parser:
     def __init__(self) -> None:
-        self.maps: list[dict] = []
-        self.table_paths: list[dict] = []
-        self.map: dict | None = None
-        self.group: dict | None = None
-        self.candidate: str | None = None
-        self.columns: list[tuple[str, int]] | None = None
-        self.revisions: dict[str, str] = {}
+        self.maps: List[dict] = []
+        self.table_paths: List[dict] = []
+        self.map: Optional[dict] = None
+        self.group: Optional[dict] = None
+        self.candidate: Optional[str] = None
+        self.columns: Optional[List[Tuple[str, int]]] = None
+        self.revisions: Dict[str, str] = {}
 
     # -- line dispatch -------------------------------------------------------------------
     def feed(self, line: str) -> None:
@@ -250,7 +249,7 @@ class _Parser:
         }
 
     @staticmethod
-    def _header(line: str | None) -> dict | None:
+    def _header(line: Optional[str]) -> Optional[dict]:
         if not line:
             return None
         m = HEADER_RE.match(line)
@@ -365,7 +364,7 @@ class _Parser:
             return False
         if not set(names) & {"dm_st", "chk_st", "dev_st", "pri", "dev_t"}:
             return False
-        merged: list[tuple[str, int]] = []
+        merged: List[Tuple[str, int]] = []
         i = 0
         while i < len(words):
             for combo in TABLE_MULTIWORD:
@@ -411,7 +410,7 @@ class _Parser:
             return False
         return True
 
-    def _slice_row(self, line: str) -> dict | None:
+    def _slice_row(self, line: str) -> Optional[dict]:
         cols = self.columns
         row = {}
         for i, (name, start) in enumerate(cols):
@@ -419,8 +418,8 @@ class _Parser:
             row[name] = line[start:end].strip()
         return row if self._valid_row(row) else None
 
-    def _token_row(self, line: str) -> dict | None:
-        tokens: list[str] = []
+    def _token_row(self, line: str) -> Optional[dict]:
+        tokens: List[str] = []
         for token in line.split():
             if tokens and tokens[-1] == "i/o":
                 tokens[-1] = f"i/o {token}"
@@ -431,19 +430,19 @@ class _Parser:
         names = [name for name, _ in self.columns]
         if len(tokens) < len(names) - 1:
             return None
-        row = dict(zip(names[:-1], tokens, strict=False))
+        row = dict(zip(names[:-1], tokens))
         row[names[-1]] = " ".join(tokens[len(names) - 1 :]) or None
         return row if self._valid_row(row) else None
 
 
-def _strip_brackets(value: str | None) -> str | None:
+def _strip_brackets(value: Optional[str]) -> Optional[str]:
     if value is None:
         return None
     value = value.strip().strip("[]").strip()
     return value or None
 
 
-def _table_map(value: str | None) -> str | None:
+def _table_map(value: Optional[str]) -> Optional[str]:
     if not value or value.startswith("["):
         return None
     return value

@@ -11,9 +11,8 @@ regular expressions), then ``defaults``.
 N checker rounds of ``polling_interval`` seconds (default 5).
 """
 
-from __future__ import annotations
-
 import re
+from typing import List, Optional, Tuple
 
 DEFAULT_POLLING_INTERVAL = 5
 # A token that starts with # or ! opens a comment (libmultipath/parser.c).
@@ -23,7 +22,7 @@ COMMENT_RE = re.compile(r"(?:^|\s)[#!].*$")
 def parse_multipath_conf(text: str) -> dict:
     """Sections of a multipath.conf: defaults, overrides, devices and multipaths."""
     conf: dict = {"defaults": {}, "overrides": {}, "devices": [], "multipaths": []}
-    stack: list[tuple[str, dict]] = []
+    stack: List[Tuple[str, dict]] = []
     for raw in text.splitlines():
         line = COMMENT_RE.sub("", raw).strip()
         if not line:
@@ -44,7 +43,7 @@ def parse_multipath_conf(text: str) -> dict:
     return conf
 
 
-def _matches(pattern: str | None, value: str | None) -> bool:
+def _matches(pattern: Optional[str], value: Optional[str]) -> bool:
     if not pattern:
         return True
     try:
@@ -53,7 +52,9 @@ def _matches(pattern: str | None, value: str | None) -> bool:
         return False
 
 
-def no_path_retry_for(conf: dict, *, wwid: str | None, vendor: str | None, product: str | None):
+def no_path_retry_for(
+    conf: dict, *, wwid: Optional[str], vendor: Optional[str], product: Optional[str]
+):
     """The `no_path_retry` value that applies to one map, and where it came from."""
     for entry in conf["multipaths"]:
         if entry.get("wwid") == wwid and "no_path_retry" in entry:
@@ -75,7 +76,7 @@ def no_path_retry_for(conf: dict, *, wwid: str | None, vendor: str | None, produ
     return None, None
 
 
-def queueing_for(conf: dict | None, map_: dict) -> dict:
+def queueing_for(conf: Optional[dict], map_: dict) -> dict:
     """How long I/O to `map_` is queued once its last path fails (None: without limit)."""
     conf = conf or {"defaults": {}, "overrides": {}, "devices": [], "multipaths": []}
     try:

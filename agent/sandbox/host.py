@@ -1,10 +1,9 @@
 """Sandbox hosts: one directory each, with the identity files of a host."""
 
-from __future__ import annotations
-
 import time
 import uuid as uuid_module
 from pathlib import Path
+from typing import Optional
 
 from ..fsutil import write_atomic
 from ..hostroot import INVENTORY, HostRoot
@@ -15,7 +14,7 @@ __all__ = ["create_sandbox_host", "iter_sandbox_hosts", "sandbox_root", "write_b
 
 
 def create_sandbox_host(
-    sandbox_dir: Path, hostname: str, uuid: str | None = None, address: str | None = None
+    sandbox_dir: Path, hostname: str, uuid: Optional[str] = None, address: Optional[str] = None
 ) -> HostRoot:
     """Make (or keep) a sandbox host directory with a host's identity files."""
     check_node_name(hostname)  # it is a directory name here, and a node name later

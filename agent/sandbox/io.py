@@ -9,11 +9,10 @@ of two slaves for its storage network. What is broken lives in the host's
 probes read and parse the sandbox exactly as they read a real host.
 """
 
-from __future__ import annotations
-
 import hashlib
 import time
 from pathlib import Path
+from typing import List, Optional, Set, Tuple
 
 from ..errors import AgentError
 from ..fsutil import read_json, write_atomic, write_json
@@ -46,7 +45,7 @@ def san_dir(root: HostRoot) -> Path:
     return root.root.parent / ".shared" / "san"
 
 
-def create_sandbox_san(sandbox_dir: Path, count: int = 4, size: int = 2 << 30) -> list[dict]:
+def create_sandbox_san(sandbox_dir: Path, count: int = 4, size: int = 2 << 30) -> List[dict]:
     """Make (or keep) the pool's LUNs: sparse files with SCSI identities."""
     directory = Path(sandbox_dir) / ".shared" / "san"
     directory.mkdir(parents=True, exist_ok=True)
@@ -65,7 +64,7 @@ def create_sandbox_san(sandbox_dir: Path, count: int = 4, size: int = 2 << 30) -
     return luns
 
 
-def sandbox_luns(root: HostRoot) -> list[dict]:
+def sandbox_luns(root: HostRoot) -> List[dict]:
     """The LUNs this sandbox host sees, each with its two paths and its dm device."""
     hidden = set(_lines(root.path("etc/sandbox/hidden-luns")))
     luns = []
@@ -87,7 +86,7 @@ def sandbox_luns(root: HostRoot) -> list[dict]:
     return luns
 
 
-def _lines(path: Path) -> list[str]:
+def _lines(path: Path) -> List[str]:
     try:
         return [line.strip() for line in path.read_text().splitlines() if line.strip()]
     except FileNotFoundError:
@@ -121,7 +120,7 @@ def io_state(root: HostRoot) -> dict:
     return state
 
 
-def inject_fault(root: HostRoot, fault: str, target: str | None = None) -> dict:
+def inject_fault(root: HostRoot, fault: str, target: Optional[str] = None) -> dict:
     """Break or mend one part of a sandbox host's I/O paths; returns the new state."""
     if not root.sandbox:
         raise AgentError("Faults can only be injected into sandbox hosts.")
@@ -189,7 +188,7 @@ def refresh(root: HostRoot) -> None:
     _write_heartbeat_lag(root, state, luns)
 
 
-def render_topology(luns: list[dict], failed: set[str]) -> str:
+def render_topology(luns: List[dict], failed: Set[str]) -> str:
     """`multipathd show topology` in the current multipath-tools layout."""
     out = []
     for lun in luns:
@@ -243,7 +242,7 @@ def render_bond(state: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _region_lags(root: HostRoot, state: dict, luns: list[dict], now: float) -> dict:
+def _region_lags(root: HostRoot, state: dict, luns: List[dict], now: float) -> dict:
     """How long each region's heartbeat writes have hung on this host, by region: `lag`
     in ms, and `stalled` when no write lands (a stall fault, or a LUN with no path left,
     whose writes multipath queues)."""
@@ -275,7 +274,7 @@ def _region_lags(root: HostRoot, state: dict, luns: list[dict], now: float) -> d
     return lags
 
 
-def _cluster_peers(root: HostRoot, cluster: str) -> list[HostRoot]:
+def _cluster_peers(root: HostRoot, cluster: str) -> List[HostRoot]:
     """The other hosts of the pool that run `cluster` now (registered, powered on)."""
     return [
         peer
@@ -284,12 +283,12 @@ def _cluster_peers(root: HostRoot, cluster: str) -> list[HostRoot]:
     ]
 
 
-def _stalled_on(peer: HostRoot, region: str, wwid: str | None) -> bool:
+def _stalled_on(peer: HostRoot, region: str, wwid: Optional[str]) -> bool:
     state = io_state(peer)
     return state["heartbeat"] == "stall" or (wwid is not None and wwid in state["lun_down_since"])
 
 
-def _lowest_live(root: HostRoot, cluster: str, peers: list[HostRoot]) -> tuple[int, HostRoot]:
+def _lowest_live(root: HostRoot, cluster: str, peers: List[HostRoot]) -> Tuple[int, HostRoot]:
     """The lowest numbered live node: o2hb_nego_timeout's master, who decides."""
     numbered = []
     for host in (root, *peers):
@@ -300,7 +299,7 @@ def _lowest_live(root: HostRoot, cluster: str, peers: list[HostRoot]) -> tuple[i
 
 
 # Long: one pass of o2hb's two timers (negotiation, write timeout) over a host's regions.
-def _write_heartbeat_lag(root: HostRoot, state: dict, luns: list[dict]) -> None:
+def _write_heartbeat_lag(root: HostRoot, state: dict, luns: List[dict]) -> None:
     """The o2hb timers as heartbeat.c runs them, per region (the kernel's own debugfs lag).
 
     - At half the dead time (o2hb_nego_timeout) a node whose writes hang tells the lowest
@@ -363,7 +362,7 @@ def _write_heartbeat_lag(root: HostRoot, state: dict, luns: list[dict]) -> None:
         write_json(root.path(TIMERS_FILE), timers)
 
 
-def _quorum_regions(root: HostRoot, cluster: str, regions: list[str]) -> list[str]:
+def _quorum_regions(root: HostRoot, cluster: str, regions: List[str]) -> List[str]:
     """Regions every live node of the cluster heartbeats on ("is now a quorum device")."""
     peers = _cluster_peers(root, cluster)
     return [
@@ -381,7 +380,7 @@ def _restart_timers(state: dict, timers: dict, region: dict, now: float) -> None
     timers["negotiated"] = [n for n in timers["negotiated"] if n != region["name"]]
 
 
-def _me(root: HostRoot, cluster: str) -> dict | None:
+def _me(root: HostRoot, cluster: str) -> Optional[dict]:
     return next((n for n in root.kernel.live_nodes(cluster) if n["local"]), None)
 
 
@@ -476,7 +475,7 @@ def fence(root: HostRoot, cluster: str, region: str, device: str, lag_ms: int) -
     kernel.reboot()
 
 
-def _write_dump(root: HostRoot, now: float, kernel_lines: list[str]) -> None:
+def _write_dump(root: HostRoot, now: float, kernel_lines: List[str]) -> None:
     moment = time.gmtime(now)
     directory = root.path(f"var/crash/{time.strftime('%Y%m%d-%H%M%S', moment)}-UTC")
     directory.mkdir(parents=True, exist_ok=True)

@@ -8,12 +8,11 @@ the SAN, multipath and mounts of agent.sandbox.io. Everything above the seam
 (agent.kernel.Kernel) runs the same for a sandbox host as for a real one.
 """
 
-from __future__ import annotations
-
 import math
 import shutil
 import time
 from pathlib import Path
+from typing import List, Optional, Set, Tuple
 
 from ..cluster_conf import ClusterConf, ClusterSection
 from ..errors import AgentError
@@ -35,7 +34,7 @@ def sandbox_root(path: Path) -> HostRoot:
     return HostRoot(Path(path).resolve(), SandboxKernel)
 
 
-def iter_sandbox_hosts(sandbox_dir: Path) -> list[HostRoot]:
+def iter_sandbox_hosts(sandbox_dir: Path) -> List[HostRoot]:
     base = Path(sandbox_dir)
     if not base.is_dir():
         return []
@@ -61,7 +60,7 @@ class SandboxKernel(Kernel):
     def hostname(self) -> str:
         return self.root.root.name
 
-    def addresses(self) -> list[str]:
+    def addresses(self) -> List[str]:
         try:
             text = self.root.path(ADDRESS_FILE).read_text().strip()
         except FileNotFoundError:
@@ -77,7 +76,7 @@ class SandboxKernel(Kernel):
         except (FileNotFoundError, ValueError):
             return 0.0
 
-    def peers(self) -> list[HostRoot]:
+    def peers(self) -> List[HostRoot]:
         """The other sandbox hosts of this one's pool: its sibling directories."""
         return [
             peer
@@ -90,14 +89,14 @@ class SandboxKernel(Kernel):
     def settle(self) -> None:
         io.refresh(self.root)
 
-    def multipath_text(self) -> tuple[str | None, str | None]:
+    def multipath_text(self) -> Tuple[Optional[str], Optional[str]]:
         topology, config = self.root.path(io.TOPOLOGY_FILE), self.root.path(MULTIPATH_CONF)
         return (
             topology.read_text() if topology.exists() else None,
             config.read_text() if config.exists() else None,
         )
 
-    def connected_nodes(self, cluster: str) -> list[int] | None:
+    def connected_nodes(self, cluster: str) -> Optional[List[int]]:
         """The heartbeating peers o2net is connected to. As the kernel's handshake
         (o2net_check_handshake), a peer whose network idle timeout, keepalive delay or
         reconnect delay differ from ours is disconnected: "O2CB refuses to connect"."""
@@ -115,10 +114,10 @@ class SandboxKernel(Kernel):
         return sorted(set(connected))
 
     @staticmethod
-    def _net_settings(root: HostRoot, cluster: str) -> tuple[str | None, ...]:
+    def _net_settings(root: HostRoot, cluster: str) -> Tuple[Optional[str], ...]:
         base = root.path(f"{CONFIGFS}/{cluster}")
 
-        def value(name: str) -> str | None:
+        def value(name: str) -> Optional[str]:
             try:
                 return (base / name).read_text().strip()
             except (FileNotFoundError, NotADirectoryError):
@@ -128,7 +127,7 @@ class SandboxKernel(Kernel):
             value(name) for name in ("idle_timeout_ms", "keepalive_delay_ms", "reconnect_delay_ms")
         )
 
-    def san_luns(self) -> list[dict]:
+    def san_luns(self) -> List[dict]:
         failed = set(io.io_state(self.root)["failed_paths"])
         return [
             {
@@ -144,7 +143,7 @@ class SandboxKernel(Kernel):
             for lun in io.sandbox_luns(self.root)
         ]
 
-    def mkfs_options(self) -> list[str]:
+    def mkfs_options(self) -> List[str]:
         # OCFS2's default journal suits real LUNs; sandbox LUNs are small sparse files.
         return ["-J", SANDBOX_JOURNAL]
 
@@ -225,7 +224,7 @@ class SandboxKernel(Kernel):
     def start_heartbeat(self, name: str) -> None:
         self.sync_cluster(name)
 
-    def _start_regions(self, heartbeat: Path, regions: list[str]) -> None:
+    def _start_regions(self, heartbeat: Path, regions: List[str]) -> None:
         """What `o2cb start-heartbeat` does: find each region's LUN by its volume UUID."""
         wanted = [r for r in regions if not (heartbeat / r).is_dir()]
         if not wanted:
@@ -244,7 +243,7 @@ class SandboxKernel(Kernel):
         """The emulated global heartbeat region, shared by the sandbox hosts like a LUN."""
         return self.root.root.parent / ".shared" / "o2hb" / name
 
-    def _beat(self, name: str, number: int | None) -> None:
+    def _beat(self, name: str, number: Optional[int]) -> None:
         region = self._heartbeat_region(name)
         region.mkdir(parents=True, exist_ok=True)
         for marker in region.glob(f"*.{self.root.hostname}"):
@@ -252,7 +251,7 @@ class SandboxKernel(Kernel):
         if number is not None:
             (region / f"{number}.{self.root.hostname}").touch()
 
-    def _heartbeat_markers(self, name: str) -> list[tuple[int, str]]:
+    def _heartbeat_markers(self, name: str) -> List[Tuple[int, str]]:
         """(node number, hostname) of each node heartbeating in the shared region."""
         region = self._heartbeat_region(name)
         if not region.is_dir():
@@ -263,7 +262,7 @@ class SandboxKernel(Kernel):
             markers.append((int(number), hostname))
         return markers
 
-    def heartbeat_live_numbers(self, name: str) -> set[int]:
+    def heartbeat_live_numbers(self, name: str) -> Set[int]:
         return {number for number, _hostname in self._heartbeat_markers(name)}
 
     def service_state(self) -> dict:
