@@ -299,7 +299,8 @@ class AgentClient:
 
     def crash_dumps(self, received: list[str]) -> list[contract.CrashDump]:
         """The crash dumps not reported yet, once the host forgets `received`."""
-        return self.call(contract.CRASH_DUMPS, contract.CrashDumpsCollect(list(received))).dumps
+        request = contract.CrashDumpsCollect(list(received))
+        return self.call(contract.CRASH_DUMPS, request).dumps
 
     def sandbox_reboot(self) -> contract.HostIdentity:
         return self.call(contract.SANDBOX_REBOOT, contract.NoArguments())

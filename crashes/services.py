@@ -254,8 +254,8 @@ def crashdump_record(*, host: Host | None, dump: dict, source: str, actor=None) 
     return crash
 
 
-# Rounds of one collection: each says which dumps it recorded, and gets any new since.
-COLLECT_ROUNDS = 5
+# Rounds of one collection: each says which dumps it recorded and gets the next few.
+COLLECT_ROUNDS = 10
 
 
 def host_dumps_collect(*, host: Host) -> list[HostCrashdump]:

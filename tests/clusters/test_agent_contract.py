@@ -198,6 +198,7 @@ def exercise_every_call(client, host, *, address: str) -> None:
     now = datetime.now(UTC)
     peer = client.crash_peer_logs((now - timedelta(hours=1)).isoformat(), now.isoformat())
     assert peer == []
+    assert client.crash_dumps([]) == [], "a host that never crashed has no dump to send"
     stopped = client.cluster_stop("pool")
     assert not stopped.running and not stopped.enabled
     gone = client.membership_destroy("pool", str(host.uuid))
