@@ -68,6 +68,9 @@ class Pool(models.Model):
     retry_at = models.DateTimeField(null=True, blank=True, help_text="Next try after a failure")
     event_token = models.CharField(max_length=200, blank=True, help_text="event.from's token")
     last_event = models.DateTimeField(null=True, blank=True)
+    # Every SR of the pool as last read, by ref: uuid, name, type, shared, and its PBDs:
+    # the console keeps rows only for the OCFS2 SRs it made, but the page lists them all.
+    srs = models.JSONField(default=dict, blank=True)
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -75,6 +78,11 @@ class Pool(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def get_absolute_url(self) -> str:
+        from django.urls import reverse
+
+        return reverse("pool-detail", args=[self.pk])
 
 
 class Host(models.Model):

@@ -11,6 +11,7 @@ from agent import contract as agent_contract
 from clusters.iohealth.services import io_health_collect, samples_roll_up
 from clusters.services.hosts import hosts_check_run, hosts_mark_silent, pool_hosts_hello
 from clusters.services.memberships import PERIODIC_REASON, cluster_reconcile_start
+from clusters.services.pools import pool_sync, pools_sync_due
 from clusters.services.reports import agent_report_receive, message_refused
 from core.errors import ConsoleError
 from core.services.tasks import tasks_prune
@@ -73,3 +74,13 @@ def collect_io_health() -> None:
 @shared_task(name="clusters.roll_up_samples", ignore_result=True)
 def roll_up_samples() -> None:
     samples_roll_up(full_resolution_for=timedelta(days=1), keep_rollups_for=timedelta(days=366))
+
+
+@shared_task(name="clusters.sync_pools", ignore_result=True)
+def sync_pools() -> None:
+    pools_sync_due()
+
+
+@shared_task(name="clusters.sync_pool", ignore_result=True)
+def sync_pool(pool_id: int) -> None:
+    pool_sync(pool_id=pool_id)

@@ -96,6 +96,32 @@ def _failure_message(pool: Pool, details: list) -> str:
     return f"Pool {pool}: XAPI answered {code}" + (f" ({rest})." if rest else ".")
 
 
+class _Session(XenAPI.Session):
+    """A XenAPI session that follows HOST_IS_SLAVE at every log-in: its first, and the
+    library's own when the master answers SESSION_INVALID (xapi restarted on a new
+    master after HA or pool.designate_new_master ends every session). `address` is
+    where it is logged in."""
+
+    def __init__(self, address: str, transport):
+        super().__init__(master_url(address), transport=transport)
+        self.address = address
+
+    def _login(self, method, params):
+        for _hop in range(3):
+            try:
+                return super()._login(method, params)
+            except XenAPI.Failure as exc:
+                details = list(exc.details)
+                if details[:1] != ["HOST_IS_SLAVE"] or len(details) < 2:
+                    raise
+                logger.info("%s is no longer the pool master, %s is", self.address, details[1])
+                self.address = str(details[1])
+                xmlrpc.client.ServerProxy.__init__(
+                    self, master_url(self.address), self.transport, allow_none=True
+                )
+        raise XenAPI.Failure(["HOST_IS_SLAVE", self.address])
+
+
 def _open(pool: Pool, address: str, password: str, timeout: float):
     session = _proxy(pool, address, timeout)
     session.login_with_password(pool.username, password, *_LOGIN_TAIL)
@@ -105,10 +131,9 @@ def _open(pool: Pool, address: str, password: str, timeout: float):
 _LOGIN_TAIL = ("2.0", "o2cb-console")
 
 
-def _proxy(pool: Pool, address: str, timeout: float):
-    url = master_url(address)
-    transport = _Transport(timeout=timeout, secure=url.startswith("https:"), verify=pool.tls_verify)
-    return XenAPI.Session(url, transport=transport)
+def _proxy(pool: Pool, address: str, timeout: float) -> _Session:
+    secure = master_url(address).startswith("https:")
+    return _Session(address, _Transport(timeout=timeout, secure=secure, verify=pool.tls_verify))
 
 
 # One logged-in session per pool and process, shared by its threads. Each use gets its own
@@ -128,18 +153,21 @@ def _resume(pool: Pool, password: str, timeout: float):
     with _SESSIONS_LOCK:
         cached = _SESSIONS.get(pool.pk)
     if cached is None or cached[0] != _credentials(pool):
-        return None, None
+        return None
     _credentials_then, address, ref = cached
     session = _proxy(pool, address, timeout)
     session._session = ref
     session.last_login_method = "login_with_password"
     session.last_login_params = (pool.username, password, *_LOGIN_TAIL)
-    return session, address
+    return session
 
 
-def _keep(pool: Pool, address: str, session) -> None:
+def _keep(pool: Pool, session: _Session) -> None:
+    if session.address != pool.master_address:  # followed to a new master
+        Pool.objects.filter(pk=pool.pk).update(master_address=session.address)
+        pool.master_address = session.address
     with _SESSIONS_LOCK:
-        _SESSIONS[pool.pk] = (_credentials(pool), address, session._session)
+        _SESSIONS[pool.pk] = (_credentials(pool), session.address, session._session)
 
 
 def pool_session_forget(pool: Pool) -> None:
@@ -155,32 +183,30 @@ def pool_session_forget(pool: Pool) -> None:
         pass
 
 
-def _login(pool: Pool, password: str, timeout: float):
-    """(session, address) logged in on the master, following HOST_IS_SLAVE."""
+def _login(pool: Pool, password: str, timeout: float) -> _Session:
+    """A session logged in on the master (HOST_IS_SLAVE followed)."""
     address = pool.master_address
-    for _hop in range(3):
-        try:
-            return _open(pool, address, password, timeout), address
-        except XenAPI.Failure as exc:
-            details = list(exc.details)
-            if details[:1] == ["HOST_IS_SLAVE"] and len(details) > 1:
-                logger.info("Pool %s: %s is no longer the master, %s is", pool, address, details[1])
-                address = str(details[1])
-                continue
-            if details[:1] == ["SESSION_AUTHENTICATION_FAILED"]:
-                raise PoolRefused(
-                    f"The master of pool {pool} ({address}) refused the log-in of "
-                    f"{pool.username}: check the user name and password.",
-                    detail={"code": "SESSION_AUTHENTICATION_FAILED"},
-                ) from None
-            raise XapiError(
-                _failure_message(pool, details), code=str(details[0]), details=details
+    try:
+        return _open(pool, address, password, timeout)
+    except XenAPI.Failure as exc:
+        details = list(exc.details)
+        if details[:1] == ["SESSION_AUTHENTICATION_FAILED"]:
+            raise PoolRefused(
+                f"The master of pool {pool} ({address}) refused the log-in of "
+                f"{pool.username}: check the user name and password.",
+                detail={"code": "SESSION_AUTHENTICATION_FAILED"},
             ) from None
-        except (OSError, xmlrpc.client.ProtocolError, xmlrpc.client.Fault) as exc:
+        if details[:1] == ["HOST_IS_SLAVE"]:
             raise PoolUnreachable(
-                f"The master of pool {pool} ({address}) cannot be reached: {exc}."
+                f"Pool {pool}: no host would say which one is the master."
             ) from None
-    raise PoolUnreachable(f"Pool {pool}: no host would say which one is the master.")
+        raise XapiError(
+            _failure_message(pool, details), code=str(details[0]), details=details
+        ) from None
+    except (OSError, xmlrpc.client.ProtocolError, xmlrpc.client.Fault) as exc:
+        raise PoolUnreachable(
+            f"The master of pool {pool} ({address}) cannot be reached: {exc}."
+        ) from None
 
 
 @contextmanager
@@ -189,18 +215,14 @@ def pool_session(pool: Pool, *, timeout: float | None = None):
 
     The session is kept for the next use in this process (pool_session_forget logs it
     out). A host that answers HOST_IS_SLAVE names the master (after HA or
-    pool.designate_new_master): the log-in follows it and the pool keeps the new
-    address; a cached session on a host that is no longer the master is dropped, so the
-    next use logs in again. XAPI failures become XapiError, no answer PoolUnreachable,
-    refused credentials PoolRefused."""
+    pool.designate_new_master): every log-in follows it, the library's own after
+    SESSION_INVALID included, and the pool keeps the new address; a session on a host
+    that is no longer the master is dropped, so the next use logs in again. XAPI
+    failures become XapiError, no answer PoolUnreachable, refused credentials
+    PoolRefused."""
     timeout = settings.XAPI_TIMEOUT if timeout is None else timeout
     password = password_decrypt(pool)
-    session, address = _resume(pool, password, timeout)
-    if session is None:
-        session, address = _login(pool, password, timeout)
-        if address != pool.master_address:
-            Pool.objects.filter(pk=pool.pk).update(master_address=address)
-            pool.master_address = address
+    session = _resume(pool, password, timeout) or _login(pool, password, timeout)
     try:
         yield session.xenapi
     except XenAPI.Failure as exc:
@@ -208,21 +230,28 @@ def pool_session(pool: Pool, *, timeout: float | None = None):
         if details[:1] == ["HOST_IS_SLAVE"]:
             _drop(pool)
             raise PoolUnreachable(
-                f"Pool {pool}: {address} is no longer the master; the next try follows it."
+                f"Pool {pool}: {session.address} is no longer the master; the next try follows it."
             ) from None
-        _keep(pool, address, session)
+        if details[:1] == ["SESSION_AUTHENTICATION_FAILED"]:  # at a log-in again
+            _drop(pool)
+            raise PoolRefused(
+                f"The master of pool {pool} ({session.address}) refused the log-in of "
+                f"{pool.username}: check the user name and password.",
+                detail={"code": "SESSION_AUTHENTICATION_FAILED"},
+            ) from None
+        _keep(pool, session)
         raise XapiError(
             _failure_message(pool, details), code=str(details[0]), details=details
         ) from None
     except (OSError, xmlrpc.client.ProtocolError, xmlrpc.client.Fault) as exc:
         _drop(pool)
         raise PoolUnreachable(
-            f"The master of pool {pool} ({address}) stopped answering: {exc}."
+            f"The master of pool {pool} ({session.address}) cannot be reached: {exc}."
         ) from None
     except Exception:
-        _keep(pool, address, session)
+        _keep(pool, session)
         raise
-    _keep(pool, address, session)
+    _keep(pool, session)
 
 
 def _drop(pool: Pool) -> None:

@@ -233,6 +233,14 @@ TASK_STALLED_AFTER = timedelta(minutes=float(os.environ.get("TASK_STALLED_AFTER_
 TASK_LOST_AFTER = timedelta(minutes=float(os.environ.get("TASK_LOST_AFTER_MINUTES", "10")))
 # Seconds between the polls that stand for a pool host's reports (it sends none itself).
 POOL_HOST_POLL_INTERVAL = float(os.environ.get("POOL_HOST_POLL_INTERVAL", "15"))
+# Keeping each pool current (clusters/services/pools.py): beat asks every POOL_SYNC_INTERVAL
+# seconds; each ask waits at most POOL_EVENT_TIMEOUT in event.from, so a quiet pool holds
+# a rounds thread that long at most. A lost master is tried again after POOL_RETRY_BACKOFF
+# seconds, doubling after each failure up to POOL_RETRY_BACKOFF_MAX.
+POOL_SYNC_INTERVAL = float(os.environ.get("POOL_SYNC_INTERVAL", "5"))
+POOL_EVENT_TIMEOUT = float(os.environ.get("POOL_EVENT_TIMEOUT", "1"))
+POOL_RETRY_BACKOFF = float(os.environ.get("POOL_RETRY_BACKOFF", "5"))
+POOL_RETRY_BACKOFF_MAX = float(os.environ.get("POOL_RETRY_BACKOFF_MAX", "300"))
 CELERY_BEAT_SCHEDULE = {
     "reconcile-clusters": {
         "task": "clusters.reconcile_all",
@@ -258,6 +266,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "clusters.poll_pool_hosts",
         "schedule": POOL_HOST_POLL_INTERVAL,
         "options": {"queue": ROUNDS_QUEUE, "expires": POOL_HOST_POLL_INTERVAL},
+    },
+    "sync-pools": {
+        "task": "clusters.sync_pools",
+        "schedule": POOL_SYNC_INTERVAL,
+        "options": {"queue": ROUNDS_QUEUE, "expires": POOL_SYNC_INTERVAL},
     },
     "mark-silent-hosts": {
         "task": "clusters.mark_silent_hosts",

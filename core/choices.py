@@ -49,6 +49,7 @@ class AlertName(models.TextChoices):
     HOST_NAME_TAKEN = "HOST_NAME_TAKEN", "A host reports a name another host holds"
     HOST_NAME_INVALID = "HOST_NAME_INVALID", "A host reports a name O2CB cannot use"
     HOST_SILENT = "HOST_SILENT", "A host's agent stopped reporting"
+    POOL_CONNECTION_LOST = "POOL_CONNECTION_LOST", "The console lost a pool's master"
     HOST_ADDRESSES_DIFFER = "HOST_ADDRESSES_DIFFER", "A host reports other addresses"
     HOST_KEY_CHANGED = "HOST_KEY_CHANGED", "A host's agent has a new key"
     AGENT_MESSAGE_REFUSED = "AGENT_MESSAGE_REFUSED", "A message from the broker was refused"
@@ -93,6 +94,7 @@ ALERT_PRIORITY = {
     AlertName.HOST_NAME_TAKEN: AlertPriority.WARNING,
     AlertName.HOST_NAME_INVALID: AlertPriority.WARNING,
     AlertName.HOST_SILENT: AlertPriority.MAJOR,
+    AlertName.POOL_CONNECTION_LOST: AlertPriority.MAJOR,
     AlertName.HOST_ADDRESSES_DIFFER: AlertPriority.WARNING,
     AlertName.HOST_KEY_CHANGED: AlertPriority.MAJOR,
     AlertName.AGENT_MESSAGE_REFUSED: AlertPriority.MAJOR,

@@ -197,11 +197,18 @@ def pool_join(*, host: Host, actor) -> list[Membership]:
     and ends running in it with every SR of the cluster plugged (the join workflow), or
     with a step that says why not (a cluster nobody started stays stopped).
 
-    A host runs one O2CB cluster, so it joins one: the oldest auto-join cluster (the
-    console refuses a second, but clusters made before that rule may both auto-join)."""
+    A host runs one O2CB cluster, so it joins one: the oldest auto-join cluster of its
+    pool (the console refuses a second per pool, but clusters made before that rule may
+    both auto-join)."""
     if Membership.objects.filter(host=host, left__isnull=True).exists():
         return []
-    cluster = Cluster.objects.filter(auto_join=True).order_by("created", "pk").first()
+    # Per pool: a XAPI pool's hosts join its own auto-join cluster, hosts with their own
+    # agent (no pool) the auto-join cluster of no pool.
+    cluster = (
+        Cluster.objects.filter(auto_join=True, pool_id=host.pool_id)
+        .order_by("created", "pk")
+        .first()
+    )
     if cluster is None:
         return []
     membership, _task = membership_create(cluster=cluster, host=host, actor=actor)

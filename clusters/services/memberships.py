@@ -25,17 +25,22 @@ from core.steps import Step
 
 @transaction.atomic
 def cluster_create(
-    *, name: str, cluster_name: str, auto_join: bool = True, hosts=None, actor
+    *, name: str, cluster_name: str, auto_join: bool = True, hosts=None, pool=None, actor
 ) -> Cluster:
-    """Create an O2CB cluster; `hosts` (default: every accepted host in no cluster yet)
-    become members. A host runs one O2CB cluster, so one naming a host of another cluster
-    is refused whole, and so is a second auto-join cluster: new hosts cannot join two."""
-    cluster = Cluster(name=name, cluster_name=cluster_name, auto_join=auto_join)
+    """Create an O2CB cluster of `pool` (None: of the hosts with their own agent); `hosts`
+    (default: every accepted host of that pool in no cluster yet) become members. A host
+    runs one O2CB cluster, so one naming a host of another cluster is refused whole, and
+    so is a second auto-join cluster of the pool: new hosts cannot join two."""
+    cluster = Cluster(name=name, cluster_name=cluster_name, auto_join=auto_join, pool=pool)
     cluster.full_clean()
-    takes_new_hosts = Cluster.objects.filter(auto_join=True).order_by("created", "pk").first()
+    takes_new_hosts = (
+        Cluster.objects.filter(auto_join=True, pool=pool).order_by("created", "pk").first()
+    )
     if auto_join and takes_new_hosts is not None:
         raise ConsoleError(
-            f"{takes_new_hosts} already takes every new host (auto-join), and a host runs one "
+            f"{takes_new_hosts} already takes every new host "
+            + (f"of pool {pool} " if pool is not None else "")
+            + "(auto-join), and a host runs one "
             "O2CB cluster: a second auto-join cluster would ask each new host to join two. "
             f"Create {name} without auto-join; it takes the accepted hosts that are in no "
             f"cluster, and you add others by hand once they have left {takes_new_hosts}.",
@@ -51,7 +56,7 @@ def cluster_create(
         ) from None
     audit_record(actor=actor, action="cluster.create", target=cluster)
     if hosts is None:
-        hosts = list(hosts_in_no_cluster())
+        hosts = [h for h in hosts_in_no_cluster() if h.pool_id == cluster.pool_id]
     for host in hosts:
         membership_create(cluster=cluster, host=host, actor=actor)
     return cluster
@@ -100,6 +105,20 @@ def _refuse_a_second_cluster(host: Host, cluster: Cluster) -> None:
     )
 
 
+def _refuse_another_pool(host: Host, cluster: Cluster) -> None:
+    """A cluster's members are hosts of one pool (the pool whose XAPI plugs its SRs), or
+    all hosts with their own agent."""
+    if host.pool_id == cluster.pool_id:
+        return
+    theirs = f"pool {host.pool}" if host.pool_id else "no pool (it runs its own agent)"
+    ours = f"pool {cluster.pool}" if cluster.pool_id else "hosts with their own agent"
+    raise ConsoleError(
+        f"{host} belongs to {theirs}, and {cluster} takes hosts of {ours} only: a cluster's "
+        "storage is plugged through one pool. Put it in a cluster of its own pool.",
+        detail={"host": host.pk, "pool": host.pool_id, "cluster_pool": cluster.pool_id},
+    )
+
+
 def membership_create(*, cluster: Cluster, host: Host, actor) -> tuple[Membership, Task]:
     """Give `host` the lowest free node number in `cluster` and push it to every member."""
     if host.registration != HostRegistration.ACCEPTED:
@@ -115,6 +134,7 @@ def membership_create(*, cluster: Cluster, host: Host, actor) -> tuple[Membershi
         if existing is not None:
             return existing, cluster_reconcile_start(cluster=cluster, actor=actor)
         _refuse_a_second_cluster(host, cluster)
+        _refuse_another_pool(host, cluster)
         try:
             with transaction.atomic():
                 membership = Membership.objects.create(

@@ -6,8 +6,7 @@ import pytest
 from clusters.models import VM, Host, Pool
 from maintenance.drivers import DriverError, SandboxDriver, XenAPIDriver
 from tests.clusters.factories import HostFactory
-
-from .xapi_server import FakePool, serve
+from tests.xapi.master import FakePool, serve
 
 pytestmark = pytest.mark.django_db
 

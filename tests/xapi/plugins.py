@@ -19,7 +19,7 @@ from pathlib import Path
 from agent import contract
 from agent.sandbox.kernel import iter_sandbox_hosts
 
-from ..maintenance.xapi_server import XapiFailure
+from .master import XapiFailure
 
 ROOT = Path(__file__).resolve().parents[2]
 PLUGINS_DIR = ROOT / "deploy" / "xapi"
@@ -76,17 +76,11 @@ def wire_plugins(master, runner: PluginRunner) -> None:
     its host.reboot reboots the sandbox host (the plugin's sandbox_reboot), as a real
     host comes back with a new boot time."""
     master.plugin_runner = runner
-    if not hasattr(type(master), "api_host_call_plugin"):
-        # Until the stand-in has host.call_plugin of its own.
-        def call_plugin(_session, ref, plugin, fn, args):
-            return master.plugin_runner(master._ref(master.hosts, "host", ref), plugin, fn, args)
-
-        master.api_host_call_plugin = call_plugin
     reboot = master.api_host_reboot
 
     def reboot_sandbox_host(session, ref):
         reboot(session, ref)
-        record = master._ref(master.hosts, "host", ref)
+        record = master.snapshot("host", ref)
         runner(record, "o2cb-agent", "sandbox_reboot", plugin_request(record["uuid"]))
 
     master.api_host_reboot = reboot_sandbox_host

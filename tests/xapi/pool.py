@@ -3,7 +3,6 @@ running the real plugin file on sandbox host roots, and the console's records of
 
 from __future__ import annotations
 
-import socketserver
 import threading
 from dataclasses import dataclass, field
 
@@ -15,7 +14,7 @@ from agent.identity import hello
 from agent.sandbox.host import create_sandbox_host
 from agent.sandbox.io import create_sandbox_san
 from agent.sandbox.kernel import iter_sandbox_hosts
-from clusters.models import VM, Cluster, Host, Pool
+from clusters.models import VM, Host, Pool
 from clusters.services.hosts import host_accept, host_record_report
 from clusters.services.memberships import cluster_create, cluster_start
 from core.models import Task
@@ -23,27 +22,8 @@ from maintenance.storage import storage_add
 from tests.clusters.test_cluster_lifecycle import finished
 from tests.pools import wait_until_monitor_sees_running
 
-from ..maintenance import xapi_server
-from ..maintenance.xapi_server import FakePool
+from .master import FakePool, serve
 from .plugins import PluginRunner, wire_plugins
-
-
-class _ThreadedServer(socketserver.ThreadingMixIn, xapi_server._Server):
-    """A master answers many callers at once (the console's threads, long plugin calls)."""
-
-    daemon_threads = True
-
-
-def serve_threaded(master: FakePool):
-    server = _ThreadedServer(master)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-
-    def stop():
-        server.shutdown()
-        server.server_close()
-
-    return f"http://127.0.0.1:{server.server_address[1]}/", stop
 
 
 @dataclass
@@ -59,8 +39,7 @@ class XapiPool:
         """A sandbox host as a member of the pool: known to the master, reached through it,
         accepted (so it joins the auto-join cluster)."""
         root = create_sandbox_host(sandbox_dir, hostname, address=address)
-        ref = self.master.add_host(root.uuid)
-        self.master.hosts[ref]["name_label"] = hostname
+        ref = self.master.add_host(root.uuid, name_label=hostname, address=address)
         host = host_record_report(report={**hello(root), "public_key": ""})
         Host.objects.filter(pk=host.pk).update(pool=self.pool, xapi_ref=ref)
         host.refresh_from_db()
@@ -85,7 +64,7 @@ def xapi_pool(sandbox_dir, settings, tmp_path):
     master = FakePool()
     runner = PluginRunner(sandbox_dir)
     wire_plugins(master, runner)
-    url, stop = serve_threaded(master)
+    url, stop = serve(master)
     pool = Pool.objects.create(
         name="xcp-pool",
         master_address=url,
@@ -120,9 +99,12 @@ def xapi_cluster(xapi_pool, sandbox_dir, console_worker, settings):
     create_sandbox_san(sandbox_dir)
     with transaction.atomic():
         cluster = cluster_create(
-            name="OCFS2 pool cluster", cluster_name="pool", hosts=[], actor=None
+            name="OCFS2 pool cluster",
+            cluster_name="pool",
+            hosts=[],
+            pool=xapi_pool.pool,
+            actor=None,
         )
-        Cluster.objects.filter(pk=cluster.pk).update(pool=xapi_pool.pool)
         for index in (1, 2, 3):
             xapi_pool.add_host(sandbox_dir, f"sandbox-{index:02d}", f"127.0.1.{index}")
         cluster_start(cluster=cluster, actor=None)
