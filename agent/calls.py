@@ -17,7 +17,7 @@ from typing import Any, Callable, NamedTuple, Union
 
 from . import contract, storage
 from .crash.rules import parse_iso_time
-from .crashdumps import peer_log_lines
+from .crashdumps import dump_report, mark_reported, new_dumps, peer_log_lines
 from .errors import AgentError
 from .hostroot import HostRoot
 from .identity import hello
@@ -104,6 +104,17 @@ def _crash_peer_logs(root: HostRoot, request: contract.CrashPeerLogs) -> contrac
     return contract.decode(contract.PeerLogs, {"lines": lines}, "crash_peer_logs answer")
 
 
+# Dumps in one answer: each carries the tails of its logs, so a host with many asks again.
+CRASH_DUMPS_PER_ANSWER = 4
+
+
+def _crash_dumps(root: HostRoot, request: contract.CrashDumpsCollect) -> contract.CrashDumps:
+    for name in request.received:
+        mark_reported(root, name)
+    dumps = [dump_report(path) for path in new_dumps(root)[:CRASH_DUMPS_PER_ANSWER]]
+    return contract.decode(contract.CrashDumps, {"dumps": dumps}, "crash_dumps answer")
+
+
 def _sandbox_reboot(root: HostRoot, request: contract.NoArguments) -> dict:
     root.kernel.reboot()
     return hello(root)
@@ -129,6 +140,8 @@ REGISTRY = {
         Registered(contract.SR_UNMOUNT, _sr_unmount, True),
         Registered(contract.HEARTBEAT_REGION_ADD, _heartbeat_region_add, True),
         Registered(contract.CRASH_PEER_LOGS, _crash_peer_logs, False),
+        # Locked: it writes which dumps the console has.
+        Registered(contract.CRASH_DUMPS, _crash_dumps, True),
         Registered(contract.SANDBOX_REBOOT, _sandbox_reboot, True),
     )
 }

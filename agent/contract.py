@@ -28,7 +28,7 @@ from typing import Any, List, NamedTuple, Optional, Tuple
 from . import __version__
 from .errors import AgentError
 
-CONTRACT_VERSION = 2
+CONTRACT_VERSION = 3
 
 
 class ContractError(AgentError):
@@ -320,6 +320,23 @@ class PeerLogs(NamedTuple):
     lines: List[PeerLogLine]
 
 
+class CrashDump(NamedTuple):
+    """One crash dump, analysed on the host (agent/crashdumps.py describe_dump)."""
+
+    name: str
+    files: List[dict]
+    size: int
+    logs: dict
+    analysis: Optional[dict]
+    error: Optional[str] = None
+
+
+class CrashDumps(NamedTuple):
+    """Crash dumps the host has not reported yet (a few at a time: ask again for more)."""
+
+    dumps: List[CrashDump]
+
+
 # Requests ---------------------------------------------------------------------------------
 
 
@@ -376,6 +393,13 @@ class HeartbeatRegionAdd(NamedTuple):
     region: str
 
 
+class CrashDumpsCollect(NamedTuple):
+    """The dumps the console recorded from its last `crash_dumps` answer: the host forgets
+    them (only then, so an answer lost on the way loses no dump)."""
+
+    received: List[str]
+
+
 class CrashPeerLogs(NamedTuple):
     since: str  # ISO 8601
     until: str
@@ -404,6 +428,7 @@ SR_MOUNT = Call("sr_mount", SrMount, Mounted)
 SR_UNMOUNT = Call("sr_unmount", SrUnmount, Unmounted)
 HEARTBEAT_REGION_ADD = Call("heartbeat_region_add", HeartbeatRegionAdd, RegionAdded)
 CRASH_PEER_LOGS = Call("crash_peer_logs", CrashPeerLogs, PeerLogs)
+CRASH_DUMPS = Call("crash_dumps", CrashDumpsCollect, CrashDumps)
 SANDBOX_REBOOT = Call("sandbox_reboot", NoArguments, HostIdentity)
 
 CALLS = {
@@ -423,6 +448,7 @@ CALLS = {
         SR_UNMOUNT,
         HEARTBEAT_REGION_ADD,
         CRASH_PEER_LOGS,
+        CRASH_DUMPS,
         SANDBOX_REBOOT,
     )
 }
@@ -448,17 +474,6 @@ def call_purpose(call: str, host_uuid: str) -> str:
 
 def answer_purpose(request_nonce: str) -> str:
     return f"answer to {request_nonce}"
-
-
-class CrashDump(NamedTuple):
-    """One crash dump, analysed on the host (agent/crashdumps.py describe_dump)."""
-
-    name: str
-    files: List[dict]
-    size: int
-    logs: dict
-    analysis: Optional[dict]
-    error: Optional[str] = None
 
 
 def check_report(host: str, contract: Any) -> None:

@@ -7,6 +7,7 @@ analyses each new one on the host and sends the console the result and the tail 
 log the analysis read (never the memory images).
 """
 
+import logging
 import re
 from datetime import datetime
 from pathlib import Path
@@ -15,6 +16,8 @@ from typing import Dict, List, Set
 from .crash.rules import wall_time
 from .fsutil import read_json, write_json
 from .hostroot import HostRoot
+
+logger = logging.getLogger(__name__)
 
 CRASH_DIR = "var/crash"
 REPORTED_FILE = "var/lib/o2cb-console/crashdumps-reported.json"
@@ -124,6 +127,23 @@ def describe_dump(path: Path) -> dict:
         "analysis": analysis,
         "logs": kept_logs(path, analysis),
     }
+
+
+def dump_report(path: Path) -> dict:
+    """describe_dump, or for a dump that cannot be analysed, what is known of it and why
+    (an unreadable dump is still news)."""
+    try:
+        return describe_dump(path)
+    except Exception as exc:
+        logger.warning("could not analyse crash dump %s", path, exc_info=True)
+        return {
+            "name": path.name,
+            "files": [],
+            "size": 0,
+            "logs": {},
+            "analysis": None,
+            "error": str(exc),
+        }
 
 
 def peer_log_lines(root: HostRoot, since: datetime, until: datetime) -> List[dict]:

@@ -20,7 +20,7 @@ from celery import Celery
 from celery.exceptions import Ignore
 
 from . import calls, contract, signing
-from .crashdumps import describe_dump, mark_reported, new_dumps
+from .crashdumps import dump_report, mark_reported, new_dumps
 from .errors import AgentError
 from .host import console_public_key, hello, host_key
 from .hostroot import HostRoot
@@ -175,18 +175,7 @@ def _sealed_report(root: HostRoot, purpose: str, payload: dict, ttl: float) -> d
 def report_crash_dumps(root: HostRoot) -> None:
     """Analyse each crash dump the console has not had yet, here on the host, and send it."""
     for path in new_dumps(root):
-        try:
-            dump = describe_dump(path)
-        except Exception as exc:  # an unreadable dump is still news: send what is known
-            logger.warning("could not analyse crash dump %s", path, exc_info=True)
-            dump = {
-                "name": path.name,
-                "files": [],
-                "size": 0,
-                "logs": {},
-                "analysis": None,
-                "error": str(exc),
-            }
+        dump = dump_report(path)
         dump = contract.encode(contract.decode(contract.CrashDump, dump, "crash report"))
         payload = {"contract": contract.CONTRACT_VERSION, "dump": dump}
         app.send_task(

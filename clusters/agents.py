@@ -1,9 +1,10 @@
 """How the console reaches host agents: one client, a method per call of the contract.
 
 `agent(host).cluster_query("pool")` sends the request of agent/contract.py and returns
-its typed answer. How the call travels is the client's transport: CeleryTransport
-(a queue `host.<uuid>` per host) today; a XenServer host plugin or a lab host's own
-channel is one more class with the same `send` method. Every answer is checked for
+its typed answer. How the call travels is the client's transport, chosen by how the host
+was added: CeleryTransport (a queue `host.<uuid>` per host) for a host with its own
+agent, XapiPluginTransport (`host.call_plugin` of the o2cb-agent host plugin, through its
+pool master's XenAPI) for a pool's host. Every answer is checked for
 the contract version and decoded strictly: an agent of another contract is refused
 with both versions named (AgentContractMismatch), an answer that does not fit is
 AgentCallFailed with what is missing or unknown.
@@ -12,6 +13,7 @@ AgentCallFailed with what is missing or unknown.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -90,6 +92,69 @@ class CeleryTransport:
         return open_answer(host, call, sealed["nonce"], answer)
 
 
+# Plugin errors that mean the host lacks the plugin, or has one from before this call.
+_PLUGIN_MISSING = {"UNKNOWN_XENAPI_PLUGIN_FUNCTION", "XENAPI_MISSING_PLUGIN"}
+# XAPI's word that the master cannot reach the host right now.
+_HOST_DOWN = {"HOST_OFFLINE", "HOST_NOT_LIVE", "HOST_STILL_BOOTING"}
+
+
+class XapiPluginTransport:
+    """`host.call_plugin(host, "o2cb-agent", call, {"request": JSON})` through the pool
+    master's XenAPI; the plugin answers with the contract's envelope as JSON.
+
+    No seals: the call travels in XAPI's authenticated session (the pool's credentials,
+    TLS to the master, the master's own channel to its hosts), which is the trust
+    boundary here, as it is for every other XAPI call the console makes."""
+
+    plugin = "o2cb-agent"
+
+    def send(self, host: Host, call: str, kwargs: dict, timeout: float) -> Any:
+        from .xapi import PoolUnreachable, XapiError, pool_session
+
+        detail = {"host": str(host.uuid), "call": call}
+        try:
+            with pool_session(host.pool, timeout=timeout) as api:
+                ref = host.xapi_ref or api.host.get_by_uuid(str(host.uuid))
+                text = api.host.call_plugin(ref, self.plugin, call, {"request": json.dumps(kwargs)})
+        except PoolUnreachable as exc:
+            raise HostUnreachable(
+                f"{host.hostname} did not answer '{call}' within {timeout:g} s: {exc.message}",
+                detail=detail,
+            ) from None
+        except XapiError as exc:
+            raise self._failure(host, call, exc.code, exc.details, detail) from None
+        try:
+            return json.loads(text)
+        except (TypeError, ValueError):
+            raise AgentCallFailed(
+                f"{host.hostname}: the o2cb-agent plugin answered '{call}' with no JSON: "
+                f"{str(text)[:200]!r}.",
+                detail=detail,
+            ) from None
+
+    def _failure(self, host: Host, call: str, code: str, details: list, detail: dict):
+        if code == "XENAPI_PLUGIN_FAILURE":
+            # [code, function, exception class, message], as XenAPIPlugin.dispatch sends it.
+            kind = str(details[2]) if len(details) > 2 else ""
+            message = str(details[3]) if len(details) > 3 else ", ".join(map(str, details))
+            said = message if kind == "AgentError" else f"{kind}: {message}"
+            return AgentCallFailed(f"{host.hostname}: {call} failed: {said}", detail=detail)
+        if code in _PLUGIN_MISSING:
+            return AgentCallFailed(
+                f"{host.hostname} has no o2cb-agent host plugin that knows '{call}' "
+                f"(XAPI: {code}): install or upgrade the o2cb-agent RPM on that host "
+                "(yum install o2cb-agent) so it matches this console.",
+                detail={**detail, "code": code},
+            )
+        if code in _HOST_DOWN:
+            return HostUnreachable(
+                f"{host.hostname} cannot be reached by its pool master ({code}).",
+                detail={**detail, "code": code},
+            )
+        said = ", ".join(map(str, details))
+        return AgentCallFailed(f"{host.hostname}: {call} failed in XAPI: {said}", detail=detail)
+
+
 def open_answer(host: Host, call: str, nonce: str, answer: Any) -> Any:
     """The envelope inside `host`'s sealed answer to the request `nonce`."""
     detail = {"host": str(host.uuid), "call": call}
@@ -153,7 +218,7 @@ class AgentClient:
     def __init__(self, host: Host, *, timeout: float | None = None, transport=None):
         self.host = host
         self.timeout = settings.AGENT_CALL_TIMEOUT if timeout is None else timeout
-        self.transport = transport or TRANSPORT
+        self.transport = transport or transport_for(host)
 
     def call(self, call: contract.Call, request: Any) -> Any:
         """Send one request and return its typed answer."""
@@ -232,12 +297,24 @@ class AgentClient:
         request = contract.CrashPeerLogs(since, until)
         return self.call(contract.CRASH_PEER_LOGS, request).lines
 
+    def crash_dumps(self, received: list[str]) -> list[contract.CrashDump]:
+        """The crash dumps not reported yet, once the host forgets `received`."""
+        request = contract.CrashDumpsCollect(list(received))
+        return self.call(contract.CRASH_DUMPS, request).dumps
+
     def sandbox_reboot(self) -> contract.HostIdentity:
         return self.call(contract.SANDBOX_REBOOT, contract.NoArguments())
 
 
-# How calls travel unless a client is given another transport.
+# How calls travel unless a client is given another transport: to a host with its own
+# agent, and to a pool's host.
 TRANSPORT: Transport = CeleryTransport()
+XAPI_TRANSPORT: Transport = XapiPluginTransport()
+
+
+def transport_for(host: Host) -> Transport:
+    """Through the pool master for a pool's host, else to the host's own agent."""
+    return XAPI_TRANSPORT if host.pool_id else TRANSPORT
 
 
 def agent(host: Host, *, timeout: float | None = None) -> AgentClient:
@@ -266,6 +343,9 @@ def agent_call_many(hosts, work, *, max_workers: int = 64) -> dict[Host, Any]:
     hosts = list(hosts)
     if not hosts:
         return {}
+    for host in hosts:
+        if host.pool_id:
+            host.pool  # noqa: B018 - loaded here, so the threads need no database
 
     def guarded(host):
         try:

@@ -10,7 +10,7 @@ from django.utils import timezone
 from agent import contract as agent_contract
 from clusters.iohealth.rounds import io_health_collect_shard, io_health_round_start
 from clusters.iohealth.services import samples_roll_up
-from clusters.services.hosts import hosts_check_run, hosts_mark_silent
+from clusters.services.hosts import hosts_check_run, hosts_mark_silent, pool_hosts_hello
 from clusters.services.memberships import PERIODIC_REASON, cluster_reconcile_start
 from clusters.services.pools import pool_sync, pools_sync_due
 from clusters.services.reports import agent_report_receive, message_refused
@@ -45,6 +45,12 @@ def reconcile_all() -> None:
 @shared_task(name="clusters.mark_silent_hosts")
 def mark_silent_hosts() -> None:
     hosts_mark_silent(silent_after=settings.AGENT_SILENT_AFTER)
+
+
+@shared_task(name="clusters.poll_pool_hosts", ignore_result=True)
+def poll_pool_hosts() -> None:
+    # A later answer would only overlap the next poll.
+    pool_hosts_hello(timeout=settings.POOL_HOST_POLL_INTERVAL)
 
 
 @shared_task(name=agent_contract.AGENT_REPORT, ignore_result=True)

@@ -11,6 +11,7 @@ import functools
 import logging
 import os
 import ssl
+import threading
 import xmlrpc.client
 from contextlib import contextmanager
 from pathlib import Path
@@ -95,66 +96,164 @@ def _failure_message(pool: Pool, details: list) -> str:
     return f"Pool {pool}: XAPI answered {code}" + (f" ({rest})." if rest else ".")
 
 
+class _Session(XenAPI.Session):
+    """A XenAPI session that follows HOST_IS_SLAVE at every log-in: its first, and the
+    library's own when the master answers SESSION_INVALID (xapi restarted on a new
+    master after HA or pool.designate_new_master ends every session). `address` is
+    where it is logged in."""
+
+    def __init__(self, address: str, transport):
+        super().__init__(master_url(address), transport=transport)
+        self.address = address
+
+    def _login(self, method, params):
+        for _hop in range(3):
+            try:
+                return super()._login(method, params)
+            except XenAPI.Failure as exc:
+                details = list(exc.details)
+                if details[:1] != ["HOST_IS_SLAVE"] or len(details) < 2:
+                    raise
+                logger.info("%s is no longer the pool master, %s is", self.address, details[1])
+                self.address = str(details[1])
+                xmlrpc.client.ServerProxy.__init__(
+                    self, master_url(self.address), self.transport, allow_none=True
+                )
+        raise XenAPI.Failure(["HOST_IS_SLAVE", self.address])
+
+
 def _open(pool: Pool, address: str, password: str, timeout: float):
-    url = master_url(address)
-    transport = _Transport(timeout=timeout, secure=url.startswith("https:"), verify=pool.tls_verify)
-    session = XenAPI.Session(url, transport=transport)
-    session.login_with_password(pool.username, password, "2.0", "o2cb-console")
+    session = _proxy(pool, address, timeout)
+    session.login_with_password(pool.username, password, *_LOGIN_TAIL)
     return session
+
+
+_LOGIN_TAIL = ("2.0", "o2cb-console")
+
+
+def _proxy(pool: Pool, address: str, timeout: float) -> _Session:
+    secure = master_url(address).startswith("https:")
+    return _Session(address, _Transport(timeout=timeout, secure=secure, verify=pool.tls_verify))
+
+
+# One logged-in session per pool and process, shared by its threads. Each use gets its own
+# XML-RPC proxy (an HTTP connection is not thread-safe) carrying the shared session ref.
+_SESSIONS: dict[int, tuple[tuple, str, str]] = {}  # pool pk -> (credentials, address, ref)
+_SESSIONS_LOCK = threading.Lock()
+
+
+def _credentials(pool: Pool) -> tuple:
+    return (pool.master_address, pool.username, pool.password_encrypted, pool.tls_verify)
+
+
+def _resume(pool: Pool, password: str, timeout: float):
+    """A proxy on the cached session, or None. The XenAPI library logs in again by itself
+    when the master answers SESSION_INVALID (a restarted xapi, an expired session), with
+    the log-in it remembers: that is set here as if this proxy had logged in."""
+    with _SESSIONS_LOCK:
+        cached = _SESSIONS.get(pool.pk)
+    if cached is None or cached[0] != _credentials(pool):
+        return None
+    _credentials_then, address, ref = cached
+    session = _proxy(pool, address, timeout)
+    session._session = ref
+    session.last_login_method = "login_with_password"
+    session.last_login_params = (pool.username, password, *_LOGIN_TAIL)
+    return session
+
+
+def _keep(pool: Pool, session: _Session) -> None:
+    if session.address != pool.master_address:  # followed to a new master
+        Pool.objects.filter(pk=pool.pk).update(master_address=session.address)
+        pool.master_address = session.address
+    with _SESSIONS_LOCK:
+        _SESSIONS[pool.pk] = (_credentials(pool), session.address, session._session)
+
+
+def pool_session_forget(pool: Pool) -> None:
+    """Log the cached session of `pool` out (credentials changed, pool removed)."""
+    with _SESSIONS_LOCK:
+        cached = _SESSIONS.pop(pool.pk, None)
+    if cached is None:
+        return
+    session = _proxy(pool, cached[1], settings.XAPI_TIMEOUT)
+    try:
+        session.session.logout(cached[2])
+    except Exception:  # noqa: S110 - the session expires on its own
+        pass
+
+
+def _login(pool: Pool, password: str, timeout: float) -> _Session:
+    """A session logged in on the master (HOST_IS_SLAVE followed)."""
+    address = pool.master_address
+    try:
+        return _open(pool, address, password, timeout)
+    except XenAPI.Failure as exc:
+        details = list(exc.details)
+        if details[:1] == ["SESSION_AUTHENTICATION_FAILED"]:
+            raise PoolRefused(
+                f"The master of pool {pool} ({address}) refused the log-in of "
+                f"{pool.username}: check the user name and password.",
+                detail={"code": "SESSION_AUTHENTICATION_FAILED"},
+            ) from None
+        if details[:1] == ["HOST_IS_SLAVE"]:
+            raise PoolUnreachable(
+                f"Pool {pool}: no host would say which one is the master."
+            ) from None
+        raise XapiError(
+            _failure_message(pool, details), code=str(details[0]), details=details
+        ) from None
+    except (OSError, xmlrpc.client.ProtocolError, xmlrpc.client.Fault) as exc:
+        raise PoolUnreachable(
+            f"The master of pool {pool} ({address}) cannot be reached: {exc}."
+        ) from None
 
 
 @contextmanager
 def pool_session(pool: Pool, *, timeout: float | None = None):
-    """`session.xenapi` logged in on the pool's master, logged out afterwards.
+    """`session.xenapi` logged in on the pool's master.
 
-    A host that answers HOST_IS_SLAVE names the master (after HA or
-    pool.designate_new_master): the session follows it and the pool keeps the new
-    address. XAPI failures become XapiError, no answer PoolUnreachable, refused
-    credentials PoolRefused."""
+    The session is kept for the next use in this process (pool_session_forget logs it
+    out). A host that answers HOST_IS_SLAVE names the master (after HA or
+    pool.designate_new_master): every log-in follows it, the library's own after
+    SESSION_INVALID included, and the pool keeps the new address; a session on a host
+    that is no longer the master is dropped, so the next use logs in again. XAPI
+    failures become XapiError, no answer PoolUnreachable, refused credentials
+    PoolRefused."""
     timeout = settings.XAPI_TIMEOUT if timeout is None else timeout
-    password, address = password_decrypt(pool), pool.master_address
-    session = None
-    for _hop in range(3):
-        try:
-            session = _open(pool, address, password, timeout)
-            break
-        except XenAPI.Failure as exc:
-            details = list(exc.details)
-            if details[:1] == ["HOST_IS_SLAVE"] and len(details) > 1:
-                logger.info("Pool %s: %s is no longer the master, %s is", pool, address, details[1])
-                address = str(details[1])
-                continue
-            if details[:1] == ["SESSION_AUTHENTICATION_FAILED"]:
-                raise PoolRefused(
-                    f"The master of pool {pool} ({address}) refused the log-in of "
-                    f"{pool.username}: check the user name and password.",
-                    detail={"code": "SESSION_AUTHENTICATION_FAILED"},
-                ) from None
-            raise XapiError(
-                _failure_message(pool, details), code=str(details[0]), details=details
-            ) from None
-        except (OSError, xmlrpc.client.ProtocolError) as exc:  # a timeout is an OSError
-            raise PoolUnreachable(
-                f"The master of pool {pool} ({address}) cannot be reached: {exc}."
-            ) from None
-    if session is None:
-        raise PoolUnreachable(f"Pool {pool}: no host would say which one is the master.")
-    if address != pool.master_address:
-        Pool.objects.filter(pk=pool.pk).update(master_address=address)
-        pool.master_address = address
+    password = password_decrypt(pool)
+    session = _resume(pool, password, timeout) or _login(pool, password, timeout)
     try:
         yield session.xenapi
     except XenAPI.Failure as exc:
         details = list(exc.details)
+        if details[:1] == ["HOST_IS_SLAVE"]:
+            _drop(pool)
+            raise PoolUnreachable(
+                f"Pool {pool}: {session.address} is no longer the master; the next try follows it."
+            ) from None
+        if details[:1] == ["SESSION_AUTHENTICATION_FAILED"]:  # at a log-in again
+            _drop(pool)
+            raise PoolRefused(
+                f"The master of pool {pool} ({session.address}) refused the log-in of "
+                f"{pool.username}: check the user name and password.",
+                detail={"code": "SESSION_AUTHENTICATION_FAILED"},
+            ) from None
+        _keep(pool, session)
         raise XapiError(
             _failure_message(pool, details), code=str(details[0]), details=details
         ) from None
-    except (OSError, xmlrpc.client.ProtocolError) as exc:
+    except (OSError, xmlrpc.client.ProtocolError, xmlrpc.client.Fault) as exc:
+        _drop(pool)
         raise PoolUnreachable(
-            f"The master of pool {pool} ({address}) stopped answering: {exc}."
+            f"The master of pool {pool} ({session.address}) cannot be reached: {exc}."
         ) from None
-    finally:
-        try:
-            session.xenapi.session.logout()
-        except Exception:  # noqa: S110 - the session expires on its own
-            pass
+    except Exception:
+        _keep(pool, session)
+        raise
+    _keep(pool, session)
+
+
+def _drop(pool: Pool) -> None:
+    with _SESSIONS_LOCK:
+        _SESSIONS.pop(pool.pk, None)

@@ -270,6 +270,8 @@ NOTIFY_RETRY_BACKOFF = float(os.environ.get("NOTIFY_RETRY_BACKOFF", "5"))
 NOTIFY_RETRY_BACKOFF_MAX = float(os.environ.get("NOTIFY_RETRY_BACKOFF_MAX", "600"))
 # Days the messages and their delivery log are kept.
 NOTIFY_LOG_DAYS = float(os.environ.get("NOTIFY_LOG_DAYS", "30"))
+# Seconds between the polls that stand for a pool host's reports (it sends none itself).
+POOL_HOST_POLL_INTERVAL = float(os.environ.get("POOL_HOST_POLL_INTERVAL", "15"))
 # Keeping each pool current (clusters/services/pools.py): beat asks every POOL_SYNC_INTERVAL
 # seconds; each ask waits at most POOL_EVENT_TIMEOUT in event.from, so a quiet pool holds
 # a rounds thread that long at most. A lost master is tried again after POOL_RETRY_BACKOFF
@@ -303,6 +305,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "notifications.prune",
         "schedule": 3600.0,
         "options": {"queue": ROUNDS_QUEUE, "expires": 3600.0},
+    },
+    "poll-pool-hosts": {
+        "task": "clusters.poll_pool_hosts",
+        "schedule": POOL_HOST_POLL_INTERVAL,
+        "options": {"queue": ROUNDS_QUEUE, "expires": POOL_HOST_POLL_INTERVAL},
     },
     "sync-pools": {
         "task": "clusters.sync_pools",
@@ -366,12 +373,6 @@ with contextlib.suppress(OSError):  # not ours to make: Django's check says it i
     Path(FILE_UPLOAD_TEMP_DIR).mkdir(parents=True, exist_ok=True)
 # Seconds after a restart before asking whether it was a crash that left no dump.
 CRASH_REBOOT_GRACE = float(os.environ.get("CRASH_REBOOT_GRACE", "45"))
-# Where maintenance moves VMs and plugs storage: "sandbox" (the sandbox hosts) or "xenapi"
-# (a real pool master: XENAPI_URL such as https://master.example, and its credentials).
-POOL_DRIVER = os.environ.get("POOL_DRIVER", "sandbox")
-XENAPI_URL = os.environ.get("XENAPI_URL", "")
-XENAPI_USERNAME = os.environ.get("XENAPI_USERNAME", "root")
-XENAPI_PASSWORD = os.environ.get("XENAPI_PASSWORD", "")
 # XAPI pools (clusters/xapi.py): the key that encrypts their passwords at rest, made on
 # first use, and how long the console waits for a master's answer.
 POOL_KEY_FILE = Path(os.environ.get("POOL_KEY_FILE", BASE_DIR / "var" / "keys" / "pool.key"))

@@ -254,6 +254,30 @@ def crashdump_record(*, host: Host | None, dump: dict, source: str, actor=None) 
     return crash
 
 
+# Rounds of one collection: each says which dumps it recorded and gets the next few.
+COLLECT_ROUNDS = 10
+
+
+def host_dumps_collect(*, host: Host) -> list[HostCrashdump]:
+    """Fetch the dumps a host has not reported and record each as its report would be
+    (a pool host reports nothing unasked: its plugin runs only when XAPI calls it).
+
+    The host forgets a dump only when the next request names it as recorded, so a lost
+    answer loses nothing; recording is idempotent, so one asked twice is stored once."""
+    recorded: list[HostCrashdump] = []
+    received: list[str] = []
+    for _round in range(COLLECT_ROUNDS):
+        dumps = agent(host).crash_dumps(received)
+        for dump in dumps:
+            recorded.append(
+                crashdump_record(host=host, dump=encode(dump), source=CrashSource.AGENT)
+            )
+        received = [dump.name for dump in dumps]
+        if not dumps:
+            break
+    return recorded
+
+
 def io_state_before(host: Host | None, at: datetime | None) -> dict:
     """The host's I/O paths before `at` as the console had them: its last verdict (and
     whether it is from before), the I/O alerts then open and the samples of IO_BEFORE."""

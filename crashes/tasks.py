@@ -9,6 +9,7 @@ from agent import contract as agent_contract
 from agent.signing import SealRefused
 from clusters.models import Host
 from clusters.services.reports import message_refused, open_sealed
+from core.errors import ConsoleError
 from core.tasks import run_claimed
 
 from . import services
@@ -40,6 +41,17 @@ def crash_report(sealed=None, **unsealed) -> None:
     services.crashdump_record(
         host=host, dump=agent_contract.encode(typed), source=CrashSource.AGENT
     )
+
+
+@shared_task(name="crashes.collect_host_dumps", ignore_result=True)
+def collect_host_dumps(host_id: int) -> None:
+    host = Host.objects.filter(pk=host_id).select_related("pool").first()
+    if host is None:
+        return
+    try:
+        services.host_dumps_collect(host=host)
+    except ConsoleError as exc:  # asked again at the next crash dump or restart
+        logger.warning("crash dumps of %s not collected: %s", host, exc.message)
 
 
 @shared_task(name="crashes.collect_incident", ignore_result=True)

@@ -1,14 +1,16 @@
 """Pool drivers: the VM, host and PBD operations maintenance needs from the pool.
 
-Two drivers: the sandbox driver works on the console's own records of sandbox hosts
-(VMs move between them with a realistic delay, and a host can be told to fail a
-step); the XenAPI driver talks to a real pool master with the official bindings.
+Each host's pool has its driver (driver_for): the sandbox driver works on the console's
+own records of hosts with their own agent (sandbox VMs move between them with a realistic
+delay, and a host can be told to fail a step); the XenAPI driver drives a pool's hosts
+through its master with the official bindings.
 Failures come back as DriverError with what went wrong and what to do, in the words
 XenCenter uses for the same XAPI error codes.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from abc import ABC, abstractmethod
 from contextlib import contextmanager
@@ -19,6 +21,8 @@ from django.conf import settings
 from clusters.choices import HostRegistration, PowerState
 from clusters.models import PBD, VM, Host
 from core.errors import ConsoleError
+
+logger = logging.getLogger(__name__)
 
 
 class DriverError(ConsoleError):
@@ -130,55 +134,49 @@ class PoolDriver(ABC):
 
 
 class XenAPIDriver(PoolDriver):
-    """A real pool, through its master's XenAPI (URL and credentials from settings)."""
+    """A pool's hosts, through its master's XenAPI (clusters/xapi.py's session).
 
-    def __init__(self, url: str, username: str, password: str):
-        import XenAPI
+    There is no OCFS2 SM driver yet, so XAPI cannot plug the console's SRs itself: the
+    console mounts them with the host plugin (sr_mount / sr_unmount) and keeps XAPI's
+    PBD record, when XAPI has one for it, in step as far as XAPI lets it."""
 
-        self.url, self.username, self.password = url, username, password
-        self.session_factory = XenAPI.Session
-        self.failure = XenAPI.Failure
+    def __init__(self, pool):
+        self.pool = pool
 
     @contextmanager
     def _api(self):
+        from clusters.xapi import PoolRefused, PoolUnreachable, XapiError, pool_session
+
         try:
-            session = self.session_factory(self.url)
-            session.login_with_password(self.username, self.password, "2.0", "o2cb-console")
-        except self.failure as exc:
-            code, reason, _fix = explain_failure(exc.details)
-            raise DriverError(
-                f"The pool master at {self.url} refused the log-in: {reason}.",
-                code=code,
-                fix="Check XENAPI_USERNAME and XENAPI_PASSWORD.",
-            ) from None
-        except OSError as exc:
-            raise DriverError(
-                f"The pool master at {self.url} cannot be reached: {exc}.",
-                code="UNREACHABLE",
-                fix="Check XENAPI_URL and that the master is up.",
-            ) from None
-        try:
-            yield session.xenapi
-        except self.failure as exc:
+            with pool_session(self.pool) as api:
+                yield api
+        except XapiError as exc:
             code, reason, fix = explain_failure(exc.details)
             raise DriverError(f"XAPI: {reason}.", code=code, fix=fix) from None
-        finally:
-            try:
-                session.xenapi.session.logout()
-            except Exception:  # noqa: S110 - the session expires on its own
-                pass
+        except PoolRefused as exc:
+            raise DriverError(
+                exc.message,
+                code="SESSION_AUTHENTICATION_FAILED",
+                fix="Enter the pool's credentials again on its page.",
+            ) from None
+        except PoolUnreachable as exc:
+            raise DriverError(
+                exc.message, code="UNREACHABLE", fix="Check that the pool master is up."
+            ) from None
 
     @staticmethod
     def _host(api, host: Host):
-        return api.host.get_by_uuid(str(host.uuid))
+        return host.xapi_ref or api.host.get_by_uuid(str(host.uuid))
 
     def host_disable(self, host: Host) -> None:
         with self._api() as api:
             api.host.disable(self._host(api, host))
+        Host.objects.filter(pk=host.pk).update(enabled=False)
 
     def host_enable(self, host: Host) -> None:
         with self._api() as api:
             api.host.enable(self._host(api, host))
+        Host.objects.filter(pk=host.pk).update(enabled=True)
 
     def resident_vms(self, host: Host) -> list[tuple[str, str]]:
         with self._api() as api:
@@ -202,23 +200,58 @@ class XenAPIDriver(PoolDriver):
 
     def host_evacuate(self, host: Host) -> None:
         with self._api() as api:
-            api.host.evacuate(self._host(api, host))
+            ref = self._host(api, host)
+            leaving = api.host.get_resident_VMs(ref)
+            api.host.evacuate(ref)
+            moved = {}
+            for vm_ref in leaving:
+                record = api.VM.get_record(vm_ref)
+                if not record["is_control_domain"]:
+                    moved[record["uuid"]] = record["resident_on"]
+        # The pool's event feed says it too, later: the pages need not wait for it.
+        hosts = {h.xapi_ref: h for h in Host.objects.filter(pool=self.pool).exclude(xapi_ref="")}
+        for vm_uuid, host_ref in moved.items():
+            if host_ref in hosts:
+                VM.objects.filter(uuid=vm_uuid).update(resident_on=hosts[host_ref])
 
     def host_reboot(self, host: Host) -> None:
         with self._api() as api:
             api.host.reboot(self._host(api, host))
 
+    @staticmethod
+    def _pbd_ref(api, pbd: PBD):
+        import XenAPI
+
+        try:
+            return api.PBD.get_by_uuid(str(pbd.uuid))
+        except XenAPI.Failure as exc:  # not a PBD XAPI knows: nothing of XAPI's to keep
+            if list(exc.details)[:1] == ["UUID_INVALID"]:
+                return None
+            raise
+
     def pbd_unplug(self, pbd: PBD) -> None:
-        with self._api() as api:
-            ref = api.PBD.get_by_uuid(str(pbd.uuid))
-            if api.PBD.get_currently_attached(ref):
-                api.PBD.unplug(ref)
+        from clusters.agents import agent
+
+        agent(pbd.host).sr_unmount(str(pbd.sr.uuid))
+        self._pbd_state(pbd, attached=False)
 
     def pbd_plug(self, pbd: PBD) -> None:
+        from clusters.agents import agent
+
+        sr = pbd.sr
+        agent(pbd.host).sr_mount(sr.lun.scsi_id, str(sr.uuid), sr.cluster.cluster_name)
+        self._pbd_state(pbd, attached=True)
+
+    def _pbd_state(self, pbd: PBD, *, attached: bool) -> None:
+        """XAPI's record of the PBD says what the plugin just did, when XAPI has one."""
         with self._api() as api:
-            ref = api.PBD.get_by_uuid(str(pbd.uuid))
-            if not api.PBD.get_currently_attached(ref):
-                api.PBD.plug(ref)
+            ref = self._pbd_ref(api, pbd)
+            if ref is None or api.PBD.get_currently_attached(ref) == attached:
+                return
+            try:
+                (api.PBD.plug if attached else api.PBD.unplug)(ref)
+            except Exception as exc:  # without an OCFS2 SM driver XAPI may refuse
+                logger.warning("%s: XAPI kept its PBD %s as it was: %s", pbd.host, pbd.uuid, exc)
 
 
 class SandboxDriver(PoolDriver):
@@ -264,7 +297,9 @@ class SandboxDriver(PoolDriver):
 
     def _targets(self, host: Host) -> list[Host]:
         return list(
-            Host.objects.filter(registration=HostRegistration.ACCEPTED, enabled=True)
+            Host.objects.filter(
+                registration=HostRegistration.ACCEPTED, enabled=True, pool__isnull=True
+            )
             .exclude(pk=host.pk)
             .order_by("hostname")
         )
@@ -328,8 +363,45 @@ class SandboxDriver(PoolDriver):
         agent(pbd.host).sr_mount(sr.lun.scsi_id, str(sr.uuid), sr.cluster.cluster_name)
 
 
-def pool_driver() -> PoolDriver:
-    """The driver settings.POOL_DRIVER names: "sandbox" (default) or "xenapi"."""
-    if settings.POOL_DRIVER == "xenapi":
-        return XenAPIDriver(settings.XENAPI_URL, settings.XENAPI_USERNAME, settings.XENAPI_PASSWORD)
+def driver_for(host: Host) -> PoolDriver:
+    """The driver of the host's pool: its master's XenAPI, or the sandbox's records for a
+    host with its own agent."""
+    if host.pool_id:
+        return XenAPIDriver(host.pool)
     return SandboxDriver(settings.SANDBOX_DIR, settings.SANDBOX_VM_MOVE_SECONDS)
+
+
+class HostsDriver(PoolDriver):
+    """Each call goes to the driver of the host it is about (driver_for)."""
+
+    def host_disable(self, host: Host) -> None:
+        driver_for(host).host_disable(host)
+
+    def host_enable(self, host: Host) -> None:
+        driver_for(host).host_enable(host)
+
+    def resident_vms(self, host: Host) -> list[tuple[str, str]]:
+        return driver_for(host).resident_vms(host)
+
+    def evacuation_blockers(self, host: Host) -> list[Blocker]:
+        return driver_for(host).evacuation_blockers(host)
+
+    def host_evacuate(self, host: Host) -> None:
+        driver_for(host).host_evacuate(host)
+
+    def evacuation_plan(self, host: Host) -> dict[str, str]:
+        return driver_for(host).evacuation_plan(host)
+
+    def host_reboot(self, host: Host) -> None:
+        driver_for(host).host_reboot(host)
+
+    def pbd_unplug(self, pbd: PBD) -> None:
+        driver_for(pbd.host).pbd_unplug(pbd)
+
+    def pbd_plug(self, pbd: PBD) -> None:
+        driver_for(pbd.host).pbd_plug(pbd)
+
+
+def pool_driver() -> PoolDriver:
+    """The driver maintenance uses: each host's own pool's (HostsDriver)."""
+    return HostsDriver()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid as uuid_module
 from datetime import datetime
 
@@ -13,7 +14,7 @@ from django.utils.dateparse import parse_datetime
 from agent.contract import encode
 from agent.names import node_name_problem
 from agent.signing import fingerprint
-from clusters.agents import agent
+from clusters.agents import agent, agent_call_many
 from clusters.choices import HostRegistration
 from clusters.models import Cluster, Host, Membership
 from clusters.services.memberships import cluster_reconcile_start, membership_create
@@ -28,6 +29,8 @@ from core.services.tasks import (
     task_finish,
 )
 from core.steps import SkipStep, Step, run_steps
+
+logger = logging.getLogger(__name__)
 
 
 def _parse_time(value) -> datetime | None:
@@ -249,6 +252,42 @@ def hosts_mark_silent(*, silent_after) -> list[Host]:
             ),
         )
     return silent
+
+
+def pool_hosts_hello(*, timeout: float) -> dict[Host, object]:
+    """Ask every pool host's plugin who it is, and record the answer as a report.
+
+    A pool's host sends nothing unasked (the plugin runs only when XAPI calls it), so this
+    poll stands for its reports: last heard, boot time (the reboot check that finds a
+    crash, and the collection of the dumps a new boot finds) and agent version. The
+    answer came through the pool's XAPI session, so no key is needed to believe it. Each
+    value is the identity or the host's exception."""
+    hosts = list(Host.objects.filter(pool__isnull=False).select_related("pool"))
+    answers = agent_call_many(hosts, lambda host: agent(host, timeout=timeout).hello())
+    for host, identity in answers.items():
+        if isinstance(identity, Exception):
+            continue  # silence is alerted by hosts_mark_silent, as for a quiet agent
+        if identity.uuid.lower() != str(host.uuid):
+            message = (
+                f"The o2cb-agent plugin on {host} says it is {identity.uuid}, not {host.uuid}: "
+                "its inventory and the pool disagree; nothing it said was recorded."
+            )
+            logger.warning(message)
+            answers[host] = ConsoleError(message)
+            continue
+        report = encode(identity)
+        report.pop("public_key", None)  # trusted through XAPI, not by a key
+        report["hostname"] = host.hostname  # the pool's name for it is the one kept
+        try:
+            recorded = host_record_report(report=report)
+        except ConsoleError as exc:
+            answers[host] = exc
+            continue
+        if host.boot_time is not None and recorded.boot_time != host.boot_time:
+            # A crash leaves its dump for the next boot to find: fetch it before the
+            # reboot check (after CRASH_REBOOT_GRACE) asks whether there was one.
+            enqueue_on_commit("crashes.collect_host_dumps", args=[host.pk])
+    return answers
 
 
 def task_hosts(task: Task) -> list[tuple[int, Host | None]]:

@@ -166,37 +166,44 @@ def test_the_client_round_trips_every_call_against_a_real_agent(
     process = start_agent(sandbox_dir)
     try:
         wait_for(lambda: _answers(host), message="the agent never answered")
-        client = agent(host)
-        identity = client.hello()
-        assert (identity.uuid, identity.hostname, identity.sandbox) == (
-            str(host.uuid),
-            "ct-1",
-            True,
-        )
-        made = client.membership_create("pool", "ct-1", str(host.uuid), 0, ["127.0.4.1"])
-        assert made.changed and made.node.number == 0 and made.query.hosts[0].hostname == "ct-1"
-        started = client.cluster_start("pool")
-        assert started.running and started.hosts[0].state == "alive"
-        assert client.cluster_query("pool").local_node == 0
-        [lun] = client.lun_list()
-        assert lun.paths == 2 and lun.filesystem is None
-        formatted = client.lun_format(lun.scsi_id, "pool", "ct", 4)
-        assert client.heartbeat_region_add("pool", formatted.region).changed
-        assert client.sr_mount(lun.scsi_id, "sr-ct", "pool").changed
-        assert client.sr_unmount("sr-ct").changed
-        probe = client.io_probe()
-        assert probe.heartbeat["summary"]["regions"] == 1 and probe.multipath["available"]
-        assert client.sandbox_fault("slave-down", "eth0").down_slaves == ["eth0"]
-        now = datetime.now(UTC)
-        peer = client.crash_peer_logs((now - timedelta(hours=1)).isoformat(), now.isoformat())
-        assert peer == []
-        stopped = client.cluster_stop("pool")
-        assert not stopped.running and not stopped.enabled
-        gone = client.membership_destroy("pool", str(host.uuid))
-        assert gone.changed and gone.node.name == "ct-1"
-        assert client.sandbox_reboot().boot_time > identity.boot_time
+        exercise_every_call(agent(host), host, address="127.0.4.1")
     finally:
         stop_process(process)
+
+
+def exercise_every_call(client, host, *, address: str) -> None:
+    """Every call of the contract once, in an order a host goes through, on a sandbox host
+    alone with one LUN; each answer checked as the console uses it."""
+    hostname = host.hostname
+    identity = client.hello()
+    assert (identity.uuid, identity.hostname, identity.sandbox) == (
+        str(host.uuid),
+        hostname,
+        True,
+    )
+    made = client.membership_create("pool", hostname, str(host.uuid), 0, [address])
+    assert made.changed and made.node.number == 0 and made.query.hosts[0].hostname == hostname
+    started = client.cluster_start("pool")
+    assert started.running and started.hosts[0].state == "alive"
+    assert client.cluster_query("pool").local_node == 0
+    [lun] = client.lun_list()
+    assert lun.paths == 2 and lun.filesystem is None
+    formatted = client.lun_format(lun.scsi_id, "pool", "ct", 4)
+    assert client.heartbeat_region_add("pool", formatted.region).changed
+    assert client.sr_mount(lun.scsi_id, "sr-ct", "pool").changed
+    assert client.sr_unmount("sr-ct").changed
+    probe = client.io_probe()
+    assert probe.heartbeat["summary"]["regions"] == 1 and probe.multipath["available"]
+    assert client.sandbox_fault("slave-down", "eth0").down_slaves == ["eth0"]
+    now = datetime.now(UTC)
+    peer = client.crash_peer_logs((now - timedelta(hours=1)).isoformat(), now.isoformat())
+    assert peer == []
+    assert client.crash_dumps([]) == [], "a host that never crashed has no dump to send"
+    stopped = client.cluster_stop("pool")
+    assert not stopped.running and not stopped.enabled
+    gone = client.membership_destroy("pool", str(host.uuid))
+    assert gone.changed and gone.node.name == hostname
+    assert client.sandbox_reboot().boot_time > identity.boot_time
 
 
 def _answers(host) -> bool:

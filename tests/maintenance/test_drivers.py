@@ -3,20 +3,34 @@ sandbox driver on the console's records."""
 
 import pytest
 
-from clusters.models import PBD, SR, VM, Host
+from clusters.models import VM, Host, Pool
 from maintenance.drivers import DriverError, SandboxDriver, XenAPIDriver
-from tests.clusters.factories import ClusterFactory, HostFactory
+from tests.clusters.factories import HostFactory
 from tests.xapi.master import FakePool, serve
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def xapi():
+def xapi(settings, tmp_path):
+    settings.POOL_KEY_FILE = tmp_path / "pool.key"
     pool = FakePool()
     url, stop = serve(pool)
     yield pool, url
     stop()
+
+
+def pool_at(url: str, password: str = "secret") -> Pool:  # noqa: S107 - test credentials
+    from clusters.xapi import password_encrypt, pool_session_forget
+
+    pool = Pool.objects.create(
+        name=f"pool {Pool.objects.count() + 1}",
+        master_address=url,
+        username="root",
+        password_encrypted=password_encrypt(password),
+    )
+    pool_session_forget(pool)  # a pk reused by another test's pool has no session here
+    return pool
 
 
 @pytest.fixture
@@ -30,7 +44,7 @@ def test_xenapi_driver_disables_lists_and_evacuates(xapi, hosts):
     here_ref, there_ref = pool.add_host(str(here.uuid)), pool.add_host(str(there.uuid))
     web = pool.add_vm(here_ref, "web")
     pool.add_vm(here_ref, "old", running=False)
-    driver = XenAPIDriver(url, "root", "secret")
+    driver = XenAPIDriver(pool_at(url))
 
     driver.host_disable(here)
     assert pool.hosts[here_ref]["enabled"] is False
@@ -45,7 +59,7 @@ def test_xenapi_driver_disables_lists_and_evacuates(xapi, hosts):
     with pytest.raises(DriverError) as enabled:
         driver.host_reboot(here)
     assert enabled.value.code == "HOST_NOT_DISABLED"
-    assert not pool.sessions, "every session is logged out"
+    assert len(pool.sessions) == 1, "one session, kept for the next call"
 
 
 def test_a_vm_that_cannot_move_is_explained_as_xencenter_does(xapi, hosts):
@@ -54,7 +68,7 @@ def test_a_vm_that_cannot_move_is_explained_as_xencenter_does(xapi, hosts):
     here_ref = pool.add_host(str(here.uuid))
     pool.add_host(str(there.uuid))
     pool.add_vm(here_ref, "db-on-local-disk", stuck=True)
-    driver = XenAPIDriver(url, "root", "secret")
+    driver = XenAPIDriver(pool_at(url))
 
     (blocker,) = driver.evacuation_blockers(here)
     assert blocker.vm_name == "db-on-local-disk" and blocker.code == "VM_REQUIRES_SR"
@@ -66,34 +80,26 @@ def test_a_vm_that_cannot_move_is_explained_as_xencenter_does(xapi, hosts):
     assert refused.value.detail["fix"].startswith("Move its disks")
 
 
-def test_pbd_plug_and_unplug_are_idempotent(xapi, hosts):
-    pool, url = xapi
-    cluster = ClusterFactory()
-    from clusters.models import LUN
-
-    sr = SR.objects.create(
-        name="s", cluster=cluster, lun=LUN.objects.create(scsi_id="3600", size=1)
-    )
-    pbd = PBD.objects.create(host=hosts[0], sr=sr, plugged=True)
-    ref = pool.add_pbd(str(pbd.uuid), attached=True)
-    driver = XenAPIDriver(url, "root", "secret")
-    driver.pbd_unplug(pbd)
-    driver.pbd_unplug(pbd)
-    assert pool.pbds[ref]["currently_attached"] is False
-    assert pool.calls.count("PBD.unplug") == 1
-    driver.pbd_plug(pbd)
-    assert pool.pbds[ref]["currently_attached"] is True
-
-
 def test_bad_credentials_unknown_hosts_and_no_master_are_clear_errors(xapi, hosts):
     pool, url = xapi
     with pytest.raises(DriverError, match="refused the log-in"):
-        XenAPIDriver(url, "root", "wrong").host_disable(hosts[0])
+        XenAPIDriver(pool_at(url, "wrong")).host_disable(hosts[0])
     with pytest.raises(DriverError) as unknown:
-        XenAPIDriver(url, "root", "secret").host_disable(hosts[0])
+        XenAPIDriver(pool_at(url)).host_disable(hosts[0])
     assert unknown.value.code == "UUID_INVALID"
     with pytest.raises(DriverError, match="cannot be reached"):
-        XenAPIDriver("http://127.0.0.1:9/", "root", "secret").host_disable(hosts[0])
+        XenAPIDriver(pool_at("http://127.0.0.1:9/")).host_disable(hosts[0])
+
+
+def test_a_lost_session_is_logged_in_again(xapi, hosts):
+    pool, url = xapi
+    here_ref = pool.add_host(str(hosts[0].uuid))
+    driver = XenAPIDriver(pool_at(url))
+    driver.host_disable(hosts[0])
+    pool.sessions.clear()  # xapi restarted: every session it knew is gone
+    driver.host_enable(hosts[0])
+    assert pool.hosts[here_ref]["enabled"] is True
+    assert pool.calls.count("session.login_with_password") == 2
 
 
 # Sandbox driver ------------------------------------------------------------------------------
