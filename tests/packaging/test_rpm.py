@@ -28,7 +28,7 @@ LOGROTATE = "/etc/logrotate.d/o2cb-agent"
 LOG = "/var/log/o2cb-agent.log"
 # What a XenServer 8 / XCP-ng 8.3 dom0 has installed: its python3 (3.6) and multipath.
 DOM0_PACKAGES = {"python3", "device-mapper-multipath"}
-# Not among the platform's own packages: the admin installs it first (deploy/REAL_POOL.md).
+# Not among the platform's own packages: the admin installs it first (README: On a real pool).
 PREREQUISITES = {"ocfs2-tools"}
 # The package features EL7's rpm 4.11 knows (lib/rpmds.c, rpmlibProvides); a newer one
 # (rpmlib(PayloadIsZstd), RichDependencies) would make yum refuse the package.
