@@ -24,7 +24,14 @@ from clusters.choices import HostRegistration, PoolState, PowerState
 from clusters.models import PBD, SR, VM, ClusterHostStatus, Host, Membership, Pool
 from clusters.services.hosts import pool_join
 from clusters.services.memberships import membership_destroy
-from clusters.xapi import PoolRefused, PoolUnreachable, XapiError, password_encrypt, pool_session
+from clusters.xapi import (
+    PoolRefused,
+    PoolUnreachable,
+    XapiError,
+    password_encrypt,
+    pool_session,
+    pool_session_forget,
+)
 from core.choices import AlertName, AuditOutcome
 from core.errors import ConsoleError
 from core.services.alerts import alert_clear, alert_raise, alerts_clear_about
@@ -202,7 +209,10 @@ def pool_destroy(*, pool: Pool, actor) -> None:
         host.delete()
     alerts_clear_about(target=pool)
     audit_record(actor=actor, action="pool.destroy", target=pool, message=f"{name} removed")
+    # Its cached session is logged out once the removal commits (delete() clears pk).
+    forgotten = Pool(pk=pool.pk, tls_verify=pool.tls_verify)
     pool.delete()
+    transaction.on_commit(lambda: pool_session_forget(forgotten))
 
 
 def _sync_soon() -> None:
