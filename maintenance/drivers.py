@@ -86,9 +86,21 @@ EVACUATION_REASONS = {
 }
 
 
+# xapi refuses pool.eject of its master with an OCaml exception, not an API error: on the
+# wire it is INTERNAL_ERROR naming that exception (ocaml/xapi/xapi_pool.ml, exnHelper.ml).
+MASTER_EJECT_REFUSAL = ["INTERNAL_ERROR", "Xapi_pool.Cannot_eject_master"]
+MASTER_EJECT_REASON = (
+    "it is the pool master, and XAPI cannot eject the master from its own pool",
+    "Designate another host as the pool master first (XenCenter: Pool > Designate new "
+    "master, or xe pool-designate-new-master), then remove this host.",
+)
+
+
 def explain_failure(details: list) -> tuple[str, str, str]:
     """(code, reason, fix) for an XAPI failure's ErrorDescription."""
     code = str(details[0]) if details else "UNKNOWN"
+    if [str(d) for d in details[:2]] == MASTER_EJECT_REFUSAL:
+        return "Cannot_eject_master", *MASTER_EJECT_REASON
     reason, fix = EVACUATION_REASONS.get(
         code,
         (
@@ -131,6 +143,11 @@ class PoolDriver(ABC):
 
     @abstractmethod
     def pbd_plug(self, pbd: PBD) -> None: ...
+
+    def host_eject(self, host: Host) -> None:
+        """The host leaves its pool (the last step of its removal); a host of no pool
+        has none to leave."""
+        return None
 
 
 class XenAPIDriver(PoolDriver):
@@ -217,6 +234,20 @@ class XenAPIDriver(PoolDriver):
     def host_reboot(self, host: Host) -> None:
         with self._api() as api:
             api.host.reboot(self._host(api, host))
+
+    def host_eject(self, host: Host) -> None:
+        """pool.eject: xapi deletes the host's records (the pool sync sees it go) and
+        restarts it as a pool of its own. Refused for the master, as xapi would."""
+        with self._api() as api:
+            members = api.host.get_all_records()
+            ref = next((r for r, rec in members.items() if rec["uuid"] == str(host.uuid)), None)
+            if ref is None:
+                return  # already out of the pool: nothing left to eject
+            (pool_ref,) = api.pool.get_all()
+            if ref == api.pool.get_master(pool_ref):
+                reason, fix = MASTER_EJECT_REASON
+                raise DriverError(f"XAPI: {reason}.", code="Cannot_eject_master", fix=fix)
+            api.pool.eject(ref)
 
     @staticmethod
     def _pbd_ref(api, pbd: PBD):
@@ -400,6 +431,9 @@ class HostsDriver(PoolDriver):
 
     def pbd_plug(self, pbd: PBD) -> None:
         driver_for(pbd.host).pbd_plug(pbd)
+
+    def host_eject(self, host: Host) -> None:
+        driver_for(host).host_eject(host)
 
 
 def pool_driver() -> PoolDriver:

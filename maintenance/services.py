@@ -881,19 +881,34 @@ def host_remove_preview(host: Host, *, powered_off: bool = False) -> dict:
             )
     clusters = host_clusters(host)
     impact = quorum_impact(host)
+    steps = [
+        "Remove its node from cluster.conf on every other member",
+        "Forget the host, its storage connections and its status",
+        "Keep its node number held until every remaining member has restarted",
+    ]
+    ejects = host.pool_id is not None and not powered_off
+    if ejects:
+        steps.insert(0, f"Eject it from XAPI pool {host.pool} (pool.eject)")
     return {
         "host": host.hostname,
-        "steps": [
-            "Remove its node from cluster.conf on every other member",
-            "Forget the host, its storage connections and its status",
-            "Keep its node number held until every remaining member has restarted",
-        ],
+        "steps": steps,
         "clusters": [c.name for c in clusters],
         "quorum": impact,
-        "impacts": impact,
+        "impacts": impact + ([_pool_eject_impact(host)] if ejects else []),
         "fence_risks": fence_risks_while_out(host),
         "needs_restart": bool(clusters),
         "refusals": refusals,
+    }
+
+
+def _pool_eject_impact(host: Host) -> dict:
+    """What leaving the XAPI pool does to the host, as XenCenter warns before it."""
+    return {
+        "kind": "pool_eject",
+        "sentence": f"{host} will leave XAPI pool {host.pool}: pool.eject restarts it as a "
+        "pool of its own, and the VMs on its local storage are lost to it (their disks "
+        "are wiped). Removing it from the console alone is not possible while it is in "
+        "the pool: the pool would bring it back.",
     }
 
 
@@ -917,7 +932,8 @@ def _answers_still(host: Host) -> str:
 
 @transaction.atomic
 def host_remove(*, host: Host, actor, confirm_name: str, powered_off: bool = False) -> dict:
-    """The design's Pool.eject: the host leaves every cluster and the pool.
+    """The design's Pool.eject: the host leaves every cluster and the pool (a host of an
+    XAPI pool leaves it through pool.eject, as XenCenter's "Remove server from pool").
 
     A live host must be in maintenance first (its VMs gone, storage unplugged, clusters
     left). A dead host is forgotten once the admin states it is powered off: its node
@@ -928,6 +944,10 @@ def host_remove(*, host: Host, actor, confirm_name: str, powered_off: bool = Fal
         raise ConsoleError(f"Type the host's name, {host.hostname}, to confirm its removal.")
     refuse_unless_clear(host_remove_preview(host, powered_off=powered_off))
     in_maintenance = _in_maintenance(host)
+    if host.pool_id is not None and not powered_off:
+        # Locked first: the pool sync, seeing the host leave, waits for this removal.
+        Host.objects.select_for_update().filter(pk=host.pk).first()
+        pool_driver().host_eject(host)  # a refusal (the master) changes nothing here
     memberships = list(Membership.objects.filter(host=host, left__isnull=True))
     tasks = []
     for membership in memberships:

@@ -279,7 +279,13 @@ def pool_hosts_hello(*, timeout: float) -> dict[Host, object]:
         report.pop("public_key", None)  # trusted through XAPI, not by a key
         report["hostname"] = host.hostname  # the pool's name for it is the one kept
         try:
-            recorded = host_record_report(report=report)
+            with transaction.atomic():
+                # Removed (ejected) while it was asked: a late answer must not register
+                # it again. Locked, so a removal under way is waited for.
+                if not Host.objects.select_for_update().filter(pk=host.pk).exists():
+                    answers[host] = ConsoleError(f"{host} was removed while it was asked.")
+                    continue
+                recorded = host_record_report(report=report)
         except ConsoleError as exc:
             answers[host] = exc
             continue

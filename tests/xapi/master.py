@@ -95,6 +95,7 @@ class FakePool:
         self._numbers = itertools.count()
         self._changed = threading.Condition(threading.RLock())
         self._servers: dict[str, tuple[object, Callable[[], None]]] = {}  # host ref -> server
+        self.ejected: dict[str, dict] = {}  # uuid -> the record of a host pool.eject took
         self.pool_ref = self._create("pool", uuid=str(uuid.uuid4()), name_label=name_label)
         self.db["pool"][self.pool_ref].update(master=NULL_REF)
 
@@ -206,18 +207,27 @@ class FakePool:
     join = add_host  # a host that joins the pool (`xe pool-join` on it)
 
     def eject(self, host_ref: str) -> None:
-        """pool.eject: the host leaves; its rows go (its VMs' and crash dumps' too)."""
+        """pool.eject as xapi_pool.ml's: refused for the master (an OCaml exception, so
+        INTERNAL_ERROR on the wire) and while a VM runs there; otherwise the host's rows
+        go (its control domain, PBDs, crash dumps, metrics: `del` events) and it
+        restarts as a pool of its own (`ejected` keeps its record, uuid -> record)."""
+        host = self._row("host", host_ref)
         if host_ref == self.master_ref:
-            raise XapiFailure("HOST_CANNOT_DESTROY_SELF", host_ref)
-        for cls, field in (("VM", "resident_on"), ("PBD", "host"), ("host_crashdump", "host")):
-            for ref in [r for r, row in self.db[cls].items() if row.get(field) == host_ref]:
-                if cls == "VM" and not self.db[cls][ref]["is_control_domain"]:
-                    self.set("VM", ref, resident_on=NULL_REF, power_state="Halted")
-                else:
+            raise XapiFailure("INTERNAL_ERROR", "Xapi_pool.Cannot_eject_master")
+        for vm in self.vms.values():
+            if (
+                vm["resident_on"] == host_ref
+                and not vm["is_control_domain"]
+                and vm["power_state"] != "Halted"
+            ):
+                raise XapiFailure("OPERATION_NOT_ALLOWED", "VM resident on host")
+        with self._changed:
+            for cls, field in (("VM", "resident_on"), ("PBD", "host"), ("host_crashdump", "host")):
+                for ref in [r for r, row in self.db[cls].items() if row.get(field) == host_ref]:
                     self.destroy(cls, ref)
-        metrics = self.hosts[host_ref]["metrics"]
-        self.destroy("host", host_ref)
-        self.destroy("host_metrics", metrics)
+            self.destroy("host", host_ref)
+            self.destroy("host_metrics", host["metrics"])
+            self.ejected[host["uuid"]] = {**host, "reboots": host.get("reboots", 0) + 1}
         self.stop_host_server(host_ref)
 
     def designate_new_master(self, host_ref: str) -> None:
