@@ -104,7 +104,7 @@ class _Session(XenAPI.Session):
 
     def __init__(self, address: str, transport):
         super().__init__(master_url(address), transport=transport)
-        self.address = address
+        self.address = self.opened_at = address
 
     def _login(self, method, params):
         for _hop in range(3):
@@ -163,9 +163,12 @@ def _resume(pool: Pool, password: str, timeout: float):
 
 
 def _keep(pool: Pool, session: _Session) -> None:
-    if session.address != pool.master_address:  # followed to a new master
+    if session.address != session.opened_at:  # followed HOST_IS_SLAVE to a new master
         Pool.objects.filter(pk=pool.pk).update(master_address=session.address)
         pool.master_address = session.address
+    elif session.address != pool.master_address:  # the pool's record named a new master
+        _drop(pool)  # so the next use logs in there
+        return
     with _SESSIONS_LOCK:
         _SESSIONS[pool.pk] = (_credentials(pool), session.address, session._session)
 
