@@ -48,7 +48,12 @@ def test_each_label_of_the_new_cluster_form_appears_once(page, admin_user):
     page.goto("/clusters/")
     form = page.locator("#new-cluster form")
     labels = [text.rstrip(":").strip() for text in form.locator("label").all_inner_texts()]
-    assert len(labels) == 3, labels
+    assert labels == [
+        "Name in the console",
+        "Name on the hosts",
+        "New pool hosts join it automatically",
+        "Pool",
+    ]
     words = form.inner_text()
     for label in labels:
         assert words.count(label) == 1, (label, words)
