@@ -406,10 +406,9 @@ def _apply_pool(pool: Pool, xapi, record: dict) -> None:
     master_ref = record.get("master")
     if not master_ref or master_ref == "OpaqueRef:NULL":
         return
-    # The address as the console last read it: the old master's session may already be
-    # gone (designate_new_master restarts xapi on both hosts).
-    master = pool.hosts.filter(xapi_ref=master_ref).exclude(addresses=[]).first()
-    address = master.addresses[0] if master else str(xapi.host.get_address(master_ref))
+    # XAPI's management address of the new master (its O2CB address, which the agent
+    # reports, may be on another network); the session follows the master to ask.
+    address = str(xapi.host.get_address(master_ref))
     if address and address != pool.master_address:
         previous, pool.master_address = pool.master_address, address
         Pool.objects.filter(pk=pool.pk).update(master_address=address)
@@ -449,7 +448,11 @@ def _host_seen(pool: Pool, ref: str, record: dict) -> Host | None:
             f"{problem}. Rename it in XAPI (xe host-param-set) and it is taken.",
         )
         return None
-    host = Host.objects.create(uuid=record["uuid"], hostname=hostname, **fields)
+    try:
+        with transaction.atomic():
+            host = Host.objects.create(uuid=record["uuid"], hostname=hostname, **fields)
+    except IntegrityError:  # its own agent registered it meanwhile: that row is taken over
+        return _host_seen(pool, ref, record)
     audit_record(
         actor=None,
         action="host.register",

@@ -39,7 +39,10 @@ class XapiPool:
         """A sandbox host as a member of the pool: known to the master, reached through it,
         accepted (so it joins the auto-join cluster)."""
         root = create_sandbox_host(sandbox_dir, hostname, address=address)
-        ref = self.master.add_host(root.uuid, name_label=hostname, address=address)
+        # The first host is the master, reached at the stand-in's own server; the others'
+        # management addresses are their O2CB ones (nobody logs in there).
+        management = address if self.master.hosts else self.url
+        ref = self.master.add_host(root.uuid, name_label=hostname, address=management)
         host = host_record_report(report={**hello(root), "public_key": ""})
         Host.objects.filter(pk=host.pk).update(pool=self.pool, xapi_ref=ref)
         host.refresh_from_db()
