@@ -14,6 +14,7 @@ import uuid as uuid_module
 from typing import Any
 
 from django.core.cache import cache
+from django.db import transaction
 
 from agent import contract, signing
 from clusters.agents import OPENER, AgentCallFailed, decode_report
@@ -97,15 +98,16 @@ def message_refused(message: Any, kind: str, reason: str) -> None:
         "can reach Redis: check that Redis requires a password and who can reach it."
     )
     logger.warning(text)
-    alert_raise(name=AlertName.AGENT_MESSAGE_REFUSED, target=host, message=text)
-    if cache.add(f"refused-audit:{claimed}", 1, timeout=REFUSAL_AUDIT_EVERY):
-        audit_record(
-            actor=None,
-            action="agent.message_refused",
-            target=host,
-            outcome=AuditOutcome.DENIED,
-            message=text[:2000],
-        )
+    with transaction.atomic():  # the alert and its audit are seen together, or neither
+        alert_raise(name=AlertName.AGENT_MESSAGE_REFUSED, target=host, message=text)
+        if cache.add(f"refused-audit:{claimed}", 1, timeout=REFUSAL_AUDIT_EVERY):
+            audit_record(
+                actor=None,
+                action="agent.message_refused",
+                target=host,
+                outcome=AuditOutcome.DENIED,
+                message=text[:2000],
+            )
 
 
 def _refusals_record(host: Host, refused: Any) -> None:
