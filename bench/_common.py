@@ -2,6 +2,7 @@
 
 import os
 import socket
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -42,3 +43,10 @@ def setup_django(postgres: str | None, prefix: str, database: str = "o2cb_bench"
 
     call_command("migrate", "--no-input", verbosity=0)
     return work
+
+
+def start_console_worker(queues: str, env: dict | None = None) -> subprocess.Popen:
+    """A real console worker process (4 threads) consuming `queues` (comma-separated)."""
+    command = [sys.executable, "-m", "celery", "-A", "console", "worker", "-Q", queues]
+    command += ["--pool", "threads", "-c", "4", "-l", "warning"]
+    return subprocess.Popen(command, cwd=ROOT, env=dict(os.environ) if env is None else env)

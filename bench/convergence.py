@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 
-from _common import ROOT, setup_django
+from _common import ROOT, setup_django, start_console_worker
 
 
 def main() -> None:
@@ -46,26 +46,7 @@ def main() -> None:
         for i in range(args.hosts + args.rounds)
     ]
     env = dict(os.environ)
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "console",
-            "worker",
-            "-Q",
-            f"{env['CONSOLE_QUEUE']},{env['CONSOLE_QUEUE']}.rounds",
-            "--pool",
-            "threads",
-            "-c",
-            "4",
-            "-l",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
+    worker = start_console_worker(f"{env['CONSOLE_QUEUE']},{env['CONSOLE_QUEUE']}.rounds", env)
     from clusters.agents import console_public_key
 
     agent_env = {k: v for k, v in env.items() if k != "DJANGO_SETTINGS_MODULE"}

@@ -14,11 +14,9 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
-import sys
 import time
 
-from _common import ROOT, setup_django
+from _common import setup_django, start_console_worker
 
 
 def _wait(predicate, timeout=60.0):
@@ -61,26 +59,7 @@ def main() -> None:
     from core.services.alerts import alert_clear, alert_sync
     from notifications.services.config import rule_create, target_create
 
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "console",
-            "worker",
-            "-Q",
-            os.environ["CONSOLE_QUEUE"],
-            "--pool",
-            "threads",
-            "-c",
-            "4",
-            "-l",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=dict(os.environ),
-    )
+    worker = start_console_worker(os.environ["CONSOLE_QUEUE"])
     try:
         host = Host.objects.create(hostname="bench-1", registration=HostRegistration.ACCEPTED)
         mail = target_create(actor=None, name="mail", kind="email", recipients=["a@example.org"])
