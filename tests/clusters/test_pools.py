@@ -43,16 +43,21 @@ def address_of(fake: FakePool, ref: str) -> str:
     return fake.hosts[ref]["address"]
 
 
+def add_pool(master: FakePool, actor, *, name="Rack 1", address=None, password=PASSWORD):
+    """A pool-admin adds the stand-in's pool, by its master's address unless told another."""
+    return pool_create(
+        name=name,
+        master_address=address or address_of(master, master.master_ref),
+        username="root",
+        password=password,
+        tls_verify=False,
+        actor=actor,
+    )
+
+
 @pytest.fixture
 def added(master, admin_user):
-    pool = pool_create(
-        name="Rack 1",
-        master_address=address_of(master, master.master_ref),
-        username="root",
-        password=PASSWORD,
-        tls_verify=False,
-        actor=admin_user,
-    )
+    pool = add_pool(master, admin_user)
     assert pool_sync(pool_id=pool.pk, event_timeout=0.1)
     pool.refresh_from_db()
     return pool
@@ -67,14 +72,7 @@ def sync(pool: Pool) -> Pool:
 def test_adding_a_pool_reads_its_hosts_vms_and_srs(master, admin_user):
     web = master.add_vm(master.master_ref, "web")
     master.add_sr("Shared NFS", type="nfs")
-    pool = pool_create(
-        name="Rack 1",
-        master_address=address_of(master, master.master_ref),
-        username="root",
-        password=PASSWORD,
-        tls_verify=False,
-        actor=admin_user,
-    )
+    pool = add_pool(master, admin_user)
     assert pool.uuid is not None and pool.state == PoolState.CONNECTING
     pool = sync(pool)
     assert pool.state == PoolState.CONNECTED and pool.event_token
@@ -91,14 +89,7 @@ def test_adding_a_pool_reads_its_hosts_vms_and_srs(master, admin_user):
 
 def test_a_member_address_is_followed_to_its_master(master, admin_user):
     member = next(ref for ref in master.hosts if ref != master.master_ref)
-    pool = pool_create(
-        name="Rack 1",
-        master_address=address_of(master, member),
-        username="root",
-        password=PASSWORD,
-        tls_verify=False,
-        actor=admin_user,
-    )
+    pool = add_pool(master, admin_user, address=address_of(master, member))
     assert pool.master_address == address_of(master, master.master_ref)
 
 
@@ -113,28 +104,14 @@ def test_a_pool_that_cannot_be_logged_in_is_refused_and_nothing_added(
     master, admin_user, address, password, field, words
 ):
     with pytest.raises(ConsoleError) as refused:
-        pool_create(
-            name="Rack 1",
-            master_address=address or address_of(master, master.master_ref),
-            username="root",
-            password=password,
-            tls_verify=False,
-            actor=admin_user,
-        )
+        add_pool(master, admin_user, address=address, password=password)
     assert words in refused.value.message and refused.value.detail["field"] == field
     assert not Pool.objects.exists()
 
 
 def test_the_same_pool_twice_is_refused(added, master, admin_user):
     with pytest.raises(ConsoleError, match="already in the console as Rack 1"):
-        pool_create(
-            name="Rack again",
-            master_address=added.master_address,
-            username="root",
-            password=PASSWORD,
-            tls_verify=False,
-            actor=admin_user,
-        )
+        add_pool(master, admin_user, name="Rack again", address=added.master_address)
 
 
 def test_a_joining_host_is_accepted_and_queues_the_join_workflow(added, master, admin_user):
@@ -323,14 +300,7 @@ def test_the_password_is_never_logged_audited_or_answered(master, admin_user, ca
 @pytest.mark.usefixtures("console_worker")
 def test_beat_keeps_a_pool_current_through_the_rounds_worker(master, admin_user, transactional_db):
     with override_settings(POOL_SYNC_INTERVAL=0.5):
-        pool = pool_create(
-            name="Rack 1",
-            master_address=address_of(master, master.master_ref),
-            username="root",
-            password=PASSWORD,
-            tls_verify=False,
-            actor=admin_user,
-        )
+        pool = add_pool(master, admin_user)
         stop = threading.Event()
 
         def beat():
