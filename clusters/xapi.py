@@ -90,10 +90,23 @@ class _Transport(xmlrpc.client.SafeTransport):
         return connection
 
 
-def _failure_message(pool: Pool, details: list) -> str:
+def _refused(pool: Pool, address: str) -> PoolRefused:
+    return PoolRefused(
+        f"The master of pool {pool} ({address}) refused the log-in of "
+        f"{pool.username}: check the user name and password.",
+        detail={"code": "SESSION_AUTHENTICATION_FAILED"},
+    )
+
+
+def _unreachable(pool: Pool, address: str, exc: Exception) -> PoolUnreachable:
+    return PoolUnreachable(f"The master of pool {pool} ({address}) cannot be reached: {exc}.")
+
+
+def _failure(pool: Pool, details: list) -> XapiError:
     code = str(details[0]) if details else "UNKNOWN"
     rest = ", ".join(str(d) for d in details[1:])
-    return f"Pool {pool}: XAPI answered {code}" + (f" ({rest})." if rest else ".")
+    message = f"Pool {pool}: XAPI answered {code}" + (f" ({rest})." if rest else ".")
+    return XapiError(message, code=code, details=details)
 
 
 class _Session(XenAPI.Session):
@@ -194,22 +207,14 @@ def _login(pool: Pool, password: str, timeout: float) -> _Session:
     except XenAPI.Failure as exc:
         details = list(exc.details)
         if details[:1] == ["SESSION_AUTHENTICATION_FAILED"]:
-            raise PoolRefused(
-                f"The master of pool {pool} ({address}) refused the log-in of "
-                f"{pool.username}: check the user name and password.",
-                detail={"code": "SESSION_AUTHENTICATION_FAILED"},
-            ) from None
+            raise _refused(pool, address) from None
         if details[:1] == ["HOST_IS_SLAVE"]:
             raise PoolUnreachable(
                 f"Pool {pool}: no host would say which one is the master."
             ) from None
-        raise XapiError(
-            _failure_message(pool, details), code=str(details[0]), details=details
-        ) from None
+        raise _failure(pool, details) from None
     except (OSError, xmlrpc.client.ProtocolError, xmlrpc.client.Fault) as exc:
-        raise PoolUnreachable(
-            f"The master of pool {pool} ({address}) cannot be reached: {exc}."
-        ) from None
+        raise _unreachable(pool, address, exc) from None
 
 
 @contextmanager
@@ -237,20 +242,12 @@ def pool_session(pool: Pool, *, timeout: float | None = None):
             ) from None
         if details[:1] == ["SESSION_AUTHENTICATION_FAILED"]:  # at a log-in again
             _drop(pool)
-            raise PoolRefused(
-                f"The master of pool {pool} ({session.address}) refused the log-in of "
-                f"{pool.username}: check the user name and password.",
-                detail={"code": "SESSION_AUTHENTICATION_FAILED"},
-            ) from None
+            raise _refused(pool, session.address) from None
         _keep(pool, session)
-        raise XapiError(
-            _failure_message(pool, details), code=str(details[0]), details=details
-        ) from None
+        raise _failure(pool, details) from None
     except (OSError, xmlrpc.client.ProtocolError, xmlrpc.client.Fault) as exc:
         _drop(pool)
-        raise PoolUnreachable(
-            f"The master of pool {pool} ({session.address}) cannot be reached: {exc}."
-        ) from None
+        raise _unreachable(pool, session.address, exc) from None
     except Exception:
         _keep(pool, session)
         raise
