@@ -437,7 +437,7 @@ def _host_seen(pool: Pool, ref: str, record: dict) -> Host | None:
         return host
     problem = node_name_problem(hostname) or (
         f"{hostname} is already the name of another host"
-        if Host.objects.filter(hostname=hostname).exists()
+        if Host.objects.filter(hostname=hostname).exclude(uuid=record["uuid"]).exists()
         else ""
     )
     if problem:

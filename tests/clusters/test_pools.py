@@ -126,6 +126,27 @@ def test_a_joining_host_is_accepted_and_queues_the_join_workflow(added, master, 
     assert AuditEvent.objects.filter(action="host.accept", target_id=str(host.pk)).exists()
 
 
+def test_a_host_its_own_agent_registers_while_the_sync_reads_it_is_taken_over(
+    added, master, monkeypatch
+):
+    """The agent's report lands between the sync's look-up of the uuid and its insert."""
+    from clusters.services import pools
+
+    new = master.join(name_label="xs-03")
+    record = master.hosts[new]
+    checked = pools.node_name_problem
+
+    def agent_registers_meanwhile(name):
+        if not Host.objects.filter(uuid=record["uuid"]).exists():
+            Host.objects.create(uuid=record["uuid"], hostname="xs-03", addresses=["10.0.0.3"])
+        return checked(name)
+
+    monkeypatch.setattr(pools, "node_name_problem", agent_registers_meanwhile)
+    sync(added)
+    host = Host.objects.get(uuid=record["uuid"])
+    assert host.pool == added and host.xapi_ref == new and host.registration == "accepted"
+
+
 def test_a_host_that_leaves_the_pool_is_forgotten(added, master, admin_user):
     cluster = cluster_create(name="Gold", cluster_name="gold", pool=added, actor=admin_user)
     leaving = next(ref for ref in master.hosts if ref != master.master_ref)
