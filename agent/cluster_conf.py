@@ -1,10 +1,20 @@
 """ocfs2-tools' cluster.conf: read, edit and write it without losing anything.
 
-The format (ocfs2-tools' o2cb_config/jconfig): stanzas `cluster:`, `node:` and
-`heartbeat:` start at a line of their own; their settings follow on indented
-`key = value` lines. `#` starts a comment line. Real files differ in tabs or
-spaces, spacing round `=`, key order, CRLF endings and hand-written comments;
-all are accepted. Unknown stanzas are kept and ignored, as o2cb does.
+The format is what ocfs2-tools' reader (o2cb_ctl/jconfig.c, o2cb_config.c) accepts,
+and what it refuses is refused here too, naming the line:
+
+- a stanza name (`cluster:`, `node:`, `heartbeat:`, or any other, kept and ignored)
+  starts in the first column, its colon right after it, then only spaces or tabs;
+- its settings follow on lines indented with spaces or tabs, `key = value`; the value
+  runs to the end of the line less its trailing white space, so a `#` in it is part
+  of it; a key given twice keeps the last value;
+- only a line whose first character is `#` is a comment, and it does not end the
+  stanza; a blank (or white-space-only) line does;
+- a CR before the newline is tolerated only where the value's trailing white space
+  takes it: a CRLF stanza name or blank line, or a byte-order mark, is refused.
+
+Real files still differ in tabs or spaces, spacing round `=`, key and stanza order,
+several clusters, unknown keys and hand-written comments; all that is read.
 
 The document keeps every original line, so an unchanged file is written back
 byte for byte and an edit touches only the lines it must. A node removed by
@@ -13,6 +23,7 @@ the admin still sees it.
 """
 
 import re
+import socket
 from pathlib import Path
 from typing import Dict, List, NamedTuple, Optional, Tuple
 
@@ -22,11 +33,15 @@ from .names import check_node_name
 
 DEFAULT_PORT = 7777
 MAX_NODES = 255  # the kernel's O2NM_MAX_NODES: numbers 0..254
+MAX_PORT = 65534  # the kernel's ipv4_port refuses 0 and 65535 and above
+HEARTBEAT_MODES = ("local", "global")
 
-HEADER_RE = re.compile(r"^[ \t]*(?P<kind>[A-Za-z_][A-Za-z0-9_]*)[ \t]*:[ \t]*$")
-SETTING_RE = re.compile(
-    r"^(?P<indent>[ \t]*)(?P<key>[A-Za-z_][A-Za-z0-9_]*)[ \t]*=[ \t]*(?P<value>.*?)[ \t]*$"
-)
+# jconfig's identifiers are [A-Za-z0-9_]+; its white space is space and tab only.
+HEADER_RE = re.compile(r"(?P<kind>[A-Za-z0-9_]+):[ \t]*")
+SETTING_RE = re.compile(r"(?P<indent>[ \t]+)(?P<key>[A-Za-z0-9_]+)[ \t]*=[ \t]*(?P<value>.*)")
+# What g_strchomp takes off a value: ASCII white space, a CR included.
+CHOMPED = " \t\r\n\f\v"
+NUMBER_RE = re.compile(r"\+?[0-9]+")  # what strtoul reads whole (no '_', no other digits)
 
 
 class ConfError(AgentError):
@@ -39,11 +54,17 @@ class Stanza:
         self.header = header  # line index of `kind:`
         self.commented = commented
         self.settings: Dict[str, str] = {}
-        self.setting_lines: Dict[str, int] = {}
+        self.setting_lines: Dict[str, int] = {}  # the line a key's value is read from
+        self.all_lines: List[int] = [header]  # a repeated key's earlier lines too
+
+    def add(self, key: str, value: str, index: int) -> None:
+        self.settings[key] = value  # the last one wins, as in jconfig
+        self.setting_lines[key] = index
+        self.all_lines.append(index)
 
     @property
     def lines(self) -> List[int]:
-        return [self.header, *sorted(self.setting_lines.values())]
+        return list(self.all_lines)
 
     @property
     def last_line(self) -> int:
@@ -77,6 +98,7 @@ class ClusterSection:
         # Lookups kept while parsing, so large clusters parse in linear time.
         self._by_number: Dict[int, Node] = {}
         self._by_name: Dict[str, Node] = {}
+        self._by_address: Dict[str, Node] = {}
 
     def __repr__(self) -> str:
         return f"ClusterSection({self.name!r}, {len(self.nodes)} nodes)"
@@ -97,13 +119,11 @@ class ClusterSection:
 
 
 def _body(line: str) -> str:
-    # A byte-order mark some editors add is kept in the text but not read as content.
-    return line.rstrip("\r\n").lstrip("\ufeff")
+    return line[:-1] if line.endswith("\n") else line
 
 
 def _uncomment(body: str) -> Optional[str]:
-    stripped = body.lstrip(" \t")
-    return stripped[1:] if stripped.startswith("#") else None
+    return body[1:] if body.startswith("#") else None
 
 
 class ClusterConf:
@@ -113,7 +133,6 @@ class ClusterConf:
         self.source = source
         # Lines end at "\n" only, as ocfs2-tools reads them (not at \f, \v or U+2028).
         self.lines = [line for line in re.findall(r"[^\n]*\n?", text) if line]
-        self._newline = "\r\n" if self.lines and self.lines[0].endswith("\r\n") else "\n"
         self._parse()
 
     @classmethod
@@ -143,49 +162,82 @@ class ClusterConf:
     def _parse(self) -> None:
         self.stanzas: List[Stanza] = []
         current: Optional[Stanza] = None
+        closed: Optional[Stanza] = None  # the stanza a blank line just ended
         commented: Optional[Stanza] = None
         for index, line in enumerate(self.lines):
             body = _body(line)
-            if not body.strip():
+            if index == 0 and body.startswith("\ufeff"):
+                raise self._error(index, "starts with a byte-order mark, which o2cb refuses.")
+            if not body.strip(" \t\r"):
+                if "\r" in body:  # jconfig does not count a CR as white space
+                    raise self._crlf(index)
+                closed, current, commented = current or closed, None, None
                 continue
             inner = _uncomment(body)
             if inner is not None:
                 commented = self._parse_commented(index, inner, commented)
                 continue
             commented = None
-            header = HEADER_RE.match(body)
+            header = HEADER_RE.fullmatch(body)
             if header:
-                current = Stanza(kind=header["kind"], header=index)
+                current, closed = Stanza(kind=header["kind"], header=index), None
                 self.stanzas.append(current)
                 continue
-            setting = SETTING_RE.match(body)
+            setting = SETTING_RE.fullmatch(body)
             if setting is None:
-                raise self._error(index, f"cannot read {body.strip()!r}; expected 'key = value'.")
+                raise self._unreadable(index, body)
+            key = setting["key"]
             if current is None:
-                raise self._error(index, f"'{setting['key']}' is outside any stanza.")
-            if not setting["indent"]:
+                if closed is not None:
+                    raise self._error(
+                        index,
+                        f"'{key}' follows a blank line, which ends the '{closed.kind}:' "
+                        f"stanza of line {closed.header + 1}; o2cb refuses it.",
+                    )
+                raise self._error(index, f"'{key}' is outside any stanza.")
+            value = setting["value"].rstrip(CHOMPED)
+            if value.endswith("\\"):
                 raise self._error(
-                    index, f"'{setting['key']}' must be indented under its '{current.kind}:'."
+                    index, f"the value of '{key}' is continued onto the next line with '\\'."
                 )
-            current.settings[setting["key"]] = setting["value"]
-            current.setting_lines[setting["key"]] = index
+            current.add(key, value, index)
         self._build()
+
+    def _crlf(self, index: int) -> ConfError:
+        return self._error(
+            index,
+            "ends in a Windows (CRLF) line end, which o2cb refuses; convert the file to "
+            "Unix line ends (dos2unix).",
+        )
+
+    def _unreadable(self, index: int, body: str) -> ConfError:
+        stripped = body.lstrip(" \t")
+        if body.endswith("\r") and HEADER_RE.fullmatch(body[:-1]):
+            return self._crlf(index)
+        if stripped != body and (stripped.startswith("#") or HEADER_RE.fullmatch(stripped)):
+            what = "a comment" if stripped.startswith("#") else "a stanza name"
+            return self._error(
+                index, f"{what} must start in the first column; o2cb refuses {stripped!r}."
+            )
+        if stripped == body and SETTING_RE.fullmatch("\t" + body):
+            key = SETTING_RE.fullmatch("\t" + body)["key"]
+            return self._error(index, f"'{key}' must be indented under its stanza name.")
+        return self._error(index, f"cannot read {body.strip()!r}; expected 'key = value'.")
 
     def _parse_commented(
         self, index: int, inner: str, stanza: Optional[Stanza]
     ) -> Optional[Stanza]:
         """A node the console commented out stays readable; other comments are just kept."""
-        header = HEADER_RE.match(inner)
+        header = HEADER_RE.fullmatch(inner)
         if header:
             stanza = Stanza(kind=header["kind"], header=index, commented=True)
             self.stanzas.append(stanza)
             return stanza
-        setting = SETTING_RE.match(inner)
+        setting = SETTING_RE.fullmatch(inner)
         if stanza is not None and setting:
-            stanza.settings[setting["key"]] = setting["value"]
-            stanza.setting_lines[setting["key"]] = index
-            return stanza
-        return None
+            stanza.add(setting["key"], setting["value"].rstrip(CHOMPED), index)
+        # Other comments leave it open, as they leave a live stanza (a blank line ends it).
+        return stanza
 
     def _node(self, stanza: Stanza, strict: bool) -> Optional[Node]:
         s = stanza.settings
@@ -199,6 +251,9 @@ class ClusterConf:
             port = _int(s["ip_port"], "ip_port")
             if not 0 <= number < MAX_NODES:
                 raise ValueError(f"node number {number} is outside 0..{MAX_NODES - 1}")
+            if not 1 <= port <= MAX_PORT:
+                raise ValueError(f"ip_port {port} is outside 1..{MAX_PORT}")
+            _check_ipv4(s["ip_address"])
             return Node(
                 name=s["name"],
                 number=number,
@@ -215,6 +270,25 @@ class ClusterConf:
                 raise
             return None
 
+    def _cluster_section(self, stanza: Stanza, name: str) -> ClusterSection:
+        """The cluster stanza read as o2cb_config does (it refuses a missing node_count)."""
+        count = stanza.settings.get("node_count")
+        if not count:
+            raise self._error(
+                stanza.header,
+                f"cluster '{name}' has no node_count, which o2cb refuses; "
+                "add 'node_count = <number of nodes>'.",
+            )
+        if not NUMBER_RE.fullmatch(count):
+            raise self._error(stanza.header, f"node_count '{count}' is not a number.")
+        mode = stanza.settings.get("heartbeat_mode", "local")
+        if mode.lower() not in HEARTBEAT_MODES:
+            raise self._error(
+                stanza.header, f"heartbeat_mode '{mode}' is neither 'local' nor 'global'."
+            )
+        # o2cb takes the mode in any case and lowercases it.
+        return ClusterSection(name=name, heartbeat_mode=mode.lower(), node_count=int(count))
+
     def _build(self) -> None:
         self.clusters: Dict[str, ClusterSection] = {}
         self._cluster_stanzas: Dict[str, Stanza] = {}
@@ -227,18 +301,7 @@ class ClusterConf:
                     raise self._error(stanza.header, "cluster has no name.")
                 if name in self.clusters:
                     raise self._error(stanza.header, f"cluster '{name}' is defined twice.")
-                count = stanza.settings.get("node_count")
-                try:
-                    node_count = int(count) if count else None
-                except ValueError:
-                    raise self._error(
-                        stanza.header, f"node_count '{count}' is not a number."
-                    ) from None
-                self.clusters[name] = ClusterSection(
-                    name=name,
-                    heartbeat_mode=stanza.settings.get("heartbeat_mode", "local"),
-                    node_count=node_count,
-                )
+                self.clusters[name] = self._cluster_section(stanza, name)
                 self._cluster_stanzas[name] = stanza
         for stanza in self.stanzas:
             if stanza.kind == "node":
@@ -270,9 +333,17 @@ class ClusterConf:
             raise self._error(stanza.header, f"node number {node.number} is used twice.")
         if cluster.node_by_name(node.name):
             raise self._error(stanza.header, f"node name '{node.name}' is used twice.")
+        if node.ip_address in cluster._by_address:
+            # The kernel keys a cluster's nodes by address, too (o2nm's ip tree: EEXIST).
+            raise self._error(
+                stanza.header,
+                f"ip_address {node.ip_address} is used twice (also by node "
+                f"'{cluster._by_address[node.ip_address].name}').",
+            )
         cluster.nodes.append(node)
         cluster._by_number[node.number] = node
         cluster._by_name[node.name] = node
+        cluster._by_address[node.ip_address] = node
         self._node_stanzas[(node.cluster, node.number)] = stanza
 
     # Queries ----------------------------------------------------------------------------
@@ -288,8 +359,8 @@ class ClusterConf:
     # Edits: each changes lines, then parses once so the model always matches the text ---
 
     def _append(self, stanza_lines: List[str], parse: bool = True) -> None:
-        nl = self._newline
-        if self.lines and not self.lines[-1].endswith(("\n", "\r")):
+        nl = "\n"  # even in a file of CRLF comments: o2cb refuses a CRLF stanza name
+        if self.lines and not self.lines[-1].endswith("\n"):
             self.lines[-1] += nl
         if self.lines and _body(self.lines[-1]).strip():
             self.lines.append(nl)
@@ -310,7 +381,7 @@ class ClusterConf:
         )
 
     def _set(self, stanza: Stanza, key: str, value: str, parse: bool = True) -> None:
-        nl = self._newline
+        nl = "\n"
         if key in stanza.setting_lines:
             index = stanza.setting_lines[key]
             match = SETTING_RE.match(_body(self.lines[index]))
@@ -398,7 +469,18 @@ class ClusterConf:
 
 
 def _int(text: str, what: str) -> int:
+    if NUMBER_RE.fullmatch(text):
+        return int(text, 10)
+    hint = "; '#' starts a comment only in the first column" if "#" in text else ""
+    raise ValueError(f"{what} '{text}' is not a whole number{hint}")
+
+
+def _check_ipv4(text: str) -> None:
+    # o2cb checks the address with inet_pton(AF_INET): the o2cb stack speaks IPv4 only.
     try:
-        return int(text.strip(), 10)
-    except ValueError:
-        raise ValueError(f"{what} '{text}' is not a whole number") from None
+        socket.inet_pton(socket.AF_INET, text)
+    except OSError:
+        raise ValueError(
+            f"ip_address '{text}' is not an IPv4 address (o2cb and the kernel's o2net "
+            "take IPv4 only)"
+        ) from None

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Optional
 
 from .hostroot import HostRoot
-from .kernel import CONFIGFS, KERNEL_DEFAULTS, read_defaults
+from .kernel import CONFIGFS, KERNEL_DEFAULTS, defaults_file, read_defaults
 
 DEBUGFS_O2HB = "sys/kernel/debug/o2hb"
 # fs/ocfs2/cluster/heartbeat.h: one heartbeat round is O2HB_REGION_TIMEOUT_MS.
@@ -44,7 +44,8 @@ def probe_heartbeat(root: HostRoot) -> dict:
         live = _int(_read(heartbeat / "dead_threshold"))
         configured = _int(defaults.get("O2CB_HEARTBEAT_THRESHOLD"))
         threshold = live or configured or int(KERNEL_DEFAULTS["O2CB_HEARTBEAT_THRESHOLD"])
-        source = "running cluster" if live else ("/etc/default/o2cb" if configured else "default")
+        settings_file = "/" + defaults_file(root)
+        source = "running cluster" if live else (settings_file if configured else "default")
         deadline = dead_ms(threshold)
         regions = []
         for region_dir in sorted(heartbeat.iterdir()) if heartbeat.is_dir() else []:

@@ -12,9 +12,12 @@ from typing import List, Optional, Tuple
 from .errors import AgentError
 from .heartbeat import probe_heartbeat
 from .hostroot import HostRoot
+from .probes import ProbeError
 from .probes.bonding import parse_bonding
 from .probes.multipath import parse_multipath
 from .probes.multipath_conf import parse_multipath_conf, queueing_for
+from .probes.ovs_bond import SOURCE as OVS_SOURCE
+from .probes.ovs_bond import parse_lacp_show, parse_ovs_bond, split_bond_show
 
 XHAD_CONF = "etc/xensource/xhad.conf"
 MULTIPATH_CONF = "etc/multipath.conf"
@@ -49,13 +52,42 @@ def multipath_report(topology: Optional[str], config: Optional[str]) -> dict:
 
 
 def probe_bonds(root: HostRoot) -> List[dict]:
+    """The host's Linux bonds (/proc/net/bonding), then its Open vSwitch bonds
+    (XenServer's and XCP-ng's default network backend), each with its `source`."""
     directory = root.path("proc/net/bonding")
     bonds = []
     for path in sorted(directory.iterdir()) if directory.is_dir() else []:
         try:
-            bonds.append(parse_bonding(path.read_text(errors="replace"), name=path.name))
+            bond = parse_bonding(path.read_text(errors="replace"), name=path.name)
         except AgentError as exc:
-            bonds.append({"name": path.name, "error": str(exc), "slaves": []})
+            bond = {"name": path.name, "error": str(exc), "slaves": [], "source": "linux"}
+        bonds.append(bond)
+    return bonds + ovs_bonds(*root.kernel.ovs_bond_text())
+
+
+def ovs_bonds(bond_show: Optional[str], lacp_show: Optional[str]) -> List[dict]:
+    """The bonds of `ovs-appctl bond/show`; one that cannot be read is reported alone."""
+    if bond_show is None or not bond_show.strip():
+        return []
+    try:
+        lacps = parse_lacp_show(lacp_show)
+    except AgentError:
+        lacps = {}  # bond/show alone still tells each member's state
+    try:
+        blocks = split_bond_show(bond_show)
+    except AgentError as exc:
+        return [{"name": "ovs-bonds", "error": str(exc), "slaves": [], "source": OVS_SOURCE}]
+    bonds = []
+    for index, (name, text) in enumerate(blocks):
+        label = name or f"ovs-bond-{index}"
+        try:
+            if name is None:
+                raise ProbeError(
+                    "text before any '---- <bond> ----' header: not ovs-appctl bond/show output"
+                )
+            bonds.append(parse_ovs_bond(text, name=name, lacp=lacps.get(name)))
+        except AgentError as exc:
+            bonds.append({"name": label, "error": str(exc), "slaves": [], "source": OVS_SOURCE})
     return bonds
 
 

@@ -20,7 +20,8 @@ from .hostroot import HostRoot
 
 CONFIGFS = "sys/kernel/config/cluster"
 LIVENODES = "sys/kernel/debug/o2hb/livenodes"
-DEFAULTS_FILE = "etc/default/o2cb"
+DEFAULTS_FILE = "etc/default/o2cb"  # Debian's
+SYSCONFIG_FILE = "etc/sysconfig/o2cb"  # Red Hat's, so XenServer's and XCP-ng's dom0
 CONF_FILE = "etc/ocfs2/cluster.conf"
 # The kernel's defaults when /etc/default/o2cb says nothing (fs/ocfs2/cluster/).
 KERNEL_DEFAULTS = {
@@ -58,24 +59,42 @@ def run_o2cb(*args: str, config: Optional[Path] = None) -> str:
     return result.stdout
 
 
+def defaults_file(root: HostRoot) -> str:
+    """The o2cb settings file, chosen as ocfs2-tools' o2cb init script chooses it."""
+    if root.path(SYSCONFIG_FILE).exists():
+        return SYSCONFIG_FILE
+    if root.path(DEFAULTS_FILE).exists():
+        return DEFAULTS_FILE
+    return SYSCONFIG_FILE if root.path("etc/sysconfig").is_dir() else DEFAULTS_FILE
+
+
+def _shell_value(text: str) -> str:
+    """A shell assignment's value: quoted, or one word (a `# comment` may follow)."""
+    text = text.strip()
+    if text[:1] in ("'", '"'):
+        end = text.find(text[0], 1)
+        return text[1:end] if end > 0 else text[1:]
+    return text.split(None, 1)[0] if text else ""
+
+
 def read_defaults(root: HostRoot) -> Dict[str, str]:
-    """`/etc/default/o2cb` as a dict (shell-style KEY=value lines)."""
+    """`/etc/sysconfig/o2cb` or `/etc/default/o2cb` as a dict (shell KEY=value lines)."""
     values = {}
     try:
-        text = root.path(DEFAULTS_FILE).read_text()
+        text = root.path(defaults_file(root)).read_text()
     except FileNotFoundError:
         return values
     for line in text.splitlines():
         line = line.strip()
         if line and not line.startswith("#") and "=" in line:
             key, _, value = line.partition("=")
-            values[key.strip()] = value.strip().strip("'\"")
+            values[key.strip()] = _shell_value(value)
     return values
 
 
 def update_defaults(root: HostRoot, changes: Dict[str, str]) -> bool:
-    """Set keys in `/etc/default/o2cb`, keeping every other line as it is."""
-    path = root.path(DEFAULTS_FILE)
+    """Set keys in the o2cb settings file, keeping every other line as it is."""
+    path = root.path(defaults_file(root))
     try:
         lines = path.read_text().splitlines()
     except FileNotFoundError:
@@ -166,6 +185,11 @@ class Kernel:
 
     def multipath_text(self) -> Tuple[Optional[str], Optional[str]]:
         """multipathd's topology and configuration text (None: multipath is missing)."""
+        raise NotImplementedError
+
+    def ovs_bond_text(self) -> Tuple[Optional[str], Optional[str]]:
+        """Open vSwitch's `ovs-appctl bond/show` and `lacp/show` text (None: no Open vSwitch,
+        or ovs-vswitchd does not answer)."""
         raise NotImplementedError
 
     def san_luns(self) -> List[dict]:

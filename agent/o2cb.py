@@ -72,7 +72,7 @@ class O2CBPlugin:
         """Let the real o2cb add the node to a scratch copy, and read back what it wrote."""
         with tempfile.TemporaryDirectory(prefix="o2cb-add-") as scratch:
             copy = Path(scratch) / "cluster.conf"
-            copy.write_text(conf.text)
+            conf.save(copy)  # its bytes as read, a non-UTF-8 comment too
             run_o2cb(
                 "add-node",
                 "--ip",
@@ -155,7 +155,7 @@ class O2CBPlugin:
         if changed:
             with tempfile.TemporaryDirectory(prefix="o2cb-hb-") as scratch:
                 copy = Path(scratch) / "cluster.conf"
-                copy.write_text(conf.text)
+                conf.save(copy)  # its bytes as read, a non-UTF-8 comment too
                 run_o2cb("add-heartbeat", self.name, region, config=copy)
                 if region not in ClusterConf.load(copy).cluster(self.name).heartbeat_regions:
                     raise AgentError(f"o2cb did not add heartbeat region {region}.")

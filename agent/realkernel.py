@@ -15,10 +15,12 @@ from .errors import AgentError
 from .hostroot import HostRoot
 from .io_probe import MULTIPATH_CONF, multipath_report
 from .kernel import CONF_FILE, Kernel, find_tool, read_defaults, run_o2cb
+from .probes.multipath import path_ok
 
 O2NET_CONNECTED = "sys/kernel/debug/o2net/connected_nodes"
 INIT_SCRIPT = "/etc/init.d/o2cb"
 REBOOT_COMMAND_ENV = "AGENT_REBOOT_COMMAND"
+OVS_APPCTL_TIMEOUT_S = 5
 
 
 def real_root(path: Path = Path("/")) -> HostRoot:
@@ -35,6 +37,26 @@ def _run(tool: str, *args: str) -> Optional[str]:
     result = subprocess.run(
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=30
     )
+    return result.stdout if result.returncode == 0 else None
+
+
+def _ovs_appctl(*args: str) -> Optional[str]:
+    """ovs-vswitchd's answer, or None when ovs-appctl is missing or the daemon does not
+    answer within a few seconds (a hung vswitchd must not hold up the probe)."""
+    try:
+        command = [find_tool("ovs-appctl"), f"--timeout={OVS_APPCTL_TIMEOUT_S}", *args]
+    except AgentError:
+        return None
+    try:
+        result = subprocess.run(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            universal_newlines=True,
+            timeout=OVS_APPCTL_TIMEOUT_S + 2,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
     return result.stdout if result.returncode == 0 else None
 
 
@@ -142,6 +164,13 @@ class RealKernel(Kernel):
             config = self.root.path(MULTIPATH_CONF).read_text(errors="replace")
         return topology, config
 
+    def ovs_bond_text(self) -> Tuple[Optional[str], Optional[str]]:
+        bonds = _ovs_appctl("bond/show")
+        if bonds is None or not bonds.strip():
+            return bonds, None
+        # Only lacp/show tells a member whose link is down from one LACP left out.
+        return bonds, _ovs_appctl("lacp/show")
+
     def san_luns(self) -> List[dict]:
         raw = []
         for map_ in multipath_report(*self.multipath_text())["maps"]:
@@ -155,7 +184,7 @@ class RealKernel(Kernel):
                     "device": f"/dev/mapper/{map_['name']}",
                     "dm": map_.get("dm"),
                     "paths": len(paths),
-                    "paths_up": sum(p.get("dm_state") == "active" for p in paths),
+                    "paths_up": sum(map(path_ok, paths)),
                 }
             )
         return raw

@@ -1,7 +1,8 @@
-"""Host-side parsers for I/O-path health: dm-multipath topology and Linux bonding state.
+"""Host-side parsers for I/O-path health: dm-multipath topology, Linux and Open vSwitch bonds.
 
 The parsers take the text a host prints (``multipath -ll``, ``multipathd show paths``,
-``/proc/net/bonding/<bond>``) and return plain dictionaries; they never run commands.
+``/proc/net/bonding/<bond>``, ``ovs-appctl bond/show``) and return plain dictionaries; they
+never run commands.
 """
 
 from agent.errors import AgentError

@@ -6,7 +6,11 @@ layer-hashing tlb/alb, ``Primary Slave``/``Currently Active Slave`` for active-b
 and alb, ``MII Status``, the MII and delay timers, ARP monitoring, then an ``802.3ad info``
 block), followed by one block per slave opened by ``Slave Interface: <dev>``.  Old kernels
 print fewer lines (no Speed/Duplex, no churn or LACP details) and printed an unknown speed
-as 65535 or 4294967295 Mbps; newer ones print ``Speed: Unknown``.
+as 65535 or 4294967295 Mbps; newer ones print ``Speed: Unknown``.  Without CAP_NET_ADMIN
+the reader sees no active aggregator info and no per-port LACPDU details.
+
+In 802.3ad only the ports of the active aggregator carry traffic: a slave with a link in
+another aggregator (wired to a switch port outside the LAG) is not counted up.
 """
 
 import re
@@ -34,9 +38,15 @@ MODE_NUMBERS = {
     "6": "balance-alb",
 }
 UNKNOWN_SPEEDS = {-1, 0xFFFF, 0xFFFFFFFF}
-LINE_RE = re.compile(r"^(?P<key>[^:]+?)\s*:\s?(?P<value>.*)$")
-# `grep . /proc/net/bonding/*` puts the file name in front of every line.
-GREP_PREFIX_RE = re.compile(r"^/proc/net/bonding/(?P<bond>[^:\s]+):")
+# A parenthesised part of a key may hold colons: "NS IPv6 target/s (xx::xx form): ...".
+LINE_RE = re.compile(r"^(?P<key>(?:[^:(]|\([^)]*\))+):(?P<value>.*)$")
+# `grep . /proc/net/bonding/*` (or `grep . *` inside it) puts the file name in front of
+# every line; it is recognised on the first lines of a bond, so no value is taken for one.
+GREP_PREFIX_RE = re.compile(
+    r"^(?P<prefix>(?:\S*/)?(?P<bond>[^/:\s]+):)"
+    r"(?=\s*(?:Ethernet Channel Bonding Driver|Bonding Mode)\s*:)",
+    re.I,
+)
 NO_AGGREGATOR_RE = re.compile(r"^bond (?P<bond>\S+) has no active aggregator")
 NOT_BONDING = "no 'Bonding Mode' line found: the input is not a /proc/net/bonding/<bond> file"
 
@@ -47,11 +57,12 @@ def parse_bonding(text: str, name: Optional[str] = None) -> dict:
     """Read one bond's /proc/net/bonding file into a dictionary."""
     if not isinstance(text, str):
         raise ProbeError(NOT_BONDING)
-    lines, grep_name = _lines(text)
+    lines, grep_name = _lines(text, name)
     if sum(1 for line in lines if _key_value(line)[0] == "bonding mode") > 1:
         raise ProbeError("the input holds more than one bond; pass one /proc/net/bonding file")
     bond = {
         "name": name or grep_name,
+        "source": "linux",
         "driver_version": None,
         "mode": None,
         "mode_text": None,
@@ -65,7 +76,9 @@ def parse_bonding(text: str, name: Optional[str] = None) -> dict:
         "down_delay_ms": None,
         "peer_notification_delay_ms": None,
         "arp_polling_interval_ms": None,
+        "arp_missed_max": None,
         "arp_ip_targets": [],
+        "ns_ipv6_targets": [],
         "transmit_hash_policy": None,
         "ad": None,
         "slaves": [],
@@ -101,6 +114,8 @@ def parse_bonding(text: str, name: Optional[str] = None) -> dict:
         if key is None:
             continue
         if key == "slave interface":
+            if not value:
+                raise ProbeError("a 'Slave Interface' line names no interface: the file is cut")
             slave = _new_slave(value)
             bond["slaves"].append(slave)
             section = "slave"
@@ -117,27 +132,60 @@ def parse_bonding(text: str, name: Optional[str] = None) -> dict:
             _master_line(bond, key, value)
     if bond["mode_text"] is None:
         raise ProbeError(NOT_BONDING)
-    up = sum(1 for s in bond["slaves"] if s["mii_status"] == "up")
+    for s in bond["slaves"]:
+        s["in_active_aggregator"] = _in_active_aggregator(bond, s)
+    up = sum(
+        1
+        for s in bond["slaves"]
+        if s["mii_status"] == "up" and s["in_active_aggregator"] is not False
+    )
     bond["summary"] = {"mode": bond["mode"], "slaves": len(bond["slaves"]), "up": up}
     return bond
 
 
-def _lines(text: str) -> Tuple[List[str], Optional[str]]:
-    lines, grep_name = [], None
-    for raw in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
-        m = GREP_PREFIX_RE.match(raw)
+def _lines(text: str, name: Optional[str]) -> Tuple[List[str], Optional[str]]:
+    """The lines without a grep file-name prefix, and the bond that prefix names.
+
+    A grep of several bonds is read for the bond ``name`` alone."""
+    raw_lines = text.replace("\ufeff", "").replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    prefixes = {}  # prefix -> bond, in the order the bonds come
+    for raw in raw_lines:
+        m = GREP_PREFIX_RE.match(raw.lstrip())
         if m:
-            grep_name = grep_name or m.group("bond")
-            raw = raw[m.end() :]
+            prefixes.setdefault(m.group("prefix"), m.group("bond"))
+    bonds = []  # type: List[str]
+    for bond in prefixes.values():
+        if bond not in bonds:
+            bonds.append(bond)
+    wanted = None
+    if len(bonds) > 1:
+        if name not in bonds:
+            raise ProbeError(
+                "the input is a grep of bonds {}; pass one /proc/net/bonding file or name the "
+                "bond to read".format(", ".join(bonds))
+            )
+        wanted = name
+    lines = []
+    for raw in raw_lines:
+        stripped = raw.lstrip()
+        prefix = next((p for p in prefixes if stripped.startswith(p)), None)
+        if prefix is not None:
+            if wanted is not None and prefixes[prefix] != wanted:
+                continue
+            raw = stripped[len(prefix) :]
+        elif wanted is not None:
+            continue
         lines.append(raw)
-    return lines, grep_name
+    return lines, wanted or (bonds[0] if bonds else None)
 
 
 def _key_value(line: str) -> Tuple[Optional[str], str]:
     m = LINE_RE.match(line.strip())
     if not m:
         return None, ""
-    return m.group("key").strip().lower(), m.group("value").strip()
+    # Pasted text may carry no-break spaces, tabs or doubled spaces inside a key.
+    key = re.sub(r"\s+", " ", m.group("key")).strip().lower()
+    return key, m.group("value").strip()
 
 
 def _int(value: Optional[str]) -> Optional[int]:
@@ -178,7 +226,7 @@ def _master_line(bond: dict, key: str, value: str) -> None:
     elif key == "currently active slave":
         bond["active_slave"] = _none_word(value)
     elif key == "mii status":
-        bond["mii_status"] = value or None
+        bond["mii_status"] = value.lower() or None
     elif key == "mii polling interval (ms)":
         bond["mii_polling_interval_ms"] = _int(value)
     elif key == "up delay (ms)":
@@ -189,8 +237,12 @@ def _master_line(bond: dict, key: str, value: str) -> None:
         bond["peer_notification_delay_ms"] = _int(value)
     elif key == "arp polling interval (ms)":
         bond["arp_polling_interval_ms"] = _int(value)
+    elif key == "arp missed max":
+        bond["arp_missed_max"] = _int(value)
     elif key.startswith("arp ip target"):
         bond["arp_ip_targets"] = [t.strip() for t in value.split(",") if t.strip()]
+    elif key.startswith("ns ipv6 target"):
+        bond["ns_ipv6_targets"] = [t.strip() for t in value.split(",") if t.strip()]
     elif key in AD_KEYS or key in AGGREGATOR_KEYS:
         _ad_line(bond, key, value)
 
@@ -239,6 +291,12 @@ def _ad_line(bond: dict, key: str, value: str) -> None:
         ad["active_aggregator"] = True
 
 
+CHURN_KEYS = {
+    "actor churn state": "actor_churn_state",
+    "partner churn state": "partner_churn_state",
+}
+
+
 def _new_slave(name: str) -> dict:
     return {
         "name": name or None,
@@ -248,12 +306,27 @@ def _new_slave(name: str) -> dict:
         "link_failure_count": 0,
         "permanent_hw_addr": None,
         "aggregator_id": None,
+        "in_active_aggregator": None,
+        "actor_churn_state": None,
+        "partner_churn_state": None,
     }
+
+
+def _in_active_aggregator(bond: dict, slave: dict) -> Optional[bool]:
+    """None where the file does not tell: not 802.3ad, or read without CAP_NET_ADMIN."""
+    ad = bond["ad"]
+    if bond["mode"] != "802.3ad" or ad is None or ad["active_aggregator"] is None:
+        return None
+    if ad["active_aggregator"] is False:
+        return False
+    if ad["aggregator_id"] is None:
+        return None  # an "Active Aggregator Info:" cut before its ID
+    return slave["aggregator_id"] == ad["aggregator_id"]
 
 
 def _slave_line(slave: dict, key: str, value: str) -> None:
     if key == "mii status":
-        slave["mii_status"] = value or None
+        slave["mii_status"] = value.lower() or None
     elif key == "speed":
         speed = _int(value)
         slave["speed_mbps"] = None if speed is None or speed in UNKNOWN_SPEEDS else speed
@@ -266,3 +339,6 @@ def _slave_line(slave: dict, key: str, value: str) -> None:
         slave["permanent_hw_addr"] = _none_word(value)
     elif key == "aggregator id":
         slave["aggregator_id"] = _int(value)
+    elif key in CHURN_KEYS:
+        # "none" is a state here (no churn), not a missing value.
+        slave[CHURN_KEYS[key]] = value.lower() or None

@@ -21,12 +21,19 @@ Accepted inputs, learnt from libmultipath/print.c across releases:
         \\_ round-robin 0 [prio=50][active]
          \\_ 1:0:0:1 sdb 8:16 [active][ready]
 
-  with optional ``create:``/``reload:``... action prefixes, ANSI bold escapes, log lines
+  with optional ``create:``/``reload:``... action prefixes (a bare ``:`` for actions print.c
+  has no word for, such as a resize), ANSI bold escapes, log lines
   (``Nov 25 10:00:00 | sdx: ...`` or ``12.345678 | ...``), the ``===== paths list =====``
   table of verbose runs, and text flattened onto fewer lines by copy and paste;
 
 * a path table such as ``multipathd show paths``, read by its header line
   (``hcil dev dev_t pri dm_st chk_st dev_st next_check``).
+
+Native NVMe multipath, which multipathd shows through its nvme foreign library, has its own
+map header (``<wwid> [nvme]:nvme0n1 NVMe,<model>,<firmware>``), a size in 512-byte sectors,
+"n/a" where there is no device-mapper state, ANA states where SCSI paths have checker
+states, controller states (``live``, ``connecting``...) as the online state, and
+``nvme:controller:namespace`` triples where SCSI paths have host:channel:target:lun.
 """
 
 import re
@@ -45,10 +52,12 @@ LOG_RE = re.compile(
     r"\s+\|\s"
 )
 HCIL = r"(?:\d+|#):(?:\d+|#):(?:\d+|#):(?:\d+|#)"
-HCIL_RE = re.compile(rf"^{HCIL}$")
+NVME_HCIL = r"\d+:\d+:\d+"
+PATH_HCIL = rf"(?:{HCIL}|{NVME_HCIL})"
+HCIL_RE = re.compile(rf"^{PATH_HCIL}$")
 DEV_T_RE = re.compile(r"^(?:\d+:\d+|#:#)$")
 PATH_RE = re.compile(
-    rf"^(?P<hcil>{HCIL})\s+(?P<dev>\S+)\s+(?P<dev_t>\d+:\d+|#:#)(?:\s+(?P<rest>.*))?$"
+    rf"^(?P<hcil>{PATH_HCIL})\s+(?P<dev>\S+)\s+(?P<dev_t>\d+:\d+|#:#)(?:\s+(?P<rest>.*))?$"
 )
 # Tree drawing in front of groups and paths: "|-+- ", "| `- ", "  |- ", "\_ ", " \_ ".
 TREE_RE = re.compile(r"^[\s|`+\\_-]*")
@@ -56,11 +65,15 @@ OLD_TREE_RE = re.compile(r"^\s*[|`\s]*\\_\s*")
 KV_RE = re.compile(r"([A-Za-z_]+)=(?:'([^']*)'|\"([^\"]*)\"|(\S+))")
 BRACKET_RE = re.compile(r"\[([^\]]*)\]")
 HEADER_RE = re.compile(
-    r"^(?:(?P<action>" + "|".join(ACTIONS) + r"):\s+)?"
+    r"^(?:(?P<action>" + "|".join(ACTIONS) + r")?:\s+)?"
     r"(?P<name>[^\s()\[\]]+)"
     r"(?:\s+\((?P<wwid>[^()\s]*)\))?"
     r"(?:\s+(?P<dm>dm-\d+|undef))?"
     r"(?:\s+(?P<vp>\S.*?))?\s*$"
+)
+# The nvme foreign library's style "%w [%G]:%d %s".
+NVME_HEADER_RE = re.compile(
+    r"^(?P<wwid>[^\s()\[\]]+)\s+\[(?P<foreign>[^\]\s]+)\]:(?P<dev>\S+)(?:\s+(?P<vp>\S.*?))?\s*$"
 )
 SIZE_RE = re.compile(r"^(\d+(?:\.\d+)?)\s*([kKmMgGtTpPeE]?)(?:i?[bB])?$")
 SIZE_POWER = {"": 0, "k": 1, "m": 2, "g": 3, "t": 4, "p": 5, "e": 6}
@@ -82,6 +95,36 @@ TABLE_MULTIWORD = (
     ("vpd", "page", "data"),
 )
 PG_STATES = {"active", "enabled", "disabled", "undef"}
+# 0.4.5 prints nothing for an unknown state, so a lone bracket is told apart by its word.
+DM_PATH_STATES = {"active", "failed"}
+# What copy and paste from web pages and word processors puts in place of ASCII.
+TYPOGRAPHIC = str.maketrans(
+    {"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u00a0": " ", "\ufeff": ""}
+)
+
+
+# A path carries I/O when dm has it active and its checker does not say it failed (ghost
+# is an ALUA standby path, used once its group is switched to). A native NVMe path
+# (multipathd's nvme foreign library, nvme<subsystem>c<controller>n<namespace>) has no dm
+# state: its ANA state must allow I/O and its controller be live.
+WORKING_CHECKER_STATES = {"ready", "ghost", None, "undef", "i/o pending"}
+NVME_PATH_RE = re.compile(r"^nvme\d+c(?P<controller>\d+)n\d+$")
+NVME_ANA_WORKING = {"optimized", "non-optimized"}
+
+
+def nvme_controller(path: dict) -> Optional[str]:
+    """The controller (nvmeN) of a native NVMe path; None for a path of a dm map."""
+    match = NVME_PATH_RE.match(path.get("device") or "")
+    if path.get("dm_state") is not None or match is None:
+        return None
+    return "nvme" + match.group("controller")
+
+
+def path_ok(path: dict) -> bool:
+    """Whether the path carries I/O now."""
+    if nvme_controller(path):
+        return path.get("checker_state") in NVME_ANA_WORKING and path.get("online_state") == "live"
+    return path.get("dm_state") == "active" and path.get("checker_state") in WORKING_CHECKER_STATES
 
 
 def parse_multipath(text: str) -> dict:
@@ -118,7 +161,8 @@ def _summary(paths: List[dict], maps: Optional[int]) -> dict:
 
 
 def _clean_lines(text: str) -> List[str]:
-    text = ANSI_RE.sub("", text.replace("\r\n", "\n").replace("\r", "\n")).expandtabs(8)
+    text = text.translate(TYPOGRAPHIC).replace("\r\n", "\n").replace("\r", "\n")
+    text = ANSI_RE.sub("", text).expandtabs(8)
     out: List[str] = []
     for raw in text.split("\n"):
         if LOG_RE.match(raw):
@@ -156,7 +200,7 @@ def _none_if_unknown(value: Optional[str]) -> Optional[str]:
     if value is None:
         return None
     value = value.strip()
-    return None if value in ("", "##", "undef", "[undef]") else value
+    return None if value in ("", "##", "undef", "[undef]", "n/a") else value
 
 
 def _int_or_none(value: Optional[str]) -> Optional[int]:
@@ -214,7 +258,10 @@ class _Parser:
             self.map = None
             return True
         header.update(props)
-        header["size_bytes"] = _size_bytes(header["size"])
+        if header.pop("foreign") and (header["size"] or "").isdigit():
+            header["size_bytes"] = int(header["size"]) * 512
+        else:
+            header["size_bytes"] = _size_bytes(header["size"])
         self.map = header
         self.maps.append(header)
         return True
@@ -243,8 +290,8 @@ class _Parser:
             values.setdefault(m.group(1), value)
         return {
             "size": values.get("size"),
-            "features": values.get("features"),
-            "hwhandler": values.get("hwhandler"),
+            "features": _none_if_unknown(values.get("features")),
+            "hwhandler": _none_if_unknown(values.get("hwhandler")),
             "write_protect": _none_if_unknown(values.get("wp")),
         }
 
@@ -252,10 +299,16 @@ class _Parser:
     def _header(line: Optional[str]) -> Optional[dict]:
         if not line:
             return None
-        m = HEADER_RE.match(line)
+        nvme = NVME_HEADER_RE.match(line)
+        m = nvme or HEADER_RE.match(line)
         if not m:
             return None
-        name, wwid = m.group("name"), m.group("wwid")
+        if nvme:
+            # Named by WWID; its block device is the namespace (nvme0n1), not a dm-N.
+            name = wwid = nvme.group("wwid")
+            dm = nvme.group("dev")
+        else:
+            name, wwid, dm = m.group("name"), m.group("wwid"), m.group("dm")
         alias = name if wwid and wwid != name else None
         vendor = product = revision = None
         vp = m.group("vp")
@@ -264,7 +317,6 @@ class _Parser:
             vendor = _none_if_unknown(parts[0])
             product = _none_if_unknown(parts[1]) if len(parts) > 1 else None
             revision = _none_if_unknown(",".join(parts[2:])) if len(parts) > 2 else None
-        dm = m.group("dm")
         return {
             "name": name,
             "wwid": wwid or name,
@@ -278,6 +330,7 @@ class _Parser:
             "features": None,
             "hwhandler": None,
             "write_protect": None,
+            "foreign": bool(nvme),
             "path_groups": [],
         }
 
@@ -289,7 +342,7 @@ class _Parser:
             for m in KV_RE.finditer(body):
                 values.setdefault(m.group(1), next(v for v in m.groups()[1:] if v is not None))
             group = {
-                "policy": values.get("policy"),
+                "policy": _none_if_unknown(values.get("policy")),
                 "priority": _int_or_none(values.get("prio")),
                 "status": values.get("status"),
                 "paths": [],
@@ -328,9 +381,12 @@ class _Parser:
         brackets = BRACKET_RE.findall(rest)
         if brackets and rest.startswith("["):
             states = [b.strip() for b in brackets if b.strip() != "claimed"]
-            dm_state = states[0] if states else None
-            checker = states[1] if len(states) > 1 else None
-            online = None
+            dm_state = checker = online = None
+            if len(states) == 1 and states[0] not in DM_PATH_STATES:
+                checker = states[0]
+            elif states:
+                dm_state = states[0]
+                checker = states[1] if len(states) > 1 else None
         else:
             tokens = rest.split()
             dm_state = tokens[0] if tokens else None
@@ -347,7 +403,7 @@ class _Parser:
             "hcil": m.group("hcil"),
             "device": m.group("dev"),
             "dev_t": m.group("dev_t"),
-            "dm_state": dm_state,
+            "dm_state": None if dm_state == "n/a" else dm_state,
             "checker_state": checker,
             "online_state": online,
             "map": self.map["name"],
@@ -360,9 +416,12 @@ class _Parser:
     def _table_header(self, line: str) -> bool:
         words = [(m.group(0), m.start()) for m in re.finditer(r"\S+", line)]
         names = [w for w, _ in words]
-        if "dev" not in names or not ({"hcil", "dev_t"} & set(names)):
-            return False
-        if not set(names) & {"dm_st", "chk_st", "dev_st", "pri", "dev_t"}:
+        found = set(names)
+        # Devices and their states, or devices and their addresses: a format of the admin's
+        # own ("show paths format '%d %T'") need not have the default's hcil and dev_t.
+        states = found & {"dm_st", "chk_st", "dev_st"}
+        address = found & {"hcil", "dev_t"} and found & {"pri", "dev_t"}
+        if "dev" not in found or not (states or address):
             return False
         merged: List[Tuple[str, int]] = []
         i = 0
@@ -439,7 +498,7 @@ def _strip_brackets(value: Optional[str]) -> Optional[str]:
     if value is None:
         return None
     value = value.strip().strip("[]").strip()
-    return value or None
+    return value if value and value != "n/a" else None
 
 
 def _table_map(value: Optional[str]) -> Optional[str]:

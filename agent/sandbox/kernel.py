@@ -26,6 +26,9 @@ from .faults import POWERED_OFF_FILE
 
 ADDRESS_FILE = "etc/sandbox/address"
 DELAY_FILE = "etc/sandbox/agent-delay"
+# `ovs-appctl bond/show` and `lacp/show` as the sandbox host answers them (none: no OVS).
+OVS_BOND_SHOW_FILE = "var/lib/sandbox/ovs-bond-show"
+OVS_LACP_SHOW_FILE = "var/lib/sandbox/ovs-lacp-show"
 SANDBOX_MOUNTS = "var/lib/sandbox/mounts.json"
 SANDBOX_JOURNAL = "size=4M"
 
@@ -95,6 +98,15 @@ class SandboxKernel(Kernel):
             topology.read_text() if topology.exists() else None,
             config.read_text() if config.exists() else None,
         )
+
+    def ovs_bond_text(self) -> Tuple[Optional[str], Optional[str]]:
+        """A sandbox host has no Open vSwitch unless its owner writes the two answers."""
+
+        def read(relative: str) -> Optional[str]:
+            path = self.root.path(relative)
+            return path.read_text() if path.exists() else None
+
+        return read(OVS_BOND_SHOW_FILE), read(OVS_LACP_SHOW_FILE)
 
     def connected_nodes(self, cluster: str) -> Optional[List[int]]:
         """The heartbeating peers o2net is connected to. As the kernel's handshake

@@ -5,11 +5,12 @@
 - the timeouts: what each host runs with (`ClusterHostStatus.timeouts`), the cluster's
   being those of its lowest numbered running node (the node every other must match);
 - heartbeat regions, their LUN and paths: each host's last I/O probe (`HostIOHealth`):
-  the region's device, the multipath map on it (WWID, the SCSI hosts its paths go
-  through that work now, how long it queues without a path), the array from the LUN's vendor;
-  with no probe, each SR's LUN is a region every member writes;
-- the network: the probe's bonds and their slaves with a link, on one cluster network (the console
-  knows no switch; a lab scenario names its switches in a `Layout` of its own);
+  the region's device, the multipath map on it (WWID, the SCSI hosts or NVMe controllers
+  its working paths go through, how long it queues without a path), the array from the
+  LUN's vendor; with no probe, each SR's LUN is a region every member writes;
+- the network: the probe's bonds and their slaves that carry traffic (a link and, in
+  802.3ad, the active aggregator), on one cluster network (the console knows no switch;
+  a lab scenario names its switches in a `Layout` of its own);
 - HA's timeout from the probe, the SRs from the plugged PBDs.
 """
 
@@ -18,7 +19,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import fields
 
-from clusters.iohealth.rules import map_paths, path_ok
+from clusters.iohealth.rules import map_paths, path_ok, path_set, slave_carries_traffic
 from clusters.models import LUN, PBD, Cluster, ClusterHostStatus, HostIOHealth, Membership
 
 from .model import Layout, LunPaths, Nic, Node, Region, Timeouts
@@ -87,13 +88,7 @@ def layout_for(cluster: Cluster) -> Layout:
         luns = []
         for map_ in multipath.get("maps", []):
             wwid = map_.get("wwid") or map_.get("name")
-            path_sets = sorted(
-                {
-                    f"SCSI host {p['hcil'].split(':')[0]}"
-                    for p in map_paths(map_)
-                    if p.get("hcil") and path_ok(p)
-                }
-            )
+            path_sets = sorted({path_set(p) for p in map_paths(map_) if path_ok(p)} - {None})
             luns.append(
                 LunPaths(wwid, tuple(path_sets), queue.get(wwid, queue.get(map_.get("name"), 0)))
             )
@@ -110,7 +105,7 @@ def layout_for(cluster: Cluster) -> Layout:
             Nic(slave["name"], bond=bond.get("name"))
             for bond in probe.get("bonds") or []
             for slave in bond.get("slaves", [])
-            if slave.get("name") and slave.get("mii_status", "up") == "up"
+            if slave.get("name") and slave_carries_traffic({"mii_status": "up", **slave})
         )
         ha = (probe.get("ha") or {}).get("timeouts_s") or {}
         nodes.append(

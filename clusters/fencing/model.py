@@ -923,8 +923,9 @@ def recommendations(layout: Layout) -> list[Recommendation]:
                 f"{', '.join(differing)} run O2CB timeouts other than the cluster's "
                 f"(dead threshold {layout.timeouts.dead_threshold}, idle "
                 f"{layout.timeouts.idle_timeout_ms} ms): O2CB refuses to connect such nodes.",
-                "Set the same values in /etc/default/o2cb on every host, then restart the "
-                "cluster host by host.",
+                "Set the same values in the o2cb settings file (/etc/sysconfig/o2cb on "
+                "XenServer and XCP-ng, /etc/default/o2cb on Debian) on every host, then "
+                "restart the cluster host by host.",
             )
         )
     return advice

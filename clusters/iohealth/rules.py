@@ -18,13 +18,13 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from agent.probes.multipath import nvme_controller, path_ok
 from clusters.choices import IOHealthState
 
 HEARTBEAT_ROUND_MS = 2000
 LATE_HEARTBEAT_MS = 2 * HEARTBEAT_ROUND_MS
 # HA and O2CB timeouts closer than this race: either may fence first.
 TIMEOUT_RACE_MARGIN_S = 10
-PATH_OK_CHECKER = {"ready", "ghost", None, "undef", "i/o pending"}
 # Findings about settings (not state): reported apart, each with its fix.
 CONFIG_KINDS = ("queueing", "ha_timeout", "fence_method")
 SEVERITY_ORDER = [
@@ -65,8 +65,19 @@ def worst(states) -> str:
     return max(states, key=SEVERITY_ORDER.index) if states else IOHealthState.UNKNOWN
 
 
-def path_ok(path: dict) -> bool:
-    return path.get("dm_state") == "active" and path.get("checker_state") in PATH_OK_CHECKER
+def path_set(path: dict) -> str | None:
+    """What the path goes through that can fail on its own: its HBA (SCSI host), or for
+    a native NVMe path its controller."""
+    controller = nvme_controller(path)
+    if controller:
+        return f"NVMe controller {controller}"
+    return f"SCSI host {path['hcil'].split(':')[0]}" if path.get("hcil") else None
+
+
+def slave_carries_traffic(slave: dict) -> bool:
+    """Its link is up and, in an 802.3ad bond, it is in the active aggregator: a port the
+    switch put in another LACP group has a link yet carries nothing."""
+    return slave.get("mii_status") == "up" and slave.get("in_active_aggregator") is not False
 
 
 def map_paths(map_: dict) -> list[dict]:
@@ -109,6 +120,22 @@ def _map_label(map_: dict) -> str:
     return name if not wwid or wwid == name else f"{name} ({wwid})"
 
 
+def _broken_paths_fix(broken: list[dict]) -> str:
+    controllers = sorted({c for c in map(nvme_controller, broken) if c})
+    if controllers:
+        return (
+            f"Check the fabric link of NVMe controller {', '.join(controllers)} "
+            "(`nvme list-subsys`, `multipathd show paths`); the host reconnects it on its own "
+            "once the link is back."
+        )
+    hosts = sorted({p["hcil"].split(":")[0] for p in broken if p.get("hcil")})
+    return (
+        f"Check the cable, switch port and HBA of SCSI host {', '.join(hosts)} "
+        "(`multipathd show paths`); multipathd reinstates a path on its own once the link "
+        "is back."
+    )
+
+
 def evaluate_multipath(multipath: dict) -> tuple[list[Finding], set[str]]:
     """Problems with the maps, and the dm devices that have no working path."""
     problems, dead_devices = [], set()
@@ -141,7 +168,6 @@ def evaluate_multipath(multipath: dict) -> tuple[list[Finding], set[str]]:
                 )
             )
         elif broken:
-            hosts = sorted({p["hcil"].split(":")[0] for p in broken if p.get("hcil")})
             problems.append(
                 Finding(
                     "multipath",
@@ -149,13 +175,20 @@ def evaluate_multipath(multipath: dict) -> tuple[list[Finding], set[str]]:
                     f"LUN {label}: {len(broken)} of {len(paths)} paths down: "
                     + ", ".join(_describe(p) for p in broken)
                     + ". The LUN has less redundancy than configured.",
-                    "Check the cable, switch port and HBA of SCSI host "
-                    + ", ".join(hosts)
-                    + " (`multipathd show paths`); multipathd reinstates a path on its own "
-                    "once the link is back.",
+                    _broken_paths_fix(broken),
                 )
             )
     return problems, dead_devices
+
+
+def is_ovs(bond: dict) -> bool:
+    """An Open vSwitch bond (XenServer's and XCP-ng's vSwitch backend), not a Linux one."""
+    return bond.get("source") == "openvswitch"
+
+
+def bond_command(bond: dict, name: str) -> str:
+    """Where an admin reads the bond's state on the host."""
+    return f"`ovs-appctl bond/show {name}`" if is_ovs(bond) else f"/proc/net/bonding/{name}"
 
 
 def evaluate_bonds(bonds: list[dict]) -> list[Finding]:
@@ -163,49 +196,119 @@ def evaluate_bonds(bonds: list[dict]) -> list[Finding]:
     for bond in bonds:
         name = bond.get("name") or "bond"
         if bond.get("error"):
+            read = "Run" if is_ovs(bond) else "Read"
             problems.append(
                 Finding(
                     "bonding",
                     name,
                     f"{name} could not be read: {bond['error']}",
-                    f"Read /proc/net/bonding/{name} on the host.",
+                    f"{read} {bond_command(bond, name)} on the host.",
                 )
             )
             continue
         slaves = bond.get("slaves", [])
         down = [s for s in slaves if s.get("mii_status") != "up"]
-        if slaves and len(down) == len(slaves) or bond.get("mii_status") == "down":
-            problems.append(
-                Finding(
-                    "bonding",
-                    name,
-                    f"Bond {name} is down: no slave has a link. The cluster network or storage "
-                    "traffic on it has stopped.",
-                    f"Check the cables and switch ports of {', '.join(s['name'] for s in slaves)}"
-                    f" (`ip link show`, /proc/net/bonding/{name}).",
-                    IOHealthState.CRITICAL,
-                )
-            )
-        elif down:
-            details = ", ".join(
-                f"{s['name']} (link failures: {s.get('link_failure_count') or 0})" for s in down
-            )
-            problems.append(
-                Finding(
-                    "bonding",
-                    name,
-                    f"Bond {name} ({bond.get('mode')}) runs without redundancy: {details} "
-                    "is down"
-                    + (
-                        f"; traffic is on {bond['active_slave']}."
-                        if bond.get("active_slave")
-                        else "."
-                    ),
-                    f"Check the cable and switch port of {', '.join(s['name'] for s in down)} "
-                    "(`ip link show`, `ethtool`).",
-                )
-            )
+        stray = [s for s in slaves if s.get("mii_status") == "up" and not slave_carries_traffic(s)]
+        if slaves and len(down) + len(stray) == len(slaves) or bond.get("mii_status") == "down":
+            problems.append(_bond_down(bond, name, slaves, down, stray))
+        elif down or stray:
+            problems.append(_bond_without_redundancy(bond, name, down, stray))
     return problems
+
+
+def _link_tools(bond: dict, name: str) -> str:
+    tools = "`ip link show`, `ethtool`"
+    return f"{bond_command(bond, name)}, {tools}" if is_ovs(bond) else tools
+
+
+def _lacp_unnegotiated(bond: dict) -> bool:
+    """An OVS LACP bond whose switch never negotiated: OVS enables no member then."""
+    return is_ovs(bond) and (bond.get("lacp") or {}).get("status") == "configured"
+
+
+def _bond_down(
+    bond: dict, name: str, slaves: list[dict], down: list[dict], stray: list[dict]
+) -> Finding:
+    names = ", ".join(s["name"] for s in slaves)
+    ovs = is_ovs(bond)
+    noun = "member" if ovs else "slave"
+    if stray:
+        with_link = "with a link " if down else ""
+        why = f"no {noun} {with_link}is in an active LACP aggregator"
+        where = (
+            f"`ovs-appctl lacp/show {name}`: each member attached or detached, and its partner"
+            if ovs
+            else f"/proc/net/bonding/{name}: each slave's Aggregator ID and its partner details"
+        )
+        fix = (
+            f"Check the switch: the ports of {names} must form one LACP group "
+            f"(port-channel) that is up ({where})."
+        )
+    elif _lacp_unnegotiated(bond):
+        why = (
+            "LACP is not negotiated with the switch, so Open vSwitch enables no member "
+            "(no link, or the switch ports are not in an LACP group)"
+        )
+        fix = (
+            f"Check the cables and switch ports of {names}, and that the switch runs LACP on "
+            f"them as one group (`ovs-appctl bond/show {name}`, `ovs-appctl lacp/show {name}`)."
+        )
+    else:
+        if len(down) == len(slaves):
+            why = f"no {noun} has a link" + (
+                " (Open vSwitch has every member disabled)" if ovs else ""
+            )
+        else:
+            why = "the bonding driver has it down"
+        fix = f"Check the cables and switch ports of {names} ({_link_tools(bond, name)})."
+    return Finding(
+        "bonding",
+        name,
+        f"Bond {name} is down: {why}. The cluster network or storage traffic on it has stopped.",
+        fix,
+        IOHealthState.CRITICAL,
+    )
+
+
+def _bond_without_redundancy(bond: dict, name: str, down: list[dict], stray: list[dict]) -> Finding:
+    said, fixes = [], []
+    ovs = is_ovs(bond)
+    if down:
+        if ovs:  # Open vSwitch counts no link failures
+            said.append(", ".join(s["name"] for s in down) + " is down")
+        else:
+            said.append(
+                ", ".join(
+                    f"{s['name']} (link failures: {s.get('link_failure_count') or 0})" for s in down
+                )
+                + " is down"
+            )
+        fixes.append(
+            f"Check the cable and switch port of {', '.join(s['name'] for s in down)} "
+            f"({_link_tools(bond, name)})."
+        )
+    if stray:
+        if ovs:
+            said += [f"{s['name']} has a link but LACP left it out of the bond" for s in stray]
+            where = f"`ovs-appctl lacp/show {name}`: attached or detached, partner sys_id and key"
+        else:
+            active = (bond.get("ad") or {}).get("aggregator_id")
+            said += [
+                f"{s['name']} has a link but is outside the active aggregator ({active})"
+                for s in stray
+            ]
+            where = f"/proc/net/bonding/{name}: Aggregator ID"
+        fixes.append(
+            f"Put the switch ports of {', '.join(s['name'] for s in stray)} in the same LACP "
+            f"group (port-channel) as the others ({where})."
+        )
+    traffic = f"; traffic is on {bond['active_slave']}" if bond.get("active_slave") else ""
+    return Finding(
+        "bonding",
+        name,
+        f"Bond {name} ({bond.get('mode')}) runs without redundancy: {'; '.join(said)}{traffic}.",
+        " ".join(fixes),
+    )
 
 
 def evaluate_heartbeat(
@@ -347,7 +450,7 @@ def samples(probe: dict) -> list[tuple[str, str, float]]:
                 (
                     "slave_up",
                     f"{bond['name']}/{slave['name']}",
-                    int(slave.get("mii_status") == "up"),
+                    int(slave_carries_traffic(slave)),
                 )
             )
     return values

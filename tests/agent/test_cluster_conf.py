@@ -112,14 +112,6 @@ def test_hand_edited_files_are_read_like_o2cb_reads_them(tmp_path):
     assert conf.text == HAND_EDITED
 
 
-def test_crlf_files_keep_their_line_endings_when_edited():
-    text = HAND_EDITED.replace("\n", "\r\n")
-    conf = ClusterConf(text)
-    conf.add_node(Node("xen4", 3, "192.168.50.4", 7777, "prod"))
-    assert "\n" not in conf.text.replace("\r\n", "")
-    assert conf.cluster("prod").node_by_number(3).name == "xen4"
-
-
 def test_uncommenting_restores_the_original_text():
     conf = ClusterConf(HAND_EDITED)
     assert conf.uncomment_node("prod", 2, "xen3")
@@ -135,7 +127,7 @@ def node_stanza(name="h", cluster="a", number="1", ip="1.2.3.4", port="7777") ->
     )
 
 
-CLUSTER_A = "cluster:\n\tname = a\n"
+CLUSTER_A = "cluster:\n\tname = a\n\tnode_count = 1\n"
 
 
 @pytest.mark.parametrize(
@@ -242,8 +234,8 @@ for i in itertools.count():
 def test_odd_bytes_survive_a_round_trip_and_an_edit(tmp_path):
     path = tmp_path / "cluster.conf"
     original = (
-        "\ufeff# Kühlhaus Zürich\r\ncluster:\r\n\tname = a\r\n\tnode_count = 0\r\n".encode()
-        + b"# caf\xe9 (latin-1)\r\n"
+        "# Kühlhaus Zürich\ncluster:\n\tname = a\n\tnode_count = 0\n".encode()
+        + b"# caf\xe9 (latin-1)\n"
     )
     path.write_bytes(original)
     conf = ClusterConf.load(path)
@@ -263,10 +255,10 @@ def test_binary_files_are_refused(tmp_path):
         ClusterConf.load(path)
 
 
-def test_edits_add_a_missing_node_count_where_o2cb_expects_it(tmp_path):
+def test_edits_correct_a_wrong_node_count_in_place(tmp_path):
     path = tmp_path / "cluster.conf"
     path.write_text(
-        "cluster:\n    name = a\n    heartbeat_mode = global\n\n"
+        "cluster:\n    name = a\n    node_count = 5\n    heartbeat_mode = global\n\n"
         + node_stanza(cluster="a", number="0", name="first")
     )
     conf = ClusterConf.load(path)
@@ -275,3 +267,159 @@ def test_edits_add_a_missing_node_count_where_o2cb_expects_it(tmp_path):
     conf.save(path)
     assert "    node_count = 1\n" in path.read_text()
     assert o2cb_node_names(path, "a") == [(1, "second")]
+
+
+def o2cb_reads(conf: Path) -> bool:
+    try:
+        o2cb(conf, "list-clusters")
+    except Exception:
+        return False
+    return True
+
+
+POOL = "cluster:\n\tname = pool\n\tnode_count = 1\n\theartbeat_mode = local\n\n"
+NODE = (
+    "node:\n\tname = dom0-a\n\tcluster = pool\n\tnumber = 3\n"
+    "\tip_address = 172.16.9.21\n\tip_port = 7777\n"
+)
+
+
+@pytest.mark.parametrize(
+    "text, line, message",
+    [
+        # jconfig's column rules: a stanza starts in the first column, its colon follows
+        # the name at once, and only a line starting with '#' is a comment.
+        (" cluster:\n\tname = pool\n\tnode_count = 0\n", 1, "first column"),
+        ("cluster :\n\tname = pool\n\tnode_count = 0\n", 1, "cannot read"),
+        (POOL + "node:\n\tname = dom0-a\n\t# spare\n\tcluster = pool\n", 8, "first column"),
+        # A blank line ends a stanza: a setting after it belongs to none.
+        (POOL + NODE.replace("\tnumber", "\n\tnumber"), 10, "blank line"),
+        (POOL + NODE.replace("\tnumber", " \t\n\tnumber"), 10, "blank line"),
+        # o2cb reads neither a Windows line end after a stanza name nor a byte-order mark.
+        ("cluster:\r\n\tname = pool\r\n\tnode_count = 0\r\n", 1, "CRLF"),
+        (POOL.replace("\n\n", "\n\r\n") + NODE, 5, "CRLF"),
+        ("\ufeffcluster:\n\tname = pool\n\tnode_count = 0\n", 1, "byte-order mark"),
+        ("\ufeff# pool\ncluster:\n\tname = pool\n\tnode_count = 0\n", 1, "byte-order mark"),
+        # What o2cb_config insists on.
+        ("cluster:\n\tname = pool\n\theartbeat_mode = local\n", 1, "node_count"),
+        ("cluster:\n\tname = pool\n\tnode_count = some\n", 1, "node_count"),
+        (POOL.replace("= local", "= disk"), 1, "heartbeat_mode 'disk'"),
+        (POOL.replace("= local", "="), 1, "heartbeat_mode ''"),
+        (POOL + NODE.replace("172.16.9.21", "fd00:9::21"), 6, "IPv4"),
+        (POOL + NODE.replace("172.16.9.21", "172.16.9"), 6, "IPv4"),
+        (POOL + NODE.replace("= 3", "= 1_0"), 6, "not a whole number"),
+        (POOL + NODE.replace("= 7777", "= 7777 # default"), 6, "first column"),
+        (POOL + NODE.replace("= 7777", "= 77\\\n77"), 11, "continued"),
+    ],
+)
+def test_files_the_real_o2cb_refuses_are_refused_naming_the_line(tmp_path, text, line, message):
+    path = tmp_path / "cluster.conf"
+    path.write_text(text, newline="")
+    assert not o2cb_reads(path)
+    with pytest.raises(ConfError, match=message) as info:
+        ClusterConf.load(path)
+    assert f"line {line}:" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        # o2cb reads these, but the kernel refuses the node when the cluster registers.
+        (POOL + NODE.replace("= 7777", "= 0"), "outside 1..65534"),
+        (POOL + NODE.replace("= 7777", "= 65535"), "outside 1..65534"),
+        (
+            POOL.replace("= 1", "= 2")
+            + NODE
+            + "\n"
+            + NODE.replace("dom0-a", "dom0-b").replace("= 3", "= 4"),
+            "172.16.9.21 is used twice",
+        ),
+    ],
+)
+def test_nodes_the_kernel_refuses_are_refused_naming_the_line(text, message):
+    with pytest.raises(ConfError, match=message) as info:
+        ClusterConf(text)
+    assert "line " in str(info.value)
+
+
+ODD_BUT_READ = """\
+# written by hand; o2cb reads every line of it
+heartbeat:
+\tregion = 3C1D0E5F7A9B4C2D8E6F1A3B5C7D9E0F
+\tcluster = pool
+
+node:\x20\x20
+\tip_port   =   7777
+\tnumber = 9
+\tname = dom0-z
+\tname = dom0-b
+# a comment in the first column does not end the stanza
+\tcluster = pool
+\tip_address = 172.16.9.22
+\tserial = AB-1234
+
+cluster:
+\tnode_count = 7
+\theartbeat_mode = Global
+\tname = pool
+
+cluster:
+\tname = spare
+\tnode_count = 0
+"""
+
+
+def test_what_o2cb_reads_is_read_the_same(tmp_path):
+    path = tmp_path / "cluster.conf"
+    path.write_text(ODD_BUT_READ)
+    assert o2cb_node_names(path, "pool") == [(9, "dom0-b")]
+    conf = ClusterConf.load(path)
+    pool = conf.cluster("pool")
+    assert [(n.number, n.name, n.ip_address, n.ip_port) for n in pool.nodes] == [
+        (9, "dom0-b", "172.16.9.22", 7777)
+    ]
+    # o2cb lowercases the mode; the count it ignores is read as written.
+    assert (pool.heartbeat_mode, pool.node_count) == ("global", 7)
+    assert pool.heartbeat_regions == ["3C1D0E5F7A9B4C2D8E6F1A3B5C7D9E0F"]
+    assert conf.cluster("spare").nodes == []
+    assert conf.text == ODD_BUT_READ
+
+
+def test_commenting_out_a_node_with_a_repeated_key_comments_all_its_lines(tmp_path):
+    path = tmp_path / "cluster.conf"
+    path.write_text(ODD_BUT_READ)
+    conf = ClusterConf.load(path)
+    conf.comment_out_node("pool", 9)
+    conf.save(path)
+    assert "#\tname = dom0-z\n" in path.read_text()
+    assert o2cb_node_names(path, "pool") == []
+    conf = ClusterConf.load(path)
+    assert conf.cluster("pool").nodes == []
+    assert conf.uncomment_node("pool", 9, "dom0-b")
+    assert conf.text == ODD_BUT_READ.replace("node_count = 7", "node_count = 1")
+
+
+def test_edits_to_one_cluster_leave_the_others_byte_for_byte(tmp_path):
+    path = tmp_path / "cluster.conf"
+    path.write_text(ODD_BUT_READ)
+    conf = ClusterConf.load(path)
+    conf.add_node(Node("dom0-n", 0, "172.16.9.30", 7777, "spare"))
+    conf.save(path)
+    text = path.read_text()
+    assert text.startswith(ODD_BUT_READ.replace("node_count = 0", "node_count = 1"))
+    assert o2cb_node_names(path, "spare") == [(0, "dom0-n")]
+    assert o2cb_node_names(path, "pool") == [(9, "dom0-b")]
+
+
+def test_lines_our_edits_add_end_as_o2cb_needs_even_after_a_crlf_comment(tmp_path):
+    path = tmp_path / "cluster.conf"
+    original = "# from a Windows share\r\n" + POOL + NODE
+    path.write_text(original, newline="")
+    assert o2cb_reads(path)
+    conf = ClusterConf.load(path)
+    conf.add_node(Node("dom0-c", 5, "172.16.9.23", 7777, "pool"))
+    conf.add_heartbeat_region("pool", "0A1B2C3D4E5F60718293A4B5C6D7E8F9")
+    conf.save(path)
+    kept = original.replace("node_count = 1", "node_count = 2")
+    assert path.read_bytes().startswith(kept.encode())
+    assert o2cb_node_names(path, "pool") == [(3, "dom0-a"), (5, "dom0-c")]

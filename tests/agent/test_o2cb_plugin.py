@@ -146,6 +146,39 @@ def test_default_file_keeps_the_admins_other_settings(tmp_path):
     assert dead.read_text() == "61\n"
 
 
+def test_a_red_hat_style_dom0_keeps_its_settings_in_etc_sysconfig(tmp_path):
+    # XenServer's and XCP-ng's dom0 are Red Hat-like: the o2cb init script sources
+    # /etc/sysconfig/o2cb there, so the agent reads and writes that file too.
+    root = create_sandbox_host(tmp_path, "h1", address="127.0.1.1")
+    root.path("etc/sysconfig").mkdir(parents=True)
+    sysconfig = root.path("etc/sysconfig/o2cb")
+    sysconfig.write_text('O2CB_HEARTBEAT_THRESHOLD="61"  # tuned for our SAN\n')
+    plugin = O2CBPlugin(root, "pool")
+    plugin.membership_create("h1", UUIDS[0], 0, ["127.0.1.1"])
+    plugin.cluster_start()
+    assert not root.path("etc/default/o2cb").exists()
+    assert sysconfig.read_text().startswith('O2CB_HEARTBEAT_THRESHOLD="61"  # tuned')
+    assert read_defaults(root)["O2CB_BOOTCLUSTER"] == "pool"
+    dead = root.kernel.cluster_dir("pool") / "heartbeat/dead_threshold"
+    assert dead.read_text() == "61\n"
+
+
+def test_a_cluster_conf_with_non_utf8_comment_bytes_takes_new_nodes_and_regions(tmp_path):
+    # o2cb skips a comment's bytes whatever they are; the scratch copy the real o2cb
+    # checks an edit on must hold them too, not fail to encode them.
+    root = create_sandbox_host(tmp_path, "h1", address="127.0.1.1")
+    comment = "# Zürich rack, caf".encode() + b"\xe9 (latin-1)\n"
+    conf = root.path("etc/ocfs2/cluster.conf")
+    conf.parent.mkdir(parents=True, exist_ok=True)
+    conf.write_bytes(comment + b"cluster:\n\tname = pool\n\tnode_count = 0\n")
+    plugin = O2CBPlugin(root, "pool")
+    plugin.membership_create("h1", UUIDS[0], 0, ["127.0.1.1"])
+    plugin.heartbeat_region_add("0A1B2C3D4E5F60718293A4B5C6D7E8F9")
+    assert conf.read_bytes().startswith(comment)
+    assert b"\tname = h1\n" in conf.read_bytes()
+    assert b"region = 0A1B2C3D4E5F60718293A4B5C6D7E8F9" in conf.read_bytes()
+
+
 @pytest.mark.parametrize("number", [255, 300, -1])
 def test_numbers_outside_0_to_254_are_refused_and_change_nothing(pool, number):
     plugin = O2CBPlugin(pool[0], "pool")

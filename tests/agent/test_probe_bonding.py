@@ -37,6 +37,13 @@ EXPECTED = {
     "balance_tlb.txt": ("balance-tlb", "enp1s0f0", "up", 2, 1),
     "balance_alb.txt": ("balance-alb", "eth0", "up", 3, 2),
     "grep_prefixed_active_backup.txt": ("active-backup", "eth2", "up", 1, 1),
+    # eth2 has a link but sits in aggregator 3, not the active 1: it carries nothing.
+    "lacp_802_3ad_stray_aggregator_xcpng.txt": ("802.3ad", None, "up", 4, 2),
+    "lacp_802_3ad_rhel6_second_aggregator.txt": ("802.3ad", None, "up", 2, 1),
+    "lacp_802_3ad_no_active_aggregator_modern.txt": ("802.3ad", None, "down", 2, 0),
+    "lacp_802_3ad_unprivileged_reader.txt": ("802.3ad", None, "up", 2, 2),
+    "active_backup_arp_ns_targets.txt": ("active-backup", "ens5f1", "up", 2, 1),
+    "grep_relative_two_bonds.txt": ("active-backup", "ens1f0", "up", 2, 2),
 }
 
 
@@ -73,6 +80,9 @@ def test_active_backup_modern():
         "link_failure_count": 2,
         "permanent_hw_addr": "b8:ce:f6:12:34:57",
         "aggregator_id": None,
+        "in_active_aggregator": None,
+        "actor_churn_state": None,
+        "partner_churn_state": None,
     }
 
 
@@ -160,6 +170,114 @@ def test_alb_primary_and_32bit_unknown_speed():
 def test_grep_prefixed_lines_name_the_bond():
     assert parse("grep_prefixed_active_backup.txt")["name"] == "bond1"
     assert parse("grep_prefixed_active_backup.txt", "bondX")["name"] == "bondX"
+
+
+def test_lacp_slave_with_a_link_outside_the_active_aggregator_is_not_counted_up():
+    result = parse("lacp_802_3ad_stray_aggregator_xcpng.txt")
+    assert [
+        (s["name"], s["aggregator_id"], s["in_active_aggregator"]) for s in result["slaves"]
+    ] == [
+        ("eth0", 1, True),
+        ("eth1", 1, True),
+        ("eth2", 3, False),
+        ("eth3", 4, False),
+    ]
+    assert result["summary"] == {"mode": "802.3ad", "slaves": 4, "up": 2}
+    assert [s["mii_status"] for s in result["slaves"]] == ["up", "up", "up", "down"]
+    assert [s["link_failure_count"] for s in result["slaves"]] == [0, 0, 1, 2]
+    assert [(s["actor_churn_state"], s["partner_churn_state"]) for s in result["slaves"]] == [
+        ("none", "none"),
+        ("none", "none"),
+        ("churned", "churned"),
+        ("churned", "churned"),
+    ]
+    # The partner's per-port "system mac address" must not leak into the slave or the bond.
+    assert result["slaves"][2]["permanent_hw_addr"] == "02:1a:4b:00:10:03"
+    assert result["ad"]["system_mac_address"] == "02:1a:4b:00:10:01"
+    assert (result["up_delay_ms"], result["down_delay_ms"]) == (31000, 200)
+
+
+def test_old_lacp_first_slave_outside_the_active_aggregator():
+    result = parse("lacp_802_3ad_rhel6_second_aggregator.txt")
+    assert result["ad"]["aggregator_id"] == 2 and result["ad"]["lacp_rate"] == "fast"
+    assert [(s["name"], s["in_active_aggregator"]) for s in result["slaves"]] == [
+        ("em1", False),
+        ("em2", True),
+    ]
+    assert result["slaves"][1]["link_failure_count"] == 3
+
+
+def test_modern_lacp_without_active_aggregator_counts_no_slave_up():
+    result = parse("lacp_802_3ad_no_active_aggregator_modern.txt")
+    assert result["name"] == "bond3"
+    ad = result["ad"]
+    assert (ad["active_aggregator"], ad["aggregator_id"], ad["min_links"]) == (False, None, 2)
+    assert (ad["ad_select"], ad["system_mac_address"]) == ("bandwidth", "02:1a:4b:00:30:01")
+    assert [(s["aggregator_id"], s["in_active_aggregator"]) for s in result["slaves"]] == [
+        (1, False),
+        (2, False),
+    ]
+    assert result["slaves"][1]["actor_churn_state"] == "monitoring"
+
+
+def test_lacp_read_without_cap_net_admin_leaves_aggregation_unknown():
+    result = parse("lacp_802_3ad_unprivileged_reader.txt")
+    ad = result["ad"]
+    assert (ad["lacp_active"], ad["system_priority"], ad["active_aggregator"]) == ("on", None, None)
+    assert result["transmit_hash_policy"] == "encap3+4"
+    assert [s["in_active_aggregator"] for s in result["slaves"]] == [None, None]
+    assert [s["aggregator_id"] for s in result["slaves"]] == [1, 2]
+
+
+def test_arp_monitoring_with_ipv6_ns_targets():
+    result = parse("active_backup_arp_ns_targets.txt")
+    assert result["fail_over_mac"] == "follow"
+    assert (result["primary_slave"], result["primary_reselect"]) == ("ens5f0", "failure")
+    assert (result["mii_polling_interval_ms"], result["arp_polling_interval_ms"]) == (0, 500)
+    assert result["arp_missed_max"] == 3
+    assert result["arp_ip_targets"] == ["192.0.2.1", "192.0.2.254"]
+    assert result["ns_ipv6_targets"] == ["2001:db8:10::1", "fe80::1"]
+    assert slaves(result) == [
+        ("ens5f0", "down", 10000, "full", 6),
+        ("ens5f1", "up", 10000, "full", 1),
+    ]
+
+
+def test_grep_of_several_bonds_is_read_for_the_named_one():
+    result = parse("grep_relative_two_bonds.txt", "bond1")
+    assert (result["name"], result["mode"]) == ("bond1", "balance-xor")
+    assert result["summary"] == {"mode": "balance-xor", "slaves": 2, "up": 1}
+    text = (FIXTURES / "grep_relative_two_bonds.txt").read_text()
+    absolute = "".join("/proc/net/bonding/" + line for line in text.splitlines(True))
+    assert parse_bonding(absolute, "bond0")["summary"]["slaves"] == 2
+
+
+@pytest.mark.parametrize("name", [None, "bond7"])
+def test_grep_of_several_bonds_without_a_known_name_is_refused(name):
+    with pytest.raises(ProbeError, match="bond0, bond1"):
+        parse("grep_relative_two_bonds.txt", name)
+
+
+def test_copy_and_paste_mangling_reads_the_same():
+    original = (FIXTURES / "lacp_802_3ad_modern.txt").read_text()
+    mangled = "\ufeff" + "".join("  " + line for line in original.splitlines(True))
+    mangled = mangled.replace("MII Status: up", "MII\xa0Status:\xa0Up")
+    mangled = mangled.replace("Link Failure Count", "Link  Failure Count")
+    mangled = mangled.replace("Aggregator ID", "Aggregator\tID")
+    assert parse_bonding(mangled) == parse_bonding(original)
+
+
+def test_lacp_details_whose_indentation_was_lost_stay_out_of_the_slave():
+    original = (FIXTURES / "lacp_802_3ad_stray_aggregator_xcpng.txt").read_text()
+    flat = "\n".join(line.strip() for line in original.splitlines())
+    assert parse_bonding(flat) == parse_bonding(original)
+
+
+def test_slave_without_a_name_is_refused():
+    text = (FIXTURES / "balance_tlb.txt").read_text()
+    text = text.replace("Slave Interface: enp1s0f1", "Slave Interface:")
+    with pytest.raises(ProbeError, match="Slave Interface"):
+        parse_bonding(text)
 
 
 @pytest.mark.parametrize(
@@ -250,3 +368,11 @@ def test_random_text_only_raises_probe_error(text, name):
         parse_bonding(text, name)
     except ProbeError:
         pass
+
+
+def test_active_aggregator_info_cut_before_its_id_leaves_aggregation_unknown():
+    text = (FIXTURES / "lacp_802_3ad_split_aggregator.txt").read_text()
+    text = text.replace("\tAggregator ID: 1\n", "", 1)
+    result = parse_bonding(text)
+    assert [s["in_active_aggregator"] for s in result["slaves"]] == [None, None]
+    assert result["summary"]["up"] == 1

@@ -13,7 +13,7 @@ FIXTURES = Path(__file__).parent / "fixtures" / "multipath"
 
 
 def parse(name: str) -> dict:
-    return parse_multipath((FIXTURES / name).read_text())
+    return parse_multipath((FIXTURES / name).read_text(encoding="utf-8"))
 
 
 def states(result: dict) -> list[tuple]:
@@ -46,6 +46,12 @@ SUMMARIES = {
     "show_paths_table.txt": ("paths", (None, 5, 3, 1, 1)),
     "show_paths_old_bracketed.txt": ("paths", (None, 3, 2, 1, 1)),
     "show_paths_collapsed_spaces.txt": ("paths", (None, 3, 2, 1, 1)),
+    "current_resize_empty_action.txt": ("topology", (2, 6, 5, 1, 1)),
+    "multipathd_show_topology_nvme_native.txt": ("topology", (2, 5, 2, 0, 0)),
+    "copy_paste_smart_quotes_nbsp.txt": ("topology", (1, 4, 3, 1, 1)),
+    "old_045_single_state.txt": ("topology", (2, 4, 1, 1, 1)),
+    "show_paths_with_nvme_native.txt": ("paths", (None, 4, 1, 1, 1)),
+    "show_paths_custom_format.txt": ("paths", (None, 3, 2, 1, 1)),
 }
 
 
@@ -300,6 +306,105 @@ def test_show_paths_with_multipath_column():
     assert [(p["device"], p["map"], p["hcil"]) for p in result["paths"]] == [
         ("sdc", "mpatha", "3:0:0:1"),
         ("sdz", None, "9:0:0:9"),
+    ]
+
+
+def test_action_without_a_name_keeps_the_map_name():
+    # multipath -r prints ": " before a map it resizes (an action print.c has no word for).
+    result = parse("current_resize_empty_action.txt")
+    assert [(m["name"], m["wwid"], m["dm"], m["vendor"]) for m in result["maps"]] == [
+        ("sr_gold", "3600a09803831417a4d5d4b6f70736c31", "dm-6", "NETAPP"),
+        ("sr_silver", "3600a09803831417a4d5d4b6f70736c32", "dm-7", "NETAPP"),
+    ]
+    failed = [
+        (p["map"], p["device"], p["hcil"]) for p in result["paths"] if p["dm_state"] != "active"
+    ]
+    assert failed == [("sr_gold", "sdr", "12:0:0:4")]
+
+
+def test_native_nvme_map_from_multipathd():
+    # multipathd's nvme foreign library: "<wwid> [nvme]:<namespace> NVMe,<model>,<firmware>",
+    # size in 512-byte sectors, ANA states where SCSI maps have checker states, no dm state.
+    result = parse("multipathd_show_topology_nvme_native.txt")
+    scsi, nvme = result["maps"]
+    assert (scsi["name"], len(scsi["path_groups"][0]["paths"])) == ("mpathk", 2)
+    assert (nvme["name"], nvme["wwid"], nvme["alias"], nvme["dm"]) == (
+        "uuid.3c1b7e2a-5d4f-4a8e-9b6c-0e1f2a3b4c5d",
+        "uuid.3c1b7e2a-5d4f-4a8e-9b6c-0e1f2a3b4c5d",
+        None,
+        "nvme2n1",
+    )
+    assert (nvme["vendor"], nvme["product"], nvme["revision"]) == (
+        "NVMe",
+        "PURE FlashArray",
+        "6.6.4",
+    )
+    assert nvme["size_bytes"] == 2 * 1024**4
+    assert (nvme["features"], nvme["hwhandler"], nvme["write_protect"]) == (None, "ANA", "rw")
+    assert [(g["policy"], g["priority"], g["status"]) for g in nvme["path_groups"]] == [
+        (None, 50, "optimized"),
+        (None, 10, "non-optimized"),
+        (None, 0, "inaccessible"),
+    ]
+    assert [
+        (p["hcil"], p["device"], p["dm_state"], p["checker_state"], p["online_state"], p["group"])
+        for p in nvme["path_groups"][2]["paths"]
+    ] == [("2:2:1", "nvme2c2n1", None, "inaccessible", "connecting", 2)]
+    assert [p["map"] for p in result["paths"][2:]] == [nvme["name"]] * 3
+
+
+def test_text_copied_from_a_web_page():
+    # Typographic quotes, non-breaking spaces and a byte-order mark from a pasted page.
+    result = parse("copy_paste_smart_quotes_nbsp.txt")
+    [m] = result["maps"]
+    assert (m["name"], m["dm"], m["product"]) == ("vmstore01", "dm-9", "2145")
+    assert (m["features"], m["hwhandler"]) == ("1 queue_if_no_path", "1 alua")
+    assert [(g["policy"], g["status"]) for g in m["path_groups"]] == [
+        ("service-time 0", "active"),
+        ("service-time 0", "enabled"),
+    ]
+    assert states(result)[:2] == [
+        ("sdw", "active", "ready", "running", 0),
+        ("sdx", "failed", "faulty", "running", 0),
+    ]
+
+
+def test_rhel4_path_with_one_state_is_read_by_its_value():
+    # 0.4.5 prints nothing for an unknown dm state or checker state: "[ready]" alone is the
+    # checker's word (a map being created), "[active]" alone the kernel's (multipath -l).
+    result = parse("old_045_single_state.txt")
+    assert [m["name"] for m in result["maps"]] == ["mpath4", "mpath5"]
+    assert [(p["device"], p["dm_state"], p["checker_state"]) for p in result["paths"]] == [
+        ("sdd", None, "ready"),
+        ("sdh", None, "faulty"),
+        ("sde", "active", None),
+        ("sdi", "failed", None),
+    ]
+
+
+def test_show_paths_with_native_nvme_rows_keeps_every_row():
+    result = parse("show_paths_with_nvme_native.txt")
+    assert states(result) == [
+        ("sdj", "active", "ready", "running", None),
+        ("nvme2c0n1", None, "optimized", "live", None),
+        ("nvme2c2n1", None, "inaccessible", "connecting", None),
+        ("sdk", "failed", "faulty", "offline", None),
+    ]
+    assert [p["hcil"] for p in result["paths"]] == ["14:0:0:1", "2:0:1", "2:2:1", "15:0:0:1"]
+
+
+def test_show_paths_in_a_format_of_ones_own():
+    # multipathd show paths format "%d %m %T %t %o": no hcil nor dev_t column.
+    result = parse("show_paths_custom_format.txt")
+    assert [(p["device"], p["map"], p["hcil"]) for p in result["paths"]][1] == (
+        "sdn",
+        "sr_bronze",
+        None,
+    )
+    assert states(result) == [
+        ("sdm", "active", "ready", "running", None),
+        ("sdn", "failed", "faulty", "offline", None),
+        ("sdo", "active", "i/o timeout", "running", None),
     ]
 
 

@@ -9,6 +9,7 @@ from agent.io_probe import multipath_report
 from agent.probes.bonding import parse_bonding
 from agent.probes.multipath import parse_multipath
 from agent.probes.multipath_conf import parse_multipath_conf, queueing_for
+from agent.probes.ovs_bond import parse_ovs_bonds
 from clusters.iohealth import rules
 from clusters.iohealth.services import io_health_record
 from clusters.models import LUN, PBD, SR
@@ -94,6 +95,92 @@ def test_bond_slave_down_is_degraded_and_all_down_is_critical():
     assert "without redundancy" in one_down.problems[0].message
     all_down = rules.evaluate(probe(bonds=("active_backup_all_down.txt",)))
     assert all_down.state == "critical"
+
+
+def test_a_lacp_slave_outside_the_active_aggregator_leaves_the_bond_without_redundancy():
+    # eth2 has its link but sits in aggregator 3 (its switch port is in another LACP group):
+    # it carries nothing, as eth3, whose link is down, does not.
+    verdict = rules.evaluate(probe(bonds=("lacp_802_3ad_stray_aggregator_xcpng.txt",)))
+    assert verdict.state == "degraded"
+    [problem] = verdict.problems
+    assert "eth3 (link failures: 2) is down" in problem.message
+    assert "eth2 has a link but is outside the active aggregator (1)" in problem.message
+    assert "same LACP group" in problem.fix and "eth2" in problem.fix
+    slaves = {
+        key: value
+        for series, key, value in rules.samples(
+            probe(bonds=("lacp_802_3ad_stray_aggregator_xcpng.txt",))
+        )
+        if series == "slave_up"
+    }
+    assert slaves == {"bond0/eth0": 1, "bond0/eth1": 1, "bond0/eth2": 0, "bond0/eth3": 0}
+
+
+def test_a_lacp_bond_with_no_active_aggregator_is_down_though_a_slave_has_its_link():
+    # enp3s0f0 is down; enp3s0f1 is up, but the switch formed no aggregator with it.
+    verdict = rules.evaluate(probe(bonds=("lacp_802_3ad_no_active_aggregator_modern.txt",)))
+    assert verdict.state == "critical"
+    [problem] = verdict.problems
+    assert "no slave with a link is in an active LACP aggregator" in problem.message
+    assert "must form one LACP group" in problem.fix
+    assert "no slave has a link" not in problem.message
+
+
+def ovs(name: str, lacp: str | None = None) -> list[dict]:
+    read = (FIXTURES / "ovs_bond").joinpath
+    return parse_ovs_bonds(read(name).read_text(), read(lacp).read_text() if lacp else None)
+
+
+def test_an_ovs_bond_on_xenserver_is_judged_as_a_linux_one_and_names_ovs_appctl():
+    # XenServer's vSwitch: no /proc/net/bonding; the LACP bond's second port is in
+    # another LACP group on the switch, so it has a link yet OVS keeps it disabled.
+    data = probe(bonds=())
+    data["bonds"] = ovs("balance_tcp_lacp_member_detached.txt", "lacp_show_member_detached.txt")
+    verdict = rules.evaluate(data)
+    assert verdict.state == "degraded"
+    [problem] = verdict.problems
+    assert problem.kind == "bonding" and problem.subject == "bond-san"
+    assert "Bond bond-san (balance-tcp) runs without redundancy" in problem.message
+    assert "enp59s0f1 has a link but LACP left it out of the bond" in problem.message
+    assert "`ovs-appctl lacp/show bond-san`" in problem.fix
+    assert "/proc/net/bonding" not in problem.fix
+    slaves = {k: v for series, k, v in rules.samples(data) if series == "slave_up"}
+    assert slaves == {"bond-san/enp59s0f0": 1, "bond-san/enp59s0f1": 0}
+
+
+def test_an_ovs_lacp_bond_the_switch_never_negotiated_is_critical():
+    data = probe(bonds=())
+    data["bonds"] = ovs("balance_tcp_lacp_not_negotiated.txt", "lacp_show_not_negotiated.txt")
+    verdict = rules.evaluate(data)
+    assert verdict.state == "critical"
+    assert "LACP is not negotiated with the switch" in verdict.problems[0].message
+
+
+def test_an_unreadable_bond_names_the_command_of_its_source():
+    findings = rules.evaluate_bonds(
+        [
+            {"name": "bond0", "error": "cut", "slaves": [], "source": "linux"},
+            {"name": "bond1", "error": "cut", "slaves": [], "source": "openvswitch"},
+        ]
+    )
+    assert [f.fix for f in findings] == [
+        "Read /proc/net/bonding/bond0 on the host.",
+        "Run `ovs-appctl bond/show bond1` on the host.",
+    ]
+
+
+def test_native_nvme_paths_count_by_their_ana_state_and_controller():
+    # No dm state on NVMe paths: optimized and non-optimized paths of a live controller
+    # carry I/O; the inaccessible one, its controller reconnecting, does not.
+    data = {"multipath": multipath("multipathd_show_topology_nvme_native.txt"), "bonds": []}
+    verdict = rules.evaluate(data)
+    assert verdict.state == "degraded", [p.message for p in verdict.problems]
+    [problem] = verdict.problems
+    assert problem.subject == "uuid.3c1b7e2a-5d4f-4a8e-9b6c-0e1f2a3b4c5d"
+    assert "1 of 3 paths down: nvme2c2n1 (2:2:1, inaccessible/connecting)" in problem.message
+    assert "NVMe controller nvme2 " in problem.fix
+    views = rules.lun_views(data)
+    assert views["uuid.3c1b7e2a-5d4f-4a8e-9b6c-0e1f2a3b4c5d"]["up"] == 2
 
 
 def test_late_heartbeat_is_degraded_and_past_half_the_dead_time_critical_with_time_left():
