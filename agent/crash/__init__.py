@@ -38,6 +38,14 @@ Formats learnt from the sources that print them:
   fault``, ``Oops:``, ``BUG: soft lockup``, ``Watchdog detected hard LOCKUP``, ``INFO:
   task ... blocked for more than N seconds``, ``Kernel panic - not syncing:``), with the
   trace formats described in ``trace.py``.
+* An orderly end, which no fence prints: ``reboot: Restarting system`` (``Restarting
+  system.`` before 3.11), systemd's ``Reached target Shutdown.``, systemd-shutdown's
+  ``Rebooting.``, sysvinit's ``shutting down for system reboot``. A boot that ends so is
+  no crash, and a heartbeat timeout the host outlived did not fence (global heartbeat
+  fences only when half of the regions time out).
+
+A console captured at a fixed width cuts long lines: in a log whose lines carry a stamp,
+a line without one continues the line before, and a message is read across the cut.
 """
 
 from agent.crash.analyse import analyse_lines, analyse_path

@@ -40,7 +40,15 @@ END_BYTES = 16 << 10  # of a log's end kept to tell when it stops
 # A log that ends this long before the time its dump is named after stopped early.
 STOPPED_EARLY_SECONDS = 60
 
-NEEDS_CONTEXT = rules.FAILURES.union(rules.O2CB_FENCES, rules.XHAD_FENCES)
+# A fence follows its heartbeat write timeout at once: a host still logging this long
+# after one was not fenced by it.
+RAN_ON_SECONDS = 60
+
+# What a boot must log for a log's verdict to read it rather than an earlier boot: one
+# that only logged its heartbeat starting or its peers connecting is the host come back.
+WORTH_READING = rules.FAILURES.union({rules.O2HB_TIMEOUT})
+
+NEEDS_CONTEXT = rules.FAILURES.union(rules.O2CB_FENCES, rules.XHAD_FENCES, {rules.O2HB_TIMEOUT})
 DUMP_TIME_RE = re.compile(r"(?<!\d)(?P<date>20\d{6})-(?P<time>\d{6})(?:-(?P<zone>[A-Z]{2,5}))?")
 GUEST_LOG_RE = re.compile(r"(?:^|/)dom[1-9]\d*\.log$")
 O2HB_COMM_RE = re.compile(r"\(o2hb-(?P<region>[0-9A-Fa-f]+),\d+,\d+\)")
@@ -68,18 +76,29 @@ class SourceLog:
         self.incident: Optional[Incident] = None
         self.head: List[Event] = []
         self.tail: Deque[Event] = deque(maxlen=EPOCH_TAIL)
-        self.last_epoch: List[Event] = []
+        self.last_epoch: List[Event] = []  # of the last boot worth reading, else the last
+        self.last_epoch_worth = False
         self.context_at: Dict[str, int] = {}
         self.after_open = False
         self.uptime: Optional[float] = None
         self.end = b""  # the log's last END_BYTES: when it stops
+        self.last_line = 0  # of the last event
 
     def add(self, hit: Hit) -> None:
-        classified = rules.classify(hit.text)
+        previous = hit.previous_line()
+        classified = rules.classify_wrapped(hit.text, previous, hit.next_line())
         if classified is None:
             return
-        kind, fields = classified
-        event = Event(kind, self.name, hit.line, hit.pos, hit.text, fields)
+        kind, fields, from_previous, message = classified
+        if from_previous and previous is not None:
+            # A wrapped message whose needle is on its continuation: cite its first line.
+            line, pos = hit.line - 1, hit.pos - len(previous.encode("utf-8", "replace")) - 1
+            if line == self.last_line:
+                return  # read already, from its first line
+            event = Event(kind, self.name, line, pos, previous, fields, message)
+        else:
+            event = Event(kind, self.name, hit.line, hit.pos, hit.text, fields, message)
+        self.last_line = event.line
         # A new boot: the kernel's or Xen's clock went back (or Linux announced itself).
         uptime = rules.uptime(hit.text)
         rebooted = uptime is not None and self.uptime is not None and uptime < self.uptime - 1
@@ -93,9 +112,11 @@ class SourceLog:
             if kind == rules.BOOT:
                 return
         if kind in NEEDS_CONTEXT:
-            previous = self.context_at.get(kind)
-            if previous is None or hit.pos - previous > STORM_BYTES:
+            earlier = self.context_at.get(kind)
+            if earlier is None or hit.pos - earlier > STORM_BYTES:
                 event.before, event.after = hit.context()
+                if event.line < hit.line and event.before:
+                    event.before, event.after = event.before[:-1], [hit.text, *event.after]
                 self.context_at[kind] = hit.pos
         floor = max(hit.pos - WINDOW_BYTES, self.epoch_start)
         while self.window and (self.window[0].pos < floor or len(self.window) >= WINDOW_EVENTS):
@@ -112,8 +133,12 @@ class SourceLog:
             self.incident.after.append(event)
 
     def _close_epoch(self) -> None:
-        if self.head:
-            self.last_epoch = self.head + list(self.tail)
+        """End a boot's events; one shut down in order is no crash to read."""
+        events = self.head + list(self.tail)
+        in_order = any(e.kind == rules.CLEAN_SHUTDOWN for e in events)
+        worth = not in_order and any(e.kind in WORTH_READING for e in events)
+        if events and (worth or not self.last_epoch_worth):
+            self.last_epoch, self.last_epoch_worth = events, worth
         self.head, self.tail = [], deque(maxlen=EPOCH_TAIL)
 
     def finish(self) -> "SourceLog":
@@ -287,7 +312,7 @@ def decide(logs: List[SourceLog], files: List[dict], dump_time, reference: datet
     if xhad:
         return _xhad_result(xhad, logs, files, clock)
     for log in logs:
-        timeout = None if log.incident else _unfenced_timeout(log.last_epoch)
+        timeout = None if log.incident else _unfenced_timeout(log.last_epoch, clock)
         if timeout:
             return _o2cb_result(Incident(timeout, log.last_epoch, 0), files, clock)
     return _bug_result(logs, files, clock)
@@ -298,36 +323,79 @@ def _prefer(incidents: List[Incident], kind: str) -> Incident:
     return next((i for i in incidents if i.terminal.kind == kind), incidents[0])
 
 
-def _unfenced_timeout(events: List[Event]) -> Optional[Event]:
-    """A heartbeat write timeout that nothing worse followed: the fence message was lost."""
+def _unfenced_timeout(events: List[Event], clock: "Clock") -> Optional[Event]:
+    """A heartbeat write timeout that nothing worse followed and the host did not outlive:
+    the fence message was lost."""
     last = None
     for event in events:
         if event.kind == rules.O2HB_TIMEOUT:
             last = event
         elif last and rules.FAILURE_TIER.get(event.kind, 9) <= 1:
             last = None
+    if last and _outlived(last, [e.text for e in events if e.line > last.line], clock):
+        return None
     return last
+
+
+def _outlived(timeout: Event, later: List[str], clock: "Clock") -> bool:
+    """Whether the host went on after a heartbeat write timeout: it shut down in order, or
+    logged for longer than a fence takes. With global heartbeat a timeout on fewer than
+    half of the regions does not fence (heartbeat.c o2hb_write_timeout).
+
+    Read from the lines after the timeout and the later events of its boot, up to the next
+    boot. The kernel's clock (dmesg stamps) shows it ran on; a wall clock does only when no
+    boot follows in the lines read: a host that fenced logs again minutes later, from its
+    next boot, and syslog daemons log their own start before the kernel's first lines.
+    """
+    year, reference = clock.reference.year, clock.reference
+    since_boot = rules.uptime(timeout.text)
+    written = rules.wall_time(timeout.text, year, not_after=reference)
+    wall_clock_ran_on = False
+    for text in [*timeout.after, *later]:
+        uptime = rules.uptime(text)
+        kind = (rules.classify(text) or ("",))[0]
+        if kind == rules.BOOT or (
+            uptime is not None and since_boot is not None and uptime < since_boot
+        ):
+            return False  # the next boot: the host stopped right after the timeout
+        if kind == rules.CLEAN_SHUTDOWN:
+            return True
+        if uptime is not None and since_boot is not None:
+            if uptime - since_boot > RAN_ON_SECONDS:
+                return True
+            continue
+        stamp = rules.wall_time(text, year, not_after=reference)
+        if stamp and written and (stamp - written).total_seconds() > RAN_ON_SECONDS:
+            wall_clock_ran_on = True
+    return wall_clock_ran_on
 
 
 def _all_events(events: Iterable[Event]) -> List[Event]:
     """The events and those found in their context lines, once each, in line order."""
+    events = list(events)
     found: Dict[Tuple[str, int], Event] = {}
     for event in events:
         found.setdefault((event.source, event.line), event)
-        for index, text in enumerate(event.before):
-            _add_context_event(found, event, event.line - len(event.before) + index, text)
-        for index, text in enumerate(event.after):
-            _add_context_event(found, event, event.line + 1 + index, text)
+    for event in events:
+        lines = [*event.before, event.text, *event.after]
+        first = event.line - len(event.before)
+        for index in range(len(lines)):
+            if index != len(event.before):
+                _add_context_event(found, event, lines, index, first)
     return sorted(found.values(), key=lambda e: (e.source, e.line))
 
 
-def _add_context_event(found: dict, owner: Event, line: int, text: str) -> None:
-    if (owner.source, line) in found:
-        return
-    classified = rules.classify(text)
+def _add_context_event(found: dict, owner: Event, lines: List[str], index: int, first: int):
+    """The event of `lines[index]`, line `first + index` of the owner's log, if new."""
+    previous = lines[index - 1] if index else None
+    following = lines[index + 1] if index + 1 < len(lines) else None
+    classified = rules.classify_wrapped(lines[index], previous, following)
     if classified and classified[0] != rules.BOOT:
-        kind, fields = classified
-        found[(owner.source, line)] = Event(kind, owner.source, line, -1, text, fields)
+        kind, fields, from_previous, message = classified
+        at = index - 1 if from_previous else index
+        key = (owner.source, first + at)
+        if key not in found:
+            found[key] = Event(kind, owner.source, first + at, -1, lines[at], fields, message)
 
 
 def _last(events: List[Event], *kinds: str) -> Optional[Event]:
@@ -635,6 +703,7 @@ def _bug_result(logs, files, clock: Clock) -> dict:
     if not candidates:
         return _nothing_found(logs, files, clock)
     _rank, terminal, events, root = candidates[0]
+    root = _failure_named_by_panic(root)
     failure_text = _failure_text(root)
     location = root.fields.get("location")
     faulting, rip = _faulting(root) or (None, None)
@@ -683,6 +752,19 @@ def _bug_result(logs, files, clock: Clock) -> dict:
     return result
 
 
+def _failure_named_by_panic(root: Event) -> Event:
+    """A panic whose reason is a failure's own words, as that failure: 2.6.36 to 3.x panic
+    with "Watchdog detected hard LOCKUP on cpu 9" and print no line of it before."""
+    if root.kind != rules.KERNEL_PANIC:
+        return root
+    inner = rules.classify(root.fields.get("reason", ""))
+    if inner is None or inner[0] not in rules.FAILURES or inner[0] == rules.KERNEL_PANIC:
+        return root
+    event = Event(inner[0], root.source, root.line, root.pos, root.text, inner[1], root.message)
+    event.before, event.after = root.before, root.after
+    return event
+
+
 def _bug_explanation(root: Event, terminal, failure_text: str, details: dict) -> str:
     description = DESCRIPTIONS[root.kind].format_map(
         _Defaults({**root.fields, "failure": failure_text})
@@ -717,7 +799,7 @@ def _failure_text(root: Event) -> str:
             body = trace.message(text).strip()
             if body and not body.startswith("*"):
                 return body
-    return trace.message(root.text).strip()
+    return trace.message(root.message).strip()
 
 
 def _faulting(root: Event) -> Optional[Tuple[Tuple[str, Optional[str]], Event]]:
@@ -741,6 +823,7 @@ def _nothing_found(logs: List[SourceLog], files, clock: Clock) -> dict:
     """No crash signature: say so, and what evidence is missing, never that it was a bug."""
     events = [e for log in logs for e in log.last_epoch]
     idle = [e for e in events if e.kind == rules.O2NET_IDLE]
+    outlived = [e for e in events if e.kind == rules.O2HB_TIMEOUT]
     names = [item["file"] for item in files if item.get("read")]
     details: dict = {"kind": "unknown"}
     missing = _missing_evidence(files, names)
@@ -778,10 +861,18 @@ def _nothing_found(logs: List[SourceLog], files, clock: Clock) -> dict:
             f" O2CB lost its connection to {', '.join(peers)} without fencing this host: "
             "that is a peer's failure seen from here, not this host's."
         )
+    if outlived:
+        devices = sorted({e.fields["device"] for e in outlived})
+        details["heartbeat_timeouts"] = devices
+        text += (
+            f" O2CB logged a heartbeat write timeout on {', '.join(devices)}, but the host "
+            "went on after it, so it did not fence (with global heartbeat, a timeout on "
+            "fewer than half of the regions does not fence): check that storage path."
+        )
     result = _base(
         "bug",
         text,
-        idle[-3:],
+        outlived[-3:] + idle[-3:],
         clock.dump_time.isoformat() if clock.dump_time else None,
         details,
         files,

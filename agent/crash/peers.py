@@ -23,9 +23,8 @@ the first kind of line says a peer died. Formats from the sources that print the
   (M,m)`` and ``ocfs2: End replay journal (node N, slot S) on device (M,m)``.
 """
 
-from __future__ import annotations
-
 import re
+from typing import Dict, List, Optional, Pattern, Tuple
 
 DIED = "died"  # evicted, its locks recovered, its journal replayed: it died
 TROUBLE = "trouble"  # it stopped answering, or its heartbeat writes hung: what comes first
@@ -33,7 +32,7 @@ LEFT = "left"  # a departure, clean or not: no death by itself
 BACK = "back"  # it connected or joined again
 
 _NODE = r"node (?P<name>\S+) \(num (?P<number>\d+)\)"
-PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+PATTERNS: Tuple[Tuple[str, Pattern[str]], ...] = tuple(
     (kind, re.compile(pattern))
     for kind, pattern in (
         (TROUBLE, rf"[Cc]onnection to {_NODE} at \S+ has been idle for"),
@@ -61,7 +60,7 @@ PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
 )
 
 
-def classify(text: str) -> dict | None:
+def classify(text: str) -> Optional[dict]:
     """What one line says about a peer: {kind, name?, number?, domain?}, or None."""
     for kind, pattern in PATTERNS:
         match = pattern.search(text)
@@ -75,13 +74,13 @@ def classify(text: str) -> dict | None:
     return None
 
 
-def read_peer_lines(lines: list[dict]) -> list[dict]:
+def read_peer_lines(lines: List[dict]) -> List[dict]:
     """One host's lines (in time order), each with what it says (`said`, or None).
 
     ``End recovery on domain D`` names no node: it ends the recovery of the node whose
     recovery in D that host began last.
     """
-    recovering: dict[str, int] = {}
+    recovering: Dict[str, int] = {}
     read = []
     for line in lines:
         said = classify(line["text"])

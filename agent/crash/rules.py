@@ -40,6 +40,7 @@ XEN_CPU_STUCK = "xen_cpu_stuck"
 HUNG_TASK = "hung_task"
 OTHER_BUG = "other_bug"
 BOOT = "boot"
+CLEAN_SHUTDOWN = "clean_shutdown"  # an orderly reboot or power-off, which no fence prints
 
 O2CB_FENCES = {O2CB_FENCE, O2CB_QUORUM, O2CB_STOP}
 XHAD_FENCES = {XEN_WATCHDOG, XEN_HWDOM_WATCHDOG, XHA_FENCE, XHA_WATCHDOG_EXPIRED}
@@ -95,6 +96,12 @@ NEEDLES: Tuple[bytes, ...] = (
     b"Oops",
     b"protection fault",
     b"blocked for more",  # hung tasks
+    # An orderly shutdown: "reboot: Restarting system", "Reached target Shutdown.",
+    # "shutting down for system reboot".
+    b"Restarting system",
+    b"Reached target",
+    b"shutting down for",
+    b"Linux version",  # a boot, where the kernel's clock cannot tell (no dmesg stamps)
 )
 # Needles that must start a word and be followed by one of these ("DEBUG: " is no BUG).
 NEEDLE_FOLLOWERS: Dict[bytes, Tuple[bytes, ...]] = {b"BUG": (b": ", b" at ")}
@@ -173,13 +180,14 @@ RULES: Tuple[Rule, ...] = (
     ),
     # 2.6.16: "connection to node N (num 1) at IP:port has been idle for 10 seconds, shutting
     # it down."; 2.6.18-3.x: "o2net: connection to ... idle for 30.0 seconds, shutting it
-    # down."; since 3.2: "o2net: Connection to ... has been idle for 30.0 secs."
+    # down."; since 3.2: "o2net: Connection to ... has been idle for 30.0 secs." Both print
+    # msecs / 1000 "." msecs % 1000 with %u, the milliseconds unpadded: "30.7" is 30007 ms.
     Rule(
         O2NET_IDLE,
         "idle for",
         r"[Cc]onnection to node (?P<node>\S+) \(num (?P<node_number>\d+)\) at "
-        r"(?P<address>[0-9A-Fa-f.:]+:\d+) has been idle for (?P<idle_seconds>\d+(?:\.\d+)?) "
-        r"(?:secs|seconds)",
+        r"(?P<address>[0-9A-Fa-f.:]+:\d+) has been idle for (?P<idle_seconds>\d+)"
+        r"(?:\.(?P<idle_ms>\d{1,3}))? (?:secs|seconds)",
     ),
     Rule(O2CB_CLUSTER, "O2CB cluster", r"Starting O2CB cluster (?P<cluster>[\w.-]+)"),
     # "Watchdog timer fired for domain 0"; since Xen 4.21 "Watchdog timer 1 fired for d0".
@@ -257,21 +265,47 @@ RULES: Tuple[Rule, ...] = (
     Rule(PROTECTION_FAULT, "protection fault", r"general protection fault"),
     Rule(OOPS, "Oops", r"(?:Internal error: )?\bOops\b(?:: (?P<code>[0-9a-fA-F]+))?.*\[#\d+\]"),
     Rule(OTHER_BUG, "BUG: ", r"(?<![\w])BUG: (?P<what>.+?)\s*$"),
-    Rule(BOOT, "Linux version", r"\bLinux version \d"),
+    # "Linux version 4.19.0+1 (mockbuild@builder) (gcc ...) #1 SMP ...": the kernel's first
+    # line, its builder in brackets (not a daemon quoting /proc/version's start).
+    Rule(BOOT, "Linux version", r"^(?:.*\] |.*kernel: )?Linux version \d\S* \("),
+    # An orderly end, which a fence never prints (it restarts at once, or panics): the
+    # kernel's last words when reboot(2) is called ("reboot: Restarting system" since 3.11,
+    # "Restarting system." before), systemd's shutdown target ("Reached target Shutdown.",
+    # since 246 "System Shutdown", since 250 after the unit's name), systemd-shutdown's
+    # and sysvinit shutdown's.
+    Rule(
+        CLEAN_SHUTDOWN,
+        "Restarting system",
+        r"(?:^|\] |kernel: )(?:reboot: )?Restarting system(?: with command '[^']*')?\.?\s*$",
+    ),
+    Rule(CLEAN_SHUTDOWN, "reboot: ", r"(?:^|\] |kernel: )reboot: (?:System halted|Power down)\s*$"),
+    Rule(
+        CLEAN_SHUTDOWN,
+        "Reached target",
+        r"systemd\[1\]: Reached target (?:\S+\.target - )?(?:System )?"
+        r"(?:Shutdown|Reboot|Power[- ]Off|Halt)\.",
+    ),
+    Rule(
+        CLEAN_SHUTDOWN, "systemd-shutdown", r"systemd-shutdown\[\d+\]: (?:Rebooting|Powering off)"
+    ),
+    Rule(CLEAN_SHUTDOWN, "shutting down for", r"\bshutting down for system (?:reboot|halt)\b"),
 )
 
 
 class Event:
     """One recognised line of one source, with the lines around it when they matter."""
 
-    __slots__ = ("kind", "source", "line", "pos", "text", "fields", "before", "after")
+    __slots__ = ("kind", "source", "line", "pos", "text", "fields", "before", "after", "message")
 
-    def __init__(self, kind: str, source: str, line: int, pos: int, text: str, fields=None):
+    def __init__(
+        self, kind: str, source: str, line: int, pos: int, text: str, fields=None, message=None
+    ):
         self.kind = kind
         self.source = source
         self.line = line
         self.pos = pos  # file offset of the line; -1 for lines read from another's context
-        self.text = text
+        self.text = text  # the line
+        self.message = message or text  # the line and its continuation, if wrapped
         self.fields: dict = fields or {}
         self.before: List[str] = []
         self.after: List[str] = []
@@ -299,6 +333,11 @@ class Event:
 
 def classify(text: str) -> Optional[Tuple[str, dict]]:
     """The kind of event a line reports and its fields, or None for anything else."""
+    found = _match(text)
+    return (found[0].kind, _fields(found[0].kind, found[1])) if found else None
+
+
+def _match(text: str) -> Optional[Tuple[Rule, Match[str]]]:
     if "---[ end " in text:
         # Linux repeats the panic message in its end marker; the first line is the event.
         return None
@@ -307,8 +346,54 @@ def classify(text: str) -> Optional[Tuple[str, dict]]:
             continue
         match = rule.pattern.search(text)
         if match:
-            return rule.kind, _fields(rule.kind, match)
+            return rule, match
     return None
+
+
+def classify_wrapped(
+    text: str, previous: Optional[str], following: Optional[str]
+) -> Optional[Tuple[str, dict, bool, str]]:
+    """`classify` for a line a console may have wrapped at its width, with the lines around
+    it: (kind, fields, whether the message starts on the previous line, the message whole),
+    or None.
+
+    In a log whose lines carry a stamp, a line without one continues the line before, cut
+    mid-word or at a space. A message is read across the cut when it needs the next line
+    (it does not match, or its match reaches the end of this one); when this line is the
+    continuation, from the line before. Unstamped logs are read line by line: nothing
+    there tells a continuation from the next message.
+    """
+    if previous is not None and not stamped(text) and stamped(previous):
+        joined = _match_across(previous, text)
+        if joined:
+            return joined[0], joined[1], True, joined[2]
+    found = _match(text)
+    if following is not None and stamped(text) and not stamped(following):
+        if found is None or found[1].end() >= len(text.rstrip()):
+            joined = _match_across(text, following)
+            if joined:
+                return joined[0], joined[1], False, joined[2]
+    if found is None:
+        return None
+    return found[0].kind, _fields(found[0].kind, found[1]), False, text
+
+
+def _match_across(first: str, second: str) -> Optional[Tuple[str, dict, str]]:
+    """A message that starts on `first` and goes on into `second`: kind, fields, text."""
+    for glue in ("", " "):
+        text = first + glue + second
+        found = _match(text)
+        if found and found[1].start() < len(first) < found[1].end() - len(glue):
+            return found[0].kind, _fields(found[0].kind, found[1]), text
+    return None
+
+
+LINE_STAMP_RE = re.compile(r"^(?:<\d+>)?\s*(?:\[\s*\d+\.\d+\]|\(XEN\))")
+
+
+def stamped(text: str) -> bool:
+    """Whether a line starts with a time or a dmesg or Xen stamp."""
+    return bool(LINE_STAMP_RE.match(text) or SYSLOG_TIME_RE.match(text) or ISO_TIME_RE.match(text))
 
 
 INT_FIELDS = {
@@ -335,8 +420,10 @@ def _fields(kind: str, match: Match[str]) -> dict:
         if value is None:
             continue
         name = RENAMED_FIELDS.get(name, name)
+        if name == "idle_ms":
+            continue
         if name == "idle_seconds":
-            fields[name] = float(value)
+            fields[name] = int(value) + int(match["idle_ms"] or 0) / 1000
         elif name in INT_FIELDS:
             fields[name] = int(value)
         else:

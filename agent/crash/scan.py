@@ -10,7 +10,7 @@ such a line are cut from the same buffer on demand, so a report spread over many
 (registers, a stack trace) is read without matching each of its lines.
 """
 
-from typing import Dict, Iterable, Iterator, List, Tuple, Union
+from typing import Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
 from .rules import NEEDLE_FOLLOWERS, NEEDLES
 
@@ -50,6 +50,25 @@ class Hit:
         self._start = start
         self._end = end
         self._eof = eof
+
+    def previous_line(self) -> Optional[str]:
+        """The line before this one, if the buffer holds it whole."""
+        if self._start == 0:
+            return None
+        start = self._buf.rfind(b"\n", 0, self._start - 1) + 1
+        if start == 0 and self._start - 1 > CONTEXT_BYTES:
+            return None  # maybe cut
+        return decode(self._buf[start : self._start - 1])
+
+    def next_line(self) -> Optional[str]:
+        """The line after this one, if the buffer holds it whole."""
+        start = self._end + 1
+        end = self._buf.find(b"\n", start)
+        if end == -1:
+            if not self._eof or start >= len(self._buf):
+                return None
+            end = len(self._buf)
+        return decode(self._buf[start:end])
 
     def context(self, lines: int = CONTEXT_LINES) -> Tuple[List[str], List[str]]:
         """Up to `lines` lines before and after this one (fewer near the buffer's edges)."""

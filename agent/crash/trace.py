@@ -8,6 +8,7 @@ Frame lines as Linux and Xen print them::
     [<ffffffff88512345>] :ocfs2:ocfs2_foo+0x12/0x340       (2.6.18, module first)
     [<c0123456>] (ocfs2_foo+0x12/0x34) from [<...>] (...)  (32-bit arm)
     [<ffff82d040204c4a>] R clear_page_sse2+0x1a/0x30        (Xen; R/F/S, "file.c#fn")
+    <IRQ>  [<ffffffffa04d1234>] ocfs2_foo+0x12/0x340 [ocfs2] (to 4.x, a marker first)
 
 and the faulting instruction: ``RIP: 0010:fn+0x12/0x340 [mod]``, ``RIP: 0010:[<addr>]
 [<addr>] fn+...``, ``RIP  [<addr>] fn+...``, ``IP: [<addr>] fn+...`` (the page-fault
@@ -34,8 +35,12 @@ PREFIX_RE = re.compile(
 )
 SYMBOL = r"(?P<symbol>[^\s+\[\]()<>?]+)\+0x[0-9a-fA-F]+(?:/0x[0-9a-fA-F]+)?"
 MODULE = r"(?:\s+\[(?P<module>[\w-]+)(?:\s+[0-9a-f]+)?\])?"
+# A stack switch marker; until 4.x printed on the line of the frame after it.
+MARKER = r"(?:<<EOE>>|</?(?:IRQ|EOI|TASK|NMI|#DF|SOFTIRQ)>)"
 FRAME_RE = re.compile(
-    r"^\s*(?:\[<?[0-9a-fA-F]+>?\]\s*)*(?:[0-9a-fA-F]{8,16}\]?\s+)?(?:[RFS]\s+)?"
+    r"^\s*(?:"
+    + MARKER
+    + r"\s*)?(?:\[<?[0-9a-fA-F]+>?\]\s*)*(?:[0-9a-fA-F]{8,16}\]?\s+)?(?:[RFS]\s+)?"
     r"(?P<unreliable>\?\s*)?\(?" + SYMBOL + MODULE
 )
 RIP_RE = re.compile(
@@ -44,7 +49,7 @@ RIP_RE = re.compile(
 )
 TRACE_START_RE = re.compile(r"(?:Call [Tt]race|Xen call trace|Backtrace)\s*:", re.IGNORECASE)
 # Lines a trace may hold between its frames.
-TRACE_MARKER_RE = re.compile(r"^\s*(?:</?(?:IRQ|EOI|TASK|NMI|#DF|SOFTIRQ)>|\s*)$")
+TRACE_MARKER_RE = re.compile(r"^\s*(?:" + MARKER + r"|\s*)$")
 
 SKIPPED_FRAMES = frozenset(
     """
@@ -71,6 +76,9 @@ SKIPPED_FRAMES = frozenset(
     call_rwsem_down_read_failed down_write down_read __down __down_common down
     show_execution_state fatal_trap do_nmi nmi_watchdog_tick handle_ist_exception
     handle_exception_saved handle_exception kexec_crash machine_crash_shutdown
+    watchdog_overflow_callback watchdog_hardlockup_check __perf_event_overflow
+    perf_event_overflow intel_pmu_handle_irq amd_pmu_handle_irq perf_event_nmi_handler
+    nmi_handle default_do_nmi end_repeat_nmi exc_nmi asm_exc_nmi
     """.split()
 )
 TOP_FRAMES = 5

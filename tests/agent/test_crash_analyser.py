@@ -19,6 +19,9 @@ CAUSES = {
     "o2cb_fence_message_lost.log": "o2cb",
     "o2cb_timeout_only.log": "o2cb",
     "o2cb_then_reboot.log": "o2cb",
+    "o2cb_disk_console_wrapped.txt": "o2cb",
+    "o2cb_lost_fence_then_next_boot.log": "o2cb",
+    "o2cb_network_debugfs_idle.log": "o2cb",
     "xhad_xen_watchdog_old.log": "xhad",
     "xhad_xen_watchdog_stamped.log": "xhad",
     "xhad_xen_watchdog_id.log": "xhad",
@@ -32,6 +35,7 @@ CAUSES = {
     "bug_null_pointer_old.log": "bug",
     "bug_soft_lockup.log": "bug",
     "bug_hard_lockup_nmi.log": "bug",
+    "bug_hard_lockup_panic_3x.log": "bug",
     "bug_hung_task.log": "bug",
     "bug_gpf_bare.log": "bug",
     "bug_xen_fatal_trap.log": "bug",
@@ -40,6 +44,9 @@ CAUSES = {
     "bug_after_earlier_hang.log": "bug",
     "negative_peer_died.log": "bug",
     "negative_mentions_only.log": "bug",
+    "negative_timeout_then_clean_reboot.log": "bug",
+    "negative_timeout_then_reboot_console.txt": "bug",
+    "negative_lockup_then_planned_reboot.log": "bug",
 }
 
 
@@ -486,3 +493,133 @@ def test_lines_may_be_bytes_or_str_with_or_without_line_ends():
     text = fixture_lines("o2cb_disk_syslog_panic.log")
     as_bytes = [(line + "\n").encode() for line in text]
     assert analyse_lines([("a", as_bytes)])["details"] == analyse_lines([("a", text)])["details"]
+
+
+@pytest.mark.parametrize(
+    "name", ["negative_timeout_then_clean_reboot.log", "negative_timeout_then_reboot_console.txt"]
+)
+def test_heartbeat_timeout_the_host_outlived_is_no_fence(name):
+    """With global heartbeat a timeout on one region of three does not fence: the host
+    runs on, or is shut down in order (systemd, "reboot: Restarting system"), after it."""
+    result = analyse(name)
+    assert result["cause"] == "bug"
+    assert result["details"]["kind"] == "unknown"
+    assert "fenced" not in result["explanation"]
+    assert "did not fence" in result["explanation"]
+
+
+def test_heartbeat_timeout_just_before_the_next_boot_is_still_the_fence():
+    lines = fixture_lines("negative_timeout_then_reboot_console.txt")[:4] + [
+        "[    0.000000] Linux version 6.1.0-18-amd64 (debian-kernel@lists.debian.org) #1 SMP",
+        "[    0.000000] Command line: BOOT_IMAGE=/vmlinuz-6.1.0-18-amd64 ro quiet",
+    ]
+    result = analyse_lines([("console.txt", lines)])
+    assert result["cause"] == "o2cb"
+    assert result["details"]["device"] == "sdc"
+
+
+def test_idle_time_is_seconds_and_unpadded_milliseconds():
+    """tcp.c prints the idle time as msecs / 1000 "." msecs % 1000, the milliseconds not
+    padded: "30.7 secs" is 30007 ms (with debugfs the time measured, not the timeout)."""
+    result = analyse("o2cb_network_debugfs_idle.log")
+    details = result["details"]
+    assert details["mechanism"] == "network"
+    assert (details["node"], details["address"]) == ("deb12-ocfs-a", "192.168.77.10:7777")
+    assert details["idle_seconds"] == pytest.approx(30.007)
+    assert details["quorum"]["lowest_node"] == 0
+    assert result["crash_time"] == "2025-06-18T22:11:07.350230+02:00"
+    assert lines_of(result) == [3, 4, 5, 6]
+
+
+def test_the_next_boot_logging_its_heartbeat_start_does_not_hide_the_crash():
+    """A log read after the host came back: the boot that ended badly is the crash, whether
+    or not the boot after it logged "Heartbeat started" or "Connected to node"."""
+    result = analyse("o2cb_lost_fence_then_next_boot.log")
+    assert (result["details"]["mechanism"], result["details"]["device"]) == (
+        "disk_heartbeat",
+        "dm-6",
+    )
+    assert lines_of(result) == [3]
+    assert same_time(result, "09-03T02:49:05")
+
+    hang = fixture_lines("bug_after_earlier_hang.log")[:3]
+    next_boot = fixture_lines("o2cb_lost_fence_then_next_boot.log")[3:]
+    result = analyse_lines([("kern.log", hang + next_boot)])
+    assert result["details"]["kind"] == "soft_lockup"
+    assert lines_of(result)[0] == 1
+
+
+def test_a_boot_shut_down_in_order_is_not_the_crash():
+    """A soft lockup the host lived through, then a planned reboot: nothing crashed."""
+    result = analyse("negative_lockup_then_planned_reboot.log")
+    assert result["details"]["kind"] == "unknown"
+    assert "reset from outside" not in result["explanation"]
+
+
+def test_a_console_wrapped_at_its_width_is_read_whole():
+    """A serial console captured at 80 columns: a line without the stamp its neighbours
+    carry continues the one before, cut mid-word or at a space."""
+    result = analyse("o2cb_disk_console_wrapped.txt")
+    details = result["details"]
+    assert (details["mechanism"], details["device"], details["timeout_ms"]) == (
+        "disk_heartbeat",
+        "dm-9",
+        60000,
+    )
+    assert details["fence_method"] == "panic"
+    assert details["region"] == "E0F1A2B3C4"
+    # Each message is cited at the line it starts on.
+    assert lines_of(result) == [4, 6, 8]
+
+
+def test_wrapped_panic_reason_and_unstamped_neighbours():
+    lines = [
+        "[    4.118301] Kernel panic - not syncing: VFS: Unable to mount root fs on unkn",
+        "own-block(0,0)",
+    ]
+    result = analyse_lines([("console.txt", lines)])
+    assert result["details"]["failure"].endswith("unknown-block(0,0)")
+    # Lines without any stamp are never joined: nothing says where one ends.
+    bare = ["Kernel panic - not syncing: Fatal exception", "CPU: 2 PID: 9912 Comm: xcp-rrdd"]
+    result = analyse_lines([("bare.txt", bare)])
+    assert result["details"]["panic" if "panic" in result["details"] else "failure"].endswith(
+        "Fatal exception"
+    )
+
+
+def test_a_panic_whose_reason_is_the_failure_names_the_failure():
+    """2.6.36 to 3.x panic with the hard lockup's own words and print no line before."""
+    result = analyse("bug_hard_lockup_panic_3x.log")
+    details = result["details"]
+    assert details["kind"] == "hard_lockup"
+    assert details["panic"] == "Watchdog detected hard LOCKUP on cpu 9"
+    # The NMI's own frames are not where the CPU was stuck.
+    assert details["frames"][:2] == ["o2hb_do_disk_heartbeat", "o2hb_thread"]
+    assert "reset from outside" not in result["explanation"]
+    assert lines_of(result) == [1]
+
+
+def without_uptimes(lines: list) -> list:
+    """The lines as a syslog without the kernel's own stamps writes them (printk.time=0)."""
+    return [re.sub(r"kernel: \[ *\d+\.\d+\] ", "kernel: ", line) for line in lines]
+
+
+def test_a_boot_is_seen_without_the_kernels_stamps():
+    result = analyse_lines(
+        [("kern.log", without_uptimes(fixture_lines("bug_after_earlier_hang.log")))]
+    )
+    assert result["details"]["kind"] == "kernel_panic"
+    assert lines_of(result) == [7]
+
+
+def test_a_heartbeat_timeout_then_the_next_boot_in_a_plain_syslog_is_the_fence():
+    """rsyslog's own start lines come before the new boot's "Linux version": minutes after
+    the timeout, yet the host did not run on."""
+    lines = without_uptimes(fixture_lines("o2cb_lost_fence_then_next_boot.log"))
+    lines[3:3] = [
+        'Sep  3 02:53:40 xs7-pool-b rsyslogd: [origin software="rsyslogd" x-pid="1288"] start',
+        "Sep  3 02:53:40 xs7-pool-b kernel: Initializing cgroup subsys cpuset",
+    ]
+    result = analyse_lines([("kern.log", lines)])
+    assert result["cause"] == "o2cb"
+    assert result["details"]["device"] == "dm-6"

@@ -128,3 +128,12 @@ def test_tail_first_gives_the_whole_scan_verdict(tmp_path, small_tail, layout):
     else:
         lines = big_log(path, 40_000, fence_at=None, extra=reboot)
     same_verdict(analyse_path(path), analyse_lines([("kern.log", lines)]))
+
+
+def test_a_hit_knows_the_lines_next_to_it():
+    data = b"first BUG: here\nsecond line\nthird Oops\n"
+    first, third = list(scan(chunks(data, 7)))
+    assert (first.previous_line(), first.next_line()) == (None, "second line")
+    assert (third.previous_line(), third.next_line()) == ("second line", None)
+    unterminated = list(scan([b"a\nlast BUG: x"]))[0]
+    assert (unterminated.previous_line(), unterminated.next_line()) == ("a", None)

@@ -25,6 +25,16 @@ from agent.crash.trace import call_trace, faulting_function, parse_frame, signat
             "  ocfs2_foo+0x1c/0x40 [ocfs2 2b8f9ad1c3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8]",
             ("ocfs2_foo", "ocfs2"),
         ),
+        # Until 4.x the stack switch markers are printed on the line of the next frame.
+        (
+            " <IRQ>  [<ffffffff8108a1c2>] o2hb_foo+0x22/0x40 [ocfs2_nodemanager]",
+            ("o2hb_foo", "ocfs2_nodemanager"),
+        ),
+        (
+            "[ 88.1]  <NMI>  [<ffffffff8150a1b1>] watchdog_overflow_callback+0xac/0xb0",
+            ("watchdog_overflow_callback", None),
+        ),
+        (" <EOI>  [<ffffffff81012a3b>] xen_idle+0x2b/0x40", ("xen_idle", None)),
     ],
 )
 def test_frames(line, frame):
@@ -95,3 +105,13 @@ def test_signature_ignores_shared_frames_and_numbers():
     assert signature("kernel_bug", "fs/ocfs2/a.c", ["f"], "") != signature(
         "kernel_bug", "fs/ocfs2/b.c", ["f"], ""
     )
+
+
+def test_a_trace_with_markers_on_its_frames_lines():
+    lines = [
+        "Call Trace:",
+        " <IRQ>  [<ffffffff8108a1c2>] dlm_foo+0x22/0x40 [ocfs2_dlm]",
+        " [<ffffffff8108a2c2>] dlm_bar+0x22/0x40 [ocfs2_dlm]",
+        " <EOI>  [<ffffffff81012a3b>] xen_idle+0x2b/0x40",
+    ]
+    assert [f for f, _m in call_trace(lines)] == ["dlm_foo", "dlm_bar", "xen_idle"]
