@@ -425,9 +425,11 @@ def _reconcile_finish(task: Task, members: list[Host], failed: list[str]) -> Tas
             error=f"{len(failed)} of {len(members)} hosts could not be brought up to date "
             f"({', '.join(failed)}; see their steps). The others were; the monitor tries again.",
         )
-    task = task_finish(task=task, status=TaskStatus.SUCCEEDED, result=result)
-    if task.params.get("reason") == PERIODIC_REASON and not forgotten and not _changed(task):
-        return task_fold_quiet(task=task)  # one row for the checks that change nothing
+    # One transaction: nobody sees the run succeeded but not yet folded (two rows).
+    with transaction.atomic():
+        task = task_finish(task=task, status=TaskStatus.SUCCEEDED, result=result)
+        if task.params.get("reason") == PERIODIC_REASON and not forgotten and not _changed(task):
+            return task_fold_quiet(task=task)  # one row for the checks that change nothing
     return task
 
 
@@ -464,7 +466,8 @@ def _update_timeouts_alert(cluster: Cluster) -> None:
         target=cluster,
         message=" ".join(differences)
         + " O2CB refuses to connect nodes whose timeouts differ: set the same values in "
-        "/etc/default/o2cb on every host, then restart the cluster host by host."
+        "the o2cb settings file (/etc/sysconfig/o2cb on XenServer and XCP-ng, "
+        "/etc/default/o2cb on Debian) on every host, then restart the cluster host by host."
         if differences
         else None,
     )

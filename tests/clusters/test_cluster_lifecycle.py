@@ -337,6 +337,16 @@ def test_periodic_checks_that_change_nothing_fold_into_one_row(pool, admin_user,
     cluster, _roots = pool
 
     def periodic_run() -> Task:
+        # After every run already queued (the cluster's start queues one of its own): a
+        # periodic request would take over a pending run, keeping that run's reason.
+        wait_for(
+            lambda: not Task.objects.filter(
+                kind="clusters.reconcile", status__in=["pending", "running"]
+            ).exists(),
+            60,
+            0.2,
+            "an earlier reconcile never ended",
+        )
         reconcile_all()
         task = Task.objects.filter(kind="clusters.reconcile").latest("pk")
         assert task.params["reason"] == PERIODIC_REASON
