@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -26,6 +26,7 @@ from django.core.cache import cache
 
 from agent import contract, signing
 from core.errors import ConsoleError, TransientError
+from core.progress import progress_note, progress_watched
 
 from .models import Host
 
@@ -228,6 +229,7 @@ class AgentClient:
             "contract": contract.CONTRACT_VERSION,
             **contract.encode(request),
         }
+        progress_note(f"Asking {host.hostname}'s agent ({call.name})", gives_up_after=self.timeout)
         try:
             envelope = self.transport.send(host, call.name, kwargs, self.timeout)
         except ConsoleError:
@@ -353,5 +355,24 @@ def agent_call_many(hosts, work, *, max_workers: int = 64) -> dict[Host, Any]:
         except Exception as exc:  # reported per host by the caller
             return exc
 
+    waiting = {host.hostname for host in hosts}
+    bound = settings.AGENT_CALL_TIMEOUT
+
+    def waiting_for():
+        if not progress_watched():
+            return
+        progress_note(
+            f"{len(hosts) - len(waiting)} of {len(hosts)} hosts answered"
+            + (f"; waiting for {', '.join(sorted(waiting))}" if waiting else ""),
+            done=len(hosts) - len(waiting),
+            total=len(hosts),
+            gives_up_after=bound,
+        )
+
     with ThreadPoolExecutor(max_workers=min(max_workers, len(hosts))) as pool:
-        return dict(zip(hosts, pool.map(guarded, hosts), strict=True))
+        futures = {pool.submit(guarded, host): host for host in hosts}
+        waiting_for()
+        for future in as_completed(futures):
+            waiting.discard(futures[future].hostname)
+            waiting_for()
+        return {host: future.result() for future, host in futures.items()}

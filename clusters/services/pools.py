@@ -28,12 +28,14 @@ from clusters.xapi import (
     PoolRefused,
     PoolUnreachable,
     XapiError,
-    password_encrypt,
+    master_address_problem,
     pool_session,
     pool_session_forget,
 )
 from core.choices import AlertName, AuditOutcome
 from core.errors import ConsoleError
+from core.progress import progress_note
+from core.secrets import secret_encrypt
 from core.services.alerts import alert_clear, alert_raise, alerts_clear_about
 from core.services.audit import audit_record
 
@@ -56,6 +58,7 @@ def _probe(pool: Pool) -> tuple[str, str]:
     HOST_IS_SLAVE is followed by pool_session, which puts the master's address on `pool`."""
     try:
         with pool_session(pool) as xapi:
+            progress_note("Reading the pool's record from its master")
             records = xapi.pool.get_all_records()
     except PoolRefused as exc:
         raise ConsoleError(exc.message, detail={"field": "password"}) from None
@@ -69,6 +72,12 @@ def _probe(pool: Pool) -> tuple[str, str]:
         raise ConsoleError(exc.message, detail={"field": "master_address", **exc.detail}) from None
     (record,) = records.values()
     return str(record["uuid"]), str(record.get("name_label") or "")
+
+
+def _refuse_a_bad_address(address: str) -> None:
+    problem = master_address_problem(address)
+    if problem is not None:
+        raise ConsoleError(problem, detail={"field": "master_address"}, status_code=400)
 
 
 def _refuse_a_pool_added_twice(pool_uuid: str, pool: Pool) -> None:
@@ -97,13 +106,14 @@ def pool_create(
             )
     if not password:
         raise ConsoleError("A pool needs the password of its user.", detail={"field": "password"})
+    _refuse_a_bad_address(master_address)
     if Pool.objects.filter(name=name).exists():
         raise ConsoleError(f"A pool called {name} already exists.", detail={"field": "name"})
     pool = Pool(
         name=name,
         master_address=master_address,
         username=username,
-        password_encrypted=password_encrypt(password),
+        password_encrypted=secret_encrypt(password),
         tls_verify=tls_verify,
     )
     typed = pool.master_address
@@ -160,10 +170,12 @@ def pool_update(
         pool.tls_verify = tls_verify
         changed.append("tls_verify")
     if password:
-        pool.password_encrypted = password_encrypt(password)
+        pool.password_encrypted = secret_encrypt(password)
         changed.append("password")
     if not changed:
         return pool
+    if "master_address" in changed:
+        _refuse_a_bad_address(pool.master_address)
     if set(changed) - {"name"}:
         pool_uuid, _xapi_name = _probe(pool)
         if pool.uuid is not None and str(pool.uuid) != pool_uuid:
@@ -240,6 +252,21 @@ def pools_sync_due() -> list[int]:
 
 def _lock_key(pk: int) -> str:
     return f"pool-sync-{pk}"
+
+
+# Longer than a sync holds a batch of events between reading and applying it.
+EJECTED_FOR_S = 3600
+
+
+def _ejected_key(pool_id: int, ref: str) -> str:
+    return f"pool-ejected-{pool_id}-{ref}"
+
+
+def pool_host_ejected(*, pool: Pool, ref: str) -> None:
+    """The console ejected the host `ref`: records of it a sync read before the ejection
+    (a batch in flight, a full read) must not bring it back. A host that joins the pool
+    again has a new ref, and is taken as any joining host."""
+    cache.set(_ejected_key(pool.pk, ref), True, timeout=EJECTED_FOR_S)
 
 
 def pool_sync(*, pool_id: int, event_timeout: float | None = None) -> bool:
@@ -435,6 +462,8 @@ def _host_seen(pool: Pool, ref: str, record: dict) -> Host | None:
         if host.registration != HostRegistration.ACCEPTED:
             _accept(pool, host)
         return host
+    if cache.get(_ejected_key(pool.pk, ref)):
+        return None  # read before the console ejected it
     problem = node_name_problem(hostname) or (
         f"{hostname} is already the name of another host"
         if Host.objects.filter(hostname=hostname).exclude(uuid=record["uuid"]).exists()

@@ -96,9 +96,8 @@ def test_the_pools_api_list_takes_as_many_queries_for_more_pools(admin_user):
 
 
 def test_a_refused_pool_on_the_page_keeps_what_was_typed_but_the_password(
-    client, admin_user, settings, tmp_path
+    client, admin_user, settings
 ):
-    settings.POOL_KEY_FILE = tmp_path / "pool.key"
     settings.XAPI_TIMEOUT = 2.0
     client.force_login(admin_user)
     page = client.post(

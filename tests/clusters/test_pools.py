@@ -15,6 +15,7 @@ from clusters.choices import PoolState
 from clusters.models import VM, Cluster, Host, Membership, Pool
 from clusters.services.memberships import cluster_create, membership_create
 from clusters.services.pools import pool_create, pool_destroy, pool_sync, pool_update
+from clusters.xapi import master_address_problem, master_url
 from core.errors import ConsoleError
 from core.models import AuditEvent, Task
 from tests.xapi.master import FakePool
@@ -25,8 +26,7 @@ PASSWORD = "s3cret-pool-password"  # noqa: S105 - the stand-in's
 
 
 @pytest.fixture
-def master(settings, tmp_path):
-    settings.POOL_KEY_FILE = tmp_path / "pool.key"
+def master(settings):
     settings.POOL_RETRY_BACKOFF = 1.0
     settings.POOL_RETRY_BACKOFF_MAX = 4.0
     settings.XAPI_TIMEOUT = 5.0
@@ -109,6 +109,52 @@ def test_a_pool_that_cannot_be_logged_in_is_refused_and_nothing_added(
     assert not Pool.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("address", "words"),
+    [
+        ("Entering maintenance", "is not a host name"),  # what schemathesis sent: a 500
+        ("-master.example.org", "is not a host name"),
+        ("https://master:99999/", "is not a master's address"),
+        ("ftp://master/", "is not a master's address"),
+        ("https://root:secret@master/", "holds more than an address"),
+        ("https://master/api?x=1", "holds more than an address"),
+        ("master:0", "port 0 is not a port"),
+    ],
+)
+def test_an_address_that_names_no_master_is_refused_before_any_connection(
+    admin_user, address, words
+):
+    with pytest.raises(ConsoleError) as refused:
+        pool_create(
+            name="Rack 1",
+            master_address=address,
+            username="root",
+            password=PASSWORD,
+            actor=admin_user,
+        )
+    assert words in refused.value.message and refused.value.detail["field"] == "master_address"
+    assert not Pool.objects.exists()
+
+
+def test_a_bad_address_through_the_api_is_a_400_naming_the_field(admin_user):
+    from tests.conftest import token_client_for
+
+    answer = token_client_for(admin_user).post(
+        "/api/pools/",
+        {"name": "Rack 1", "master_address": "two words", "username": "root", "password": "x"},
+        format="json",
+    )
+    assert answer.status_code == 400, answer.content
+    assert "is not a host name" in answer.json()["message"]
+    assert not Pool.objects.exists()
+
+
+def test_a_bare_ipv6_master_is_reached_in_brackets():
+    assert master_url("2001:db8::10") == "https://[2001:db8::10]/"
+    assert master_address_problem("2001:db8::10") is None
+    assert master_address_problem("[2001:db8::10]:8443") is None
+
+
 def test_the_same_pool_twice_is_refused(added, master, admin_user):
     with pytest.raises(ConsoleError, match="already in the console as Rack 1"):
         add_pool(master, admin_user, name="Rack again", address=added.master_address)
@@ -156,6 +202,34 @@ def test_a_host_that_leaves_the_pool_is_forgotten(added, master, admin_user):
     assert not Host.objects.filter(hostname=name).exists()
     assert Membership.objects.get(cluster=cluster, hostname=name).left is not None
     assert AuditEvent.objects.filter(action="host.remove", message__contains="left pool").exists()
+
+
+def test_a_host_removed_while_the_sync_holds_events_about_it_does_not_come_back(
+    added, master, admin_user, monkeypatch
+):
+    """The removal (pool.eject, then forgotten) lands between the sync's event.from and
+    its writing what it read: the host's record in that batch must not add it again."""
+    from clusters.services import pools
+    from maintenance.drivers import XenAPIDriver
+
+    cluster_create(name="Gold", cluster_name="gold", pool=added, actor=admin_user)
+    leaving = next(ref for ref in master.hosts if ref != master.master_ref)
+    uuid = master.hosts[leaving]["uuid"]
+    master.set("host", leaving, enabled=False)  # maintenance disabled it: an event
+    apply_events = pools._apply_events
+
+    def removed_meanwhile(pool, xapi, events):
+        host = Host.objects.get(uuid=uuid)
+        XenAPIDriver(pool).host_eject(host)
+        host.delete()
+        return apply_events(pool, xapi, events)
+
+    monkeypatch.setattr(pools, "_apply_events", removed_meanwhile)
+    sync(added)
+    monkeypatch.setattr(pools, "_apply_events", apply_events)
+    sync(added)  # the ejection's own event
+    assert not Host.objects.filter(uuid=uuid).exists()
+    assert not Task.objects.filter(kind="maintenance.join").exists()
 
 
 def test_a_vm_that_moves_is_followed(added, master):
@@ -368,3 +442,31 @@ def test_a_master_change_seen_in_an_event_moves_the_console_to_the_new_master(ad
     assert added.state == PoolState.CONNECTED, added.error
     assert added.master_address == address_of(master, new), "the old address is not written back"
     assert VM.objects.filter(uuid=master.vms[web]["uuid"]).exists()
+
+
+def test_a_pool_added_through_the_api_can_be_watched_logging_in(master, admin_user):
+    from tests.conftest import token_client_for
+
+    member = next(h["address"] for ref, h in master.hosts.items() if ref != master.master_ref)
+    api = token_client_for(admin_user)
+    answer = api.post(
+        "/api/pools/",
+        {
+            "name": "Rack 1",
+            "master_address": member,
+            "username": "root",
+            "password": PASSWORD,
+            "tls_verify": False,
+        },
+        format="json",
+        HTTP_PROGRESS_ID="pool-add-0123456789",
+    )
+    assert answer.status_code == 201, answer.content
+    record = api.get("/api/progress/pool-add-0123456789/").json()
+    the_master = address_of(master, master.master_ref)
+    assert [note["doing"] for note in record["notes"]][1:] == [
+        f"Logging in to {member} as root",
+        f"{member} is not the pool master: logging in on {the_master}",
+        "Reading the pool's record from its master",
+    ]
+    assert record["state"] == "finished" and record["status_code"] == 201

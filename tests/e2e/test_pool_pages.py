@@ -11,8 +11,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
-def master(settings, tmp_path):
-    settings.POOL_KEY_FILE = tmp_path / "pool.key"
+def master(settings):
     settings.XAPI_TIMEOUT = 5.0
     fake = FakePool(password="pool-Secret-1")
     for name in ("xs-01", "xs-02"):

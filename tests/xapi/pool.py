@@ -59,11 +59,11 @@ class XapiPool:
 
 
 @pytest.fixture
-def xapi_pool(sandbox_dir, settings, tmp_path):
+def xapi_pool(sandbox_dir, settings):
     """An empty pool at a stand-in master; `add_host` gives it sandbox hosts."""
-    from clusters.xapi import password_encrypt, pool_session_forget
+    from clusters.xapi import pool_session_forget
+    from core.secrets import secret_encrypt
 
-    settings.POOL_KEY_FILE = tmp_path / "pool.key"
     master = FakePool()
     runner = PluginRunner(sandbox_dir)
     wire_plugins(master, runner)
@@ -72,7 +72,7 @@ def xapi_pool(sandbox_dir, settings, tmp_path):
         name="xcp-pool",
         master_address=url,
         username=master.username,
-        password_encrypted=password_encrypt(master.password),
+        password_encrypted=secret_encrypt(master.password),
         tls_verify=False,
     )
     pool_session_forget(pool)
