@@ -1,26 +1,27 @@
 """The console's end of XenAPI: a pool's credentials at rest, and sessions on its master.
 
-A pool's password is encrypted with the console's pool key (settings.POOL_KEY_FILE, made
-on first use, readable by the console's user only), so a copy of the database alone does
-not give it away. It is decrypted only to log in, and never written to a log or a page.
+A pool's password is encrypted with the console's key (core.secrets), so a copy of the
+database alone does not give it away. It is decrypted only to log in, and never written
+to a log or a page.
 """
 
 from __future__ import annotations
 
-import functools
+import ipaddress
 import logging
-import os
+import re
 import ssl
 import threading
 import xmlrpc.client
 from contextlib import contextmanager
-from pathlib import Path
+from urllib.parse import urlsplit
 
 import XenAPI
-from cryptography.fernet import Fernet, InvalidToken
 from django.conf import settings
 
 from core.errors import ConsoleError, TransientError
+from core.progress import progress_note
+from core.secrets import SecretUnreadable, secret_decrypt
 
 from .models import Pool
 
@@ -43,34 +44,64 @@ class XapiError(ConsoleError):
         self.code, self.details = code, details
 
 
-@functools.cache
-def _pool_key(path: str) -> Fernet:
-    key_file = Path(path)
-    if not key_file.exists():
-        key_file.parent.mkdir(parents=True, exist_ok=True)
-        descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "wb") as out:
-            out.write(Fernet.generate_key())
-    return Fernet(key_file.read_bytes().strip())
-
-
-def password_encrypt(password: str) -> str:
-    return _pool_key(str(settings.POOL_KEY_FILE)).encrypt(password.encode()).decode()
-
-
 def password_decrypt(pool: Pool) -> str:
     try:
-        return _pool_key(str(settings.POOL_KEY_FILE)).decrypt(pool.password_encrypted).decode()
-    except InvalidToken:
+        return secret_decrypt(pool.password_encrypted)
+    except SecretUnreadable as exc:
         raise PoolRefused(
-            f"The password of pool {pool} cannot be decrypted with this console's pool key "
-            f"({settings.POOL_KEY_FILE}): enter it again on the pool's page."
+            f"The password of pool {pool} is unreadable: {exc}. Enter it again on the pool's page."
         ) from None
 
 
 def master_url(address: str) -> str:
-    """https://ADDRESS/ for a bare address; an address with its scheme is kept."""
-    return address if "://" in address else f"https://{address}/"
+    """https://ADDRESS/ for a bare address (a bare IPv6 one in brackets); an address with
+    its scheme is kept."""
+    if "://" in address:
+        return address
+    try:
+        if ipaddress.ip_address(address).version == 6:
+            return f"https://[{address}]/"
+    except ValueError:
+        pass
+    return f"https://{address}/"
+
+
+_DNS_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+
+
+def master_address_problem(address: str) -> str | None:
+    """Why `address` cannot name a master (None when it can): a host name, an IP address
+    (IPv6 in brackets with a port), optionally with a port, or an http(s) URL of one."""
+    try:
+        parts = urlsplit(master_url(address))
+        port = parts.port  # ValueError when out of range or not a number
+    except ValueError:
+        parts, port = None, None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        return (
+            f"{address!r} is not a master's address: give its host name or IP address "
+            "(pool-master.example.org, 192.0.2.10), or an https:// URL of one."
+        )
+    if parts.username is not None or parts.path not in ("", "/") or parts.query or parts.fragment:
+        return (
+            f"{address!r} holds more than an address: give only the scheme, host and port "
+            "(the user and password have fields of their own)."
+        )
+    if port == 0:
+        return f"{address!r}: port 0 is not a port; leave the port out for 443."
+    host = parts.hostname
+    try:
+        ipaddress.ip_address(host)
+        return None
+    except ValueError:
+        pass
+    labels = host.rstrip(".").split(".")
+    if len(host) > 253 or not all(_DNS_LABEL.fullmatch(label) for label in labels):
+        return (
+            f"{address!r}: {host!r} is not a host name: letters, digits and hyphens in "
+            "dot-separated labels of 1 to 63 characters, none starting or ending with a hyphen."
+        )
+    return None
 
 
 class _Transport(xmlrpc.client.SafeTransport):
@@ -128,6 +159,7 @@ class _Session(XenAPI.Session):
                 if details[:1] != ["HOST_IS_SLAVE"] or len(details) < 2:
                     raise
                 logger.info("%s is no longer the pool master, %s is", self.address, details[1])
+                progress_note(f"{self.address} is not the pool master: logging in on {details[1]}")
                 self.address = str(details[1])
                 xmlrpc.client.ServerProxy.__init__(
                     self, master_url(self.address), self.transport, allow_none=True
@@ -136,6 +168,7 @@ class _Session(XenAPI.Session):
 
 
 def _open(pool: Pool, address: str, password: str, timeout: float):
+    progress_note(f"Logging in to {address} as {pool.username}", gives_up_after=timeout)
     session = _proxy(pool, address, timeout)
     session.login_with_password(pool.username, password, *_LOGIN_TAIL)
     return session

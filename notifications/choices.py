@@ -12,6 +12,8 @@ class NotificationEvent(models.TextChoices):
     RAISED = "raised", "Raised"
     ESCALATED = "escalated", "Escalated"
     CLEARED = "cleared", "Cleared"
+    # A snooze ended and the alert is still open: said once, as the snooze promised.
+    STILL_OPEN = "still_open", "Still open after a snooze"
     TEST = "test", "Test"
 
 

@@ -17,8 +17,8 @@ class NotificationTarget(models.Model):
     enabled = models.BooleanField(default=True)
     recipients = models.JSONField(default=list, blank=True, help_text="E-mail addresses")
     url = models.URLField(max_length=2000, blank=True, help_text="Web-hook URL (http or https)")
-    # Signs each web-hook body (HMAC-SHA256); written, never shown again.
-    secret = models.CharField(max_length=200, blank=True)
+    # Signs each web-hook body (HMAC-SHA256); encrypted (core.secrets), never shown again.
+    secret_encrypted = models.TextField(blank=True)
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 
@@ -27,6 +27,10 @@ class NotificationTarget(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def has_secret(self) -> bool:
+        return bool(self.secret_encrypted)
 
     @property
     def address(self) -> str:

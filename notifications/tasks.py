@@ -1,6 +1,7 @@
 from celery import shared_task
 
 from .services.delivery import delivery_attempt, notifications_prune
+from .services.routing import snoozes_ended_notify
 
 
 @shared_task(bind=True, name="notifications.deliver", max_retries=None, ignore_result=True)
@@ -14,3 +15,8 @@ def deliver(self, delivery_id: int) -> None:
 @shared_task(name="notifications.prune", ignore_result=True)
 def prune() -> None:
     notifications_prune()
+
+
+@shared_task(name="notifications.snoozes_ended", ignore_result=True)
+def snoozes_ended() -> None:
+    snoozes_ended_notify()

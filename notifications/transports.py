@@ -16,6 +16,8 @@ from django.conf import settings
 from django.core.mail import EmailMessage
 from django.core.mail.backends.smtp import EmailBackend
 
+from core.secrets import SecretUnreadable, secret_decrypt
+
 from .choices import TargetKind
 
 # How much of an answer the delivery log keeps.
@@ -155,7 +157,9 @@ def email_text(body: dict) -> str:
         return f"A test message from the O2CB storage console.\n\n{body['console_url']}\n"
     alert = body["alert"]
     lines = [
-        f"{alert['title']} ({alert['name']}) was {body['event']}.",
+        f"{alert['title']} ({alert['name']}) is still open: the snooze ended."
+        if body["event"] == "still_open"
+        else f"{alert['title']} ({alert['name']}) was {body['event']}.",
         "",
         alert["message"],
         "",
@@ -173,9 +177,16 @@ def email_text(body: dict) -> str:
 
 def send(*, target, body: dict, delivery_id: int) -> Answer:
     if target.kind == TargetKind.WEBHOOK:
-        return webhook_send(
-            url=target.url, secret=target.secret, body=body, delivery_id=delivery_id
-        )
+        try:
+            secret = secret_decrypt(target.secret_encrypted) if target.has_secret else ""
+        except SecretUnreadable as exc:
+            return Answer(
+                False,
+                f"not sent: the target's secret is unreadable ({exc}); type it again on the "
+                "target's page",
+                permanent=True,
+            )
+        return webhook_send(url=target.url, secret=secret, body=body, delivery_id=delivery_id)
     headers = {
         "Auto-Submitted": "auto-generated",  # RFC 3834: no vacation replies to a robot
         "X-O2CB-Event": body["event"],

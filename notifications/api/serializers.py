@@ -24,7 +24,7 @@ class NotificationTargetSerializer(serializers.ModelSerializer):
         write_only=True,
         help_text="Signs web-hook bodies (HMAC-SHA256); never shown again. Left out: unchanged",
     )
-    has_secret = serializers.SerializerMethodField()
+    has_secret = serializers.BooleanField(read_only=True)
     last_delivery = serializers.SerializerMethodField()
 
     class Meta:
@@ -42,9 +42,6 @@ class NotificationTargetSerializer(serializers.ModelSerializer):
             "created",
             "updated",
         ]
-
-    def get_has_secret(self, target) -> bool:
-        return bool(target.secret)
 
     def get_last_delivery(self, target) -> dict | None:
         last = target.deliveries.order_by("-created", "-id").first()

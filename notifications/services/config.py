@@ -1,11 +1,12 @@
 """What pool-admins change: targets, rules and host silences, each change audited. A
-target's secret is written here and never read back out (API and pages show only
-whether one is set)."""
+target's secret is encrypted here (core.secrets) and never read back out (API and pages
+show only whether one is set)."""
 
 from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
@@ -13,8 +14,10 @@ from django.db import IntegrityError, transaction
 from clusters.models import Host
 from core.choices import AlertName, AlertPriority
 from core.errors import ConsoleError
+from core.progress import progress_note
+from core.secrets import secret_encrypt
 from core.services.audit import audit_record
-from core.validators import validate_plain_name
+from core.validators import too_long, validate_plain_name
 from maintenance.models import HostMaintenance
 
 from ..choices import NotificationEvent, TargetKind
@@ -23,7 +26,8 @@ from ..transports import send
 from .body import test_body
 from .delivery import delivery_record
 
-TARGET_FIELDS = ("name", "kind", "enabled", "recipients", "url", "secret")
+TARGET_FIELDS = ("name", "kind", "enabled", "recipients", "url")
+SECRET_MAX = 200
 RULE_FIELDS = ("name", "enabled", "alert_names", "priority_at_least")
 
 
@@ -52,12 +56,18 @@ def _check_target(target: NotificationTarget) -> None:
                 validate_email(address)
             except ValidationError:
                 _refuse(f"'{address}' is not an e-mail address.")
-        target.url, target.secret = "", ""
+        target.url, target.secret_encrypted = "", ""
     else:
         parts = urlsplit(target.url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             _refuse(f"A web-hook needs an http:// or https:// URL, not '{target.url}'.")
         target.recipients = []
+
+
+def _set_secret(target: NotificationTarget, secret: str) -> None:
+    if len(secret) > SECRET_MAX:
+        _refuse(too_long("A web-hook secret", SECRET_MAX, len(secret)))
+    target.secret_encrypted = secret_encrypt(secret) if secret else ""
 
 
 def _save(instance, what: str) -> None:
@@ -68,8 +78,9 @@ def _save(instance, what: str) -> None:
         raise ConsoleError(f"A {what} named '{instance.name}' exists already.") from None
 
 
-def target_create(*, actor, **fields) -> NotificationTarget:
+def target_create(*, actor, secret: str = "", **fields) -> NotificationTarget:
     target = NotificationTarget(**{k: v for k, v in fields.items() if k in TARGET_FIELDS})
+    _set_secret(target, secret)
     _check_target(target)
     _save(target, "target")
     audit_record(actor=actor, action="notification_target.create", target=target)
@@ -79,8 +90,10 @@ def target_create(*, actor, **fields) -> NotificationTarget:
 def target_update(*, actor, target: NotificationTarget, **changes) -> NotificationTarget:
     """Change what is given; a secret left out (None) stays as it was."""
     for name, value in changes.items():
-        if name in TARGET_FIELDS and not (name == "secret" and value is None):
+        if name in TARGET_FIELDS:
             setattr(target, name, value)
+    if changes.get("secret") is not None:
+        _set_secret(target, changes["secret"])
     _check_target(target)
     _save(target, "target")
     audit_record(
@@ -103,6 +116,10 @@ def target_test(*, actor, target: NotificationTarget) -> Delivery:
         event=NotificationEvent.TEST, priority=AlertPriority.INFO, body=test_body()
     )
     delivery = Delivery.objects.create(notification=notification, target=target, attempts=1)
+    progress_note(
+        f"Sending a test message to {target} and waiting for its answer",
+        gives_up_after=settings.NOTIFY_TIMEOUT,
+    )
     answer = send(target=target, body=notification.body, delivery_id=delivery.pk)
     delivery_record(delivery=delivery, number=1, answer=answer, retries=0)
     audit_record(

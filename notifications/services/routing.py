@@ -133,6 +133,32 @@ def notification_for_alert(
     return notification
 
 
+def snoozes_ended_notify() -> int:
+    """One message for each open alert whose snooze has ended: it is still open, as the
+    snooze promised to say. The snooze is then over (so it is said once); a new snooze set
+    before the end moved the end, and a cleared alert is never reminded. An acknowledged
+    one is recorded as held, as any change of it would be. Answers how many ended."""
+    now = timezone.now()
+    ended = Alert.objects.filter(
+        snoozed_until__isnull=False, snoozed_until__lte=now, cleared__isnull=True
+    )
+    count = 0
+    for alert in ended.select_related("target_type"):
+        with transaction.atomic():
+            # Taken under a row lock, so two beats cannot both remind of the same snooze.
+            taken = Alert.objects.filter(
+                pk=alert.pk, snoozed_until=alert.snoozed_until, cleared__isnull=True
+            ).update(snoozed_until=None, snoozed_by=None)
+            if not taken:
+                continue
+            alert.snoozed_until = alert.snoozed_by = None
+            notification_for_alert(
+                alert=alert, event=NotificationEvent.STILL_OPEN, previous_priority=None
+            )
+            count += 1
+    return count
+
+
 def alert_changed_notify(sender, *, alert, event, previous_priority=None, **kwargs) -> None:
     """core.signals.alert_changed's receiver. A failure here must not fail the health
     round that raised the alert: it is logged, and the alert stands."""

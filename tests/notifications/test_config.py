@@ -4,6 +4,7 @@ from clusters.choices import HostRegistration
 from clusters.models import Host
 from core.choices import AlertName
 from core.models import AuditEvent
+from core.secrets import secret_decrypt
 from core.services.alerts import alert_sync
 from notifications.models import Notification, NotificationTarget
 from notifications.services.config import rule_create, target_create
@@ -23,7 +24,8 @@ def test_secrets_are_write_only_and_changes_audited(admin_api, receiver):
     pk = created.json()["id"]
     renamed = admin_api.patch(f"/api/notification-targets/{pk}/", {"name": "hook2"}, format="json")
     assert renamed.json()["has_secret"] is True  # left out: kept
-    assert NotificationTarget.objects.get(pk=pk).secret == "abc"
+    stored = NotificationTarget.objects.get(pk=pk).secret_encrypted
+    assert "abc" not in stored and secret_decrypt(stored) == "abc"  # a database copy hides it
     assert "secret" not in admin_api.get(f"/api/notification-targets/{pk}/").json()
     assert admin_api.delete(f"/api/notification-targets/{pk}/").status_code == 204
     actions = set(AuditEvent.objects.values_list("action", flat=True))
