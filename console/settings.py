@@ -14,7 +14,7 @@ from pathlib import Path
 import dj_database_url
 
 from console.directory import BACKEND as DIRECTORY_BACKEND
-from console.directory import ldap_settings
+from console.directory import SSO_BACKEND, ldap_settings, oidc_settings
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -64,6 +64,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Records what a request sent with a progress id does, for its sender to watch.
+    "core.progress.ProgressMiddleware",
     # Before the CSRF check, the first to read a POST's body: who, size, streaming limit.
     "core.uploads.UploadGateMiddleware",
     "console.middleware.PagesLoginRequiredMiddleware",
@@ -119,6 +121,16 @@ globals().update(DIRECTORY)
 DIRECTORY_ROLE_GROUPS = DIRECTORY.get("DIRECTORY_ROLE_GROUPS", {})
 if DIRECTORY:
     AUTHENTICATION_BACKENDS.insert(1, DIRECTORY_BACKEND)
+# Single sign-on (README: Single sign-on), only with OIDC_RP_CLIENT_ID set: the log-in
+# page offers the provider beside the password form (mozilla-django-oidc).
+SSO = oidc_settings(os.environ)
+globals().update(SSO)
+OIDC_RP_CLIENT_ID = SSO.get("OIDC_RP_CLIENT_ID", "")  # empty: off, /oidc/ answers 404
+SSO_ROLE_GROUPS = SSO.get("SSO_ROLE_GROUPS", {})
+if SSO:
+    AUTHENTICATION_BACKENDS.insert(1, SSO_BACKEND)
+# Where the provider's refusal lands: the log-in page, saying so.
+LOGIN_REDIRECT_URL_FAILURE = "/login/?sso=failed"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -301,6 +313,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 3600.0,
         "options": {"queue": ROUNDS_QUEUE, "expires": 3600.0},
     },
+    "remind-of-ended-snoozes": {
+        "task": "notifications.snoozes_ended",
+        "schedule": 30.0,
+        "options": {"queue": ROUNDS_QUEUE, "expires": 30.0},
+    },
     "prune-notifications": {
         "task": "notifications.prune",
         "schedule": 3600.0,
@@ -357,6 +374,7 @@ AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_RESET_ON_SUCCESS = False  # the handler forgives the name only
 AXES_ENABLE_ADMIN = False  # its tables stay empty: the counts live in the cache
 AXES_DISABLE_ACCESS_LOG = True
+AXES_VERBOSE = False  # no "AXES: BEGIN" line from every process that starts Django
 
 # Crash dumps: the logs they cite and admins' uploads are kept here.
 CRASH_STORE = Path(os.environ.get("CRASH_STORE", BASE_DIR / "var" / "crashes"))
@@ -373,9 +391,11 @@ with contextlib.suppress(OSError):  # not ours to make: Django's check says it i
     Path(FILE_UPLOAD_TEMP_DIR).mkdir(parents=True, exist_ok=True)
 # Seconds after a restart before asking whether it was a crash that left no dump.
 CRASH_REBOOT_GRACE = float(os.environ.get("CRASH_REBOOT_GRACE", "45"))
-# XAPI pools (clusters/xapi.py): the key that encrypts their passwords at rest, made on
-# first use, and how long the console waits for a master's answer.
-POOL_KEY_FILE = Path(os.environ.get("POOL_KEY_FILE", BASE_DIR / "var" / "keys" / "pool.key"))
+# The key that encrypts the secrets the console keeps (pools' passwords, web-hook secrets;
+# core/secrets.py), made on first use; and how long the console waits for a master's answer.
+SECRETS_KEY_FILE = Path(
+    os.environ.get("SECRETS_KEY_FILE", BASE_DIR / "var" / "keys" / "secrets.key")
+)
 XAPI_TIMEOUT = float(os.environ.get("XAPI_TIMEOUT", "30"))
 # Seconds a host may take to come back from a reboot during a rolling restart.
 REBOOT_TIMEOUT = float(os.environ.get("REBOOT_TIMEOUT", "900"))

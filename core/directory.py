@@ -1,22 +1,31 @@
-"""Directory sign-in: django-auth-ldap's backend, and the role a directory user's groups
-give them, set again at each sign-in (settings: console/directory.py)."""
+"""Directory sign-in: django-auth-ldap's backend, mozilla-django-oidc's for single sign-on,
+and the role a user's directory groups give them, set again at each sign-in (settings:
+console/directory.py)."""
 
 from __future__ import annotations
 
+import logging
+
+import requests
 from django.conf import settings
+from django.contrib.auth.validators import UnicodeUsernameValidator
+from django.core.exceptions import SuspiciousOperation, ValidationError
 from django_auth_ldap.backend import LDAPBackend
+from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 
 from core.choices import Role
 from core.services.users import user_role_from_directory
+
+logger = logging.getLogger(__name__)
 
 # Weakest first: a user in several role groups gets the strongest.
 ROLES_WEAKEST_FIRST = [Role.READ_ONLY, Role.POOL_OPERATOR, Role.POOL_ADMIN]
 
 
-def role_for_groups(group_dns, role_groups: dict[str, str]) -> Role | None:
-    """The strongest role whose directory group (a DN) the user is in; DNs compare
-    without regard to case, as LDAP compares them."""
-    held = {dn.lower() for dn in group_dns}
+def role_for_groups(groups, role_groups: dict[str, str]) -> Role | None:
+    """The strongest role whose directory group (an LDAP DN, or a name in the provider's
+    groups claim) the user is in; they compare without regard to case, as LDAP does."""
+    held = {str(group).lower() for group in groups}
     chosen = None
     for role in ROLES_WEAKEST_FIRST:
         dn = role_groups.get(role.value)
@@ -36,4 +45,54 @@ class DirectoryBackend(LDAPBackend):
         if user is not None:
             role = role_for_groups(ldap_user.group_dns, settings.DIRECTORY_ROLE_GROUPS)
             user_role_from_directory(user=user, role=role)
+        return user
+
+
+class SingleSignOnBackend(OIDCAuthenticationBackend):
+    """OpenID Connect sign-in (the authorization code flow, the ID token checked against
+    the provider's published keys). The console's user is the one named by the
+    `OIDC_USERNAME_CLAIM` (preferred_username), made at the first sign-in; names, mail and
+    role follow the provider's claims at every sign-in, the role from its groups claim."""
+
+    def authenticate(self, request, **kwargs):
+        """None, saying why in the log, when the provider refuses the code, does not
+        answer, or sends a token that does not verify: the log-in page says it failed."""
+        try:
+            return super().authenticate(request, **kwargs)
+        except (requests.RequestException, SuspiciousOperation, ValueError) as exc:
+            logger.warning("single sign-on failed: %s", exc)
+            return None
+
+    def _username(self, claims) -> str:
+        return str(claims.get(settings.OIDC_USERNAME_CLAIM) or "")
+
+    def verify_claims(self, claims) -> bool:
+        """A user name the console can keep: 1 to 150 letters, digits and @.+-_."""
+        name = self._username(claims)
+        try:
+            UnicodeUsernameValidator()(name)
+        except ValidationError:
+            logger.warning("single sign-on refused: the provider named the user %r", name)
+            return False
+        return len(name) <= 150
+
+    def filter_users_by_claims(self, claims):
+        return self.UserModel.objects.filter(username=self._username(claims))
+
+    def describe_user_by_claims(self, claims) -> str:
+        return f"username {self._username(claims)}"
+
+    def create_user(self, claims):
+        user = self.UserModel.objects.create_user(self._username(claims))
+        return self.update_user(user, claims)
+
+    def update_user(self, user, claims):
+        user.first_name = str(claims.get("given_name") or "")[:150]
+        user.last_name = str(claims.get("family_name") or "")[:150]
+        user.email = str(claims.get("email") or "")[:254]
+        user.save(update_fields=["first_name", "last_name", "email"])
+        groups = claims.get(settings.OIDC_GROUPS_CLAIM) or []
+        if isinstance(groups, str):  # a provider may send one group as a string
+            groups = [groups]
+        user_role_from_directory(user=user, role=role_for_groups(groups, settings.SSO_ROLE_GROUPS))
         return user

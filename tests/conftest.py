@@ -221,6 +221,12 @@ def _drop_test_queue_at_exit():
 
 
 @pytest.fixture(autouse=True)
+def _own_secrets_key(tmp_path, settings):
+    """Each test encrypts secrets with a key of its own, never the checkout's var/keys."""
+    settings.SECRETS_KEY_FILE = tmp_path / "secrets.key"
+
+
+@pytest.fixture(autouse=True)
 def _crash_store(tmp_path, settings):
     """Crash logs and uploads go to the test's own directory, never the checkout's var/."""
     settings.CRASH_STORE = tmp_path / "crash-store"
