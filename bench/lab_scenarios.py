@@ -15,12 +15,15 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from _common import PROGRESS, ROOT
 
 
 def run_lab_test() -> dict[str, float]:
     with tempfile.TemporaryDirectory() as work:
         figures = Path(work) / "figures.json"
+        # One whole line: pytest tells its own progress (on stdout, as before), and a phase
+        # rewritten in place on a terminal would run into its dots.
+        PROGRESS.say("the lab's scenarios: pytest tests/lab on three QEMU guests")
         subprocess.run(
             [sys.executable, "-m", "pytest", "tests/lab", "-q", "-p", "no:cacheprovider"],
             cwd=ROOT,

@@ -19,9 +19,33 @@ from .settings import LabSettings, Timeouts
 
 SETTINGS_FILE = "lab.json"
 # What the kernel prints as it resets the machine: ocfs2's fence (o2quo_fence_self),
-# reboot(2), a panic with panic=1.
-RESETTING = ("is very sorry to be fencing this system", "reboot: Restarting system", "Rebooting in")
+# reboot(2), a panic with panic=1, SysRq's reset (a forced planned reboot, guest/boot).
+RESETTING = (
+    "is very sorry to be fencing this system",
+    "reboot: Restarting system",
+    "Rebooting in",
+    "sysrq: Resetting",
+)
 RESET_GRACE = 5.0
+UP_LINE = "lab: up as "  # stage 2's line once the host is up (guest/boot)
+
+
+def guest_state(console: str, running: bool) -> str:
+    """How far a guest's boot is, from its current console: the lab's boot phases."""
+    if any(line in console for line in RESETTING):
+        return "resetting"
+    if not running:
+        return "stopped"
+    if UP_LINE in console:
+        return "up"
+    return "booting the kernel" if console.strip() else "starting QEMU"
+
+
+def guests_note(states: dict[str, str]) -> tuple[bool, str]:
+    """(every guest up, each guest's boot phase) for the lab's progress line."""
+    up = sum(state == "up" for state in states.values())
+    each = ", ".join(f"{name} {state}" for name, state in states.items())
+    return up == len(states), f"{up} of {len(states)} guests up: {each}"
 
 
 class Lab:
@@ -85,15 +109,34 @@ class Lab:
                 else:
                     continue
             why = "a reset"
-            if "lab: planned reboot" in ended:
+            if "lab: planned reboot forced" in ended:
+                why = "a planned reboot, forced when its clean stop hung"
+            elif "lab: planned reboot" in ended:
                 why = "a planned reboot"
             elif "is very sorry to be fencing this system" in ended:
                 why = "an O2CB fence"
             elif "Kernel panic" in ended:
                 why = "a kernel panic"
-            guest.start()
+            try:
+                guest.start()
+            except (LabError, OSError) as exc:
+                # A real host retries its boot too: the next round starts it again.
+                said.append(f"{guest.name} did not start again after {why} ({exc}); retrying.")
+                continue
             said.append(f"{guest.name} restarted after {why} (boot {guest.boots}).")
         return said
+
+    def guest_states(self) -> dict[str, str]:
+        """Each guest's boot phase now ("starting QEMU", "booting the kernel", "up", ...)."""
+        return {g.name: guest_state(g.console_text(), g.running()) for g in self.guests}
+
+    def report(self, lines: int = 30) -> str:
+        """Where each guest stands: its boot, its phase and the end of its console."""
+        states = self.guest_states()
+        return "\n".join(
+            f"--- {g.name}: boot {g.boots}, {states[g.name]} ---\n{g.console_tail(lines)}"
+            for g in self.guests
+        )
 
     def stop(self) -> None:
         for guest in self.guests:

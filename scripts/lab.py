@@ -15,14 +15,16 @@ import os
 import subprocess
 import sys
 
-from demo import PY, ROOT, console_key, console_processes, run, supervise
+from demo import PY, ROOT, announce_ready, console_key, console_processes, run, supervise
 
 sys.path.insert(0, str(ROOT))
 
+from agent.progress import Progress  # noqa: E402
 from lab.kernel import GuestKernel, LabError, probe_accel  # noqa: E402
-from lab.pool import Lab, LabSettings  # noqa: E402
+from lab.pool import Lab, LabSettings, guests_note  # noqa: E402
 
 LAB_DIR = ROOT / "var" / "lab"
+SEED_WAIT = 600  # seconds seed_lab waits for the guests' agents to report
 
 
 def main() -> int:
@@ -41,14 +43,22 @@ def main() -> int:
         print(f"error: a lab is already running from {LAB_DIR}; stop it first.", file=sys.stderr)
         return 1
     kernel = GuestKernel(LAB_DIR / "kernel")
+    progress = Progress()
     try:
-        print("Preparing the guests' kernel (Debian's linux-image-amd64)...", flush=True)
+        # The first time: Debian's linux-image-amd64 downloaded and unpacked (a minute).
+        progress.phase("the guests' kernel (Debian's linux-image-amd64)")
         kernel.prepare()
-        accel = probe_accel(kernel)
+        progress.done(f"release {kernel.release}")
+        with progress.running("probing KVM with a test boot", bound=20):
+            accel = probe_accel(kernel)
+        progress.say(f"accelerator: {accel}")
     except LabError as exc:
+        progress.done("failed")
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    progress.phase("migrations")
     run("manage.py", "migrate", "--no-input", "-v0")
+    progress.done()
     settings = LabSettings(
         hosts=hosts,
         accel=accel,
@@ -57,17 +67,33 @@ def main() -> int:
         console_queue=queue,
     )
     lab = Lab.create(LAB_DIR, settings)
-    print(f"Starting {hosts} guests ({accel}); their consoles are in {LAB_DIR}/lab-NN/.")
+    progress.phase(f"the SAN and {hosts} guests ({accel}), consoles in {LAB_DIR}/lab-NN/")
     lab.start()
+    progress.done("started")
     processes = console_processes(addr, queue)
     names = [guest.name for guest in lab.guests]
-    seed = subprocess.Popen([PY, "manage.py", "seed_lab", *names], cwd=ROOT)
+    seed = subprocess.Popen(
+        [PY, "manage.py", "seed_lab", *names, "--wait", str(SEED_WAIT)], cwd=ROOT
+    )
+    progress.say(f"starting {', '.join(processes)}; seeding the lab pool")
+
+    def lab_ready():
+        all_up, note = guests_note(lab.guest_states())
+        seeded = seed.poll() == 0
+        return all_up and seeded, f"; {note}; hosts {'accepted' if seeded else 'not all accepted'}"
 
     def tick():
         for line in lab.restart_exited():
-            print(line, flush=True)
+            progress.say(line)
 
-    print(f"\nConsole running at http://{addr}/  (Ctrl-C stops everything)\n", flush=True)
+    announce_ready(
+        progress,
+        f"http://{addr}/",
+        ["console", "rounds"],
+        "lab console",
+        also=lab_ready,
+        bound=SEED_WAIT + 60,
+    )
     try:
         return supervise(processes, tick)
     finally:

@@ -1,6 +1,8 @@
 """The lab's parts that need no guest: its settings, its fault catalogue's refusals, and
 the Faults page telling lab guests from real hosts."""
 
+import subprocess
+
 import pytest
 from django.urls import reverse
 
@@ -26,6 +28,41 @@ def test_a_lab_is_rebuilt_from_its_settings_file(tmp_path):
     assert [lun.wwid for lun in loaded.san.luns] == [lun.wwid for lun in made.san.luns]
     assert loaded.settings.timeouts.scsi_timeout == 7
     assert loaded.settings.switch_port == made.settings.switch_port
+
+
+@pytest.mark.parametrize(
+    ("console", "why"),
+    [
+        ("lab: planned reboot\n", "a planned reboot"),
+        (
+            "lab: planned reboot forced: the clean stop hung for 120 s\nsysrq: Resetting\n",
+            "a planned reboot, forced when its clean stop hung",
+        ),
+        (
+            "(2)[0]: *** ocfs2 is very sorry to be fencing this system by restarting ***\n",
+            "an O2CB fence",
+        ),
+    ],
+)
+def test_a_guest_that_fails_to_start_again_is_retried_and_keeps_its_last_boot(
+    tmp_path, console, why
+):
+    """A reset whose restart fails (here the guest kernel is missing) is said, with why the
+    guest went down, and tried again at the next round, never dropped; the failed start is
+    no boot, so the one that succeeds still hands the guest its last console."""
+    lab = Lab.create(tmp_path, LabSettings(hosts=1, luns=0))
+    guest = lab.guests[0]
+    guest.dir.mkdir(parents=True)
+    guest.boots = 1
+    guest.console_log.write_text(console)
+    guest.process = subprocess.Popen(["true"])
+    guest.process.wait()
+    for _round in range(2):
+        assert lab.restart_exited() == [
+            f"lab-01 did not start again after {why} (The guest kernel is not unpacked yet.); "
+            "retrying."
+        ]
+        assert guest.boots == 1 and guest.console_text() == console
 
 
 def test_no_lab_no_guessing(tmp_path):

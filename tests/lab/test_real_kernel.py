@@ -298,7 +298,11 @@ def test_the_console_on_real_kernels(lab_pool):
     admin.force_authenticate(_user("lab-admin", Role.POOL_ADMIN))
     for phase in PHASES:
         started = time.monotonic()
-        FIGURES.update(phase(lab_pool, admin) or {})
+        try:
+            FIGURES.update(phase(lab_pool, admin) or {})
+        except BaseException:
+            print(f"lab phase {phase.__name__} failed; the guests:\n{lab_pool.report()}")
+            raise
         FIGURES[phase.__name__] = round(time.monotonic() - started, 1)
         print(f"lab phase {phase.__name__}: {FIGURES[phase.__name__]} s")
         if os.environ.get("LAB_FIGURES"):  # bench/lab_scenarios.py
