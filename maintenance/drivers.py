@@ -20,6 +20,7 @@ from django.conf import settings
 
 from clusters.choices import HostRegistration, PowerState
 from clusters.models import PBD, VM, Host
+from clusters.services.pools import pool_host_ejected
 from core.errors import ConsoleError
 
 logger = logging.getLogger(__name__)
@@ -248,6 +249,7 @@ class XenAPIDriver(PoolDriver):
                 reason, fix = MASTER_EJECT_REASON
                 raise DriverError(f"XAPI: {reason}.", code="Cannot_eject_master", fix=fix)
             api.pool.eject(ref)
+        pool_host_ejected(pool=self.pool, ref=ref)
 
     @staticmethod
     def _pbd_ref(api, pbd: PBD):

@@ -12,8 +12,7 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def xapi(settings, tmp_path):
-    settings.POOL_KEY_FILE = tmp_path / "pool.key"
+def xapi(settings):
     pool = FakePool()
     url, stop = serve(pool)
     yield pool, url
@@ -21,13 +20,14 @@ def xapi(settings, tmp_path):
 
 
 def pool_at(url: str, password: str = "secret") -> Pool:  # noqa: S107 - test credentials
-    from clusters.xapi import password_encrypt, pool_session_forget
+    from clusters.xapi import pool_session_forget
+    from core.secrets import secret_encrypt
 
     pool = Pool.objects.create(
         name=f"pool {Pool.objects.count() + 1}",
         master_address=url,
         username="root",
-        password_encrypted=password_encrypt(password),
+        password_encrypted=secret_encrypt(password),
     )
     pool_session_forget(pool)  # a pk reused by another test's pool has no session here
     return pool

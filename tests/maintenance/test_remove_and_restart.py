@@ -51,7 +51,8 @@ def test_remove_a_host_then_a_rolling_restart_clears_the_banner(
     departed = Membership.objects.get(hostname=host.hostname)
     assert departed.left is not None and departed.host is None
     reconcile = finished(Task.objects.get(pk=removed.json()["reconcile_tasks"][0]))
-    assert reconcile.status == "succeeded", reconcile.error
+    steps = [(step.name, step.status, step.message) for step in reconcile.steps.all()]
+    assert reconcile.status == "succeeded", (reconcile.error, steps)
     assert [b.cluster for b in restart_banners()] == [cluster], "the banner explains it"
 
     plan = post(operator_user, "rolling-restart", cluster=cluster.pk, dry_run=True).json()
