@@ -5,11 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from .errors import AgentError
+from .progress import Progress
 from .sandbox.faults import FAULTS
 
 # Commands import what they use: `analyse-crash` runs on any machine, and quickly.
@@ -112,6 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+MULTIPATH_TIMEOUT = 60
+
+
 def resolve_root(path: Path | None):
     from .realkernel import real_root
     from .sandbox.host import create_sandbox_host, sandbox_root
@@ -125,9 +131,10 @@ def resolve_root(path: Path | None):
 
 def run_probe(kind: str, file: Path | None, root) -> dict:
     from .heartbeat import probe_heartbeat
-    from .io_probe import probe_io
+    from .io_probe import probe_bonds, probe_io
     from .probes.bonding import parse_bonding
     from .probes.multipath import parse_multipath
+    from .probes.ovs_bond import parse_ovs_bonds
 
     if kind == "heartbeat":
         return probe_heartbeat(root)
@@ -136,15 +143,17 @@ def run_probe(kind: str, file: Path | None, root) -> dict:
     if kind == "multipath":
         if file is None:
             text = subprocess.run(
-                ["multipath", "-ll"], capture_output=True, text=True, timeout=60
+                ["multipath", "-ll"], capture_output=True, text=True, timeout=MULTIPATH_TIMEOUT
             ).stdout
         else:
             text = file.read_text(errors="replace")
         return parse_multipath(text)
     if file is not None:
-        return parse_bonding(file.read_text(errors="replace"), name=file.name)
-    bonds = sorted(root.path("proc/net/bonding").glob("*"))
-    return {"bonds": [parse_bonding(b.read_text(errors="replace"), name=b.name) for b in bonds]}
+        text = file.read_text(errors="replace")
+        if re.search(r"^bond_mode:", text, re.M):  # a saved `ovs-appctl bond/show`
+            return {"bonds": parse_ovs_bonds(text)}
+        return parse_bonding(text, name=file.name)
+    return {"bonds": probe_bonds(root)}  # /proc/net/bonding and Open vSwitch's bonds
 
 
 def conf_summary(conf) -> str:
@@ -182,6 +191,28 @@ def analyse_crash(path: Path, as_json: bool) -> dict | str:
     return "\n".join(lines)
 
 
+# What breaks or reboots a sandbox host from outside, not a call its agent answers.
+OUTSIDE_COMMANDS = ("sandbox-fault", "sandbox-reboot")
+# The bound a command gives up at, where it has one of its own.
+BOUNDS = {("probe", "multipath"): MULTIPATH_TIMEOUT}
+
+
+def answer_delay(root) -> None:
+    """The sandbox's slow host answers its own command line as late as its calls."""
+    delay = root.kernel.answer_delay()
+    if delay > 0:
+        time.sleep(delay)
+
+
+def describe(args: argparse.Namespace) -> str:
+    words = [args.command] + [
+        str(getattr(args, name))
+        for name in ("kind", "fault", "target", "cluster")
+        if getattr(args, name, None) is not None
+    ]
+    return " ".join(words)
+
+
 def run(args: argparse.Namespace) -> object:
     if args.command == "analyse-crash":
         return analyse_crash(args.path, args.json)
@@ -203,6 +234,8 @@ def run_on_host(args: argparse.Namespace) -> object:
     from .sandbox.io import inject_fault
 
     root = resolve_root(args.root)
+    if args.command not in OUTSIDE_COMMANDS:
+        answer_delay(root)
     if args.command == "conf-show":
         conf = ClusterConf.load(args.file or root.path(CONF_FILE))
         if args.file and not args.file.exists():
@@ -242,7 +275,16 @@ def run_on_host(args: argparse.Namespace) -> object:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        result = run(args)
+        if args.command == "serve":
+            result = run(args)  # a service: its start-up phases, then "ready"
+        else:
+            # Silent when quick, as usual; a slow host or tool is told on stderr each second.
+            bound = BOUNDS.get((args.command, getattr(args, "kind", None)))
+            if bound is not None and getattr(args, "file", None) is not None:
+                bound = None  # a saved output is read, nothing is run
+            progress = Progress(quiet_for=1.0)
+            with progress.running(describe(args), bound=bound):
+                result = run(args)
     except AgentError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

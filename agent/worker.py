@@ -12,18 +12,20 @@ import logging
 import os
 import threading
 import time
+import warnings
 from contextlib import nullcontext
 from pathlib import Path
 from socket import gethostname
 
-from celery import Celery
-from celery.exceptions import Ignore
+from celery import Celery, signals
+from celery.exceptions import Ignore, SecurityWarning
 
 from . import calls, contract, signing
 from .crashdumps import dump_report, mark_reported, new_dumps
 from .errors import AgentError
 from .host import console_public_key, hello, host_key
 from .hostroot import HostRoot
+from .progress import Progress
 from .realkernel import real_root
 from .sandbox.host import iter_sandbox_hosts
 
@@ -210,20 +212,34 @@ def _report_loop(interval: float, stop: threading.Event) -> None:
 
 
 def serve(sandbox: Path | None, report_interval: float, concurrency: int = 4) -> None:
+    progress = Progress()
+    progress.phase("agent: finding the hosts to serve")
     roots = iter_sandbox_hosts(sandbox) if sandbox else [real_root()]
     if not roots:
         raise AgentError(f"No sandbox hosts under {sandbox}.")
     queues = serve_hosts(roots)
+    names = ", ".join(root.hostname for root in roots)
+    progress.done(f"{len(roots)} host(s), their keys ready: {names}")
     stop = threading.Event()
     threading.Thread(target=_report_loop, args=(report_interval, stop), daemon=True).start()
     # Each call would be logged, its success with its answer: a health probe every few seconds
     # would fill dom0's small log partition. Failures are still logged.
     for name in ("celery.app.trace", "celery.worker.strategy"):
         logging.getLogger(name).setLevel(logging.WARNING)
-    names = ", ".join(root.hostname for root in roots)
     logger.info("agent serving %s", names)
+    broker = app.conf.broker_url.rpartition("@")[2]  # never its password
+    progress.phase(f"agent: connecting to the broker {broker}, {len(queues)} queue(s)")
+
+    def say_ready(**_):
+        progress.ready(f"agent serving {names} on {len(queues)} queue(s)")
+
+    signals.worker_ready.connect(say_ready, weak=False)
+    # The agent runs as root by design (O2CB's configfs, mounts); it takes JSON only, so
+    # Celery's warning about root is noise in the host's journal.
+    warnings.filterwarnings("ignore", category=SecurityWarning)
     try:
         app.Worker(
+            quiet=True,  # no banner: the ready line above says what it serves
             queues=queues,
             pool="threads",
             concurrency=concurrency,

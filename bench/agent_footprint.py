@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import ROOT
+from _common import PROGRESS, ROOT
 
 CLOCK = os.sysconf("SC_CLK_TCK")
 BARE_APP = """
@@ -38,16 +38,21 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK
 
 
-def measure(pid: int, seconds: float, during=None) -> tuple[float, float]:
-    """(peak RSS MB, share of one core) over `seconds`, calling `during()` every 5 s."""
+def measure(what: str, pid: int, seconds: float, during=None) -> tuple[float, float]:
+    """(peak RSS MB, share of one core) over `seconds`, calling `during()` every 5 s. What
+    is measured is process `pid`; this one tells how far it is between two samples."""
+    PROGRESS.phase(what)
     start_cpu, start, peak, next_call = cpu_seconds(pid), time.monotonic(), 0.0, 0.0
     while (elapsed := time.monotonic() - start) < seconds:
         if during and elapsed >= next_call:
             during()
             next_call += 5
         peak = max(peak, rss_mb(pid))
+        PROGRESS.update(bound=seconds)
         time.sleep(0.5)
-    return peak, (cpu_seconds(pid) - start_cpu) / (time.monotonic() - start) * 100
+    share = (cpu_seconds(pid) - start_cpu) / (time.monotonic() - start) * 100
+    PROGRESS.done(f"{peak:.1f} MB at most, {share:.2f}% of a core")
+    return peak, share
 
 
 def main() -> None:
@@ -59,8 +64,10 @@ def main() -> None:
     from agent.worker import app
 
     work = Path(tempfile.mkdtemp(prefix="bench-footprint-"))
+    PROGRESS.phase("a sandbox host with 16 LUNs")
     create_sandbox_san(work / "sandbox", count=16)
     root = create_sandbox_host(work / "sandbox", "fp-1", address="127.0.1.1")
+    PROGRESS.done()
     from agent import contract, signing
 
     console_key = signing.load_or_create_key(work / "console.key")
@@ -115,11 +122,15 @@ def main() -> None:
         ).get(timeout=30)
 
     try:
-        time.sleep(8)  # both start and settle
-        probe()  # the first call imports what probing needs
-        bare_rss, bare_cpu = measure(bare.pid, args.seconds)
-        idle_rss, idle_cpu = measure(agent.pid, args.seconds)
-        busy_rss, busy_cpu = measure(agent.pid, args.seconds, during=probe)
+        with PROGRESS.running("the agent and a bare Celery worker starting and settling", bound=8):
+            time.sleep(8)
+        with PROGRESS.running("the agent's first probe (it imports what probing needs)", bound=30):
+            probe()
+        bare_rss, bare_cpu = measure("bare Celery worker, idle", bare.pid, args.seconds)
+        idle_rss, idle_cpu = measure("agent, idle", agent.pid, args.seconds)
+        busy_rss, busy_cpu = measure(
+            "agent, probed every 5 s", agent.pid, args.seconds, during=probe
+        )
     finally:
         for proc in (agent, bare):
             proc.terminate()

@@ -21,7 +21,7 @@ import threading
 import time
 from pathlib import Path
 
-from _common import ROOT, free_port, setup_django
+from _common import PROGRESS, ROOT, counted, free_port, setup_django
 
 BARE_PROJECT = """
 import os
@@ -82,13 +82,16 @@ def serve(module: str, cwd: Path, env: dict) -> tuple[subprocess.Popen, int]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return proc, port
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit(f"gunicorn {module} did not start")
+    with PROGRESS.running(f"starting gunicorn -w 2 {module}", bound=10):
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            raise SystemExit(f"gunicorn {module} did not start")
+    return proc, port
 
 
 def load(port: int, path: str, headers: dict, seconds: float, clients: int) -> float:
@@ -135,7 +138,7 @@ def main() -> None:
     user = get_user_model().objects.create_user("bench")
     user.groups.add(Group.objects.get(name=Role.READ_ONLY))
     cluster = Cluster.objects.create(name="Bench", cluster_name="bench")
-    for i in range(64):
+    for i in counted("building the pool", range(64), "hosts"):
         host = Host.objects.create(
             hostname=f"h{i:03d}", registration="accepted", addresses=[f"10.0.0.{i + 1}"]
         )
@@ -163,16 +166,25 @@ def main() -> None:
     console, console_port = serve("console.wsgi:application", ROOT, env)
     bare, bare_port = serve("bare_wsgi:application", work, env)
     auth = {"Authorization": f"Token {key}"}
+    targets = {
+        "bare Django JSON view": (bare_port, "/rows/", {}),
+        "API /api/hosts/": (console_port, "/api/hosts/", auth),
+        "API /api/memberships/": (console_port, "/api/memberships/", auth),
+    }
     try:
-        load(bare_port, "/rows/", {}, 1, args.clients)  # warm both up
+        PROGRESS.phase("warming both up, 1 s each")
+        load(bare_port, "/rows/", {}, 1, args.clients)
         load(console_port, "/api/hosts/", auth, 1, args.clients)
-        figures = {
-            "bare Django JSON view": load(bare_port, "/rows/", {}, args.seconds, args.clients),
-            "API /api/hosts/": load(console_port, "/api/hosts/", auth, args.seconds, args.clients),
-            "API /api/memberships/": load(
-                console_port, "/api/memberships/", auth, args.seconds, args.clients
-            ),
-        }
+        PROGRESS.done()
+        figures = {}
+        loads = counted(
+            f"the load, {args.seconds:g} s each",
+            targets.items(),
+            "URLs",
+            note=lambda: f"the last {list(figures.values())[-1]:.0f} req/s",
+        )
+        for name, (port, path, headers) in loads:
+            figures[name] = load(port, path, headers, args.seconds, args.clients)
     finally:
         for proc in (console, bare):
             proc.terminate()

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 
-from _common import ROOT, setup_django, start_console_worker
+from _common import PROGRESS, ROOT, counted, setup_django, start_console_worker
 
 
 def main() -> None:
@@ -43,7 +43,7 @@ def main() -> None:
     sandbox = work / "sandbox"
     roots = [
         create_sandbox_host(sandbox, f"b{i:03d}", address=f"127.0.2.{i % 250 + 1}")
-        for i in range(args.hosts + args.rounds)
+        for i in counted("making the sandbox", range(args.hosts + args.rounds), "hosts")
     ]
     env = dict(os.environ)
     worker = start_console_worker(f"{env['CONSOLE_QUEUE']},{env['CONSOLE_QUEUE']}.rounds", env)
@@ -51,6 +51,7 @@ def main() -> None:
 
     agent_env = {k: v for k, v in env.items() if k != "DJANGO_SETTINGS_MODULE"}
     agent_env["AGENT_CONSOLE_KEY"] = console_public_key()
+    PROGRESS.say(f"starting the agent serving {len(roots)} sandbox hosts")
     agent = subprocess.Popen(
         [
             sys.executable,
@@ -71,11 +72,20 @@ def main() -> None:
     )
     try:
         cluster = cluster_create(name="Bench", cluster_name="bench", hosts=[], actor=None)
-        for root in roots[: args.hosts]:
+        for root in counted("building the pool", roots[: args.hosts], "hosts accepted"):
             host_accept(host=host_record_report(report=hello(root)), actor=None)
-        wait_idle(Task)
+        with PROGRESS.running(
+            "waiting for the pool's tasks (worker and agent starting)", bound=120
+        ):
+            wait_idle(Task)
         timings = []
-        for round_ in range(args.rounds):
+        rounds = counted(
+            f"{args.hosts} hosts, one more joining each round",
+            range(args.rounds),
+            "rounds",
+            note=lambda: f"last round {timings[-1][0]:.3f} s",
+        )
+        for round_ in rounds:
             root = roots[args.hosts + round_]
             members = list(
                 Host.objects.filter(memberships__cluster=cluster, memberships__left__isnull=True)

@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import ROOT
+from _common import PROGRESS, ROOT, counted
 
 from agent.crash.rules import NEEDLES
 
@@ -78,12 +78,14 @@ def write_log(path: Path, megabytes: int, fence_at: float | None) -> int:
             chunk = "".join(lines)
             out.write(chunk)
             size += len(chunk)
+            PROGRESS.update(size // 1_000_000, f"{megabytes} MB")
     return size
 
 
-def best_of(rounds: int, command: list[str], env: dict) -> tuple[float, bytes]:
+def best_of(what: str, rounds: int, command: list[str], env: dict) -> tuple[float, bytes]:
     best, output = float("inf"), b""
-    for _ in range(rounds):
+    runs = counted(what, range(rounds), "runs", note=lambda: f"best {best:.2f} s")  # noqa: B023
+    for _ in runs:
         start = time.perf_counter()
         done = subprocess.run(command, capture_output=True, env=env, cwd=ROOT)
         best = min(best, time.perf_counter() - start)
@@ -110,10 +112,13 @@ def main() -> None:
         print(f"grep -E '{pattern}'")
         for label, fence_at in cases:
             log = Path(work) / "kern.log"
+            PROGRESS.phase(f"{label}: writing the log")
             size = write_log(log, args.mb, fence_at)
             mb = size / 1e6
             subprocess.run(["cat", str(log)], stdout=subprocess.DEVNULL, check=True)  # cache it
+            PROGRESS.done(f"{mb:.0f} MB")
             ours, output = best_of(
+                f"{label}: analyse-crash",
                 args.rounds,
                 [sys.executable, "-m", "agent", "analyse-crash", str(log), "--json"],
                 env,
@@ -121,7 +126,8 @@ def main() -> None:
             result = json.loads(output)
             if fence_at is not None:
                 assert result["cause"] == "o2cb", result["explanation"]
-            grep, _ = best_of(args.rounds, ["grep", "-n", "-E", pattern, str(log)], env)
+            grep_command = ["grep", "-n", "-E", pattern, str(log)]
+            grep, _ = best_of(f"{label}: grep -E", args.rounds, grep_command, env)
             print(
                 f"{label}: {mb:.0f} MB, cause {result['cause']}\n"
                 f"  analyse-crash {ours:6.2f} s {mb / ours:8.0f} MB/s\n"

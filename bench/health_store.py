@@ -11,7 +11,7 @@ import argparse
 import time
 from datetime import timedelta
 
-from _common import setup_django
+from _common import PROGRESS, counted, setup_django
 
 
 def main() -> None:
@@ -32,22 +32,26 @@ def main() -> None:
 
     hosts = [
         Host.objects.create(hostname=f"h{i:03d}", registration="accepted")
-        for i in range(args.hosts)
+        for i in counted("building the pool", range(args.hosts), "hosts")
     ]
     now = timezone.now()
     values = [("path_up", f"sd{chr(97 + p % 26)}{p // 26}", 1.0) for p in range(args.paths)]
+    # Timed as one: told before and after, never in between.
+    PROGRESS.phase(f"writing {args.rounds} rounds of {args.hosts} hosts x {args.paths} paths")
     written, start = 0, time.perf_counter()
     for round_ in range(args.rounds):
         at = now - timedelta(seconds=5 * (args.rounds - round_))
         for host in hosts:
             written += samples_record(host=host, time=at, values=values)
     elapsed = time.perf_counter() - start
+    PROGRESS.done(f"{written} samples")
     print(f"db={connection.vendor} hosts={args.hosts} paths={args.paths} rounds={args.rounds}")
     print(
         f"write: {written} samples in {elapsed:.2f} s = {written / elapsed:,.0f} samples/s "
         f"(needed: {args.hosts * args.paths / 5:,.0f}/s for every host every 5 s)"
     )
 
+    PROGRESS.phase("a day of 5-second samples for one series (17,280)")
     day = [("heartbeat_ms", "region0", float(i % 2000)) for i in range(1)]
     series_host = hosts[0]
     step = timedelta(seconds=5)
@@ -65,8 +69,9 @@ def main() -> None:
             )
         )
     HealthSample.objects.bulk_create(batch, batch_size=5000)
+    PROGRESS.done()
     timings = []
-    for _ in range(5):
+    for _ in counted("the one-day chart query", range(5), "runs"):
         start = time.perf_counter()
         points = health_series(
             host_id=series_host.pk,

@@ -14,7 +14,7 @@ import argparse
 import statistics
 import time
 
-from _common import setup_django
+from _common import counted, setup_django
 
 
 def topology(luns: int, paths: int, failed: set[str]) -> str:
@@ -61,11 +61,17 @@ def main() -> None:
 
     hosts = [
         Host.objects.create(hostname=f"h{i:03d}", registration="accepted")
-        for i in range(args.hosts)
+        for i in counted("building the pool", range(args.hosts), "hosts")
     ]
     bond_state = {"down_slaves": [], "link_failures": {}}
     agent_times, console_times = [], []
-    for round_ in range(args.rounds):
+    rounds = counted(
+        f"collecting from {args.hosts} hosts",
+        range(args.rounds),
+        "rounds",
+        note=lambda: f"last round {console_times[-1]:.2f} s for all hosts",
+    )
+    for round_ in rounds:
         # Every fourth host loses one path on odd rounds: alerts open and clear.
         failed = {"sd0x1"} if round_ % 2 else set()
         start = time.perf_counter()

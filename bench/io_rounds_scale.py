@@ -26,7 +26,7 @@ import time
 import uuid
 from pathlib import Path
 
-from _common import ROOT, setup_django
+from _common import PROGRESS, ROOT, counted, setup_django
 
 BENCH = Path(__file__).resolve().parent
 DATABASE = "o2cb_bench_rounds"
@@ -143,15 +143,20 @@ def stop(processes) -> None:
             process.wait()
 
 
-def workers_ready(count: int, timeout: float = 60) -> None:
+def workers_ready(count: int, logs: Path, timeout: float = 60) -> None:
     from console.celery import app
 
+    PROGRESS.phase(f"waiting for {count} rounds workers to answer (their logs in {logs})")
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         answers = app.control.ping(timeout=1.0) or []
-        if sum(1 for a in answers for name in a if name.startswith("bench-rounds-")) >= count:
+        up = sum(1 for a in answers for name in a if name.startswith("bench-rounds-"))
+        if up >= count:
+            PROGRESS.done("all up")
             return
-    raise SystemExit(f"{count} rounds workers did not start: see their logs")
+        PROGRESS.update(up, count, bound=timeout)
+    PROGRESS.done("gave up")
+    raise SystemExit(f"{count} rounds workers did not start: see their logs in {logs}")
 
 
 def cpu_seconds(pids) -> float:
@@ -244,10 +249,12 @@ def main() -> None:
     from clusters.models import HealthSample
     from core.models import Alert
 
+    total = args.groups * args.hosts_per_group
+    PROGRESS.phase(f"the pool: {total} hosts in {args.groups} groups, their probes recorded")
     probes = work / "probes.json"
     probes.write_text(json.dumps(recorded_probes(args.luns, args.paths_per_lun)))
     make_hosts(args.groups, args.hosts_per_group)
-    total = args.groups * args.hosts_per_group
+    PROGRESS.done()
     env = dict(
         os.environ,
         PYTHONPATH=str(ROOT),
@@ -264,14 +271,23 @@ def main() -> None:
     times = {count: [] for count in counts}
     cpu = dict.fromkeys(counts, 0.0)
     loads = []
+    PROGRESS.say(f"starting {max(counts)} rounds workers, {args.concurrency} threads each")
     workers = start_workers(counts, args.concurrency, env, work)
     try:
-        workers_ready(max(counts))
-        for count in counts:  # warm-up: connections, first rows, alerts opened
+        workers_ready(max(counts), work)
+        on = f"on {', '.join(map(str, counts))} workers"
+        warm_up = counted(f"{total} hosts: a warm-up round {on}", counts, "rounds")
+        for count in warm_up:  # warm-up: connections, first rows, alerts opened
             settings.ROUNDS_QUEUE = queue_for(count)
             one_round(total, interval)
         # Round by round in turn, so a machine shared with other work loads each alike.
-        for _ in range(args.rounds):
+        turns = counted(
+            f"{total} hosts: a round {on} in turn",
+            range(args.rounds),
+            "turns",
+            note=lambda: ", ".join(f"{times[c][-1]:.2f} s on {c}" for c in counts),
+        )
+        for _ in turns:
             loads.append(float(load_average()))
             for count in counts:
                 settings.ROUNDS_QUEUE = queue_for(count)
@@ -291,6 +307,7 @@ def main() -> None:
             f"workers' CPU {cpu[count] / (total * args.rounds) * 1000:.2f} ms per host"
         )
     if args.profile:
+        PROGRESS.say("profiling one shard in this process")
         profile_one_shard(probes)
     print(
         f"stored {HealthSample.objects.count()} samples, "

@@ -15,7 +15,7 @@ import statistics
 import time
 
 import pages_at_scale
-from _common import setup_django
+from _common import counted, setup_django
 
 BOND = {
     "name": "bond0",
@@ -39,12 +39,12 @@ probe_without_bond = pages_at_scale.probe_for
 pages_at_scale.probe_for = probe_with_bond  # grow() builds every host's probe with it
 
 
-def measure(client, key: str, repeats: int) -> tuple[int, float, int, int]:
+def measure(client, key: str, repeats: int, what: str) -> tuple[int, float, int, int]:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
     times, queries = [], 0
-    for _ in range(repeats):
+    for _ in counted(what, range(repeats), "scrapes"):
         with CaptureQueriesContext(connection) as captured:
             start = time.perf_counter()
             # As Prometheus asks: its token, and gzip.
@@ -103,7 +103,7 @@ def main() -> None:
     client = Client()
     pages_at_scale.grow(cluster, srs, wwids, 4)
     client.get("/metrics", headers={"Authorization": f"Bearer {key}"})  # the token's first use
-    small = measure(client, key, args.repeats)
+    small = measure(client, key, args.repeats, "/metrics at 4 hosts")
     pages_at_scale.grow(cluster, srs, wwids, 255)
     Alert.objects.bulk_create(
         Alert(
@@ -114,7 +114,7 @@ def main() -> None:
         )
         for h in Host.objects.all()[:20]
     )
-    large = measure(client, key, args.repeats)
+    large = measure(client, key, args.repeats, "/metrics at 255 hosts")
     print(f"{'hosts':>5} {'queries':>7} {'ms':>8} {'bytes':>9} {'gzipped':>9}")
     for hosts, (queries, took, size, gzipped) in ((4, small), (255, large)):
         print(f"{hosts:5d} {queries:7d} {took * 1000:8.1f} {size:9d} {gzipped:9d}")

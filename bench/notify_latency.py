@@ -16,7 +16,7 @@ import os
 import statistics
 import time
 
-from _common import setup_django, start_console_worker
+from _common import PROGRESS, counted, setup_django, start_console_worker
 
 
 def _wait(predicate, timeout=60.0):
@@ -67,13 +67,20 @@ def main() -> None:
         rule_create(actor=None, name="all", targets=[mail, web])
         name = AlertName.CLUSTER_MEMBER_STOPPED
         # The first message waits for the worker to start; it is not counted.
-        alert_sync(name=name, target=host, message="warm-up")
-        _wait(lambda: smtp.messages and hook.requests, timeout=120)
-        alert_clear(name=name, target=host)
-        _wait(lambda: len(smtp.messages) >= 2 and len(hook.requests) >= 2)
+        with PROGRESS.running("waiting for the worker: a warm-up alert, not counted", bound=120):
+            alert_sync(name=name, target=host, message="warm-up")
+            _wait(lambda: smtp.messages and hook.requests, timeout=120)
+            alert_clear(name=name, target=host)
+            _wait(lambda: len(smtp.messages) >= 2 and len(hook.requests) >= 2)
 
         to_mail, to_hook = [], []
-        for number in range(args.alerts):
+        alerts = counted(
+            "alerts raised and cleared, one at a time",
+            range(args.alerts),
+            "alerts",
+            note=lambda: f"the last at the SMTP server in {to_mail[-1] * 1000:.0f} ms",
+        )
+        for number in alerts:
             mails, hooks = len(smtp.messages), len(hook.requests)
             start = time.monotonic()
             alert_sync(name=name, target=host, message=f"alert {number}")

@@ -16,7 +16,7 @@ import time
 import uuid
 from datetime import timedelta
 
-from _common import setup_django
+from _common import PROGRESS, counted, setup_django
 
 SRS = 32
 PATHS_PER_LUN = 4
@@ -90,6 +90,7 @@ def grow(cluster, srs, wwids, count: int) -> None:
     )
 
     start = Host.objects.count()
+    PROGRESS.phase(f"the pool: {start} -> {count} hosts on {len(srs)} SRs")
     now = timezone.now()
     hosts = Host.objects.bulk_create(
         Host(
@@ -122,14 +123,15 @@ def grow(cluster, srs, wwids, count: int) -> None:
         HostIOHealth(host=h, state="ok", since=now, checked=now, probe=probe, luns=luns)
         for h in hosts
     )
+    PROGRESS.done()
 
 
-def measure(client, urls: dict[str, str], repeats: int) -> dict[str, tuple[int, float]]:
+def measure(client, urls: dict[str, str], repeats: int, what: str) -> dict[str, tuple[int, float]]:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
     figures = {}
-    for name, url in urls.items():
+    for name, url in counted(f"{what}, {repeats} times each", urls.items(), "pages"):
         times, queries = [], 0
         for _ in range(repeats):
             with CaptureQueriesContext(connection) as captured:
@@ -177,6 +179,7 @@ def main() -> None:
     now = timezone.now()
     from clusters.models import HealthSample
 
+    PROGRESS.phase("a day of heartbeat samples for one host, 1,000 crash dumps")
     HealthSample.objects.bulk_create(
         HealthSample(
             host=first,
@@ -201,6 +204,7 @@ def main() -> None:
         )
         for i in range(1000)
     )
+    PROGRESS.done()
     client = Client()
     client.force_login(user)
     urls = {
@@ -214,13 +218,14 @@ def main() -> None:
         "API io-health": "/api/io-health/",
         "API crashdumps": "/api/crashdumps/",
     }
-    small = measure(client, urls, args.repeats)
+    small = measure(client, urls, args.repeats, "pages at 4 hosts")
     grow(cluster, srs, wwids, 255)
-    large = measure(client, urls, args.repeats)
+    large = measure(client, urls, args.repeats, "pages at 255 hosts")
     if args.profile:
         import cProfile
         import pstats
 
+        PROGRESS.say(f"profiling the {args.profile} at 255 hosts")
         profile = cProfile.Profile()
         profile.runcall(client.get, urls[args.profile])
         pstats.Stats(profile).sort_stats("cumulative").print_stats(40)

@@ -44,11 +44,14 @@ def sandbox_pool_seed(*, sandbox_dir, host_count: int = 4, cluster_name: str = "
     return cluster
 
 
-def lab_pool_seed(*, hostnames: list[str], wait: float, cluster_name: str = "lab") -> Cluster:
+def lab_pool_seed(
+    *, hostnames: list[str], wait: float, cluster_name: str = "lab", on_round=None
+) -> Cluster:
     """Make the lab pool: one auto-join cluster, and the lab's hosts accepted into it as
     soon as their agents report (a real host registers itself; nothing is made up here).
 
     Raises TimeoutError naming the hosts that did not report within `wait` seconds.
+    `on_round(accepted, missing)`, when given, is told after each look (for progress).
     """
     cluster = Cluster.objects.filter(cluster_name=cluster_name).first()
     created = cluster is None
@@ -64,6 +67,8 @@ def lab_pool_seed(*, hostnames: list[str], wait: float, cluster_name: str = "lab
                 with transaction.atomic():
                     host_accept(host=host, actor=None)
             missing.discard(host.hostname)
+        if on_round is not None:
+            on_round(sorted(set(hostnames) - missing), sorted(missing))
         if missing and time.monotonic() >= deadline:
             raise TimeoutError(f"No report from {', '.join(sorted(missing))} within {wait:g} s.")
         if missing:

@@ -1,12 +1,24 @@
-from django.contrib.auth.views import LoginView
 from django.urls import path
+from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
 
 from . import views
+from .decorators import single_sign_on_only
 from .forms import ConsoleLoginForm
 
 urlpatterns = [
     # Throttled by django-axes (core.throttling), as /admin/login/ is.
-    path("login/", LoginView.as_view(authentication_form=ConsoleLoginForm), name="login"),
+    path("login/", views.LoginView.as_view(authentication_form=ConsoleLoginForm), name="login"),
+    # Single sign-on (OpenID Connect); the names are mozilla-django-oidc's own.
+    path(
+        "oidc/authenticate/",
+        single_sign_on_only(OIDCAuthenticationRequestView.as_view()),
+        name="oidc_authentication_init",
+    ),
+    path(
+        "oidc/callback/",
+        single_sign_on_only(OIDCAuthenticationCallbackView.as_view()),
+        name="oidc_authentication_callback",
+    ),
     path("tasks/", views.task_list, name="task-list"),
     path("tasks/<int:pk>/", views.task_detail, name="task-detail"),
     path("audit/", views.audit_list, name="audit-list"),

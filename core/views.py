@@ -4,6 +4,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_not_required
+from django.contrib.auth.views import LoginView as DjangoLoginView
 from django.contrib.auth.views import PasswordResetConfirmView
 from django.core.exceptions import BadRequest, ValidationError
 from django.core.paginator import Paginator
@@ -34,6 +35,17 @@ from .services.users import (
 )
 
 PAGE_SIZE = 50
+
+
+class LoginView(DjangoLoginView):
+    """The password form, and the single sign-on provider's button when one is set up."""
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        if settings.OIDC_RP_CLIENT_ID:
+            context["sso_name"] = settings.OIDC_PROVIDER_NAME
+            context["sso_failed"] = self.request.GET.get("sso") == "failed"
+        return context
 
 
 def page_of(request, queryset):

@@ -35,7 +35,8 @@ def settings_differ(cluster: Cluster) -> list[str]:
         f"{cluster}: "
         + " ".join(differences)
         + " O2CB refuses to connect nodes whose timeouts differ, so a host restarted now "
-        "would not rejoin the others. Set the same values in /etc/default/o2cb on every "
+        "would not rejoin the others. Set the same values in the o2cb settings file "
+        "(/etc/sysconfig/o2cb on XenServer and XCP-ng, /etc/default/o2cb on Debian) on every "
         "host, take the odd ones through maintenance (enter, Reboot host, exit), then restart."
     ]
 

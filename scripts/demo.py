@@ -8,11 +8,20 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
+sys.path.insert(0, str(ROOT))
+
+from agent.progress import Progress  # noqa: E402
+
+# Seconds the console's processes may take to answer before the demo says they did not.
+READY_BOUND = 120
 
 
 def run(*args: str) -> None:
@@ -28,7 +37,8 @@ def note_exit(
     return recent, len(recent) > limit
 
 
-CELERY = [PY, "-m", "celery", "-A", "console"]
+# -q: no start-up banner per worker; the demo says itself when the workers answer.
+CELERY = [PY, "-m", "celery", "-A", "console", "-q"]
 
 
 def celery_worker(queue: str, name: str) -> list[str]:
@@ -64,6 +74,55 @@ def console_processes(addr: str, queue: str) -> dict[str, list[str]]:
 def console_key() -> str:
     """This console's public key, which the agents it starts trust."""
     return subprocess.check_output([PY, "manage.py", "console_key"], cwd=ROOT, text=True).strip()
+
+
+def web_answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as answer:  # noqa: S310 - our own http URL
+            return answer.status < 500
+    except urllib.error.HTTPError as exc:
+        return exc.code < 500
+    except OSError:
+        return False
+
+
+def workers_answering(names: list[str]) -> list[str]:
+    """Which of the Celery workers named (their name before "@") answer a ping now."""
+    from celery import Celery
+
+    app = Celery(broker=os.environ["REDIS_URL"], set_as_current=False)
+    try:
+        replies = app.control.ping(timeout=1.0) or []
+    except Exception:  # the broker not up yet: nobody answers
+        return []
+    finally:
+        app.close()
+    up = {name.partition("@")[0] for reply in replies for name in reply}
+    return [name for name in names if name in up]
+
+
+def announce_ready(
+    progress: Progress, url: str, workers: list[str], what: str, also=None, bound=READY_BOUND
+):
+    """Wait (in a thread) until the web answers and every worker pings back, then say
+    "ready". `also`, when given, is one more condition: (done, its state)."""
+
+    def wait():
+        deadline = time.monotonic() + bound
+        progress.phase(f"waiting for the web at {url} and workers {', '.join(workers)}")
+        while time.monotonic() < deadline:
+            web = web_answers(url)
+            up = workers_answering(workers)
+            extra_done, extra_note = also() if also else (True, "")
+            if web and len(up) == len(workers) and extra_done:
+                progress.ready(f"{what} at {url}  (Ctrl-C stops everything)")
+                return
+            note = f"web {'up' if web else 'starting'}, {len(up)} of {len(workers)} workers"
+            progress.update(bound=bound, note=f"{note}{extra_note}")
+            time.sleep(1)
+        progress.done(f"not ready within {bound} s; see the processes' output above")
+
+    threading.Thread(target=wait, daemon=True).start()
 
 
 def supervise(processes: dict[str, list[str]], tick=None) -> int:
@@ -109,13 +168,21 @@ def supervise(processes: dict[str, list[str]], tick=None) -> int:
 def main() -> int:
     addr = os.environ.get("DEMO_ADDR", "127.0.0.1:8000")
     sandbox = os.environ.get("SANDBOX_DIR", str(ROOT / "var" / "sandbox"))
+    progress = Progress()
+    progress.phase("migrations")
     run("manage.py", "migrate", "--no-input", "-v0")
+    progress.done()
+    progress.phase("seeding the sandbox pool")
     run("manage.py", "seed_demo")
+    progress.done()
     # The sandbox agent trusts this console's key: it refuses every call not sealed with it.
+    progress.phase("the console's key")
     os.environ["AGENT_CONSOLE_KEY"] = console_key()
+    progress.done()
     processes = console_processes(addr, os.environ.get("CONSOLE_QUEUE", "console"))
     processes["agent"] = [PY, "-m", "agent", "serve", "--sandbox", sandbox]
-    print(f"\nConsole running at http://{addr}/  (Ctrl-C stops everything)\n", flush=True)
+    progress.say(f"starting {', '.join(processes)}")
+    announce_ready(progress, f"http://{addr}/", ["console", "rounds", "agent-sandbox"], "console")
     return supervise(processes)
 
 

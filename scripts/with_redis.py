@@ -92,7 +92,10 @@ def main() -> int:
     private = None
     if own and "REDIS_URL" not in os.environ:
         private, url = start_private_redis(password=secrets.token_urlsafe(24))
-        print(f"Started a password-protected Redis of its own on {url.rpartition('@')[2]}")
+        print(
+            f"Started a password-protected Redis of its own on {url.rpartition('@')[2]}",
+            file=sys.stderr,
+        )
     elif not answers(url):
         private, url = start_private_redis()
         print(f"No Redis answered; started a private one at {url}", file=sys.stderr)

@@ -24,6 +24,7 @@ class Router(DefaultRouter):
 
 router = Router()
 router.register("tasks", views.TaskViewSet)
+router.register("progress", views.ProgressViewSet, basename="progress")
 router.register("audit", views.AuditEventViewSet)
 router.register("alerts", views.AlertViewSet)
 router.register("tokens", views.ApiTokenViewSet, basename="apitoken")

@@ -125,6 +125,32 @@ class TaskAcceptedSerializer(serializers.Serializer):
     status = serializers.CharField()
 
 
+class ProgressNoteSerializer(serializers.Serializer):
+    at = serializers.FloatField(help_text="Seconds after the request started")
+    doing = serializers.CharField()
+
+
+class ProgressSerializer(serializers.Serializer):
+    """What a request sent with a `Progress-Id` is doing, or did."""
+
+    id = serializers.CharField()
+    method = serializers.CharField()
+    path = serializers.CharField()
+    state = serializers.ChoiceField(choices=["running", "finished"])
+    status_code = serializers.IntegerField(
+        allow_null=True, help_text="The request's answer, once finished"
+    )
+    doing = serializers.CharField(help_text="What it is doing now (or did last)")
+    done = serializers.IntegerField(allow_null=True, help_text="How many of `total` are done")
+    total = serializers.IntegerField(allow_null=True)
+    gives_up_after = serializers.FloatField(
+        allow_null=True, help_text="Seconds after which the current wait gives up"
+    )
+    since = serializers.FloatField(help_text="Seconds after the start when it began doing it")
+    elapsed = serializers.FloatField(help_text="Seconds from the start to now, or to its end")
+    notes = ProgressNoteSerializer(many=True, help_text="What it did, in order")
+
+
 class ApiTokenSerializer(PlainTextModelSerializer):
     user = serializers.SlugRelatedField(slug_field="username", read_only=True)
 

@@ -2,11 +2,13 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
 from core.filtersets import AlertFilterSet, AuditEventFilterSet, TaskFilterSet
 from core.models import Alert, ApiToken, AuditEvent, Task
 from core.permissions import ADMINISTER, OPERATE, VIEW, CanAdministerPool
+from core.progress import ID_PATTERN, progress_read
 from core.selectors import users_with_roles
 from core.services.alerts import alert_acknowledge, alert_snooze
 from core.services.auth import api_token_create, api_token_revoke
@@ -25,6 +27,7 @@ from .serializers import (
     ApiTokenCreatedSerializer,
     ApiTokenSerializer,
     AuditEventSerializer,
+    ProgressSerializer,
     TaskSerializer,
     UserCreatedSerializer,
     UserCreateSerializer,
@@ -44,6 +47,28 @@ def task_accepted(request, task: Task) -> Response:
         status=status.HTTP_202_ACCEPTED,
         headers={"Location": url},
     )
+
+
+class ProgressViewSet(viewsets.ViewSet):
+    """The progress of your own request that waits, sent with a `Progress-Id` header.
+
+    Send a long request (a preview that asks every host, a pool's first log-in, a test
+    message) with `Progress-Id: <a UUID of yours>`, and read this from another connection
+    while it runs: what it is doing now, how many of how many, when the current wait gives
+    up. Kept ten minutes after its last word; only its sender reads it."""
+
+    # Any short id reaches the view, so a refusal is about who asks (401/403), not the URL.
+    lookup_value_regex = r"[^/]{1,64}"
+
+    @extend_schema(responses=ProgressSerializer)
+    def retrieve(self, request, pk=None):
+        record = progress_read(request.user.pk, pk) if ID_PATTERN.fullmatch(pk) else None
+        if record is None:
+            raise NotFound(
+                "No request of yours with this progress id ran in the last ten minutes "
+                "(or it has not been authenticated yet: ask again in a moment)."
+            )
+        return Response(ProgressSerializer(record).data)
 
 
 class TaskViewSet(viewsets.ReadOnlyModelViewSet):

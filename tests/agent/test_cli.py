@@ -125,12 +125,12 @@ def test_errors_are_one_line_on_stderr_and_change_nothing(tmp_path, args, messag
 def test_a_malformed_file_is_one_clear_line(tmp_path):
     bad = tmp_path / "cluster.conf"
     bad.write_text(
-        "cluster:\n\tname = a\nnode:\n\tname = h\n\tcluster = a\n\tnumber = x\n"
+        "cluster:\n\tname = a\n\tnode_count = 1\nnode:\n\tname = h\n\tcluster = a\n\tnumber = x\n"
         "\tip_address = 1.2.3.4\n\tip_port = 7777\n"
     )
     result = agent("conf-show", str(bad), "--json")
     assert result.returncode == 1
-    assert result.stderr.strip() == f"error: {bad} line 3: number 'x' is not a whole number."
+    assert result.stderr.strip() == f"error: {bad} line 4: number 'x' is not a whole number."
 
 
 def test_conf_show_summary_is_readable(tmp_path):
@@ -178,3 +178,68 @@ def test_the_agent_never_imports_django():
                 continue
             for name in names:
                 assert name.split(".")[0] not in console_side, f"{path.name} imports {name}"
+
+
+def test_a_slow_hosts_command_tells_its_progress_on_stderr_and_answers_alone_on_stdout(tmp_path):
+    host = tmp_path / "xs-slow"
+    host.mkdir()
+    quick = agent("--root", str(host), "hello")
+    assert quick.returncode == 0 and quick.stderr == ""  # quick as usual: nothing more
+    (host / "etc/sandbox").mkdir(parents=True, exist_ok=True)
+    (host / "etc/sandbox/agent-delay").write_text("2.5\n")
+    slow = agent("--root", str(host), "hello")
+    assert slow.returncode == 0, slow.stderr
+    assert json.loads(slow.stdout) == json.loads(quick.stdout)
+    lines = slow.stderr.splitlines()
+    assert "\r" not in slow.stderr  # not a terminal: plain lines
+    assert lines[0].startswith("hello: ") and lines[0].endswith(" s")
+    assert lines[-1].startswith("hello: done (")
+
+
+def test_sandbox_faults_and_reboots_stay_quiet_with_their_answer_on_stdout(tmp_path):
+    host = tmp_path / "xs-2"
+    host.mkdir()
+    agent("--root", str(host), "hello")
+    (host / "etc/sandbox").mkdir(parents=True, exist_ok=True)
+    (host / "etc/sandbox/agent-delay").write_text("2.5\n")  # the agent's answers, not these
+    for args in (["sandbox-fault", "power-off"], ["sandbox-fault", "power-on"]):
+        result = agent("--root", str(host), *args)
+        assert result.returncode == 0 and result.stderr == ""
+        assert json.loads(result.stdout)
+    rebooted = agent("--root", str(host), "sandbox-reboot")
+    assert rebooted.returncode == 0 and rebooted.stderr == ""
+    assert json.loads(rebooted.stdout)["hostname"] == "xs-2"
+
+
+def test_serve_tells_its_start_up_then_one_ready_line(tmp_path, redis_url):
+    import os
+    import time
+
+    sandbox = tmp_path / "sandbox"
+    (sandbox / "xs-1").mkdir(parents=True)
+    agent("--root", str(sandbox / "xs-1"), "hello")
+    log = tmp_path / "serve.err"
+    env = dict(os.environ, REDIS_URL=redis_url)
+    with open(log, "wb") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "agent", "serve", "--sandbox", str(sandbox)],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while "\nready: " not in log.read_text() and time.monotonic() < deadline:
+            assert proc.poll() is None, log.read_text()
+            time.sleep(0.2)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    said = [line for line in log.read_text().splitlines() if line.startswith(("agent:", "ready:"))]
+    assert said[0] == "agent: finding the hosts to serve..."
+    assert said[1].startswith(
+        "agent: finding the hosts to serve: 1 host(s), their keys ready: xs-1"
+    )
+    assert said[-1].startswith("ready: agent serving xs-1 on 1 queue(s) (after ")
+    assert sum(line.startswith("ready:") for line in said) == 1

@@ -75,7 +75,8 @@ def test_own_starts_a_redis_of_its_own_even_when_the_default_one_answers(redis_u
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
-    url, pong = result.stdout.split()[-2:]
+    url, pong = result.stdout.split()  # stdout is the command's answer alone
     assert pong == "True" and url != redis_url
     assert url.startswith("redis://:") and "@127.0.0.1:" in url  # a password of its own
     assert "already answers" not in result.stderr
+    assert "Started a password-protected Redis of its own" in result.stderr
