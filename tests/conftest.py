@@ -29,6 +29,52 @@ os.environ["CONSOLE_QUEUE"] = settings.CONSOLE_QUEUE
 settings.CACHES["default"]["KEY_PREFIX"] = settings.CONSOLE_QUEUE
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
+    """On PostgreSQL, a test database of this run's own, named after its process.
+
+    Two runs on one server (a session's and CI's, say) never drop each other's database,
+    and a run killed with its workers still connected does not stop the next one from
+    making its own. Databases of runs whose process is gone are dropped first.
+    """
+    import psycopg
+
+    database = settings.DATABASES["default"]
+    if database["ENGINE"] != "django.db.backends.postgresql":
+        return
+    prefix = f"test_{database['NAME']}_pid"
+    with psycopg.connect(
+        host=database["HOST"],
+        port=database["PORT"] or None,
+        user=database["USER"],
+        password=database["PASSWORD"] or None,
+        dbname=database["NAME"],
+        autocommit=True,
+    ) as server:
+        names = server.execute(
+            "SELECT datname FROM pg_database WHERE starts_with(datname, %s)", [prefix]
+        ).fetchall()
+        for (name,) in names:
+            pid = name.removeprefix(prefix)
+            if pid.isdigit() and not _pid_alive(int(pid)):
+                server.execute(
+                    psycopg.sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                        psycopg.sql.Identifier(name)
+                    )
+                )
+    database.setdefault("TEST", {})["NAME"] = f"{prefix}{os.getpid()}"
+
+
 @pytest.fixture(autouse=True)
 def _own_cache_keys(settings):
     """Each test its own cache key prefix: log-in failures of one never lock out another.
