@@ -393,8 +393,12 @@ with contextlib.suppress(OSError):  # not ours to make: Django's check says it i
 CRASH_REBOOT_GRACE = float(os.environ.get("CRASH_REBOOT_GRACE", "45"))
 # The key that encrypts the secrets the console keeps (pools' passwords, web-hook secrets;
 # core/secrets.py), made on first use; and how long the console waits for a master's answer.
+# POOL_KEY_FILE is its name from before web-hook secrets shared it: a site upgraded with
+# that name still set keeps its key, and so its pools' passwords.
 SECRETS_KEY_FILE = Path(
-    os.environ.get("SECRETS_KEY_FILE", BASE_DIR / "var" / "keys" / "secrets.key")
+    os.environ.get("SECRETS_KEY_FILE")
+    or os.environ.get("POOL_KEY_FILE")
+    or BASE_DIR / "var" / "keys" / "secrets.key"
 )
 XAPI_TIMEOUT = float(os.environ.get("XAPI_TIMEOUT", "30"))
 # Seconds a host may take to come back from a reboot during a rolling restart.

@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 
 import psycopg
 import pytest
+from cryptography.fernet import Fernet
 from django.conf import settings
 
 from tests.conftest import ROOT, stop_process, wait_for
@@ -247,3 +248,25 @@ def test_without_collectstatic_check_deploy_fails_and_says_what_to_run(tmp_path,
     )
     assert started.returncode == 0, started.stderr
     assert "collectstatic" in started.stderr, "the web process warns at start"
+
+
+def test_a_site_upgraded_with_pool_key_file_set_still_reads_its_pools_passwords(
+    tmp_path, database_url
+):
+    """The key was POOL_KEY_FILE before web-hook secrets shared it (now SECRETS_KEY_FILE)."""
+    key_file = tmp_path / "pool.key"
+    key_file.write_bytes(Fernet.generate_key())
+    password = Fernet(key_file.read_bytes()).encrypt(b"the pool's password").decode()
+    env = dict(site_env(tmp_path, database_url), POOL_KEY_FILE=str(key_file))
+    env.pop("SECRETS_KEY_FILE", None)
+
+    result = manage(
+        env,
+        "shell",
+        "--verbosity=0",
+        "-c",
+        f"from core.secrets import secret_decrypt; print(secret_decrypt({password!r}))",
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "the pool's password"
