@@ -118,6 +118,10 @@ def oidc_settings(environ: Mapping[str, str]) -> dict:
         "OIDC_GROUPS_CLAIM": environ.get("OIDC_GROUPS_CLAIM", "groups"),
         "OIDC_PROVIDER_NAME": environ.get("OIDC_PROVIDER_NAME", "single sign-on"),
         "OIDC_TIMEOUT": float(environ.get("OIDC_TIMEOUT", "5")),
+        # The provider's end-session endpoint: signing out of the console signs out there
+        # too, with the ID token kept in the session as its hint.
+        "OIDC_OP_LOGOUT_ENDPOINT": environ.get("OIDC_OP_LOGOUT_ENDPOINT", "").strip(),
+        "OIDC_STORE_ID_TOKEN": bool(environ.get("OIDC_OP_LOGOUT_ENDPOINT", "").strip()),
         "OIDC_VERIFY_SSL": environ.get("OIDC_VERIFY_SSL", "1").lower() in ("1", "true", "yes"),
         "SSO_ROLE_GROUPS": _role_groups(environ, "OIDC_"),
     }

@@ -1,5 +1,4 @@
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
@@ -9,7 +8,6 @@ urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("metrics", metrics.metrics_view, name="metrics"),
     path("", include("core.urls")),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", include("clusters.urls")),
     path("", include("crashes.urls")),
     path("", include("maintenance.urls")),

@@ -5,11 +5,13 @@ console/directory.py)."""
 from __future__ import annotations
 
 import logging
+from urllib.parse import urlencode
 
 import requests
 from django.conf import settings
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import SuspiciousOperation, ValidationError
+from django.shortcuts import resolve_url
 from django_auth_ldap.backend import LDAPBackend
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 
@@ -96,3 +98,23 @@ class SingleSignOnBackend(OIDCAuthenticationBackend):
             groups = [groups]
         user_role_from_directory(user=user, role=role_for_groups(groups, settings.SSO_ROLE_GROUPS))
         return user
+
+
+def provider_sign_out_url(request) -> str | None:
+    """Where a browser signed in by the provider ends its session there too (OpenID
+    Connect RP-initiated logout) and comes back to the log-in page; None for a session
+    the provider did not sign in, or with no OIDC_OP_LOGOUT_ENDPOINT set."""
+    endpoint = getattr(settings, "OIDC_OP_LOGOUT_ENDPOINT", "")
+    id_token = request.session.get("oidc_id_token")
+    if not (endpoint and id_token):
+        return None
+    query = urlencode(
+        {
+            "id_token_hint": id_token,
+            "client_id": settings.OIDC_RP_CLIENT_ID,
+            "post_logout_redirect_uri": request.build_absolute_uri(
+                resolve_url(settings.LOGOUT_REDIRECT_URL)
+            ),
+        }
+    )
+    return f"{endpoint}{'&' if '?' in endpoint else '?'}{query}"

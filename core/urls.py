@@ -8,6 +8,7 @@ from .forms import ConsoleLoginForm
 urlpatterns = [
     # Throttled by django-axes (core.throttling), as /admin/login/ is.
     path("login/", views.LoginView.as_view(authentication_form=ConsoleLoginForm), name="login"),
+    path("logout/", views.LogoutView.as_view(), name="logout"),
     # Single sign-on (OpenID Connect); the names are mozilla-django-oidc's own.
     path(
         "oidc/authenticate/",

@@ -5,9 +5,11 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.views import LoginView as DjangoLoginView
+from django.contrib.auth.views import LogoutView as DjangoLogoutView
 from django.contrib.auth.views import PasswordResetConfirmView
 from django.core.exceptions import BadRequest, ValidationError
 from django.core.paginator import Paginator
+from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse_lazy
 from django.utils import timezone
@@ -16,6 +18,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from .decorators import role_required
+from .directory import provider_sign_out_url
 from .errors import ConsoleError
 from .filtersets import AlertFilterSet, AuditEventFilterSet, TaskFilterSet
 from .forms import UserCreateForm, UserRoleForm, posted_id
@@ -46,6 +49,16 @@ class LoginView(DjangoLoginView):
             context["sso_name"] = settings.OIDC_PROVIDER_NAME
             context["sso_failed"] = self.request.GET.get("sso") == "failed"
         return context
+
+
+class LogoutView(DjangoLogoutView):
+    """Signs out of the console and, for a session the provider signed in, of the
+    provider too: otherwise the next "Sign in with" would sign the browser straight back."""
+
+    def post(self, request, *args, **kwargs):
+        at_provider = provider_sign_out_url(request)  # read before the session goes
+        response = super().post(request, *args, **kwargs)
+        return HttpResponseRedirect(at_provider) if at_provider else response
 
 
 def page_of(request, queryset):

@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CLIENT = {"id": "o2cb-console", "secret": "console-client-secret"}
 # The test client's host: the provider sends the browser back to it.
 CALLBACK = "http://testserver/oidc/callback/"
+SIGNED_OUT = "http://testserver/login/"
 
 
 def person(password, groups, **claims):
@@ -81,7 +82,7 @@ class Provider:
         return True
 
     def write(self):
-        client = {**CLIENT, "redirect_uri": CALLBACK}
+        client = {**CLIENT, "redirect_uri": CALLBACK, "post_logout_redirect_uri": SIGNED_OUT}
         self.setup_file.write_text(json.dumps({"users": self.users, "client": client}))
 
     def environment(self) -> dict[str, str]:
@@ -94,6 +95,7 @@ class Provider:
             "OIDC_OP_TOKEN_ENDPOINT": document["token_endpoint"],
             "OIDC_OP_USER_ENDPOINT": document["userinfo_endpoint"],
             "OIDC_OP_JWKS_ENDPOINT": document["jwks_uri"],
+            "OIDC_OP_LOGOUT_ENDPOINT": document["end_session_endpoint"],
             "OIDC_PROVIDER_NAME": "Example SSO",
             "OIDC_GROUP_POOL_ADMIN": "storage-admins",
             "OIDC_GROUP_POOL_OPERATOR": "storage-operators",
@@ -127,12 +129,13 @@ def signed_with_provider(provider, settings):
     return provider
 
 
-def sso_sign_in(client, provider: Provider, username: str, password: str):
+def sso_sign_in(client, provider: Provider, username: str, password: str, browser=None):
     """What a browser does: the console sends it to the provider, the provider asks for
-    the password and sends it back with a code; the console's answer to that."""
+    the password and sends it back with a code; the console's answer to that. `browser`
+    keeps the provider's cookies, where a test needs its session there afterwards."""
     start = client.get("/oidc/authenticate/?next=/alerts/")
     assert start.status_code == 302, start.content[:300]
-    browser = requests.Session()
+    browser = browser or requests.Session()
     login_page = browser.get(start["Location"], timeout=10)
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', login_page.text)[1]
     next_url = unescape(re.search(r'name="next" value="([^"]*)"', login_page.text)[1])
@@ -191,6 +194,31 @@ def test_a_role_follows_the_provider_at_the_next_sign_in(client, signed_with_pro
     signed_with_provider.write()
     sso_sign_in(client, signed_with_provider, "bob", "bob-pw")
     assert user_role(client.get("/").wsgi_request.user) == "read-only"
+
+
+def test_signing_out_of_the_console_signs_out_of_the_provider_too(client, signed_with_provider):
+    browser = requests.Session()
+    sso_sign_in(client, signed_with_provider, "alice", "alice-pw", browser)
+
+    out = client.post("/logout/")
+
+    assert out.status_code == 302
+    assert out["Location"].startswith(f"{signed_with_provider.url}/o/logout/?id_token_hint=")
+    assert not client.get("/").wsgi_request.user.is_authenticated
+    back = browser.get(out["Location"], allow_redirects=False, timeout=10)
+    assert back.status_code == 302 and back.headers["Location"] == SIGNED_OUT
+    # The provider asks for the password again: its own session ended too.
+    start = client.get("/oidc/authenticate/")
+    again = browser.get(start["Location"], allow_redirects=False, timeout=10)
+    assert again.status_code == 302
+    assert urlsplit(again.headers["Location"]).path == "/login/"
+
+
+def test_a_password_account_signs_out_to_the_log_in_page(client, signed_with_provider, admin_user):
+    client.post("/login/", {"username": admin_user.username, "password": "correct-horse-battery"})
+    out = client.post("/logout/")
+    assert out.status_code == 302 and out["Location"] == "/login/"
+    assert not client.get("/").wsgi_request.user.is_authenticated
 
 
 def test_a_provider_that_names_no_usable_user_lands_on_the_log_in_page(

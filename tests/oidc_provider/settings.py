@@ -41,6 +41,10 @@ OAUTH2_PROVIDER = {
     "OIDC_ENABLED": True,
     "OIDC_RSA_PRIVATE_KEY": os.environ["OIDC_PROVIDER_KEY"],
     "PKCE_REQUIRED": False,
+    # Signing out of the console ends the session here too, without asking, when the
+    # console sends the ID token it was given (as Keycloak does with id_token_hint).
+    "OIDC_RP_INITIATED_LOGOUT_ENABLED": True,
+    "OIDC_RP_INITIATED_LOGOUT_ALWAYS_PROMPT": False,
     "SCOPES": {
         "openid": "OpenID Connect",
         "profile": "Your name",
