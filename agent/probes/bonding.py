@@ -53,16 +53,11 @@ NOT_BONDING = "no 'Bonding Mode' line found: the input is not a /proc/net/bondin
 
 # Long: one pass over the file's sections (bond, then each slave), as the bonding driver's
 # bond_info_show_master and bond_info_show_slave print them.
-def parse_bonding(text: str, name: Optional[str] = None) -> dict:
-    """Read one bond's /proc/net/bonding file into a dictionary."""
-    if not isinstance(text, str):
-        raise ProbeError(NOT_BONDING)
-    lines, grep_name = _lines(text, name)
-    if sum(1 for line in lines if _key_value(line)[0] == "bonding mode") > 1:
-        raise ProbeError("the input holds more than one bond; pass one /proc/net/bonding file")
-    bond = {
-        "name": name or grep_name,
-        "source": "linux",
+def new_bond(name: Optional[str], source: str) -> dict:
+    """A bond's record before its lines are read: the fields every bond source fills."""
+    return {
+        "name": name,
+        "source": source,
         "driver_version": None,
         "mode": None,
         "mode_text": None,
@@ -83,6 +78,16 @@ def parse_bonding(text: str, name: Optional[str] = None) -> dict:
         "ad": None,
         "slaves": [],
     }
+
+
+def parse_bonding(text: str, name: Optional[str] = None) -> dict:
+    """Read one bond's /proc/net/bonding file into a dictionary."""
+    if not isinstance(text, str):
+        raise ProbeError(NOT_BONDING)
+    lines, grep_name = _lines(text, name)
+    if sum(1 for line in lines if _key_value(line)[0] == "bonding mode") > 1:
+        raise ProbeError("the input holds more than one bond; pass one /proc/net/bonding file")
+    bond = new_bond(name or grep_name, "linux")
     slave: Optional[dict] = None
     section = "master"  # master | ad | aggregator | slave | actor | partner
     for line in lines:

@@ -29,6 +29,7 @@ import re
 from typing import Dict, List, Optional, Tuple
 
 from agent.probes import ProbeError
+from agent.probes.bonding import new_bond
 
 SOURCE = "openvswitch"
 MODES = ("active-backup", "balance-slb", "balance-tcp")
@@ -164,31 +165,7 @@ def _new_member(name: str, enabled: bool) -> dict:
 
 
 def _new_bond(name: Optional[str]) -> dict:
-    return {
-        "name": name,
-        "source": SOURCE,
-        "driver_version": None,
-        "mode": None,
-        "mode_text": None,
-        "fail_over_mac": None,
-        "mii_status": None,
-        "active_slave": None,
-        "active_member": None,
-        "primary_slave": None,
-        "primary_reselect": None,
-        "mii_polling_interval_ms": None,
-        "up_delay_ms": None,
-        "down_delay_ms": None,
-        "peer_notification_delay_ms": None,
-        "arp_polling_interval_ms": None,
-        "arp_missed_max": None,
-        "arp_ip_targets": [],
-        "ns_ipv6_targets": [],
-        "transmit_hash_policy": None,
-        "ad": None,
-        "lacp": None,
-        "slaves": [],
-    }
+    return dict(new_bond(name, SOURCE), active_member=None, lacp=None)
 
 
 def _bond_line(bond: dict, key: str, value: str) -> None:
