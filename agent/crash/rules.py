@@ -393,7 +393,12 @@ LINE_STAMP_RE = re.compile(r"^(?:<\d+>)?\s*(?:\[\s*\d+\.\d+\]|\(XEN\))")
 
 def stamped(text: str) -> bool:
     """Whether a line starts with a time or a dmesg or Xen stamp."""
-    return bool(LINE_STAMP_RE.match(text) or SYSLOG_TIME_RE.match(text) or ISO_TIME_RE.match(text))
+    return bool(
+        LINE_STAMP_RE.match(text)
+        or SYSLOG_TIME_RE.match(text)
+        or ISO_TIME_RE.match(text)
+        or CTIME_RE.match(text)
+    )
 
 
 INT_FIELDS = {
@@ -450,9 +455,17 @@ SYSLOG_TIME_RE = re.compile(
     # xha.log writes the zone and year after the time: "Nov 25 10:00:00 UTC 2026 [err]".
     r"(?:\s+[A-Z]{2,5}\s+(?P<year>\d{4})\b)?"
 )
+# `dmesg --time-format=iso` writes its fraction after a comma: "2026-11-25T10:00:00,123456+01:00".
 ISO_TIME_RE = re.compile(
-    r"^(?:<\d+>\d?\s*)?(?P<date>\d{4}-\d\d-\d\d)[T ](?P<hms>\d\d:\d\d:\d\d)(?P<fraction>\.\d+)?"
-    r"(?P<zone>Z|[+-]\d\d:?\d\d)?"
+    r"^(?:<\d+>\d?\s*)?(?P<date>\d{4}-\d\d-\d\d)[T ](?P<hms>\d\d:\d\d:\d\d)"
+    r"(?P<fraction>[.,]\d+)?(?P<zone>Z|[+-]\d\d:?\d\d)?"
+)
+# `dmesg -T` (--ctime): "[Wed Nov 25 10:00:00 2026] ", the reading machine's local time as
+# ctime(3) writes it, after "kern  :err   : " with -x (--decode).
+CTIME_RE = re.compile(
+    r"^(?:<\d+>)?(?:[a-z]+ *:[a-z]+ *: )?\[(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) "
+    r"(?P<month>Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) +(?P<day>\d{1,2}) "
+    r"(?P<hms>\d\d:\d\d:\d\d) (?P<year>\d{4})\]"
 )
 ISO_TIME_ONLY_RE = re.compile(ISO_TIME_RE.pattern + r"$")
 UPTIME_RE = re.compile(r"\[\s*(?P<uptime>\d+\.\d+)\]")
@@ -481,7 +494,8 @@ def _iso_match_time(match) -> datetime:
 
 
 def wall_time(text: str, year: int, not_after: Optional[datetime] = None) -> Optional[datetime]:
-    """The wall-clock time a line starts with (syslog or ISO 8601; UTC unless it says).
+    """The wall-clock time a line starts with (syslog, ISO 8601 or `dmesg -T`; UTC unless
+    it says).
 
     Syslog omits the year: `year` is used, or the year before when that would put the line
     more than a day after `not_after` (a log from December read in January).
@@ -492,7 +506,7 @@ def wall_time(text: str, year: int, not_after: Optional[datetime] = None) -> Opt
             return _iso_match_time(match)
         except ValueError:
             return None
-    match = SYSLOG_TIME_RE.match(text)
+    match = SYSLOG_TIME_RE.match(text) or CTIME_RE.match(text)
     if match:
         hour, minute, second = (int(x) for x in match["hms"].split(":"))
         month, day = MONTHS[match["month"]], int(match["day"])

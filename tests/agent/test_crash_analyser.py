@@ -1,6 +1,7 @@
 """The crash analyser's verdicts on logs written the way Linux, Xen, xha and xapi write them."""
 
 import re
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -116,6 +117,42 @@ def test_disk_heartbeat_fence_by_reset_in_dmesg():
     assert details["region"] == "8F6E1C2D3B"
     assert result["crash_time"] is None  # dmesg has no wall clock
     assert lines_of(result) == [5, 6, 7]
+
+
+def with_wall_clock(lines: list, style: str) -> list:
+    """The lines as `dmesg -T`, `dmesg -T -x` or `dmesg --time-format=iso` prints them, for
+    a kernel booted at 2026-11-25 09:00:00 (the machine's local time, +01:00)."""
+    boot = datetime(2026, 11, 25, 9, 0, 0)
+
+    def stamp(match) -> str:
+        at = boot + timedelta(seconds=float(match[1]))
+        return {
+            "ctime": at.strftime("[%a %b %e %H:%M:%S %Y]"),
+            "ctime decoded": at.strftime("kern  :err   : [%a %b %e %H:%M:%S %Y]"),
+            "iso": at.strftime("%Y-%m-%dT%H:%M:%S,%f+01:00"),
+        }[style]
+
+    return [re.sub(r"^\[ *(\d+\.\d+)\]", stamp, line) for line in lines]
+
+
+@pytest.mark.parametrize(
+    ("style", "crash_time"),
+    [
+        ("ctime", "2026-11-25T09:56:24+00:00"),  # no zone: read as UTC, as syslog is
+        ("ctime decoded", "2026-11-25T09:56:24+00:00"),
+        ("iso", "2026-11-25T09:56:24.993201+01:00"),  # the fence line's own
+    ],
+)
+def test_dmesg_with_the_wall_clock_gives_the_fence_its_time(style, crash_time):
+    lines = with_wall_clock(fixture_lines("o2cb_disk_dmesg_reset.txt"), style)
+    assert lines[4].startswith(("[Wed Nov 25 09:56:24 2026] ", "kern  :err   : [Wed", "2026-"))
+
+    result = analyse_lines([("dmesg.txt", lines)])
+
+    assert result["cause"] == "o2cb"
+    assert (result["details"]["device"], result["details"]["fence_method"]) == ("sdb", "reset")
+    assert lines_of(result) == [5, 6, 7]
+    assert result["crash_time"] == crash_time
 
 
 def test_old_kernel_wording_without_stamps():
