@@ -243,6 +243,13 @@ RULES: Tuple[Rule, ...] = (
         "kernel BUG at",
         r"kernel BUG at (?P<location>[^\s:!]+)(?::(?P<source_line>\d+))?",
     ),
+    # x86_64 until 2.6.19 (RHEL 5's 2.6.18): "Kernel BUG at fs/ocfs2/dlmglue.c:2987", after
+    # "----------- [cut here ] --------- [please bite here ] ---------".
+    Rule(
+        KERNEL_BUG,
+        "Kernel BUG at",
+        r"Kernel BUG at (?P<location>[^\s:!]+)(?::(?P<source_line>\d+))?",
+    ),
     Rule(XEN_BUG, "Xen BUG at", r"Xen BUG at (?P<location>[^\s:!]+)(?::(?P<source_line>\d+))?"),
     # "BUG: unable to handle kernel NULL pointer dereference at 0000000000000008" (to 4.x),
     # "BUG: kernel NULL pointer dereference, address: 0000000000000008" (5.x+), and arm's
@@ -263,7 +270,13 @@ RULES: Tuple[Rule, ...] = (
     # "general protection fault: 0000 [#1] SMP"; since 5.8 "general protection fault,
     # probably for non-canonical address 0x...: 0000 [#1]"; 6.x prefixes "Oops: ".
     Rule(PROTECTION_FAULT, "protection fault", r"general protection fault"),
-    Rule(OOPS, "Oops", r"(?:Internal error: )?\bOops\b(?:: (?P<code>[0-9a-fA-F]+))?.*\[#\d+\]"),
+    # x86_64 until 2.6.19 counts without "#": "Oops: 0000 [1] SMP".
+    Rule(
+        OOPS,
+        "Oops",
+        r"(?:Internal error: )?\bOops\b(?:: (?P<code>[0-9a-fA-F]+))?"
+        r"(?:.*\[#\d+\]|(?<=[0-9a-fA-F]) \[\d+\])",
+    ),
     Rule(OTHER_BUG, "BUG: ", r"(?<![\w])BUG: (?P<what>.+?)\s*$"),
     # "Linux version 4.19.0+1 (mockbuild@builder) (gcc ...) #1 SMP ...": the kernel's first
     # line, its builder in brackets (not a daemon quoting /proc/version's start).

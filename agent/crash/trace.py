@@ -63,6 +63,7 @@ SKIPPED_FRAMES = frozenset(
     asm_exc_general_protection error_entry error_exit ret_from_exception ret_from_fork
     ret_from_fork_asm kthread worker_thread process_one_work entry_SYSCALL_64_after_hwframe
     entry_SYSCALL_64 entry_SYSCALL_64_fastpath system_call_fastpath do_syscall_64
+    system_call tracesys syscall_call sysenter_past_esp
     watchdog_timer_fn __hrtimer_run_queues hrtimer_interrupt smp_apic_timer_interrupt
     apic_timer_interrupt sysvec_apic_timer_interrupt __sysvec_apic_timer_interrupt
     asm_sysvec_apic_timer_interrupt xen_timer_interrupt __handle_irq_event_percpu

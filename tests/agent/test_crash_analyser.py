@@ -32,6 +32,7 @@ CAUSES = {
     "xhad_xha_watchdog_expired.log": "xhad",
     "bug_ocfs2_bug_new.log": "bug",
     "bug_ocfs2_bug_old.log": "bug",
+    "bug_ocfs2_bug_2618_x86_64.log": "bug",
     "bug_null_pointer_new.log": "bug",
     "bug_null_pointer_old.log": "bug",
     "bug_soft_lockup.log": "bug",
@@ -305,6 +306,55 @@ def test_ocfs2_kernel_bug_is_a_bug_not_a_fence():
     ]
     assert lines_of(result) == [3, 7, 27]  # BUG, RIP, panic
     assert result["signature"].split()[1] == "kernel_bug"
+
+
+def test_a_kernel_bug_in_2618_x86_64_wording_names_its_place_and_frames():
+    """Until 2.6.19 x86_64 printed "Kernel BUG at FILE:LINE" (capital K, no "!"), its die
+    counter without "#", and frames as ":module:function"."""
+    result = analyse("bug_ocfs2_bug_2618_x86_64.log")
+    details = result["details"]
+    assert details["kind"] == "kernel_bug"
+    assert details["location"] == "fs/ocfs2/dlmglue.c:2987"
+    assert (details["function"], details["module"]) == ("ocfs2_inode_lock_full", "ocfs2")
+    assert details["frames"] == [
+        "ocfs2_inode_lock_full",
+        "ocfs2_unlink",
+        "vfs_unlink",
+        "do_unlinkat",
+    ]
+    assert details["panic"] == "Fatal exception"
+    assert lines_of(result) == [3, 9, 24]
+
+
+def test_an_oops_counted_without_a_hash_is_an_oops():
+    result = analyse_lines(
+        [
+            (
+                "kern.log",
+                [
+                    "Mar 14 03:12:07 oel5 kernel: Oops: 0002 [1] SMP ",
+                    "Mar 14 03:12:07 oel5 kernel:  <0>Kernel panic - not syncing: Fatal exception",
+                ],
+            )
+        ]
+    )
+    assert (result["details"]["kind"], result["details"]["failure"]) == (
+        "oops",
+        "Oops: 0002 [1] SMP",
+    )
+    # Words in passing are not: a program's "Oops [1]" leaves the panic as the failure.
+    passing = analyse_lines(
+        [
+            (
+                "kern.log",
+                [
+                    "Mar 14 03:12:07 oel5 app: Oops [1] retrying",
+                    "kernel: Kernel panic - not syncing: x",
+                ],
+            )
+        ]
+    )
+    assert passing["details"]["kind"] == "kernel_panic"
 
 
 def test_same_bug_on_two_kernels_has_one_signature():
