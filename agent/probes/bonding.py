@@ -51,8 +51,6 @@ NO_AGGREGATOR_RE = re.compile(r"^bond (?P<bond>\S+) has no active aggregator")
 NOT_BONDING = "no 'Bonding Mode' line found: the input is not a /proc/net/bonding/<bond> file"
 
 
-# Long: one pass over the file's sections (bond, then each slave), as the bonding driver's
-# bond_info_show_master and bond_info_show_slave print them.
 def new_bond(name: Optional[str], source: str) -> dict:
     """A bond's record before its lines are read: the fields every bond source fills."""
     return {
@@ -80,6 +78,8 @@ def new_bond(name: Optional[str], source: str) -> dict:
     }
 
 
+# Long: one pass over the file's sections (bond, then each slave), as the bonding driver's
+# bond_info_show_master and bond_info_show_slave print them.
 def parse_bonding(text: str, name: Optional[str] = None) -> dict:
     """Read one bond's /proc/net/bonding file into a dictionary."""
     if not isinstance(text, str):
