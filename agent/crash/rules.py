@@ -94,6 +94,9 @@ NEEDLES: Tuple[bytes, ...] = (
     b"0 crashed",  # "Hardware Dom0 crashed", "Domain 0 crashed"
     b"BUG",  # "BUG: soft lockup", "BUG: unable to handle", "kernel BUG at", "Xen BUG at"
     b"Oops",
+    # Faults worded without "BUG: " (x86_64 to 2.6.24, arm): "Unable to handle kernel
+    # paging request at ffff810200000000 RIP:", "... NULL pointer dereference at ...".
+    b"nable to handle kernel",
     b"protection fault",
     b"blocked for more",  # hung tasks
     # An orderly shutdown: "reboot: Restarting system", "Reached target Shutdown.",

@@ -357,6 +357,29 @@ def test_an_oops_counted_without_a_hash_is_an_oops():
     assert passing["details"]["kind"] == "kernel_panic"
 
 
+@pytest.mark.parametrize(
+    ("fault", "kind"),
+    [
+        ("Unable to handle kernel paging request at ffff810200000000 RIP: ", "paging_fault"),
+        (
+            "Unable to handle kernel NULL pointer dereference at 0000000000000008 RIP: ",
+            "null_pointer",
+        ),
+        (
+            "Unable to handle kernel NULL pointer dereference at virtual address 00000008",
+            "null_pointer",
+        ),
+    ],
+)
+def test_a_fault_worded_without_bug_is_the_failure_not_its_oops(fault, kind):
+    """x86_64 until 2.6.24 and arm print the fault without "BUG: ", before the Oops."""
+    stamp = "Mar 14 03:12:07 oel5 kernel: "
+    lines = [fault, "Oops: 0000 [1] SMP ", " <0>Kernel panic - not syncing: Fatal exception"]
+    result = analyse_lines([("kern.log", [stamp + line for line in lines])])
+    assert result["details"]["kind"] == kind
+    assert lines_of(result)[0] == 1
+
+
 def test_same_bug_on_two_kernels_has_one_signature():
     new, old = analyse("bug_ocfs2_bug_new.log"), analyse("bug_ocfs2_bug_old.log")
     assert new["signature"] == old["signature"]
