@@ -33,16 +33,21 @@ Formats learnt from the sources that print them:
 * XenServer HA: xha's ``self_fence()`` logs its reason ending ``- Self-Fence`` then
   ``watchdog_selffence.``; its watchdog check logs ``Watchdog should have expired id=N
   label=L.``; xapi logs ``Host will self-fence via its own watchdog for safety``.
-* Linux oopses and lockups (``kernel BUG at``, ``BUG: unable to handle kernel NULL
-  pointer dereference`` / ``BUG: kernel NULL pointer dereference``, ``general protection
-  fault``, ``Oops:``, ``BUG: soft lockup``, ``Watchdog detected hard LOCKUP``, ``INFO:
-  task ... blocked for more than N seconds``, ``Kernel panic - not syncing:``), with the
-  trace formats described in ``trace.py``.
+* Linux oopses and lockups (``kernel BUG at``, ``Kernel BUG at`` on x86_64 until 2.6.19,
+  ``BUG: unable to handle kernel NULL pointer dereference`` / ``BUG: kernel NULL pointer
+  dereference``, ``Unable to handle kernel ...`` on x86_64 until 2.6.24 and arm, ``general
+  protection fault``, ``Oops:`` (counted ``[1]`` on old x86_64, ``[#1]`` since), ``BUG:
+  soft lockup``, ``Watchdog detected hard LOCKUP``, ``INFO: task ... blocked for more than
+  N seconds``, ``Kernel panic - not syncing:``), with the trace formats described in
+  ``trace.py``.
 * An orderly end, which no fence prints: ``reboot: Restarting system`` (``Restarting
   system.`` before 3.11), systemd's ``Reached target Shutdown.``, systemd-shutdown's
   ``Rebooting.``, sysvinit's ``shutting down for system reboot``. A boot that ends so is
   no crash, and a heartbeat timeout the host outlived did not fence (global heartbeat
   fences only when half of the regions time out).
+
+Times: syslog's, ISO 8601 (journalctl's, ``dmesg --time-format=iso``), ``dmesg -T``'s
+ctime; dmesg's own stamps are seconds since boot.
 
 A console captured at a fixed width cuts long lines: in a log whose lines carry a stamp,
 a line without one continues the line before, and a message is read across the cut.
