@@ -10,6 +10,7 @@ answer there, use it and say so: whoever else uses that database shares the queu
 There is never a fake broker: without a real Redis the console does not start.
 """
 
+import ctypes
 import os
 import secrets
 import shutil
@@ -36,6 +37,24 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+PR_SET_PDEATHSIG = 1  # prctl(2)
+
+
+def _detached_from_the_terminal(parent: int):
+    """What the private Redis does before it starts: a session of its own, so a terminal's
+    Ctrl-C (sent to the whole foreground group) does not stop it under workers still
+    finishing their own stop; and SIGTERM when this script ends, however it ends, so it
+    never outlives the command."""
+
+    def prepare() -> None:
+        os.setsid()
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # gone before the line above: nobody would stop it
+            os._exit(1)
+
+    return prepare
+
+
 def start_private_redis(password: str | None = None) -> tuple[subprocess.Popen, str]:
     server = shutil.which("redis-server")
     if server is None:
@@ -60,6 +79,7 @@ def start_private_redis(password: str | None = None) -> tuple[subprocess.Popen, 
             *(["--requirepass", password] if password else []),
         ],
         stdout=subprocess.DEVNULL,
+        preexec_fn=_detached_from_the_terminal(os.getpid()),  # before any thread starts
     )
     auth = f":{password}@" if password else ""
     url = f"redis://{auth}127.0.0.1:{port}/0"

@@ -1,7 +1,9 @@
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -80,3 +82,63 @@ def test_own_starts_a_redis_of_its_own_even_when_the_default_one_answers(redis_u
     assert url.startswith("redis://:") and "@127.0.0.1:" in url  # a password of its own
     assert "already answers" not in result.stderr
     assert "Started a password-protected Redis of its own" in result.stderr
+
+
+# A command that, like the console's workers, goes on using Redis after its Ctrl-C.
+STOPS_SLOWLY = """
+import os, signal, time, redis
+stopping = []
+signal.signal(signal.SIGINT, lambda *_: stopping.append(1))
+print(os.environ["REDIS_URL"], flush=True)
+while not stopping:
+    time.sleep(0.05)
+time.sleep(1)
+print(redis.Redis.from_url(os.environ["REDIS_URL"]).ping(), flush=True)
+"""
+
+
+def own_redis(command: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "scripts/with_redis.py", "--own", sys.executable, "-c", command],
+        cwd=ROOT,
+        env={k: v for k, v in os.environ.items() if k != "REDIS_URL"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # a group of its own, as a terminal's foreground job
+    )
+
+
+def port_of(url: str) -> int:
+    return int(url.rsplit(":", 1)[1].split("/")[0])
+
+
+def test_ctrl_c_leaves_the_private_redis_up_until_the_command_has_stopped():
+    wrapped = own_redis(STOPS_SLOWLY)
+    url = wrapped.stdout.readline().strip()
+    os.killpg(wrapped.pid, signal.SIGINT)  # a terminal's Ctrl-C reaches the whole group
+    out, err = wrapped.communicate(timeout=60)
+    assert out.strip() == "True", err  # the command still reached Redis while it stopped
+    assert wrapped.returncode == 0
+    with socket.socket() as sock:
+        assert sock.connect_ex(("127.0.0.1", port_of(url))) != 0  # then it went too
+
+
+def test_the_private_redis_never_outlives_the_script_even_killed():
+    wrapped = own_redis(
+        "import os, time; print(os.environ['REDIS_URL'], flush=True); time.sleep(60)"
+    )
+    url = wrapped.stdout.readline().strip()
+    try:
+        wrapped.kill()  # SIGKILL: no chance to stop anything itself
+        wrapped.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", port_of(url))) != 0:
+                    break
+            time.sleep(0.1)
+        else:
+            raise AssertionError(f"the private Redis at {url} outlived its script")
+    finally:
+        os.killpg(wrapped.pid, signal.SIGKILL)  # the command it ran, left behind
