@@ -20,6 +20,7 @@ from clusters.services.memberships import cluster_create, cluster_start
 from core.models import Task
 from maintenance.storage import storage_add
 from tests.clusters.test_cluster_lifecycle import finished
+from tests.conftest import wait_for
 from tests.pools import wait_until_monitor_sees_running
 
 from .master import FakePool, serve
@@ -52,10 +53,17 @@ class XapiPool:
         return host
 
     def add_vm(self, host: Host, name: str) -> VM:
-        """A running VM, in the master's records and the console's (the same uuid)."""
+        """A running VM in the master's records, and in the console's once its pool sync
+        has read it there. The test writes no row itself: the sync, writing the same VM
+        under its lock on the host, deadlocked with such a write."""
         ref = self.master.add_vm(host.xapi_ref, name)
         vm_uuid = self.master.vms[ref]["uuid"]
-        return VM.objects.create(uuid=vm_uuid, name=name, resident_on=host, power_state="running")
+        return wait_for(
+            lambda: VM.objects.filter(uuid=vm_uuid, resident_on=host).first(),
+            60,
+            0.2,
+            f"the pool sync never read the VM {name}",
+        )
 
 
 @pytest.fixture
