@@ -121,7 +121,7 @@ def parse_bonding(text: str, name: Optional[str] = None) -> dict:
         if key == "slave interface":
             if not value:
                 raise ProbeError("a 'Slave Interface' line names no interface: the file is cut")
-            slave = _new_slave(value)
+            slave = new_slave(value)
             bond["slaves"].append(slave)
             section = "slave"
             continue
@@ -302,7 +302,8 @@ CHURN_KEYS = {
 }
 
 
-def _new_slave(name: str) -> dict:
+def new_slave(name: str) -> dict:
+    """A slave's record before its lines are read: the fields every bond source fills."""
     return {
         "name": name or None,
         "mii_status": None,

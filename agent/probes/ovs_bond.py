@@ -29,7 +29,7 @@ import re
 from typing import Dict, List, Optional, Tuple
 
 from agent.probes import ProbeError
-from agent.probes.bonding import new_bond
+from agent.probes.bonding import new_bond, new_slave
 
 SOURCE = "openvswitch"
 MODES = ("active-backup", "balance-slb", "balance-tcp")
@@ -143,25 +143,17 @@ def parse_lacp_show(text: Optional[str]) -> Dict[str, dict]:
 
 
 def _new_member(name: str, enabled: bool) -> dict:
-    # The keys of agent.probes.bonding's slaves; OVS prints no speed, duplex or failure count.
-    return {
-        "name": name,
-        "mii_status": "up" if enabled else "down",
-        "speed_mbps": None,
-        "duplex": None,
-        "link_failure_count": 0,
-        "permanent_hw_addr": None,
-        "aggregator_id": None,
-        "in_active_aggregator": None,
-        "actor_churn_state": None,
-        "partner_churn_state": None,
-        "enabled": enabled,
-        "may_enable": None,
-        "active": False,
-        "delay": None,
-        "lacp_status": None,
-        "lacp_attached": None,
-    }
+    # OVS prints no speed, duplex or failure count: those keep new_slave's empty values.
+    return dict(
+        new_slave(name),
+        mii_status="up" if enabled else "down",
+        enabled=enabled,
+        may_enable=None,
+        active=False,
+        delay=None,
+        lacp_status=None,
+        lacp_attached=None,
+    )
 
 
 def _new_bond(name: Optional[str]) -> dict:
